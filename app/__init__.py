@@ -1,0 +1,57 @@
+"""The Conduit API: an application factory that only wires things together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.exceptions import InternalServerError
+
+from app import (
+    database,  # noqa: F401  (registers connection settings)
+    models,  # noqa: F401  (every model is known to migrations)
+)
+from app.config import load_settings
+from app.errors import render_http_exception
+from app.extensions import api, cors, db, migrate
+
+MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings from the environment."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(load_settings(app.instance_path, config))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIRECTORY)
+    api.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        max_age=600,
+    )
+    _register_blueprints()
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _register_blueprints() -> None:
+    from app import articles, comments, profiles, tags, users
+
+    for resource in (users, profiles, articles, comments, tags):
+        api.register_blueprint(resource.blp)
+
+
+def _unexpected_error(error: Exception) -> Response:
+    """Log the traceback; the client gets the envelope and nothing internal."""
+    log.exception("Unhandled exception", exc_info=error)
+    db.session.rollback()
+    return render_http_exception(InternalServerError())

@@ -1,0 +1,115 @@
+"""API contracts for articles, the feed and favorites."""
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.api import BaseSchema, String, Timestamp, not_blank
+from app.models import TAG_MAX_LENGTH, TITLE_MAX_LENGTH
+from app.profiles.schemas import ProfileSchema
+
+MAX_PAGE_SIZE = 100
+MAX_OFFSET = 2**31 - 1
+MAX_TAGS = 50
+DESCRIPTION_MAX_LENGTH = 10_000
+
+
+def _too_long(maximum: int) -> validate.Length:
+    return validate.Length(max=maximum, error="is too long (maximum is {max})")
+
+
+def title_field(**kwargs) -> String:
+    return String(validate=[not_blank, _too_long(TITLE_MAX_LENGTH)], **kwargs)
+
+
+def description_field(**kwargs) -> String:
+    return String(validate=[not_blank, _too_long(DESCRIPTION_MAX_LENGTH)], **kwargs)
+
+
+def body_field(**kwargs) -> String:
+    return String(validate=not_blank, **kwargs)
+
+
+def tag_list_field(**kwargs) -> ma.fields.List:
+    return ma.fields.List(
+        String(validate=[not_blank, _too_long(TAG_MAX_LENGTH)]),
+        validate=validate.Length(max=MAX_TAGS, error="has too many tags (maximum is {max})"),
+        metadata={"description": "Duplicates are dropped; the order is kept."},
+        **kwargs,
+    )
+
+
+class PaginationQuerySchema(BaseSchema):
+    limit = ma.fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be between {min} and {max}"),
+        metadata={"description": "The number of articles to return."},
+    )
+    offset = ma.fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_OFFSET, error="must be between {min} and {max}"),
+        metadata={"description": "The number of articles to skip."},
+    )
+
+
+class ArticleListQuerySchema(PaginationQuerySchema):
+    tag = String(metadata={"description": "Only articles with this tag."})
+    author = String(metadata={"description": "Only articles by this username."})
+    favorited = String(metadata={"description": "Only articles favorited by this username."})
+
+
+class NewArticleSchema(BaseSchema):
+    title = title_field(required=True)
+    description = description_field(required=True)
+    body = body_field(required=True)
+    tag_list = tag_list_field()
+
+
+class NewArticleRequestSchema(BaseSchema):
+    article = ma.fields.Nested(NewArticleSchema, required=True)
+
+
+class UpdateArticleSchema(BaseSchema):
+    """Only the fields sent are changed; a new title gives a new slug."""
+
+    title = title_field()
+    description = description_field()
+    body = body_field()
+    tag_list = tag_list_field()
+
+    @ma.validates_schema
+    def at_least_one_field(self, data: dict, **kwargs) -> None:
+        if not data:
+            raise ma.ValidationError("at least one field is required", "article")
+
+
+class UpdateArticleRequestSchema(BaseSchema):
+    article = ma.fields.Nested(UpdateArticleSchema, required=True)
+
+
+class ArticleListItemSchema(BaseSchema):
+    """An article as lists show it: everything but the body."""
+
+    slug = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    tag_list = ma.fields.List(ma.fields.String(), required=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+    favorited = ma.fields.Boolean(required=True)
+    favorites_count = ma.fields.Integer(required=True)
+    author = ma.fields.Nested(ProfileSchema, required=True)
+
+
+class ArticleSchema(ArticleListItemSchema):
+    body = ma.fields.String(required=True)
+
+
+class SingleArticleResponseSchema(BaseSchema):
+    article = ma.fields.Nested(ArticleSchema, required=True)
+
+
+class MultipleArticlesResponseSchema(BaseSchema):
+    articles = ma.fields.List(ma.fields.Nested(ArticleListItemSchema), required=True)
+    articles_count = ma.fields.Integer(
+        required=True, metadata={"description": "How many articles match, across all pages."}
+    )

@@ -1,0 +1,262 @@
+"""Articles, the feed and favorites.
+
+Reads run a fixed number of statements whatever the page size: one for the
+total, one for the page (author, favorites count, ``favorited`` and
+``following`` as correlated subqueries) and one for the page's tags.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    delete,
+    exists,
+    false,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from app.articles.slugs import base_slug, unique_slug
+from app.errors import abort
+from app.extensions import db
+from app.models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
+from app.profiles.service import is_following
+from app.unit_of_work import insert_ignoring_conflicts
+
+SLUG_ATTEMPTS = 5
+
+
+def _favorited(viewer: User | None) -> ColumnElement[bool]:
+    if viewer is None:
+        return false()
+    return exists().where(Favorite.article_id == Article.id, Favorite.user_id == viewer.id)
+
+
+def _article_columns(viewer: User | None, with_body: bool) -> Select[Any]:
+    favorites_count = (
+        select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
+    )
+    columns: list[Any] = [
+        Article.id,
+        Article.slug,
+        Article.title,
+        Article.description,
+        Article.created_at,
+        Article.updated_at,
+        User.username,
+        User.bio,
+        User.image,
+        favorites_count.label("favorites_count"),
+        _favorited(viewer).label("favorited"),
+        is_following(viewer, Article.author_id).label("following"),
+    ]
+    if with_body:
+        columns.append(Article.body)
+    return select(*columns).join(User, User.id == Article.author_id)
+
+
+def _tags_by_article(article_ids: Sequence[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = defaultdict(list)
+    if article_ids:
+        rows = db.session.execute(
+            select(ArticleTag.article_id, Tag.name)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+            .where(ArticleTag.article_id.in_(article_ids))
+            .order_by(ArticleTag.article_id, ArticleTag.position)
+        )
+        for article_id, name in rows:
+            tags[article_id].append(name)
+    return tags
+
+
+def _payloads(rows: Sequence[Row[Any]], with_body: bool) -> list[dict[str, Any]]:
+    tags = _tags_by_article([row.id for row in rows])
+    payloads = []
+    for row in rows:
+        payload = {
+            "slug": row.slug,
+            "title": row.title,
+            "description": row.description,
+            "tag_list": tags.get(row.id, []),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "favorited": bool(row.favorited),
+            "favorites_count": row.favorites_count,
+            "author": {
+                "username": row.username,
+                "bio": row.bio,
+                "image": row.image,
+                "following": bool(row.following),
+            },
+        }
+        if with_body:
+            payload["body"] = row.body
+        payloads.append(payload)
+    return payloads
+
+
+def _page(
+    filters: list[ColumnElement[bool]], viewer: User | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    total = db.session.scalar(
+        select(func.count(Article.id)).join(User, User.id == Article.author_id).where(*filters)
+    )
+    rows = db.session.execute(
+        _article_columns(viewer, with_body=False)
+        .where(*filters)
+        .order_by(Article.created_at.desc(), Article.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return _payloads(rows, with_body=False), total or 0
+
+
+def list_articles(
+    viewer: User | None,
+    *,
+    limit: int,
+    offset: int,
+    tag: str | None = None,
+    author: str | None = None,
+    favorited: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Most recent first; ``tag``, ``author`` and ``favorited`` combine."""
+    filters: list[ColumnElement[bool]] = []
+    if tag is not None:
+        filters.append(
+            Article.id.in_(
+                select(ArticleTag.article_id)
+                .join(Tag, Tag.id == ArticleTag.tag_id)
+                .where(Tag.name == tag)
+            )
+        )
+    if author is not None:
+        filters.append(User.username == author)
+    if favorited is not None:
+        filters.append(
+            Article.id.in_(
+                select(Favorite.article_id)
+                .join(User, User.id == Favorite.user_id)
+                .where(User.username == favorited)
+            )
+        )
+    return _page(filters, viewer, limit, offset)
+
+
+def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Articles by the users ``viewer`` follows, most recent first."""
+    followed = select(Follow.followed_id).where(Follow.follower_id == viewer.id)
+    return _page([Article.author_id.in_(followed)], viewer, limit, offset)
+
+
+def get_article(slug: str, viewer: User | None) -> dict[str, Any]:
+    row = db.session.execute(
+        _article_columns(viewer, with_body=True).where(Article.slug == slug)
+    ).first()
+    if row is None:
+        abort(404, "article", "not found")
+    return _payloads([row], with_body=True)[0]
+
+
+def find_article_id(slug: str) -> int:
+    article_id = db.session.scalar(select(Article.id).where(Article.slug == slug))
+    if article_id is None:
+        abort(404, "article", "not found")
+    return article_id
+
+
+def _own_article(slug: str, user: User) -> Article:
+    article = db.session.scalar(select(Article).where(Article.slug == slug))
+    if article is None:
+        abort(404, "article", "not found")
+    if article.author_id != user.id:
+        abort(403, "article", "is not yours")
+    return article
+
+
+def _set_tags(article: Article, names: list[str]) -> None:
+    """Replace the article's tags, dropping duplicates and keeping their order."""
+    names = list(dict.fromkeys(name.strip() for name in names))
+    if article.id is not None:
+        db.session.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
+    insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
+    ids = dict(
+        db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).tuples().all()
+    )
+    db.session.add_all(
+        ArticleTag(article_id=article.id, tag_id=ids[name], position=position)
+        for position, name in enumerate(names)
+    )
+
+
+def _flush_with_unique_slug(article: Article) -> None:
+    """Flush, choosing another slug if a concurrent request just took this one."""
+    for _ in range(SLUG_ATTEMPTS):
+        try:
+            with db.session.begin_nested():
+                db.session.add(article)
+                db.session.flush()
+            return
+        except IntegrityError:
+            article.slug = unique_slug(article.title, exclude_article_id=article.id)
+    abort(409, "slug", "could not be made unique, please retry")
+
+
+def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
+    article = Article(
+        title=data["title"],
+        description=data["description"],
+        body=data["body"],
+        author_id=author.id,
+        slug=unique_slug(data["title"]),
+    )
+    _flush_with_unique_slug(article)
+    _set_tags(article, data.get("tag_list", []))
+    db.session.commit()
+    return get_article(article.slug, author)
+
+
+def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, Any]:
+    article = _own_article(slug, user)
+    tag_list = changes.pop("tag_list", None)
+    if "title" in changes and base_slug(changes["title"]) != base_slug(article.title):
+        article.slug = unique_slug(changes["title"], exclude_article_id=article.id)
+    for field, value in changes.items():
+        setattr(article, field, value)
+    article.updated_at = utcnow()  # also when only the tags changed
+    _flush_with_unique_slug(article)
+    if tag_list is not None:
+        _set_tags(article, tag_list)
+    db.session.commit()
+    return get_article(article.slug, user)
+
+
+def delete_article(slug: str, user: User) -> None:
+    article = _own_article(slug, user)
+    db.session.execute(delete(Article).where(Article.id == article.id))
+    db.session.commit()
+
+
+def favorite(slug: str, user: User) -> dict[str, Any]:
+    """Favorite an article; favoriting twice is not an error."""
+    article_id = find_article_id(slug)
+    insert_ignoring_conflicts(Favorite, [{"user_id": user.id, "article_id": article_id}])
+    db.session.commit()
+    return get_article(slug, user)
+
+
+def unfavorite(slug: str, user: User) -> dict[str, Any]:
+    """Remove a favorite; removing it twice is not an error."""
+    article_id = find_article_id(slug)
+    db.session.execute(
+        delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article_id)
+    )
+    db.session.commit()
+    return get_article(slug, user)

@@ -1,0 +1,5 @@
+"""Comments on articles."""
+
+from app.comments.routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,55 @@
+"""Routes: comments on an article."""
+
+from flask.views import MethodView
+
+from app.api import Blueprint
+from app.comments import service
+from app.comments.schemas import (
+    MultipleCommentsResponseSchema,
+    NewCommentRequestSchema,
+    SingleCommentResponseSchema,
+)
+from app.security import auth_optional, auth_required, current_user, viewer
+
+blp = Blueprint(
+    "comments",
+    __name__,
+    url_prefix="/api/articles/<slug>/comments",
+    description="Comments on articles.",
+)
+TAGS = ["Comments"]
+
+
+@blp.route("", tags=TAGS)
+class Comments(MethodView):
+    @auth_optional
+    @blp.response(200, MultipleCommentsResponseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="GetArticleComments")
+    def get(self, slug):
+        """List an article's comments, newest first"""
+        return {"comments": service.list_comments(slug, viewer())}
+
+    @auth_required
+    @blp.arguments(NewCommentRequestSchema)
+    @blp.response(200, SingleCommentResponseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="CreateArticleComment")
+    def post(self, payload, slug):
+        """Comment on an article"""
+        return {"comment": service.add_comment(slug, current_user(), payload["comment"]["body"])}
+
+
+@blp.route("/<int:comment_id>", tags=TAGS)
+class Comment(MethodView):
+    @auth_required
+    @blp.response(204)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="DeleteArticleComment")
+    def delete(self, slug, comment_id):
+        """Delete a comment
+
+        Only the comment's author may.
+        """
+        service.delete_comment(slug, comment_id, current_user())

@@ -1,0 +1,80 @@
+"""Comments: listed newest first with their authors in one statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+
+from app.articles.service import find_article_id
+from app.errors import abort
+from app.extensions import db
+from app.models import Comment, User
+from app.profiles.service import is_following
+
+# Ids beyond a 32-bit integer cannot exist; asking for one is a plain 404.
+MAX_ID = 2**31 - 1
+
+
+def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
+    return select(
+        Comment.id,
+        Comment.body,
+        Comment.created_at,
+        Comment.updated_at,
+        User.username,
+        User.bio,
+        User.image,
+        is_following(viewer, Comment.author_id).label("following"),
+    ).join(User, User.id == Comment.author_id)
+
+
+def _payload(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "body": row.body,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "author": {
+            "username": row.username,
+            "bio": row.bio,
+            "image": row.image,
+            "following": bool(row.following),
+        },
+    }
+
+
+def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
+    article_id = find_article_id(slug)
+    rows = db.session.execute(
+        _comment_query(viewer)
+        .where(Comment.article_id == article_id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
+    return [_payload(row) for row in rows]
+
+
+def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
+    comment = Comment(article_id=find_article_id(slug), author_id=author.id, body=body)
+    db.session.add(comment)
+    db.session.commit()
+    row = db.session.execute(_comment_query(author).where(Comment.id == comment.id)).one()
+    return _payload(row)
+
+
+def delete_comment(slug: str, comment_id: int, user: User) -> None:
+    """Only the comment's author may delete it."""
+    article_id = find_article_id(slug)
+    comment = (
+        db.session.scalar(
+            select(Comment).where(Comment.id == comment_id, Comment.article_id == article_id)
+        )
+        if 0 < comment_id <= MAX_ID
+        else None
+    )
+    if comment is None:
+        abort(404, "comment", "not found")
+    if comment.author_id != user.id:
+        abort(403, "comment", "is not yours")
+    db.session.execute(delete(Comment).where(Comment.id == comment.id))
+    db.session.commit()

@@ -1,0 +1,13 @@
+"""Extension singletons, created unbound and initialised by ``create_app``."""
+
+from flask_cors import CORS
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from app.api import ConduitApi
+from app.models import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(compare_type=True, render_as_batch=True)
+api = ConduitApi()
+cors = CORS()

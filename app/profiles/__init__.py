@@ -1,0 +1,5 @@
+"""Public profiles and follows."""
+
+from app.profiles.routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,47 @@
+"""Routes: profiles and follows."""
+
+from flask.views import MethodView
+
+from app.api import Blueprint
+from app.profiles import service
+from app.profiles.schemas import ProfileResponseSchema
+from app.security import auth_optional, auth_required, current_user, viewer
+
+blp = Blueprint(
+    "profiles", __name__, url_prefix="/api/profiles", description="Public profiles and follows."
+)
+TAGS = ["Profile"]
+
+
+@blp.route("/<username>", tags=TAGS)
+class Profile(MethodView):
+    @auth_optional
+    @blp.response(200, ProfileResponseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="GetProfileByUsername")
+    def get(self, username):
+        """Get a profile
+
+        `following` tells whether the authenticated user follows this profile.
+        """
+        return {"profile": service.get_profile(username, viewer())}
+
+
+@blp.route("/<username>/follow", tags=TAGS)
+class Follow(MethodView):
+    @auth_required
+    @blp.response(200, ProfileResponseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_CONTENT")
+    @blp.doc(operationId="FollowUserByUsername")
+    def post(self, username):
+        """Follow a user"""
+        return {"profile": service.follow(username, current_user())}
+
+    @auth_required
+    @blp.response(200, ProfileResponseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(operationId="UnfollowUserByUsername")
+    def delete(self, username):
+        """Unfollow a user"""
+        return {"profile": service.unfollow(username, current_user())}

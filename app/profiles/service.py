@@ -1,0 +1,60 @@
+"""Profiles and follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, false, select
+
+from app.errors import abort
+from app.extensions import db
+from app.models import Follow, User
+from app.unit_of_work import insert_ignoring_conflicts
+
+
+def profile_payload(user: User, following: bool) -> dict[str, Any]:
+    return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
+
+
+def is_following(viewer: User | None, author_id: Any) -> ColumnElement[bool]:
+    """SQL: does ``viewer`` follow the user whose id is ``author_id``?"""
+    if viewer is None:
+        return false()
+    return exists().where(and_(Follow.follower_id == viewer.id, Follow.followed_id == author_id))
+
+
+def get_user(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        abort(404, "profile", "not found")
+    return user
+
+
+def get_profile(username: str, viewer: User | None) -> dict[str, Any]:
+    row = db.session.execute(
+        select(User, is_following(viewer, User.id)).where(User.username == username)
+    ).first()
+    if row is None:
+        abort(404, "profile", "not found")
+    user, following = row
+    return profile_payload(user, bool(following))
+
+
+def follow(username: str, follower: User) -> dict[str, Any]:
+    """Follow ``username``; following twice is not an error."""
+    followed = get_user(username)
+    if followed.id == follower.id:
+        abort(422, "profile", "cannot follow yourself")
+    insert_ignoring_conflicts(Follow, [{"follower_id": follower.id, "followed_id": followed.id}])
+    db.session.commit()
+    return profile_payload(followed, True)
+
+
+def unfollow(username: str, follower: User) -> dict[str, Any]:
+    """Stop following ``username``; unfollowing twice is not an error."""
+    followed = get_user(username)
+    db.session.execute(
+        delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
+    )
+    db.session.commit()
+    return profile_payload(followed, False)

@@ -1,0 +1,134 @@
+"""Password hashing, JWTs and the ``auth_required`` / ``auth_optional`` decorators.
+
+Clients send ``Authorization: Token <jwt>`` (``Bearer <jwt>`` is accepted too).
+The decorators also add the ``Token`` security requirement and the 401
+response to the operation's OpenAPI entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import cache, wraps
+from typing import Any, TypeVar, cast
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import RFC_9106_LOW_MEMORY
+from flask import current_app, g, request
+from flask_smorest import Blueprint
+
+from app.errors import abort
+from app.extensions import db
+from app.models import User
+
+F = TypeVar("F", bound=Callable[..., Any])
+JWT_ALGORITHM = "HS256"
+TOKEN_SCHEMES = ("token", "bearer")
+
+
+@cache
+def _hasher(profile: str) -> PasswordHasher:
+    if profile == "testing":
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
+
+
+def password_hasher() -> PasswordHasher:
+    return _hasher(current_app.config["PASSWORD_HASH_PROFILE"])
+
+
+def hash_password(password: str) -> str:
+    """Hash with argon2id."""
+    return password_hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; spends the same effort when there is no user to compare."""
+    hasher = password_hasher()
+    if password_hash is None:
+        hasher.hash(password)  # no timing difference between unknown and wrong
+        return False
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_token(user: User) -> str:
+    now = datetime.now(UTC)
+    payload = {
+        "sub": str(user.id),
+        "iat": now,
+        "exp": now + timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"]),
+    }
+    return jwt.encode(payload, current_app.config["SECRET_KEY"], algorithm=JWT_ALGORITHM)
+
+
+def _token_from_header() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() not in TOKEN_SCHEMES or not token.strip():
+        abort(401, "token", "must be sent as 'Authorization: Token <jwt>'")
+    return token.strip()
+
+
+def _user_from_token(token: str) -> User:
+    try:
+        payload = jwt.decode(
+            token,
+            current_app.config["SECRET_KEY"],
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "exp"]},
+        )
+        user_id = int(payload["sub"])
+    except jwt.ExpiredSignatureError:
+        abort(401, "token", "has expired")
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        abort(401, "token", "is invalid")
+    user = db.session.get(User, user_id) if 0 < user_id < 2**63 else None
+    if user is None:
+        abort(401, "token", "is invalid")
+    return user
+
+
+def current_user() -> User:
+    """The authenticated user of an ``auth_required`` view."""
+    return cast(User, g.current_user)
+
+
+def viewer() -> User | None:
+    """The authenticated user, if any, of an ``auth_optional`` view."""
+    return cast(User | None, g.get("current_user"))
+
+
+def _authenticating(required: bool) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = _token_from_header()
+            if token is None:
+                if required:
+                    abort(401, "token", "is missing")
+                g.current_user = None
+            else:
+                g.current_user = _user_from_token(token)
+            return view(*args, **kwargs)
+
+        security: list[dict[str, list[str]]] = [{"Token": []}]
+        if not required:
+            security.append({})
+        documented = Blueprint.doc(
+            security=security,
+            responses={"401": "UNAUTHORIZED"},
+        )
+        return cast(F, documented(wrapper))
+
+    return decorator
+
+
+auth_required = _authenticating(required=True)
+auth_optional = _authenticating(required=False)

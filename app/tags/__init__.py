@@ -1,0 +1,5 @@
+"""Tags in use."""
+
+from app.tags.routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,41 @@
+"""Committing a request's changes as one unit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Base
+
+
+def commit(explain_conflict: Callable[[], None] | None = None) -> None:
+    """Commit, or roll everything back and answer 422 on a uniqueness conflict.
+
+    The checks made before a write catch the ordinary cases; this covers the
+    race where a concurrent request took the same unique value in between.
+    ``explain_conflict`` re-runs those checks after the rollback so the answer
+    names the field that is now taken.
+    """
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if explain_conflict is not None:
+            explain_conflict()
+        raise ApiError(
+            422, {"body": ["conflicts with a concurrent change, please retry"]}
+        ) from None
+
+
+def insert_ignoring_conflicts(model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window."""
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(model).values(rows).on_conflict_do_nothing())

@@ -1,0 +1,85 @@
+"""Users: registration, login and profile updates, one transaction each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app.errors import ApiError, abort
+from app.extensions import db
+from app.models import User
+from app.security import create_token, hash_password, verify_password
+from app.unit_of_work import commit
+
+TAKEN = "has already been taken"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_payload(user: User) -> dict[str, Any]:
+    """The authenticated user as the contract shows it, with a fresh token."""
+    return {
+        "email": user.email,
+        "token": create_token(user),
+        "username": user.username,
+        "bio": user.bio,
+        "image": user.image,
+    }
+
+
+def _ensure_available(*, username: str | None, email: str | None, exclude_id: int | None) -> None:
+    """422 naming every field whose value another user already has."""
+    taken: dict[str, list[str]] = {}
+    for field, column, value in (
+        ("username", User.username, username),
+        ("email", User.email, email),
+    ):
+        if value is None:
+            continue
+        stmt = select(User.id).where(column == value)
+        if exclude_id is not None:
+            stmt = stmt.where(User.id != exclude_id)
+        if db.session.scalar(stmt.limit(1)) is not None:
+            taken[field] = [TAKEN]
+    if taken:
+        raise ApiError(422, taken)
+
+
+def register(username: str, email: str, password: str) -> User:
+    email = normalize_email(email)
+    _ensure_available(username=username, email=email, exclude_id=None)
+    user = User(username=username, email=email, password_hash=hash_password(password))
+    db.session.add(user)
+    commit(lambda: _ensure_available(username=username, email=email, exclude_id=None))
+    return user
+
+
+def authenticate(email: str, password: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        abort(401, "email or password", "is invalid")
+    return user
+
+
+def update(user: User, changes: dict[str, Any]) -> User:
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+    _ensure_available(
+        username=changes.get("username"), email=changes.get("email"), exclude_id=user.id
+    )
+    if "password" in changes:
+        user.password_hash = hash_password(changes.pop("password"))
+    for field in ("image", "bio"):
+        if field in changes and changes[field] is not None and not changes[field].strip():
+            changes[field] = None  # an emptied field is cleared
+    for field, value in changes.items():
+        setattr(user, field, value)
+    commit(
+        lambda: _ensure_available(
+            username=changes.get("username"), email=changes.get("email"), exclude_id=user.id
+        )
+    )
+    return user

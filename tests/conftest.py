@@ -1,0 +1,137 @@
+"""Fixtures: an app per test on a fresh database, SQLite and PostgreSQL alike.
+
+Every test that asks for ``app`` or ``client`` runs twice, once per database.
+PostgreSQL tests skip with instructions when the server is unreachable, unless
+``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, text
+
+from app import create_app
+from app.extensions import db
+from tests import databases
+
+DATABASES = ("sqlite", "postgresql")
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """One throwaway PostgreSQL database for this test session (or xdist worker)."""
+    reason = databases.postgres_unavailable_reason()
+    if reason is not None:
+        if databases.IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with databases.throwaway_postgres_database(worker_id) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    workerinput = getattr(request.config, "workerinput", None)
+    return workerinput["workerid"] if workerinput else "main"
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'conduit.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def make_app(database_url: str, **overrides: Any) -> Flask:
+    return create_app(
+        {
+            "APP_ENV": "testing",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "DATABASE_URL": database_url,
+            **overrides,
+        }
+    )
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = make_app(database_url)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def auth_headers() -> Callable[[dict[str, Any]], dict[str, str]]:
+    """``auth_headers(user)``: the Authorization header for a registered user."""
+
+    def headers(user: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Token {user['token']}"}
+
+    return headers
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app: Flask) -> Callable[[], Any]:
+    """``with count_queries() as counter:`` records the SQL statements run inside."""
+
+    @contextmanager
+    def counting() -> Iterator[QueryCounter]:
+        counter = QueryCounter()
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            counter.statements.append(statement)
+
+        with app.app_context():
+            engine: Engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield counter
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return counting
+
+
+@pytest.fixture
+def sql(app: Flask) -> Callable[[str], list[Any]]:
+    """Run raw SQL against the test database (to check what was stored)."""
+
+    def run(statement: str, **params: Any) -> list[Any]:
+        with app.app_context():
+            return list(db.session.execute(text(statement), params))
+
+    return run
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"databases: sqlite, postgresql ({databases.POSTGRES_URL}); CI={os.environ.get('CI', '')}"
+    )

@@ -1,0 +1,63 @@
+"""Test data made through the public API, so every row is one a client could create."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from flask.testing import FlaskClient
+
+PASSWORD = "correct-horse-battery"
+_sequence = itertools.count(1)
+
+
+def _unique() -> int:
+    return next(_sequence)
+
+
+def auth(user: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Token {user['token']}"}
+
+
+def register(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    """Register a user; returns the ``user`` object (with its token)."""
+    n = _unique()
+    user = {"username": f"user{n}", "email": f"user{n}@example.com", "password": PASSWORD, **fields}
+    response = client.post("/api/users", json={"user": user})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["user"]
+
+
+def create_article(client: FlaskClient, author: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Create an article by ``author``; returns the ``article`` object."""
+    n = _unique()
+    article = {
+        "title": f"Article {n}",
+        "description": f"Description {n}",
+        "body": f"Body {n}",
+        "tagList": [],
+        **fields,
+    }
+    response = client.post("/api/articles", json={"article": article}, headers=auth(author))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["article"]
+
+
+def add_comment(
+    client: FlaskClient, author: dict[str, Any], slug: str, body: str = "Nice."
+) -> dict[str, Any]:
+    response = client.post(
+        f"/api/articles/{slug}/comments", json={"comment": {"body": body}}, headers=auth(author)
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["comment"]
+
+
+def follow(client: FlaskClient, follower: dict[str, Any], username: str) -> None:
+    response = client.post(f"/api/profiles/{username}/follow", headers=auth(follower))
+    assert response.status_code == 200, response.get_json()
+
+
+def favorite(client: FlaskClient, user: dict[str, Any], slug: str) -> None:
+    response = client.post(f"/api/articles/{slug}/favorite", headers=auth(user))
+    assert response.status_code == 200, response.get_json()
