@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Named constraints make every constraint visible to autogenerate and
@@ -96,7 +96,7 @@ class User(TimestampMixin, Base):
 
 
 class ArticleTag(Base):
-    """A tag on an article; ``position`` keeps the author's order."""
+    """A tag on an article."""
 
     __tablename__ = "article_tags"
     # The tag filter goes from a tag to its articles.
@@ -106,7 +106,6 @@ class ArticleTag(Base):
         ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
 
     tag: Mapped[Tag] = relationship()
 
@@ -136,7 +135,7 @@ class Article(TimestampMixin, Base):
 
     author: Mapped[User] = relationship(back_populates="articles")
     article_tags: Mapped[list[ArticleTag]] = relationship(
-        order_by=ArticleTag.position, cascade="all, delete-orphan", passive_deletes=True
+        cascade="all, delete-orphan", passive_deletes=True
     )
 
 

@@ -33,7 +33,7 @@ def tag_list_field(**kwargs) -> ma.fields.List:
     return ma.fields.List(
         String(validate=[not_blank, _too_long(TAG_MAX_LENGTH)]),
         validate=validate.Length(max=MAX_TAGS, error="has too many tags (maximum is {max})"),
-        metadata={"description": "Duplicates are dropped; the order is kept."},
+        metadata={"description": "Duplicates are dropped; tags read back in alphabetical order."},
         **kwargs,
     )
 

@@ -69,7 +69,7 @@ def _tags_by_article(article_ids: Sequence[int]) -> dict[int, list[str]]:
             select(ArticleTag.article_id, Tag.name)
             .join(Tag, Tag.id == ArticleTag.tag_id)
             .where(ArticleTag.article_id.in_(article_ids))
-            .order_by(ArticleTag.article_id, ArticleTag.position)
+            .order_by(ArticleTag.article_id, Tag.name)
         )
         for article_id, name in rows:
             tags[article_id].append(name)
@@ -182,7 +182,7 @@ def _own_article(slug: str, user: User) -> Article:
 
 
 def _set_tags(article: Article, names: list[str]) -> None:
-    """Replace the article's tags, dropping duplicates and keeping their order."""
+    """Replace the article's tags (duplicates dropped; they read back alphabetically)."""
     names = list(dict.fromkeys(name.strip() for name in names))
     if article.id is not None:
         db.session.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
@@ -190,10 +190,7 @@ def _set_tags(article: Article, names: list[str]) -> None:
     ids = dict(
         db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).tuples().all()
     )
-    db.session.add_all(
-        ArticleTag(article_id=article.id, tag_id=ids[name], position=position)
-        for position, name in enumerate(names)
-    )
+    db.session.add_all(ArticleTag(article_id=article.id, tag_id=ids[name]) for name in names)
 
 
 def _flush_with_unique_slug(article: Article) -> None:

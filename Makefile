@@ -1,0 +1,73 @@
+# The developer's front door: every workflow in the README is a target here,
+# and CI (.ci/run) calls the same targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := wsgi
+export PYTHONPATH := $(CURDIR)
+
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
+
+# --- setup -----------------------------------------------------------------
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(RUNTIME): requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+.PHONY: install install-dev
+install: $(RUNTIME) ## Create .venv and install the runtime dependencies
+install-dev: $(DEV) ## Create .venv and install runtime and development dependencies
+
+# --- run -------------------------------------------------------------------
+
+.PHONY: run serve
+run: install ## Set up, migrate the SQLite database, serve on http://127.0.0.1:5000 (PORT overrides)
+	$(BIN)/flask db upgrade
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+serve: install ## Serve with gunicorn (gunicorn.conf.py: WEB_CONCURRENCY, HOST, PORT, LOG_LEVEL)
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+# --- quality ---------------------------------------------------------------
+
+.PHONY: test lint format conformance
+test: install-dev ## Run the whole test suite on SQLite and PostgreSQL
+	$(BIN)/pytest -n 2
+
+lint: install-dev ## ruff check, ruff format --check, mypy on app/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install-dev ## Format and autofix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+conformance: install ## Run the public Postman suite against gunicorn on a throwaway SQLite database
+	scripts/conformance.sh
+
+# --- housekeeping ----------------------------------------------------------
+
+.PHONY: clean
+clean: ## Remove the virtual environment, caches and local tools
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
