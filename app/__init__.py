@@ -13,6 +13,7 @@ from werkzeug.exceptions import InternalServerError
 from app import (
     database,  # noqa: F401  (registers connection settings)
     models,  # noqa: F401  (every model is known to migrations)
+    request_log,
 )
 from app.config import load_settings
 from app.errors import render_http_exception
@@ -40,13 +41,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     _register_blueprints()
     app.register_error_handler(Exception, _unexpected_error)
+    request_log.init_app(app)
     return app
 
 
 def _register_blueprints() -> None:
-    from app import articles, comments, profiles, tags, users
+    from app import articles, comments, health, profiles, tags, users
 
-    for resource in (users, profiles, articles, comments, tags):
+    for resource in (users, profiles, articles, comments, tags, health):
         api.register_blueprint(resource.blp)
 
 

@@ -1,0 +1,5 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from app.health.routes import blp
+
+__all__ = ["blp"]

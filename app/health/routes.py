@@ -1,0 +1,35 @@
+"""Routes: liveness (``/healthz``) and readiness (``/readyz``)."""
+
+from flask.views import MethodView
+
+from app.api import Blueprint
+from app.health import service
+from app.health.schemas import HealthResponseSchema, ReadinessResponseSchema
+
+blp = Blueprint("health", __name__, url_prefix="", description="Liveness and readiness probes.")
+TAGS = ["Health"]
+
+
+@blp.route("/healthz", tags=TAGS)
+class Health(MethodView):
+    @blp.response(200, HealthResponseSchema)
+    @blp.doc(operationId="GetHealth")
+    def get(self):
+        """Check that the process answers
+
+        Touches no database: a load balancer can tell a live process from a dead one.
+        """
+        return {"status": "ok"}
+
+
+@blp.route("/readyz", tags=TAGS)
+class Readiness(MethodView):
+    @blp.response(200, ReadinessResponseSchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    @blp.doc(operationId="GetReadiness")
+    def get(self):
+        """Check that the database answers and its schema is at the migrations' head
+
+        Answers 503 with the reason in the error envelope otherwise.
+        """
+        return {"status": "ready", "revision": service.readiness()}

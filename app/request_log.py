@@ -1,0 +1,134 @@
+"""Structured logs: JSON lines, and one line per request.
+
+Every request gets an id: the client's ``X-Request-ID`` when it is a sane
+token, otherwise a fresh one. It is returned in the response header and
+carried by every log record written while the request runs, so the access
+line and an error's traceback can be joined.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids from clients are logged verbatim: accept only short, printable tokens.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_HANDLER_MARK = "_conduit_json_handler"
+
+request_logger = logging.getLogger("app.request")
+
+# Attributes every LogRecord has; anything else was passed through ``extra``.
+_STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, extra fields, traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps records written during a request with that request's id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id") and has_request_context():
+            request_id = g.get("request_id")
+            if request_id is not None:
+                record.request_id = request_id
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def configure_logging(level: str) -> None:
+    """Send the application's loggers (``app.*``) to stderr as JSON lines, once."""
+    logger = logging.getLogger("app")
+    logger.setLevel(level)
+    if any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    setattr(handler, _HANDLER_MARK, True)
+    logger.addHandler(handler)
+
+
+def _request_id() -> str:
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    if _SAFE_REQUEST_ID.fullmatch(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+def _user_id() -> int | None:
+    """The authenticated user's id, read without touching the database."""
+    user = g.get("current_user")
+    if user is None:
+        return None
+    identity = inspect(user).identity  # works on expired (committed) instances too
+    return identity[0] if identity else None
+
+
+def _start_request() -> None:
+    g.request_started = time.perf_counter()
+    g.request_id = _request_id()
+
+
+def _log_request(response: Response) -> Response:
+    request_id = g.get("request_id") or _request_id()
+    response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("request_started")
+    duration_ms = (time.perf_counter() - started) * 1000 if started is not None else None
+    if request_logger.isEnabledFor(logging.INFO):
+        request_logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 2) if duration_ms is not None else None,
+                "user_id": _user_id(),
+                "remote_addr": request.remote_addr,
+            },
+        )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """JSON logging for the ``app`` loggers; the request id and the access line."""
+    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+    app.before_request(_start_request)
+    app.after_request(_log_request)

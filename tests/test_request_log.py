@@ -1,0 +1,95 @@
+"""Structured request logs, request ids, and the generic 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from flask import Flask
+
+from app.request_log import JsonFormatter
+from tests import factories
+
+REQUEST_LOGGER = "app.request"
+
+
+def _request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == REQUEST_LOGGER]
+
+
+def test_a_request_id_is_generated_and_returned(client) -> None:
+    first = client.get("/api/tags").headers["X-Request-ID"]
+    second = client.get("/api/tags").headers["X-Request-ID"]
+    assert len(first) == 32
+    assert first != second
+
+
+def test_the_clients_request_id_is_honoured(client) -> None:
+    response = client.get("/api/tags", headers={"X-Request-ID": "edge-7f3a.42"})
+    assert response.headers["X-Request-ID"] == "edge-7f3a.42"
+
+
+@pytest.mark.parametrize("unsafe", ["has spaces", "x" * 129, 'quote"and{json}'])
+def test_an_unsafe_request_id_is_replaced(client, unsafe: str) -> None:
+    response = client.get("/api/tags", headers={"X-Request-ID": unsafe})
+    assert response.headers["X-Request-ID"] != unsafe
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_each_request_writes_one_json_line(client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    response = client.get("/api/articles?limit=5", headers={"X-Request-ID": "req-1"})
+    (record,) = _request_records(caplog)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["request_id"] == "req-1" == response.headers["X-Request-ID"]
+    assert entry["method"] == "GET"
+    assert entry["path"] == "/api/articles"
+    assert entry["status"] == 200
+    assert entry["duration_ms"] >= 0
+    assert entry["user_id"] is None
+    assert entry["level"] == "INFO"
+
+
+def test_the_line_names_the_authenticated_user(client, sql, caplog) -> None:
+    user = factories.register(client)
+    (user_id,) = sql("SELECT id FROM users WHERE username = :name", name=user["username"])[0]
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    article = factories.create_article(client, user)
+    client.get(f"/api/articles/{article['slug']}", headers=factories.auth(user))
+    records = _request_records(caplog)[-2:]
+    assert [(r.method, r.status, r.user_id) for r in records] == [
+        ("POST", 201, user_id),
+        ("GET", 200, user_id),
+    ]
+
+
+def test_errors_are_logged_with_their_status(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    client.get("/api/articles/no-such-article")
+    (record,) = _request_records(caplog)
+    assert record.status == 404
+
+
+def test_an_unhandled_exception_is_logged_and_answered_with_a_generic_500(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/api/explode", "explode", explode)
+    caplog.set_level(logging.INFO)
+    response = app.test_client().get("/api/explode", headers={"X-Request-ID": "boom-1"})
+
+    assert response.status_code == 500
+    assert response.get_json() == {"errors": {"body": ["internal server error"]}}
+    assert b"secret internals" not in response.data
+    assert b"Traceback" not in response.data
+    (error,) = [record for record in caplog.records if record.levelno == logging.ERROR]
+    entry = json.loads(JsonFormatter().format(error))
+    assert entry["request_id"] == "boom-1"
+    assert "RuntimeError: secret internals" in entry["traceback"]
+    (access,) = _request_records(caplog)
+    assert access.status == 500
