@@ -16,6 +16,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from app.errors import ErrorResponseSchema, abort, render_http_exception
 
@@ -62,6 +63,15 @@ class Timestamp(ma.fields.DateTime):
             value = value.replace(tzinfo=UTC)
         value = value.astimezone(UTC)
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class PathSegmentConverter(BaseConverter):
+    """The default ``<name>`` path converter, minus NUL (which no database stores).
+
+    A path carrying one simply matches no route: 404, not a database error.
+    """
+
+    regex = r"[^/\x00]+"
 
 
 class BaseSchema(ma.Schema):

@@ -186,10 +186,10 @@ def _set_tags(article: Article, names: list[str]) -> None:
     names = list(dict.fromkeys(name.strip() for name in names))
     if article.id is not None:
         db.session.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
+    if not names:
+        return
     insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
-    ids = dict(
-        db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).tuples().all()
-    )
+    ids = dict(db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all())
     db.session.add_all(ArticleTag(article_id=article.id, tag_id=ids[name]) for name in names)
 
 

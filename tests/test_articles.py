@@ -1,0 +1,257 @@
+"""Creating, reading, updating and deleting articles."""
+
+import re
+
+import pytest
+
+from tests.factories import auth, create_article, register
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+NEW_ARTICLE = {
+    "title": "How to train your dragon",
+    "description": "Ever wonder how?",
+    "body": "You have to believe",
+    "tagList": ["reactjs", "angularjs", "dragons"],
+}
+
+
+@pytest.fixture
+def author(client):
+    return register(client, username="jake")
+
+
+def test_create_returns_201_with_the_article(client, author):
+    response = client.post("/api/articles", json={"article": NEW_ARTICLE}, headers=auth(author))
+
+    assert response.status_code == 201
+    article = response.get_json()["article"]
+    assert article["slug"] == "how-to-train-your-dragon"
+    assert article["title"] == NEW_ARTICLE["title"]
+    assert article["description"] == NEW_ARTICLE["description"]
+    assert article["body"] == NEW_ARTICLE["body"]
+    assert article["favorited"] is False
+    assert article["favoritesCount"] == 0
+    assert article["author"] == {"username": "jake", "bio": None, "image": None, "following": False}
+
+
+def test_timestamps_are_utc_with_milliseconds(client, author):
+    article = create_article(client, author)
+
+    assert TIMESTAMP.match(article["createdAt"])
+    assert TIMESTAMP.match(article["updatedAt"])
+
+
+def test_tags_are_deduplicated_and_read_back_alphabetically(client, author):
+    article = create_article(client, author, tagList=["training", "dragons", "training"])
+
+    assert article["tagList"] == ["dragons", "training"]
+
+
+def test_tag_list_is_optional(client, author):
+    fields = {k: v for k, v in NEW_ARTICLE.items() if k != "tagList"}
+
+    response = client.post("/api/articles", json={"article": fields}, headers=auth(author))
+
+    assert response.status_code == 201
+    assert response.get_json()["article"]["tagList"] == []
+
+
+@pytest.mark.parametrize("field", ["title", "description", "body"])
+def test_create_requires_each_field(client, author, field):
+    fields = {k: v for k, v in NEW_ARTICLE.items() if k != field}
+
+    response = client.post("/api/articles", json={"article": fields}, headers=auth(author))
+
+    assert response.status_code == 422
+    assert response.get_json() == {"errors": {field: ["can't be blank"]}}
+
+
+def test_create_rejects_blank_tags(client, author):
+    response = client.post(
+        "/api/articles",
+        json={"article": {**NEW_ARTICLE, "tagList": ["ok", " "]}},
+        headers=auth(author),
+    )
+
+    assert response.status_code == 422
+    assert response.get_json() == {"errors": {"tagList": ["can't be blank"]}}
+
+
+def test_create_rejects_a_tag_list_that_is_not_a_list(client, author):
+    response = client.post(
+        "/api/articles",
+        json={"article": {**NEW_ARTICLE, "tagList": "dragons"}},
+        headers=auth(author),
+    )
+
+    assert response.status_code == 422
+    assert "tagList" in response.get_json()["errors"]
+
+
+def test_create_requires_a_token(client):
+    response = client.post("/api/articles", json={"article": NEW_ARTICLE})
+
+    assert response.status_code == 401
+
+
+def test_same_title_gets_a_suffixed_slug(client, author):
+    first = create_article(client, author, title="Same title")
+    second = create_article(client, author, title="Same title")
+    third = create_article(client, author, title="Same title")
+
+    assert [first["slug"], second["slug"], third["slug"]] == [
+        "same-title",
+        "same-title-2",
+        "same-title-3",
+    ]
+
+
+def test_title_without_letters_still_gets_a_slug(client, author):
+    article = create_article(client, author, title="!!!")
+
+    assert article["slug"] == "article"
+
+
+def test_get_article_by_slug(client, author):
+    created = create_article(client, author)
+
+    response = client.get(f"/api/articles/{created['slug']}")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"article": created}
+
+
+def test_get_unknown_article_is_404(client):
+    response = client.get("/api/articles/no-such-article")
+
+    assert response.status_code == 404
+    assert response.get_json() == {"errors": {"article": ["not found"]}}
+
+
+def test_update_changes_fields_and_rederives_slug(client, author):
+    article = create_article(client, author, title="Old title")
+
+    response = client.put(
+        f"/api/articles/{article['slug']}",
+        json={"article": {"title": "New title", "body": "New body"}},
+        headers=auth(author),
+    )
+
+    assert response.status_code == 200
+    updated = response.get_json()["article"]
+    assert updated["slug"] == "new-title"
+    assert updated["title"] == "New title"
+    assert updated["body"] == "New body"
+    assert updated["description"] == article["description"]
+    assert client.get("/api/articles/old-title").status_code == 404
+
+
+def test_update_keeps_slug_when_title_is_unchanged(client, author):
+    article = create_article(client, author, title="Same")
+
+    response = client.put(
+        f"/api/articles/{article['slug']}",
+        json={"article": {"description": "changed"}},
+        headers=auth(author),
+    )
+
+    assert response.get_json()["article"]["slug"] == "same"
+
+
+def test_update_moves_updated_at_forward(client, author):
+    article = create_article(client, author)
+
+    response = client.put(
+        f"/api/articles/{article['slug']}", json={"article": {"body": "x"}}, headers=auth(author)
+    )
+
+    updated = response.get_json()["article"]
+    assert updated["updatedAt"] >= article["updatedAt"]
+    assert updated["createdAt"] == article["createdAt"]
+
+
+def test_update_can_replace_tags(client, author):
+    article = create_article(client, author, tagList=["a", "b"])
+
+    response = client.put(
+        f"/api/articles/{article['slug']}",
+        json={"article": {"tagList": ["c"]}},
+        headers=auth(author),
+    )
+
+    assert response.get_json()["article"]["tagList"] == ["c"]
+
+
+def test_update_requires_at_least_one_field(client, author):
+    article = create_article(client, author)
+
+    response = client.put(
+        f"/api/articles/{article['slug']}", json={"article": {}}, headers=auth(author)
+    )
+
+    assert response.status_code == 422
+
+
+def test_non_author_gets_403_on_update(client, author):
+    article = create_article(client, author)
+    other = register(client)
+
+    response = client.put(
+        f"/api/articles/{article['slug']}", json={"article": {"title": "Mine"}}, headers=auth(other)
+    )
+
+    assert response.status_code == 403
+    assert response.get_json() == {"errors": {"article": ["is not yours"]}}
+
+
+def test_update_unknown_article_is_404(client, author):
+    response = client.put(
+        "/api/articles/nope", json={"article": {"title": "x"}}, headers=auth(author)
+    )
+
+    assert response.status_code == 404
+
+
+def test_delete_returns_204_and_removes_the_article(client, author):
+    article = create_article(client, author)
+
+    response = client.delete(f"/api/articles/{article['slug']}", headers=auth(author))
+
+    assert response.status_code == 204
+    assert response.data == b""
+    assert client.get(f"/api/articles/{article['slug']}").status_code == 404
+
+
+def test_delete_removes_comments_and_favorites_too(client, author, sql):
+    article = create_article(client, author, tagList=["t"])
+    reader = register(client)
+    client.post(f"/api/articles/{article['slug']}/favorite", headers=auth(reader))
+    client.post(
+        f"/api/articles/{article['slug']}/comments",
+        json={"comment": {"body": "hi"}},
+        headers=auth(reader),
+    )
+
+    client.delete(f"/api/articles/{article['slug']}", headers=auth(author))
+
+    assert sql("SELECT count(*) FROM comments") == [(0,)]
+    assert sql("SELECT count(*) FROM favorites") == [(0,)]
+    assert sql("SELECT count(*) FROM article_tags") == [(0,)]
+
+
+def test_non_author_gets_403_on_delete(client, author):
+    article = create_article(client, author)
+    other = register(client)
+
+    response = client.delete(f"/api/articles/{article['slug']}", headers=auth(other))
+
+    assert response.status_code == 403
+    assert client.get(f"/api/articles/{article['slug']}").status_code == 200
+
+
+def test_delete_requires_a_token(client, author):
+    article = create_article(client, author)
+
+    response = client.delete(f"/api/articles/{article['slug']}")
+
+    assert response.status_code == 401
