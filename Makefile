@@ -66,6 +66,19 @@ format: install-dev ## Format and autofix with ruff
 conformance: install ## Run the public Postman suite against gunicorn on a throwaway SQLite database
 	scripts/conformance.sh
 
+# --- API contract ------------------------------------------------------------
+
+.PHONY: openapi openapi-check
+openapi: install ## Write openapi.json from the marshmallow schemas (no server, no database)
+	$(BIN)/python scripts/generate_openapi.py
+
+openapi-check: install ## Fail when the committed openapi.json is stale
+	$(BIN)/python scripts/generate_openapi.py $(VENV)/openapi.check.json >/dev/null
+	@cmp -s $(VENV)/openapi.check.json openapi.json || { \
+	  echo "openapi.json is stale: run 'make openapi' and commit it"; \
+	  diff -u openapi.json $(VENV)/openapi.check.json | head -40; exit 1; }
+	@echo "openapi.json is current"
+
 # --- housekeeping ----------------------------------------------------------
 
 .PHONY: clean

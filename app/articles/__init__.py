@@ -1,5 +1,7 @@
 """Articles, the feed and favorites."""
 
-from app.articles.routes import blp
+from app.articles.routes import blp, favorites_blp
 
-__all__ = ["blp"]
+blueprints = (blp, favorites_blp)
+
+__all__ = ["blp", "blueprints", "favorites_blp"]

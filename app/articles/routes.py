@@ -15,15 +15,14 @@ from app.articles.schemas import (
 from app.security import auth_optional, auth_required, current_user, viewer
 
 blp = Blueprint(
-    "articles",
+    "Articles",
     __name__,
     url_prefix="/api/articles",
     description="Articles, the feed and favorites.",
 )
-TAGS = ["Articles"]
 
 
-@blp.route("", tags=TAGS)
+@blp.route("")
 class Articles(MethodView):
     @auth_optional
     @blp.arguments(ArticleListQuerySchema, location="query")
@@ -47,7 +46,7 @@ class Articles(MethodView):
         return {"article": service.create_article(current_user(), payload["article"])}
 
 
-@blp.route("/feed", tags=TAGS)
+@blp.route("/feed")
 class Feed(MethodView):
     @auth_required
     @blp.arguments(PaginationQuerySchema, location="query")
@@ -59,7 +58,7 @@ class Feed(MethodView):
         return {"articles": articles, "articles_count": count}
 
 
-@blp.route("/<slug>", tags=TAGS)
+@blp.route("/<slug>")
 class Article(MethodView):
     @auth_optional
     @blp.response(200, SingleArticleResponseSchema)
@@ -95,20 +94,25 @@ class Article(MethodView):
         service.delete_article(slug, current_user())
 
 
-@blp.route("/<slug>/favorite", tags=["Favorites"])
+favorites_blp = Blueprint(
+    "Favorites", __name__, url_prefix="/api/articles", description="Favorite articles."
+)
+
+
+@favorites_blp.route("/<slug>/favorite")
 class Favorite(MethodView):
     @auth_required
-    @blp.response(200, SingleArticleResponseSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.doc(operationId="CreateArticleFavorite")
+    @favorites_blp.response(200, SingleArticleResponseSchema)
+    @favorites_blp.alt_response(404, response="NOT_FOUND")
+    @favorites_blp.doc(operationId="CreateArticleFavorite")
     def post(self, slug):
         """Favorite an article"""
         return {"article": service.favorite(slug, current_user())}
 
     @auth_required
-    @blp.response(200, SingleArticleResponseSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.doc(operationId="DeleteArticleFavorite")
+    @favorites_blp.response(200, SingleArticleResponseSchema)
+    @favorites_blp.alt_response(404, response="NOT_FOUND")
+    @favorites_blp.doc(operationId="DeleteArticleFavorite")
     def delete(self, slug):
         """Unfavorite an article"""
         return {"article": service.unfavorite(slug, current_user())}

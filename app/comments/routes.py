@@ -12,15 +12,14 @@ from app.comments.schemas import (
 from app.security import auth_optional, auth_required, current_user, viewer
 
 blp = Blueprint(
-    "comments",
+    "Comments",
     __name__,
     url_prefix="/api/articles/<slug>/comments",
     description="Comments on articles.",
 )
-TAGS = ["Comments"]
 
 
-@blp.route("", tags=TAGS)
+@blp.route("")
 class Comments(MethodView):
     @auth_optional
     @blp.response(200, MultipleCommentsResponseSchema)
@@ -40,16 +39,16 @@ class Comments(MethodView):
         return {"comment": service.add_comment(slug, current_user(), payload["comment"]["body"])}
 
 
-@blp.route("/<int:comment_id>", tags=TAGS)
+@blp.route("/<int:id>")
 class Comment(MethodView):
     @auth_required
     @blp.response(204)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.doc(operationId="DeleteArticleComment")
-    def delete(self, slug, comment_id):
+    def delete(self, slug, id):  # the reference spec names the parameter "id"
         """Delete a comment
 
         Only the comment's author may.
         """
-        service.delete_comment(slug, comment_id, current_user())
+        service.delete_comment(slug, id, current_user())

@@ -6,11 +6,10 @@ from app.api import Blueprint
 from app.health import service
 from app.health.schemas import HealthResponseSchema, ReadinessResponseSchema
 
-blp = Blueprint("health", __name__, url_prefix="", description="Liveness and readiness probes.")
-TAGS = ["Health"]
+blp = Blueprint("Health", __name__, url_prefix="", description="Liveness and readiness probes.")
 
 
-@blp.route("/healthz", tags=TAGS)
+@blp.route("/healthz")
 class Health(MethodView):
     @blp.response(200, HealthResponseSchema)
     @blp.doc(operationId="GetHealth")
@@ -22,7 +21,7 @@ class Health(MethodView):
         return {"status": "ok"}
 
 
-@blp.route("/readyz", tags=TAGS)
+@blp.route("/readyz")
 class Readiness(MethodView):
     @blp.response(200, ReadinessResponseSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")

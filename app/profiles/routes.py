@@ -8,12 +8,11 @@ from app.profiles.schemas import ProfileResponseSchema
 from app.security import auth_optional, auth_required, current_user, viewer
 
 blp = Blueprint(
-    "profiles", __name__, url_prefix="/api/profiles", description="Public profiles and follows."
+    "Profile", __name__, url_prefix="/api/profiles", description="Public profiles and follows."
 )
-TAGS = ["Profile"]
 
 
-@blp.route("/<username>", tags=TAGS)
+@blp.route("/<username>")
 class Profile(MethodView):
     @auth_optional
     @blp.response(200, ProfileResponseSchema)
@@ -27,12 +26,12 @@ class Profile(MethodView):
         return {"profile": service.get_profile(username, viewer())}
 
 
-@blp.route("/<username>/follow", tags=TAGS)
+@blp.route("/<username>/follow")
 class Follow(MethodView):
     @auth_required
     @blp.response(200, ProfileResponseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_CONTENT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.doc(operationId="FollowUserByUsername")
     def post(self, username):
         """Follow a user"""

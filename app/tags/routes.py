@@ -6,10 +6,10 @@ from app.api import Blueprint
 from app.tags import service
 from app.tags.schemas import TagsResponseSchema
 
-blp = Blueprint("tags", __name__, url_prefix="/api/tags", description="Tags in use.")
+blp = Blueprint("Tags", __name__, url_prefix="/api/tags", description="Tags in use.")
 
 
-@blp.route("", tags=["Tags"])
+@blp.route("")
 class Tags(MethodView):
     @blp.response(200, TagsResponseSchema)
     @blp.doc(operationId="GetTags")

@@ -13,12 +13,14 @@ from app.users.schemas import (
 )
 
 blp = Blueprint(
-    "users", __name__, url_prefix="/api", description="Registration, login and the current user."
+    "User and Authentication",
+    __name__,
+    url_prefix="/api",
+    description="Registration, login and the current user.",
 )
-TAGS = ["User and Authentication"]
 
 
-@blp.route("/users/login", tags=TAGS)
+@blp.route("/users/login")
 class Login(MethodView):
     @blp.arguments(LoginUserRequestSchema)
     @blp.response(200, UserResponseSchema)
@@ -31,7 +33,7 @@ class Login(MethodView):
         return {"user": service.user_payload(user)}
 
 
-@blp.route("/users", tags=TAGS)
+@blp.route("/users")
 class Users(MethodView):
     @blp.arguments(NewUserRequestSchema)
     @blp.response(201, UserResponseSchema)
@@ -42,7 +44,7 @@ class Users(MethodView):
         return {"user": service.user_payload(user)}
 
 
-@blp.route("/user", tags=TAGS)
+@blp.route("/user")
 class CurrentUser(MethodView):
     @auth_required
     @blp.response(200, UserResponseSchema)
