@@ -3,34 +3,80 @@
 The target metadata is the application's models (``app.models``), imported by
 ``create_app``. A caller may hand in an open connection through
 ``config.attributes["connection"]`` (the migration tests do).
+
+Built in (the pieces live in ``app.db``):
+
+- every online run holds the database's migration lock (``app.db.lock``), so
+  replicas may run ``flask db upgrade`` or ``flask db run`` at once;
+- each applied or reverted revision is recorded with its file's checksum in the
+  ``migration_audit`` table (``app.db.audit``), which autogenerate ignores;
+- autogenerate refuses empty migrations with a diagnosis, refuses migrations
+  that drop every table, and flags destructive operations (``app.db.diagnose``);
+- on PostgreSQL, every run sets ``lock_timeout`` (``MIGRATION_LOCK_TIMEOUT``);
+- offline (``--sql``) renders PostgreSQL SQL when the database is SQLite, since
+  SQLite batch migrations cannot be rendered offline.
 """
 
 import logging
+import re
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
 
+from app.db.audit import AuditRecorder, include_name
+from app.db.diagnose import revision_hook
+from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
+from app.db.lock import migration_lock
+
 config = context.config
 
-if config.config_file_name is not None:
+quiet = config.attributes.get(QUIET_ATTRIBUTE) or current_app.testing  # tests: pytest logs
+if config.config_file_name is not None and not quiet:
     # Keep the application's loggers alive when migrations run in-process.
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-db = current_app.extensions["migrate"].db
+migrate_extension = current_app.extensions["migrate"]
+db = migrate_extension.db
 target_metadata = db.metadata
+record_step = AuditRecorder()
+LOCK_TIMEOUT = str(current_app.config.get("MIGRATION_LOCK_TIMEOUT") or "5s")
+
+
+def _configure_args(url: str) -> dict:
+    args = dict(migrate_extension.configure_args)
+    args.setdefault("process_revision_directives", revision_hook(config, target_metadata, url))
+    args.setdefault("include_name", include_name)
+    args.setdefault("on_version_apply", [record_step])
+    return args
+
+
+def _set_lock_timeout(dialect_name: str) -> None:
+    if dialect_name != "postgresql":
+        return
+    if not re.fullmatch(r"\d+\s*(ms|s|min|h)?", LOCK_TIMEOUT):
+        raise ValueError(f"MIGRATION_LOCK_TIMEOUT must look like 5s or 500ms, not {LOCK_TIMEOUT!r}")
+    context.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
 
 
 def run_migrations_offline() -> None:
-    """Emit SQL for the configured URL without connecting (``--sql``)."""
+    """Emit SQL without connecting (``--sql``); ``-x sql_url=…`` picks the dialect."""
+    x_arguments = context.get_x_argument(as_dictionary=True)
+    url = config.attributes.get(SQL_URL_ATTRIBUTE) or x_arguments.get(SQL_URL_ATTRIBUTE)
+    if not url:
+        url = db.engine.url.render_as_string(hide_password=False)
+        if url.startswith("sqlite"):
+            logger.warning("Rendering for PostgreSQL: SQLite batch migrations have no offline SQL.")
+            url = OFFLINE_URL
     context.configure(
-        url=db.engine.url.render_as_string(hide_password=False),
+        url=url,
         target_metadata=target_metadata,
         literal_binds=True,
-        **current_app.extensions["migrate"].configure_args,
+        **_configure_args(url),
     )
     with context.begin_transaction():
+        _set_lock_timeout(context.get_context().dialect.name)
         context.run_migrations()
 
 
@@ -44,13 +90,16 @@ def run_migrations_online() -> None:
 
 
 def _run_on(connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        **current_app.extensions["migrate"].configure_args,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    with migration_lock(connection.engine):
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            **_configure_args(connection.engine.url.render_as_string(hide_password=True)),
+        )
+        with context.begin_transaction():
+            _set_lock_timeout(connection.dialect.name)
+            record_step.start()
+            context.run_migrations()
 
 
 if context.is_offline_mode():

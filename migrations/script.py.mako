@@ -5,6 +5,55 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
 """
+<% destructive = config.attributes.get("destructive_operations") or [] %>
+% if destructive:
+# =============================================================================
+# DESTRUCTIVE: this revision loses or rewrites data.
+%   for operation in destructive:
+#   - ${operation}
+%   endfor
+# Back up first (make db-backup), make downgrade() restore what it can, and
+# mark the revision reviewed (see below) only once you have checked it.
+# =============================================================================
+% endif
+# Review: `make migration-lint` checks this revision's PostgreSQL SQL. When it
+# reports hazards you have checked, add the line
+#   # migration-lint: reviewed <why it is safe>
+# Once applied anywhere, never edit this file: write a new revision instead.
+% if config.attributes.get("data_migration"):
+# Data migration: it describes the few columns it touches as they are at this
+# revision (sa.table / sa.column) and never imports app.models, which will
+# have changed by the time someone runs it.
+
+import sqlalchemy as sa  # noqa: F401 (for the table descriptions)
+from alembic import op  # noqa: F401 (op.get_bind() gives the connection)
+
+# revision identifiers, used by Alembic.
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+# Describe what you touch, for example:
+#   users = sa.table("users", sa.column("id", sa.Integer), sa.column("bio", sa.Text))
+# and work in batches so that no lock is held for long:
+#   connection = op.get_bind()
+#   pending = sa.select(users.c.id).where(users.c.bio.is_(None)).limit(1000)
+#   while connection.execute(
+#       users.update().where(users.c.id.in_(pending)).values(bio="")
+#   ).rowcount:
+#       pass
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    # Say so when the change cannot be undone:
+    #   raise NotImplementedError("this data migration is one-way")
+    pass
+% else:
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,3 +72,4 @@ def upgrade():
 
 def downgrade():
     ${downgrades if downgrades else "pass"}
+% endif

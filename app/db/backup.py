@@ -1,0 +1,115 @@
+"""Database backups before production migrations, and restoring them.
+
+SQLite: the online backup API (consistent while the application runs).
+PostgreSQL: ``pg_dump`` in custom format; restoring drops the ``public``
+schema and replays the dump in one transaction (``pg_restore | psql -1``), so
+tables created after the backup do not linger. The password never appears on
+a command line: it is handed to the tools through ``PGPASSWORD``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+RESET_PUBLIC_SCHEMA = "DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
+
+
+class BackupError(RuntimeError):
+    """A backup or restore failed; the message says why."""
+
+
+def backup_path(directory: str | Path, url: URL, label: str) -> Path:
+    """``<directory>/<database>-<UTC time>-<label>.<ext>``."""
+    name = Path(url.database or "database").stem
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    suffix = ".sqlite3" if url.get_backend_name() == "sqlite" else ".dump"
+    safe_label = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "backup"
+    return Path(directory) / f"{name}-{stamp}-{safe_label}{suffix}"
+
+
+def backup(url: URL, destination: Path) -> Path:
+    """Write a backup of the database at ``url`` to ``destination``."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        _sqlite_copy(_sqlite_file(url), destination)
+    elif backend == "postgresql":
+        dump = ["pg_dump", "--format=custom", "--no-owner", "--no-privileges"]
+        _run([*dump, f"--file={destination}", *_libpq_args(url)], url)
+    else:  # pragma: no cover
+        raise BackupError(f"no backup method for {backend}")
+    return destination
+
+
+def restore(url: URL, source: Path) -> None:
+    """Replace the database at ``url`` with the backup in ``source``."""
+    if not source.is_file():
+        raise BackupError(f"no backup file at {source}")
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        _sqlite_copy(source, _sqlite_file(url))
+    elif backend == "postgresql":
+        _restore_postgresql(url, source)
+    else:  # pragma: no cover
+        raise BackupError(f"no restore method for {backend}")
+
+
+def restore_command(source: Path) -> str:
+    return f"make db-restore file={source}"
+
+
+def _sqlite_file(url: URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise BackupError("an in-memory SQLite database cannot be backed up")
+    return Path(url.database)
+
+
+def _sqlite_copy(source: Path, destination: Path) -> None:
+    if not source.exists():
+        raise BackupError(f"no SQLite database at {source}")
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(destination)) as dst:
+        src.backup(dst)
+
+
+def _libpq_args(url: URL) -> list[str]:
+    args = ["--dbname", url.database or "postgres"]
+    if url.host:
+        args += ["--host", url.host]
+    if url.port:
+        args += ["--port", str(url.port)]
+    if url.username:
+        args += ["--username", url.username]
+    return args
+
+
+def _environment(url: URL) -> dict[str, str]:
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return env
+
+
+def _run(command: list[str], url: URL, stdin: bytes | None = None) -> bytes:
+    try:
+        done = subprocess.run(  # noqa: S603 - arguments built above, no shell
+            command, input=stdin, capture_output=True, env=_environment(url), check=False
+        )
+    except FileNotFoundError:
+        raise BackupError(f"{command[0]} is not installed (PostgreSQL client tools)") from None
+    if done.returncode != 0:
+        raise BackupError(f"{command[0]} failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+def _restore_postgresql(url: URL, source: Path) -> None:
+    sql = _run(["pg_restore", "--no-owner", "--no-privileges", "--file=-", str(source)], url)
+    psql = ["psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1"]
+    _run([*psql, *_libpq_args(url)], url, stdin=RESET_PUBLIC_SCHEMA.encode() + sql)

@@ -1,0 +1,174 @@
+"""Why autogenerate found nothing, and which generated migrations to refuse or flag.
+
+``env.py`` installs :func:`revision_hook` as Alembic's
+``process_revision_directives``. On an autogenerate run (``flask db generate``,
+``flask db migrate``) it
+
+- refuses an empty migration (no file is written) with a diagnosis that names
+  the cause where it can be detected;
+- refuses a migration that drops every table (the classic sign of models that
+  were not imported);
+- lists destructive operations, which the revision template turns into a banner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from alembic.config import Config
+from alembic.operations import ops
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, MetaData, inspect
+
+from app.db.audit import TOOLING_TABLES
+from app.db.exit_codes import ExitCode
+
+# Template argument (``config.attributes``) read by script.py.mako.
+BANNER_ATTRIBUTE = "destructive_operations"
+
+NO_CHANGES = (
+    "No changes in database schema were found - cannot generate a migration. "
+    'To create a new empty migration use "make migration-create name=…".'
+)
+
+UNDETECTABLE_CHANGES = (
+    "renamed tables and columns (seen as a drop plus an add: "
+    "use op.rename_table / op.alter_column(new_column_name=…))",
+    "server defaults (server_default) and computed columns",
+    "CHECK constraints and new values of an Enum type",
+    "views, triggers, functions, sequences, and data (rows)",
+)
+
+
+class MigrationRefused(CommandError):
+    """A migration was not generated; the message says why. Carries the exit code."""
+
+    exit_code = ExitCode.FAILED
+
+
+class NoChangesDetected(MigrationRefused):
+    exit_code = ExitCode.NO_CHANGES
+
+
+class DatabaseBehindHead(MigrationRefused):
+    exit_code = ExitCode.PENDING
+
+
+class DestructiveMigrationRefused(MigrationRefused):
+    exit_code = ExitCode.REFUSED
+
+
+def application_tables(connection: Connection) -> set[str]:
+    """Tables in the database, without the migration tooling's own."""
+    return set(inspect(connection).get_table_names()) - TOOLING_TABLES
+
+
+def diagnose(
+    connection: Connection, metadata: MetaData, script: ScriptDirectory, url: str
+) -> list[str]:
+    """Causes of an empty or impossible autogenerate run that can be detected, one per line."""
+    causes: list[str] = []
+    model_tables = set(metadata.tables)
+    database_tables = application_tables(connection)
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    heads = set(script.get_heads())
+
+    if not model_tables:
+        causes.append(
+            "No models are registered: the metadata has no tables. create_app must import "
+            "app.models, and a model in a new module must be imported from there."
+        )
+    if heads and current != heads:
+        if not current and database_tables:
+            causes.append(
+                f"Tables exist ({_names(database_tables)}) but no migration is recorded: they "
+                "were created outside migrations (db.create_all()?). Use a fresh database and "
+                "`make migration-run`, or `flask db stamp head` if they match the head revision."
+            )
+        else:
+            causes.append(
+                f"The database is behind head (at {_names(current) or 'base'}, head is "
+                f"{_names(heads)}): run `make migration-run` first, then generate."
+            )
+    elif not heads and database_tables:
+        causes.append(
+            f"Tables exist ({_names(database_tables)}) but there is no revision yet: they were "
+            "created outside migrations (db.create_all()?). Generate the first revision "
+            "against an empty database, then `flask db stamp head` this one."
+        )
+    if not causes:
+        causes.append(
+            "The models and the database agree. If you changed a model: is the file saved, "
+            "is its module imported by app/models.py, and is this the database you meant?"
+        )
+    causes.append(f"Database: {url}")
+    causes.append("Autogenerate cannot see: " + "; ".join(UNDETECTABLE_CHANGES) + ".")
+    causes.append("For those, write the migration by hand: make migration-create name=…")
+    return causes
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _walk(operations: Iterable[ops.MigrateOperation]) -> Iterable[ops.MigrateOperation]:
+    for operation in operations:
+        if isinstance(operation, ops.OpContainer):
+            yield from _walk(operation.ops)
+        else:
+            yield operation
+
+
+def destructive_operations(upgrade_ops: ops.UpgradeOps) -> list[str]:
+    """Operations that lose or rewrite data, in words, for the banner."""
+    found: list[str] = []
+    for operation in _walk(upgrade_ops.ops):
+        if isinstance(operation, ops.DropTableOp):
+            found.append(f"drops table {operation.table_name}")
+        elif isinstance(operation, ops.DropColumnOp):
+            found.append(f"drops column {operation.table_name}.{operation.column_name}")
+        elif isinstance(operation, ops.AlterColumnOp) and operation.modify_type is not None:
+            found.append(
+                f"changes the type of {operation.table_name}.{operation.column_name} "
+                f"from {operation.existing_type} to {operation.modify_type}"
+            )
+    return found
+
+
+def dropped_tables(upgrade_ops: ops.UpgradeOps) -> set[str]:
+    return {
+        operation.table_name
+        for operation in _walk(upgrade_ops.ops)
+        if isinstance(operation, ops.DropTableOp)
+    }
+
+
+def revision_hook(
+    config: Config, metadata: MetaData, url: str
+) -> Callable[[MigrationContext, Any, list[ops.MigrationScript]], None]:
+    """Build the ``process_revision_directives`` callback for ``env.py``."""
+
+    def process_revision_directives(
+        context: MigrationContext, _revision: Any, directives: list[ops.MigrationScript]
+    ) -> None:
+        if not getattr(config.cmd_opts, "autogenerate", False) or not directives:
+            return  # plain `revision`, `flask db check`, test harnesses
+        upgrade_ops = directives[0].upgrade_ops
+        assert upgrade_ops is not None and context.connection is not None
+        if upgrade_ops.is_empty():
+            script = ScriptDirectory.from_config(config)
+            causes = diagnose(context.connection, metadata, script, url)
+            raise NoChangesDetected("\n".join([NO_CHANGES, *(f"  - {c}" for c in causes)]))
+        existing = application_tables(context.connection)
+        if existing and existing <= dropped_tables(upgrade_ops):
+            raise DestructiveMigrationRefused(
+                f"Refusing a migration that drops every table ({_names(existing)}). "
+                "Usually the models were not imported (an empty metadata). If you really "
+                "mean it, write it by hand: make migration-create name=…"
+            )
+        config.attributes[BANNER_ATTRIBUTE] = destructive_operations(upgrade_ops)
+
+    return process_revision_directives

@@ -1,0 +1,13 @@
+"""Exit codes of the ``flask db`` subcommands added by ``app.db`` (documented in the README)."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # an error, a failed check (lint, gate), an unreachable database
+    USAGE = 2  # bad arguments (click)
+    PENDING = 3  # revisions are not applied yet (status; generate on a database behind head)
+    CHANGED = 4  # an applied revision's file changed or disappeared (status, verify, run, revert)
+    NO_CHANGES = 5  # generate: the models and the database agree; no file written
+    REFUSED = 6  # generate: the migration would drop every table; no file written

@@ -1,0 +1,156 @@
+"""Review: a revision's PostgreSQL SQL, rendered offline, and squawk's hazard rules over it.
+
+Rendering needs no server: ``env.py`` renders for ``sql_url`` (a bare
+``postgresql+psycopg://`` URL) because SQLite batch migrations cannot be
+rendered offline. squawk (the ``squawk-cli`` package) reports many rules; the
+ones below block ``make migration-lint`` until the revision carries the line
+
+    # migration-lint: reviewed <why it is safe>
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import Script
+
+OFFLINE_URL = "postgresql+psycopg://"
+SQL_URL_ATTRIBUTE = "sql_url"
+QUIET_ATTRIBUTE = "quiet"
+
+HAZARD_RULES = {
+    "require-concurrent-index-creation": "index built without CONCURRENTLY: blocks writes",
+    "ban-concurrent-index-creation-in-transaction": "CONCURRENTLY inside a transaction fails",
+    "changing-column-type": "column type change: rewrites the table under an exclusive lock",
+    "adding-required-field": "NOT NULL column without a default: fails on existing rows",
+    "adding-not-nullable-field": "SET NOT NULL: scans the table while blocking reads",
+    "ban-drop-column": "dropped column: running code may still read it",
+    "ban-drop-table": "dropped table: running code may still read it",
+    "renaming-column": "renamed column: running code uses the old name",
+    "renaming-table": "renamed table: running code uses the old name",
+    "require-lock-timeout": "no lock_timeout: a blocked lock stalls every query behind it",
+}
+REVIEWED = re.compile(r"^#\s*migration-lint:\s*reviewed\b[ \t:—-]*(?P<reason>.*)$", re.MULTILINE)
+
+
+class LintError(RuntimeError):
+    """squawk is missing or could not run."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    message: str
+    statement: str
+
+
+@dataclass
+class LintResult:
+    script: Script
+    findings: list[Finding] = field(default_factory=list)
+    reviewed: str | None = None  # the reason given, when marked reviewed
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.findings) and self.reviewed is None
+
+
+def reviewed_reason(path: str | Path) -> str | None:
+    match = REVIEWED.search(Path(path).read_text())
+    if match is None:
+        return None
+    return match.group("reason").strip() or "(no reason given)"
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def render_sql(make_config: Callable[[], Config], script: Script) -> str:
+    """The PostgreSQL statements ``upgrade`` runs for this one revision."""
+    config = make_config()
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    config.attributes[SQL_URL_ATTRIBUTE] = OFFLINE_URL
+    config.attributes[QUIET_ATTRIBUTE] = True
+    down = script.down_revision
+    if isinstance(down, tuple | list):
+        down = down[0] if down else None
+    target = f"{down}:{script.revision}" if down else script.revision
+    with _quiet_alembic():
+        command.upgrade(config, target, sql=True)
+    return buffer.getvalue()
+
+
+def squawk_executable() -> str:
+    beside_python = Path(sys.executable).parent / "squawk"
+    found = str(beside_python) if beside_python.exists() else shutil.which("squawk")
+    if not found:
+        raise LintError("squawk is not installed: run `make install-dev` (package squawk-cli)")
+    return found
+
+
+def run_squawk(sql: str, name: str) -> list[Finding]:
+    """squawk's hazard findings for one SQL text (other rules are left out)."""
+    lines = sql.splitlines()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.sql"
+        path.write_text(sql)
+        done = subprocess.run(  # noqa: S603 - our own arguments
+            [squawk_executable(), "--reporter", "json", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    try:
+        reports = json.loads(done.stdout or "[]")
+    except json.JSONDecodeError:
+        raise LintError(f"squawk failed: {done.stderr.strip() or done.stdout.strip()}") from None
+    findings = []
+    for report in reports:
+        rule = report.get("rule_name", "")
+        if rule not in HAZARD_RULES:
+            continue
+        line = int(report.get("line", 0))
+        statement = lines[line].strip() if 0 <= line < len(lines) else ""
+        findings.append(Finding(rule, HAZARD_RULES[rule], statement))
+    return findings
+
+
+def lint_revision(make_config: Callable[[], Config], script: Script) -> LintResult:
+    findings = run_squawk(render_sql(make_config, script), Path(script.path).stem)
+    return LintResult(script, findings, reviewed_reason(script.path))
+
+
+def report(result: LintResult) -> list[str]:
+    """Human-readable lines for one revision's result."""
+    name = Path(result.script.path).name
+    if not result.findings:
+        return [f"ok       {name}"]
+    verdict = f"reviewed {name}: {result.reviewed}" if result.reviewed else f"HAZARDS  {name}"
+    lines = [verdict]
+    for finding in result.findings:
+        lines.append(f"  {finding.rule}: {finding.message}")
+        if finding.statement:
+            lines.append(f"      {finding.statement}")
+    return lines

@@ -1,0 +1,155 @@
+"""Per-revision status: applied, pending, applied but changed, applied but missing.
+
+The applied set comes from ``alembic_version`` (and the revisions below it);
+the checksums from the audit table. A revision the audit table records as
+applied, but whose file is gone, is reported as missing even when Alembic can
+no longer resolve it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection
+
+from app.db.audit import AuditEntry, file_checksum, read_audit
+from app.db.exit_codes import ExitCode
+
+
+class State(Enum):
+    APPLIED = "X"
+    PENDING = " "
+    CHANGED = "M"  # applied, and its file changed since
+    MISSING = "?"  # applied, and its file is gone
+
+
+@dataclass(frozen=True)
+class RevisionStatus:
+    revision: str
+    filename: str | None
+    message: str
+    state: State
+    checksum_recorded: bool = True
+
+    @property
+    def line(self) -> str:
+        if self.state is State.MISSING:
+            return f"[?] {self.revision}  {self.filename or ''}  (file missing)"
+        note = "" if self.checksum_recorded else "  (no checksum recorded)"
+        return f"[{self.state.value}] {self.revision}  {self.filename}  {self.message}{note}"
+
+
+@dataclass
+class MigrationStatus:
+    revisions: list[RevisionStatus]
+    current: tuple[str, ...] = ()
+    heads: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+
+    def having(self, state: State) -> list[RevisionStatus]:
+        return [r for r in self.revisions if r.state is state]
+
+    @property
+    def pending(self) -> list[RevisionStatus]:
+        return self.having(State.PENDING)
+
+    @property
+    def tampered(self) -> list[RevisionStatus]:
+        return self.having(State.CHANGED) + self.having(State.MISSING)
+
+    @property
+    def unrecorded(self) -> list[RevisionStatus]:
+        return [r for r in self.revisions if r.state is State.APPLIED and not r.checksum_recorded]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.tampered:
+            return ExitCode.CHANGED
+        if self.pending:
+            return ExitCode.PENDING
+        return ExitCode.OK
+
+    def summary(self) -> str:
+        counts = {state: len(self.having(state)) for state in State}
+        text = (
+            f"{counts[State.APPLIED] + counts[State.CHANGED]} applied, "
+            f"{counts[State.PENDING]} pending, {counts[State.CHANGED]} changed since applied, "
+            f"{counts[State.MISSING]} missing; database at {', '.join(self.current) or 'base'}, "
+            f"head {', '.join(self.heads) or 'none'}."
+        )
+        if self.tampered:
+            text += " Changed or missing files: see `make migration-verify`."
+        elif self.pending:
+            text += " Apply with `make migration-run`."
+        return text
+
+
+def _revisions_oldest_first(script: ScriptDirectory) -> tuple[list[Script], list[str]]:
+    """Revisions in history order; by file name (creation time) if the history is broken."""
+    try:
+        return list(reversed(list(script.walk_revisions()))), []
+    except CommandError as error:
+        scripts = list(script.revision_map._revision_map.values())
+        known = [s for s in scripts if isinstance(s, Script)]
+        return sorted(set(known), key=lambda s: Path(s.path).name), [str(error)]
+
+
+def _applied_ids(script: ScriptDirectory, current: tuple[str, ...], known: set[str]) -> set[str]:
+    applied: set[str] = set()
+    for head in current:
+        if head not in known:
+            applied.add(head)
+            continue
+        try:
+            applied.update(s.revision for s in script.iterate_revisions(head, "base"))
+        except CommandError:
+            applied.add(head)
+    return applied
+
+
+def read_status(script: ScriptDirectory, connection: Connection) -> MigrationStatus:
+    """Compare the revision files with what the database says was applied."""
+    revisions, problems = _revisions_oldest_first(script)
+    known = {s.revision for s in revisions}
+    current = tuple(MigrationContext.configure(connection).get_current_heads())
+    audit = read_audit(connection)
+    applied = _applied_ids(script, current, known)
+    if problems:  # history unresolvable: trust the audit table as well
+        applied |= {rev for rev, entry in audit.items() if entry.applied}
+
+    statuses: list[RevisionStatus] = []
+    for rev in revisions:
+        entry = audit.get(rev.revision)
+        filename = Path(rev.path).name
+        message = (rev.doc or "").strip()
+        if rev.revision not in applied:
+            statuses.append(RevisionStatus(rev.revision, filename, message, State.PENDING))
+        elif entry is None or entry.checksum is None:
+            statuses.append(
+                RevisionStatus(
+                    rev.revision, filename, message, State.APPLIED, checksum_recorded=False
+                )
+            )
+        elif entry.checksum != file_checksum(rev.path):
+            statuses.append(RevisionStatus(rev.revision, filename, message, State.CHANGED))
+        else:
+            statuses.append(RevisionStatus(rev.revision, filename, message, State.APPLIED))
+
+    missing = (applied | {rev for rev, entry in audit.items() if entry.applied}) - known
+    for gone in sorted(missing, key=lambda r: _missing_sort_key(audit.get(r), r)):
+        entry = audit.get(gone)
+        statuses.append(RevisionStatus(gone, entry.filename if entry else None, "", State.MISSING))
+    try:
+        heads = tuple(script.get_heads())
+    except CommandError:
+        heads = ()
+    return MigrationStatus(statuses, current, heads, problems)
+
+
+def _missing_sort_key(entry: AuditEntry | None, revision: str) -> str:
+    return (entry.filename if entry and entry.filename else "") or revision
