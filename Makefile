@@ -42,7 +42,7 @@ install-dev: $(DEV) ## Create .venv and install runtime and development dependen
 
 .PHONY: run serve
 run: install ## Set up, migrate the SQLite database, serve on http://127.0.0.1:5000 (PORT overrides)
-	$(BIN)/flask db upgrade
+	$(BIN)/flask db run
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 serve: install ## Serve with gunicorn (gunicorn.conf.py: WEB_CONCURRENCY, HOST, PORT, LOG_LEVEL)
@@ -78,6 +78,57 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 	  echo "openapi.json is stale: run 'make openapi' and commit it"; \
 	  diff -u openapi.json $(VENV)/openapi.check.json | head -40; exit 1; }
 	@echo "openapi.json is current"
+
+# --- migrations --------------------------------------------------------------
+# Thin calls to `flask db <subcommand>` (app/db/commands.py). README: "Database
+# migrations" has the workflow and the exit codes (make itself exits 2 when a
+# command fails; scripts that branch on the code call `flask db …` directly).
+
+FLASK_DB := $(BIN)/flask db
+require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
+
+.PHONY: migration-generate migration-create migration-run migration-revert migration-show \
+	migration-verify migration-accept migration-lint migration-check migration-sql \
+	db-backup db-restore
+migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
+	$(call require,name,AddUserTable)
+	$(FLASK_DB) generate "$(name)"
+
+migration-create: install-dev ## Create an empty migration: name=BackfillBios (data=1: data-migration template)
+	$(call require,name,BackfillBios)
+	$(FLASK_DB) create "$(name)" $(if $(data),--data)
+
+migration-run: install ## Apply pending migrations (locked; verified; backed up first in production)
+	$(FLASK_DB) run
+
+migration-revert: install ## Revert the last applied migration (one step; repeat for more)
+	$(FLASK_DB) revert
+
+migration-show: install ## One line per revision: [X] applied [ ] pending [M] changed [?] missing
+	$(FLASK_DB) status
+
+migration-verify: install ## Fail if an applied migration's file changed or disappeared
+	$(FLASK_DB) verify
+
+migration-accept: install ## Accept a reviewed change to an applied migration: rev=<id> (or all=1)
+	$(if $(all),$(FLASK_DB) accept --all,$(call require,rev,<revision id>))
+	$(if $(all),,$(FLASK_DB) accept $(rev))
+
+migration-lint: install-dev ## squawk over revisions not yet on main (all=1: every revision)
+	$(FLASK_DB) lint $(if $(all),--all)
+
+migration-check: install ## CI gate: one head (migrations/HEAD), models match, main's revisions untouched
+	$(FLASK_DB) gate
+
+migration-sql: install ## Print a revision's PostgreSQL SQL, offline: rev=<id> (default head)
+	$(FLASK_DB) sql $(or $(rev),head)
+
+db-backup: install ## Back up the database into backups/ (BACKUP_DIRECTORY)
+	$(FLASK_DB) backup
+
+db-restore: install ## Replace the database with a backup: file=backups/…
+	$(call require,file,backups/<file>)
+	$(FLASK_DB) restore "$(file)"
 
 # --- housekeeping ----------------------------------------------------------
 

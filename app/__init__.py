@@ -16,6 +16,7 @@ from app import (
     request_log,
 )
 from app.config import load_settings
+from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
 
@@ -30,7 +31,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIRECTORY)
+    migrations = app.config.get("MIGRATIONS_DIRECTORY", MIGRATIONS_DIRECTORY)
+    migrate.init_app(app, db, directory=migrations)
+    register_db_commands(app)
     api.init_app(app)
     cors.init_app(
         app,

@@ -92,6 +92,9 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
         ],
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
+        "BACKUP_DIRECTORY": str(env.get("BACKUP_DIRECTORY") or PROJECT_ROOT / "backups"),
+        "MIGRATION_LOCK_TIMEOUT": str(env.get("MIGRATION_LOCK_TIMEOUT") or "5s"),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
