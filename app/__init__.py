@@ -15,10 +15,12 @@ from app import (
     models,  # noqa: F401  (every model is known to migrations)
     request_log,
 )
+from app.api import PathSegmentConverter
 from app.config import load_settings
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
+from app.seed import seed_command
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
 log = logging.getLogger(__name__)
@@ -42,17 +44,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         expose_headers=["X-Request-ID"],
         max_age=600,
     )
+    app.url_map.converters["default"] = PathSegmentConverter
     _register_blueprints()
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
+    app.cli.add_command(seed_command)
     return app
 
 
 def _register_blueprints() -> None:
     from app import articles, comments, health, profiles, tags, users
 
-    for resource in (users, profiles, articles, comments, tags, health):
-        api.register_blueprint(resource.blp)
+    for blueprint in (
+        users.blp,
+        profiles.blp,
+        *articles.blueprints,
+        comments.blp,
+        tags.blp,
+        health.blp,
+    ):
+        api.register_blueprint(blueprint)
 
 
 def _unexpected_error(error: Exception) -> Response:
