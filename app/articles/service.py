@@ -103,11 +103,16 @@ def _payloads(rows: Sequence[Row[Any]], with_body: bool) -> list[dict[str, Any]]
 
 
 def _page(
-    filters: list[ColumnElement[bool]], viewer: User | None, limit: int, offset: int
+    filters: list[ColumnElement[bool]],
+    viewer: User | None,
+    limit: int,
+    offset: int,
+    count: Select[Any] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    total = db.session.scalar(
-        select(func.count(Article.id)).join(User, User.id == Article.author_id).where(*filters)
-    )
+    # Every article has an author (non-null foreign key): no join needed to count.
+    if count is None:
+        count = select(func.count()).select_from(Article).where(*filters)
+    total = db.session.scalar(count)
     rows = db.session.execute(
         _article_columns(viewer, with_body=False)
         .where(*filters)
@@ -129,6 +134,7 @@ def list_articles(
 ) -> tuple[list[dict[str, Any]], int]:
     """Most recent first; ``tag``, ``author`` and ``favorited`` combine."""
     filters: list[ColumnElement[bool]] = []
+    count: Select[Any] | None = None
     if tag is not None:
         filters.append(
             Article.id.in_(
@@ -138,7 +144,7 @@ def list_articles(
             )
         )
     if author is not None:
-        filters.append(User.username == author)
+        filters.append(Article.author_id == _user_id(author))
     if favorited is not None:
         filters.append(
             Article.id.in_(
@@ -147,7 +153,27 @@ def list_articles(
                 .where(User.username == favorited)
             )
         )
-    return _page(filters, viewer, limit, offset)
+    if tag is not None and author is None and favorited is None:
+        # One row per (article, tag), and its article exists (foreign key): count
+        # on the tag's index alone rather than visiting every matching article.
+        count = (
+            select(func.count())
+            .select_from(ArticleTag)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+            .where(Tag.name == tag)
+        )
+    elif favorited is not None and tag is None and author is None:
+        count = (
+            select(func.count())
+            .select_from(Favorite)
+            .where(Favorite.user_id == _user_id(favorited))
+        )
+    return _page(filters, viewer, limit, offset, count)
+
+
+def _user_id(username: str) -> Any:
+    """SQL: the id of the user called ``username`` (usernames are unique)."""
+    return select(User.id).where(User.username == username).correlate(None).scalar_subquery()
 
 
 def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
