@@ -79,6 +79,35 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 	  diff -u openapi.json $(VENV)/openapi.check.json | head -40; exit 1; }
 	@echo "openapi.json is current"
 
+# The frontend's dependencies (npm ci) whenever the lockfile is newer than node_modules.
+FRONTEND_DEPS := frontend/node_modules/.package-lock.json
+$(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	touch $@
+
+# api-diff's default base: the main branch as fetched, else as checked out, else HEAD.
+API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
+  git rev-parse --verify -q "$$ref^{commit}" >/dev/null && { echo "$$ref"; break; }; done)
+
+.PHONY: frontend-types frontend-build api-diff browser
+frontend-types: $(FRONTEND_DEPS) ## Regenerate frontend/src/api/schema.d.ts from openapi.json
+	npm --prefix frontend run --silent generate
+
+frontend-build: $(FRONTEND_DEPS) ## Check the committed TypeScript types are current, then generate and tsc --strict
+	@npm --prefix frontend run --silent generate -- --check || { \
+	  echo "frontend/src/api/schema.d.ts is stale: run 'make frontend-types' and commit it"; exit 1; }
+	@echo "frontend/src/api/schema.d.ts is current"
+	npm --prefix frontend run --silent build
+
+api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git ref> (default: origin/main, else main)
+	scripts/api_diff.sh $(or $(base),$(API_DIFF_BASE))
+
+browser: ## Install Debian's chromium (for the /docs page test) unless it is there; needs root
+	@if command -v chromium >/dev/null; then echo "chromium is installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "browser: install Debian's chromium package as root (apt-get install chromium)" >&2; exit 1; fi
+
 # --- migrations --------------------------------------------------------------
 # Thin calls to `flask db <subcommand>` (app/db/commands.py). README: "Database
 # migrations" has the workflow and the exit codes (make itself exits 2 when a
