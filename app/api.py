@@ -8,12 +8,13 @@ Conduit's validation messages.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from flask import Flask, Request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
@@ -83,6 +84,24 @@ class BaseSchema(ma.Schema):
     def on_bind_field(self, field_name: str, field_obj: ma.fields.Field) -> None:
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
         field_obj.error_messages.update({"required": CANT_BE_BLANK, "null": CANT_BE_BLANK})
+
+
+def max_length(maximum: int) -> validate.Length:
+    return validate.Length(max=maximum, error="is too long (maximum is {max})")
+
+
+class PartialUpdateSchema(BaseSchema):
+    """Every field optional, but at least one must be sent.
+
+    ``envelope`` names the field the complaint is reported under.
+    """
+
+    envelope: ClassVar[str] = "body"
+
+    @ma.validates_schema
+    def at_least_one_field(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ma.ValidationError("at least one field is required", self.envelope)
 
 
 class JSONParser(FlaskParser):

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, event, text
 
 from app import create_app
 from app.extensions import db
-from tests import databases
+from tests import databases, factories
 
 DATABASES = ("sqlite", "postgresql")
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
@@ -87,6 +87,18 @@ def auth_headers() -> Callable[[dict[str, Any]], dict[str, str]]:
         return {"Authorization": f"Token {user['token']}"}
 
     return headers
+
+
+@pytest.fixture
+def jake(client: FlaskClient) -> dict[str, Any]:
+    """A registered user named jake (the ``user`` object, with its token)."""
+    return factories.register(client, username="jake")
+
+
+@pytest.fixture
+def anna(client: FlaskClient) -> dict[str, Any]:
+    """A registered user named anna."""
+    return factories.register(client, username="anna")
 
 
 class QueryCounter:

@@ -5,16 +5,6 @@ import pytest
 from tests.factories import auth, create_article, favorite, follow, register
 
 
-@pytest.fixture
-def jake(client):
-    return register(client, username="jake")
-
-
-@pytest.fixture
-def anna(client):
-    return register(client, username="anna")
-
-
 def slugs(response):
     return [article["slug"] for article in response.get_json()["articles"]]
 

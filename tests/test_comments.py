@@ -4,19 +4,9 @@ import re
 
 import pytest
 
-from tests.factories import add_comment, auth, create_article, follow, register
+from tests.factories import add_comment, auth, create_article, follow
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-
-
-@pytest.fixture
-def jake(client):
-    return register(client, username="jake")
-
-
-@pytest.fixture
-def anna(client):
-    return register(client, username="anna")
 
 
 @pytest.fixture

@@ -2,17 +2,7 @@
 
 import pytest
 
-from tests.factories import auth, follow, register
-
-
-@pytest.fixture
-def jake(client):
-    return register(client, username="jake")
-
-
-@pytest.fixture
-def anna(client):
-    return register(client, username="anna")
+from tests.factories import auth, follow
 
 
 def test_get_profile_anonymously(client, jake):

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api import BaseSchema, String, Timestamp, not_blank
+from app.api import BaseSchema, PartialUpdateSchema, String, Timestamp, max_length, not_blank
 from app.models import TAG_MAX_LENGTH, TITLE_MAX_LENGTH
 from app.profiles.schemas import ProfileSchema
 
@@ -13,16 +13,12 @@ MAX_TAGS = 50
 DESCRIPTION_MAX_LENGTH = 10_000
 
 
-def _too_long(maximum: int) -> validate.Length:
-    return validate.Length(max=maximum, error="is too long (maximum is {max})")
-
-
 def title_field(**kwargs) -> String:
-    return String(validate=[not_blank, _too_long(TITLE_MAX_LENGTH)], **kwargs)
+    return String(validate=[not_blank, max_length(TITLE_MAX_LENGTH)], **kwargs)
 
 
 def description_field(**kwargs) -> String:
-    return String(validate=[not_blank, _too_long(DESCRIPTION_MAX_LENGTH)], **kwargs)
+    return String(validate=[not_blank, max_length(DESCRIPTION_MAX_LENGTH)], **kwargs)
 
 
 def body_field(**kwargs) -> String:
@@ -31,7 +27,7 @@ def body_field(**kwargs) -> String:
 
 def tag_list_field(**kwargs) -> ma.fields.List:
     return ma.fields.List(
-        String(validate=[not_blank, _too_long(TAG_MAX_LENGTH)]),
+        String(validate=[not_blank, max_length(TAG_MAX_LENGTH)]),
         validate=validate.Length(max=MAX_TAGS, error="has too many tags (maximum is {max})"),
         metadata={"description": "Duplicates are dropped; tags read back in alphabetical order."},
         **kwargs,
@@ -68,18 +64,15 @@ class NewArticleRequestSchema(BaseSchema):
     article = ma.fields.Nested(NewArticleSchema, required=True)
 
 
-class UpdateArticleSchema(BaseSchema):
+class UpdateArticleSchema(PartialUpdateSchema):
     """Only the fields sent are changed; a new title gives a new slug."""
+
+    envelope = "article"
 
     title = title_field()
     description = description_field()
     body = body_field()
     tag_list = tag_list_field()
-
-    @ma.validates_schema
-    def at_least_one_field(self, data: dict, **kwargs) -> None:
-        if not data:
-            raise ma.ValidationError("at least one field is required", "article")
 
 
 class UpdateArticleRequestSchema(BaseSchema):

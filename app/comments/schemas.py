@@ -1,9 +1,8 @@
 """API contracts for comments."""
 
 import marshmallow as ma
-from marshmallow import validate
 
-from app.api import BaseSchema, String, Timestamp, not_blank
+from app.api import BaseSchema, String, Timestamp, max_length, not_blank
 from app.profiles.schemas import ProfileSchema
 
 COMMENT_MAX_LENGTH = 10_000
@@ -14,7 +13,7 @@ class NewCommentSchema(BaseSchema):
         required=True,
         validate=[
             not_blank,
-            validate.Length(max=COMMENT_MAX_LENGTH, error="is too long (maximum is {max})"),
+            max_length(COMMENT_MAX_LENGTH),
         ],
     )
 

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api import BaseSchema, Email, String, not_blank
+from app.api import BaseSchema, Email, PartialUpdateSchema, String, max_length, not_blank
 from app.models import EMAIL_MAX_LENGTH, URL_MAX_LENGTH, USERNAME_MAX_LENGTH
 
 PASSWORD_MIN_LENGTH = 8
@@ -15,7 +15,7 @@ def username_field(**kwargs) -> String:
     return String(
         validate=[
             not_blank,
-            validate.Length(max=USERNAME_MAX_LENGTH, error="is too long (maximum is {max})"),
+            max_length(USERNAME_MAX_LENGTH),
             validate.Regexp(
                 r"^[\w.-]+$",
                 error="can only contain letters, digits, '_', '.' and '-'",
@@ -27,7 +27,7 @@ def username_field(**kwargs) -> String:
 
 def email_field(**kwargs) -> Email:
     return Email(
-        validate=validate.Length(max=EMAIL_MAX_LENGTH, error="is too long (maximum is {max})"),
+        validate=max_length(EMAIL_MAX_LENGTH),
         **kwargs,
     )
 
@@ -66,22 +66,19 @@ class NewUserRequestSchema(BaseSchema):
     user = ma.fields.Nested(NewUserSchema, required=True)
 
 
-class UpdateUserSchema(BaseSchema):
+class UpdateUserSchema(PartialUpdateSchema):
     """Only the fields sent are changed; at least one is required."""
+
+    envelope = "user"
 
     email = email_field()
     username = username_field()
     password = password_field()
-    bio = String(allow_none=True, validate=validate.Length(max=BIO_MAX_LENGTH))
+    bio = String(allow_none=True, validate=max_length(BIO_MAX_LENGTH))
     image = String(
         allow_none=True,
-        validate=validate.Length(max=URL_MAX_LENGTH, error="is too long (maximum is {max})"),
+        validate=max_length(URL_MAX_LENGTH),
     )
-
-    @ma.validates_schema
-    def at_least_one_field(self, data: dict, **kwargs) -> None:
-        if not data:
-            raise ma.ValidationError("at least one field is required", "user")
 
 
 class UpdateUserRequestSchema(BaseSchema):
