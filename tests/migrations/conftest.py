@@ -1,0 +1,148 @@
+"""Fixtures for the migration tests: a scratch copy of migrations/, an empty database, a CLI.
+
+Every test gets its own copy of the migrations directory (nothing is ever
+written into the real one) and an empty database: a fresh SQLite file, or the
+session's PostgreSQL database with its ``public`` schema reset.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import pytest_alembic
+from alembic.config import Config
+from click.testing import Result
+from flask import Flask
+from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy.engine import make_url
+
+from app import MIGRATIONS_DIRECTORY
+from app.config import normalize_database_url
+from app.extensions import db
+from tests.conftest import make_app
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def reset_postgres_schema(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> str:
+    """The URL of an empty database (SQLite file or PostgreSQL, per parametrization)."""
+    if database_url.startswith("postgresql"):
+        reset_postgres_schema(database_url)
+    return database_url
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> str:
+    """An empty SQLite database, for behaviour that does not depend on the backend."""
+    return f"sqlite:///{tmp_path / 'conduit.db'}"
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    """A scratch copy of the project's migrations directory."""
+    target = tmp_path / "migrations"
+    shutil.copytree(
+        MIGRATIONS_DIRECTORY, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    return target
+
+
+@pytest.fixture
+def app_for() -> Iterator[Callable[..., Flask]]:
+    """``app_for(url, migrations_dir, **overrides)``: an app on that database and directory."""
+    made: list[Flask] = []
+
+    def build(url: str, migrations: Path, **overrides: Any) -> Flask:
+        app = make_app(url, MIGRATIONS_DIRECTORY=str(migrations), **overrides)
+        made.append(app)
+        return app
+
+    yield build
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+
+
+FlaskDb = Callable[..., Result]
+
+
+def cli(app: Flask) -> FlaskDb:
+    """``flask_db("status")`` runs ``flask db status`` in-process for ``app``."""
+
+    def invoke(*args: str) -> Result:
+        return app.test_cli_runner().invoke(args=["db", *args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def flask_db(app_for: Callable[..., Flask], empty_database: str, migrations_dir: Path) -> FlaskDb:
+    """``flask db …`` on an empty database (both backends) and a scratch migrations copy."""
+    return cli(app_for(empty_database, migrations_dir))
+
+
+@pytest.fixture
+def sqlite_flask_db(
+    app_for: Callable[..., Flask], sqlite_database: str, migrations_dir: Path
+) -> FlaskDb:
+    """``flask db …`` on an empty SQLite database and a scratch migrations copy."""
+    return cli(app_for(sqlite_database, migrations_dir))
+
+
+@pytest.fixture
+def engine_for() -> Iterator[Callable[[str], Engine]]:
+    engines: list[Engine] = []
+
+    def build(url: str) -> Engine:
+        engine = create_engine(normalize_database_url(url))
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        engine.dispose()
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def revision_files(migrations: Path) -> list[Path]:
+    return sorted((migrations / "versions").glob("*.py"))
+
+
+def sqlalchemy_url(url: str) -> str:
+    return make_url(normalize_database_url(url)).render_as_string(hide_password=False)
+
+
+def flask_alembic_config(app: Flask) -> Config:
+    with app.app_context():
+        config: Config = app.extensions["migrate"].migrate.get_config(
+            app.extensions["migrate"].directory
+        )
+    return config
+
+
+@pytest.fixture
+def alembic_runner(
+    alembic_config: pytest_alembic.Config, alembic_engine: Engine
+) -> Iterator[pytest_alembic.MigrationContext]:
+    """pytest-alembic's runner (its plugin is disabled: see pyproject.toml)."""
+    with pytest_alembic.runner(config=alembic_config, engine=alembic_engine) as runner:
+        yield runner
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "alembic: pytest-alembic's built-in migration tests")

@@ -1,0 +1,117 @@
+"""``flask db gate`` (make migration-check) and the committed migrations/HEAD file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from app.db.exit_codes import ExitCode
+from app.db.history import read_head_file, write_head_file
+from tests.migrations.conftest import FlaskDb, cli, revision_files
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_IDENTITY},
+        check=False,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, migrations_dir: Path) -> Path:
+    """A git repository whose main branch holds a copy of migrations/."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.move(migrations_dir, root / "migrations")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "migrations")
+    git(root, "commit", "--quiet", "-m", "migrations")
+    return root
+
+
+@pytest.fixture
+def repo_db(app_for: Callable[..., Flask], sqlite_database: str, repo: Path) -> FlaskDb:
+    return cli(app_for(sqlite_database, repo / "migrations"))
+
+
+def test_gate_passes_on_a_fresh_checkout_of_main(repo_db: FlaskDb) -> None:
+    result = repo_db("gate")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "no revision on main" in result.output
+
+
+def test_gate_fails_when_a_revision_already_on_main_was_modified(
+    repo_db: FlaskDb, repo: Path
+) -> None:
+    git(repo, "checkout", "--quiet", "-b", "feature")
+    first = revision_files(repo / "migrations")[0]
+    first.write_text(first.read_text() + "\n# edited\n")
+
+    result = repo_db("gate")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert f"{first.name} (modified)" in result.output
+
+
+def test_gate_fails_with_two_heads(sqlite_flask_db: FlaskDb, migrations_dir: Path) -> None:
+    sqlite_flask_db("create", "One")
+    latest = revision_files(migrations_dir)[-1]
+    sibling = latest.with_name(latest.name.replace("_one", "_sibling").replace("2", "3", 1))
+    text = latest.read_text()
+    old_id = read_head_file(migrations_dir)[0]
+    sibling.write_text(text.replace(old_id, "5ib11n95ib11"))
+
+    result = sqlite_flask_db("gate")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "2 heads" in result.output
+
+
+def test_gate_fails_when_the_models_changed_without_a_migration(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    first, *later = revision_files(migrations_dir)
+    for path in later:
+        path.unlink()
+    write_head_file(migrations_dir, [first.name.split("_")[2]])
+
+    result = sqlite_flask_db("gate")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "the models changed without a migration" in result.output
+    assert "add_index" in result.output
+
+
+def test_two_branches_that_each_add_a_migration_conflict_in_git(
+    app_for: Callable[..., Flask], sqlite_database: str, repo: Path
+) -> None:
+    flask_db = cli(app_for(sqlite_database, repo / "migrations"))
+    for branch in ("alice", "bob"):
+        git(repo, "checkout", "--quiet", "-b", branch, "main")
+        assert flask_db("create", f"From{branch.title()}").exit_code == ExitCode.OK
+        git(repo, "add", "migrations")
+        git(repo, "commit", "--quiet", "-m", branch)
+
+    merged = git(repo, "merge", "alice")
+
+    assert merged.returncode != 0
+    assert "CONFLICT (add/add): Merge conflict in migrations/HEAD" in merged.stdout or (
+        "migrations/HEAD" in merged.stdout and "CONFLICT" in merged.stdout
+    )

@@ -1,0 +1,311 @@
+"""The migration workflow's commands (``flask db …``), on scratch copies of migrations/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, MetaData, text
+
+from app.db.audit import TOOLING_TABLES
+from app.db.diagnose import diagnose
+from app.db.exit_codes import ExitCode
+from app.db.history import read_head_file
+from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
+
+REVIEWED = "# migration-lint: reviewed users.bio is unused since v2\n"
+
+
+def last_revision(migrations: Path) -> Path:
+    return revision_files(migrations)[-1]
+
+
+def write_revision(migrations: Path, name: str, upgrade: str, down_revision: str) -> Path:
+    """A hand-written revision file after ``down_revision``."""
+    path = migrations / "versions" / f"29990101_000000_{name}.py"
+    path.write_text(
+        f'"""{name}"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        f"revision = {name!r}\ndown_revision = {down_revision!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f"def upgrade():\n    {upgrade}\n\n\ndef downgrade():\n    pass\n"
+    )
+    return path
+
+
+# --- run, revert, status ---------------------------------------------------------
+
+
+def test_status_lists_every_revision_pending_and_exits_3(flask_db: FlaskDb) -> None:
+    result = flask_db("status")
+
+    assert result.exit_code == ExitCode.PENDING
+    lines = [line for line in result.output.splitlines() if line.startswith("[")]
+    assert len(lines) >= 2
+    assert all(line.startswith("[ ] ") for line in lines)
+    assert "0 applied, 2 pending" in result.output
+
+
+def test_run_applies_pending_revisions_then_status_shows_them_applied(flask_db: FlaskDb) -> None:
+    assert flask_db("run").exit_code == ExitCode.OK
+
+    result = flask_db("status")
+    assert result.exit_code == ExitCode.OK
+    lines = [line for line in result.output.splitlines() if line.startswith("[")]
+    assert all(line.startswith("[X] ") for line in lines)
+
+
+def test_run_with_nothing_pending_says_so(flask_db: FlaskDb) -> None:
+    flask_db("run")
+
+    result = flask_db("run")
+
+    assert result.exit_code == ExitCode.OK
+    assert "No pending migrations" in result.output
+
+
+def test_revert_steps_back_one_revision_at_a_time_and_stops_at_base(flask_db: FlaskDb) -> None:
+    flask_db("run")
+
+    assert flask_db("revert").exit_code == ExitCode.OK
+    assert "[X] " in flask_db("status").output
+    assert flask_db("revert").exit_code == ExitCode.OK
+    at_base = flask_db("revert")
+
+    assert at_base.exit_code == ExitCode.OK
+    assert "Nothing to revert" in at_base.output
+    assert "[X] " not in flask_db("status").output
+
+
+# --- applied migrations are immutable -------------------------------------------
+
+
+def test_edited_applied_migration_fails_verify_and_blocks_run_until_accepted(
+    flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    first, second = revision_files(migrations_dir)[:2]
+    flask_db("run")
+    flask_db("revert")
+    first.write_text(first.read_text() + "\n# edited after it was applied\n")
+
+    verify = flask_db("verify")
+    assert verify.exit_code == ExitCode.CHANGED
+    assert first.name in verify.output
+    assert "[M]" in flask_db("status").output
+    blocked = flask_db("run")
+    assert blocked.exit_code == ExitCode.CHANGED
+    assert "Nothing was applied" in blocked.output
+
+    revision = first.name.split("_")[2]
+    assert flask_db("accept", revision).exit_code == ExitCode.OK
+    assert flask_db("verify").exit_code == ExitCode.OK
+    assert flask_db("run").exit_code == ExitCode.OK
+    assert second.name in flask_db("status").output
+
+
+def test_applied_migration_whose_file_is_gone_is_reported_missing(
+    flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    flask_db("run")
+    gone = last_revision(migrations_dir)
+    gone.unlink()
+
+    status = flask_db("status")
+    verify = flask_db("verify")
+
+    assert status.exit_code == ExitCode.CHANGED
+    assert re.search(r"^\[\?\] \w+  " + re.escape(gone.name), status.output, re.MULTILINE)
+    assert verify.exit_code == ExitCode.CHANGED
+    assert gone.name in verify.output
+
+
+# --- generate --------------------------------------------------------------------
+
+
+def test_generate_with_no_model_changes_writes_no_file_and_explains(
+    flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    flask_db("run")
+    before = revision_files(migrations_dir)
+
+    result = flask_db("generate", "Nothing")
+
+    assert result.exit_code == ExitCode.NO_CHANGES
+    assert "No changes in database schema were found" in result.output
+    assert "The models and the database agree" in result.output
+    assert "Database: " in result.output
+    assert "renamed tables and columns" in result.output
+    assert revision_files(migrations_dir) == before
+
+
+def test_generate_on_a_database_behind_head_says_to_run_first(
+    flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    before = revision_files(migrations_dir)
+
+    result = flask_db("generate", "TooEarly")
+
+    assert result.exit_code == ExitCode.PENDING
+    assert "The database is behind head" in result.output
+    assert "make migration-run" in result.output
+    assert revision_files(migrations_dir) == before
+
+
+def test_generate_on_tables_made_by_create_all_names_that_cause(
+    app_for: Callable[..., Flask], sqlite_database: str, migrations_dir: Path
+) -> None:
+    app = app_for(sqlite_database, migrations_dir)
+    with app.app_context():
+        from app.extensions import db
+
+        db.create_all()
+
+    result = cli(app)("generate", "Again")
+
+    assert result.exit_code == ExitCode.PENDING
+    assert "created outside migrations" in result.output
+
+
+def test_diagnosis_names_an_empty_metadata(sqlite_flask_db: FlaskDb, engine_for, sqlite_database):
+    from alembic.script import ScriptDirectory
+
+    from app import MIGRATIONS_DIRECTORY
+
+    with engine_for(sqlite_database).connect() as connection:
+        causes = diagnose(connection, MetaData(), ScriptDirectory(MIGRATIONS_DIRECTORY), "url")
+
+    assert any("No models are registered" in cause for cause in causes)
+
+
+def test_generate_refuses_a_migration_that_drops_every_table(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path, engine_for, sqlite_database: str
+) -> None:
+    for path in revision_files(migrations_dir):
+        path.unlink()
+    with engine_for(sqlite_database).begin() as connection:
+        connection.execute(text("CREATE TABLE legacy_users (id INTEGER PRIMARY KEY)"))
+        connection.execute(text("CREATE TABLE legacy_posts (id INTEGER PRIMARY KEY)"))
+
+    result = sqlite_flask_db("generate", "Initial")
+
+    assert result.exit_code == ExitCode.REFUSED
+    assert "drops every table" in result.output
+    assert revision_files(migrations_dir) == []
+
+
+def test_generate_writes_a_reviewed_revision_with_a_destructive_banner(
+    flask_db: FlaskDb, migrations_dir: Path, engine_for, empty_database: str
+) -> None:
+    flask_db("run")
+    with engine_for(empty_database).begin() as connection:
+        connection.execute(text("ALTER TABLE users ADD COLUMN nickname VARCHAR(40)"))
+
+    result = flask_db("generate", "DropNickname")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    created = last_revision(migrations_dir)
+    assert re.fullmatch(r"\d{8}_\d{6}_[0-9a-f]+_drop_nickname\.py", created.name)
+    assert "DESTRUCTIVE: this revision loses or rewrites data" in created.read_text()
+    assert "drops column users.nickname" in created.read_text()
+    assert "ALTER TABLE users DROP COLUMN nickname;" in result.output  # PostgreSQL SQL
+    assert "ban-drop-column" in result.output  # linted
+    assert read_head_file(migrations_dir) == [created.name.split("_")[2]]
+
+
+# --- create ----------------------------------------------------------------------
+
+
+def test_create_writes_an_empty_revision_and_moves_head(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    result = sqlite_flask_db("create", "BackfillBios", "--data")
+
+    assert result.exit_code == ExitCode.OK
+    created = last_revision(migrations_dir)
+    assert created.name.endswith("_backfill_bios.py")
+    assert "app.models" not in created.read_text().replace("never imports app.models", "")
+    assert "Data migration" in created.read_text()
+    assert read_head_file(migrations_dir) == [created.name.split("_")[2]]
+    assert sqlite_flask_db("run").exit_code == ExitCode.OK
+
+
+# --- lint ------------------------------------------------------------------------
+
+
+def test_lint_fails_on_a_hazardous_revision_until_it_is_marked_reviewed(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    head = read_head_file(migrations_dir)[0]
+    hazardous = write_revision(migrations_dir, "dropbio", 'op.drop_column("users", "bio")', head)
+
+    flagged = sqlite_flask_db("lint", "dropbio")
+    assert flagged.exit_code == ExitCode.FAILED
+    assert "ban-drop-column" in flagged.output
+    assert "ALTER TABLE users DROP COLUMN bio" in flagged.output
+
+    hazardous.write_text(REVIEWED + hazardous.read_text())
+    reviewed = sqlite_flask_db("lint", "dropbio")
+    assert reviewed.exit_code == ExitCode.OK
+    assert "reviewed" in reviewed.output
+
+
+# --- backups ---------------------------------------------------------------------
+
+
+def test_production_run_backs_up_first_and_the_backup_restores(
+    app_for: Callable[..., Flask],
+    empty_database: str,
+    migrations_dir: Path,
+    tmp_path: Path,
+    engine_for: Callable[[str], Engine],
+) -> None:
+    backups = tmp_path / "backups"
+    production = cli(
+        app_for(empty_database, migrations_dir, APP_ENV="production", BACKUP_DIRECTORY=backups)
+    )
+    first = revision_files(migrations_dir)[0].name.split("_")[2]
+    assert cli(app_for(empty_database, migrations_dir))("upgrade", first).exit_code == 0
+
+    result = production("run")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    written = list(backups.iterdir())
+    assert len(written) == 1
+    assert f"Backup written: {written[0]}" in result.output
+    assert f"make db-restore file={written[0]}" in result.output
+
+    assert production("restore", str(written[0])).exit_code == ExitCode.OK
+    with engine_for(empty_database).connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == first
+
+
+def test_backup_command_writes_a_file_that_restores_rows(
+    flask_db: FlaskDb, tmp_path: Path, engine_for, empty_database: str
+) -> None:
+    flask_db("run")
+    backup_file = tmp_path / "manual.backup"
+    assert flask_db("backup", "--output", str(backup_file)).exit_code == ExitCode.OK
+    engine = engine_for(empty_database)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO tags (name) VALUES ('after-backup')"))
+
+    assert flask_db("restore", str(backup_file)).exit_code == ExitCode.OK
+
+    engine.dispose()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM tags")).scalar() == 0
+    assert table_names(engine) - TOOLING_TABLES
+
+
+@pytest.mark.parametrize("command", ["run", "revert", "status", "verify"])
+def test_commands_report_an_unreachable_database_in_one_line(
+    app_for: Callable[..., Flask], migrations_dir: Path, command: str
+) -> None:
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"
+    result = cli(app_for(unreachable, migrations_dir))(command)
+
+    assert result.exit_code == ExitCode.FAILED
+    assert result.output.startswith("Error: ")
