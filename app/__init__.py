@@ -20,6 +20,7 @@ from app.config import load_settings
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
+from app.json_provider import OrjsonProvider
 from app.seed import seed_command
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; ``config`` overrides settings from the environment."""
     app = Flask(__name__, instance_relative_config=True)
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(load_settings(app.instance_path, config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from app.errors import ErrorResponseSchema, abort, render_http_exception
+from app.fast_dump import FastDumpSchema
 
 CANT_BE_BLANK = "can't be blank"
 
@@ -75,7 +76,7 @@ class PathSegmentConverter(BaseConverter):
     regex = r"[^/\x00]+"
 
 
-class BaseSchema(ma.Schema):
+class BaseSchema(FastDumpSchema):
     """camelCase on the wire, unknown fields ignored, Conduit's messages."""
 
     class Meta:

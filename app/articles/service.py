@@ -1,19 +1,21 @@
 """Articles, the feed and favorites.
 
-Reads run a fixed number of statements whatever the page size: one for the
-total, one for the page (author, favorites count, ``favorited`` and
-``following`` as correlated subqueries) and one for the page's tags.
+Reads run one statement whatever the page size: the page with its author,
+favorites count, ``favorited``, ``following`` and tags as correlated
+subqueries, and the total as an uncorrelated one (evaluated once). Only a
+page past the end needs a second statement, for the total.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Row,
+    ScalarSelect,
     Select,
     delete,
     exists,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
 from app.articles.slugs import base_slug, unique_slug
@@ -56,35 +59,44 @@ def _article_columns(viewer: User | None, with_body: bool) -> Select[Any]:
         favorites_count.label("favorites_count"),
         _favorited(viewer).label("favorited"),
         is_following(viewer, Article.author_id).label("following"),
+        _tag_names().label("tag_names"),
     ]
     if with_body:
         columns.append(Article.body)
     return select(*columns).join(User, User.id == Article.author_id)
 
 
-def _tags_by_article(article_ids: Sequence[int]) -> dict[int, list[str]]:
-    tags: dict[int, list[str]] = defaultdict(list)
-    if article_ids:
-        rows = db.session.execute(
-            select(ArticleTag.article_id, Tag.name)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-            .where(ArticleTag.article_id.in_(article_ids))
-            .order_by(ArticleTag.article_id, Tag.name)
-        )
-        for article_id, name in rows:
-            tags[article_id].append(name)
-    return tags
+def _tag_names() -> ScalarSelect[Any]:
+    """SQL: the article's tag names, alphabetically (an array, or JSON on SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        names: Any = array_agg(aggregate_order_by(Tag.name, Tag.name))
+    else:
+        names = func.json_group_array(Tag.name)
+    return (
+        select(names)
+        .select_from(ArticleTag)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id == Article.id)
+        .scalar_subquery()
+    )
+
+
+def _tag_list(names: list[str] | str | None) -> list[str]:
+    if names is None:  # PostgreSQL: no tags
+        return []
+    if isinstance(names, str):  # SQLite: binary collation is code point order, as sorted()
+        return sorted(json.loads(names))
+    return list(names)
 
 
 def _payloads(rows: Sequence[Row[Any]], with_body: bool) -> list[dict[str, Any]]:
-    tags = _tags_by_article([row.id for row in rows])
     payloads = []
     for row in rows:
         payload = {
             "slug": row.slug,
             "title": row.title,
             "description": row.description,
-            "tag_list": tags.get(row.id, []),
+            "tag_list": _tag_list(row.tag_names),
             "created_at": row.created_at,
             "updated_at": row.updated_at,
             "favorited": bool(row.favorited),
@@ -112,15 +124,17 @@ def _page(
     # Every article has an author (non-null foreign key): no join needed to count.
     if count is None:
         count = select(func.count()).select_from(Article).where(*filters)
-    total = db.session.scalar(count)
     rows = db.session.execute(
         _article_columns(viewer, with_body=False)
+        .add_columns(count.correlate(None).scalar_subquery().label("total_matching"))
         .where(*filters)
         .order_by(Article.created_at.desc(), Article.id.desc())
         .limit(limit)
         .offset(offset)
     ).all()
-    return _payloads(rows, with_body=False), total or 0
+    if not rows:  # nothing on this page: no match at all, or a page past the end
+        return [], (db.session.scalar(count) or 0) if offset else 0
+    return _payloads(rows, with_body=False), rows[0].total_matching
 
 
 def list_articles(
