@@ -159,6 +159,32 @@ db-restore: install ## Replace the database with a backup: file=backups/…
 	$(call require,file,backups/<file>)
 	$(FLASK_DB) restore "$(file)"
 
+# --- serving and benchmarks ----------------------------------------------
+# README "Deployment" has the release step and the numbers. Bench runs are
+# bounded: BENCH_DURATION seconds per endpoint, BENCH_MAX_SECONDS in all.
+
+BENCH := $(VENV)/.bench-installed
+
+$(BENCH): bench/requirements.txt $(RUNTIME)
+	$(BIN)/pip install -q -r bench/requirements.txt
+	touch $@
+
+.PHONY: seed bench bench-scale bench-workers deploy-demo
+seed: install ## Fill the database with seed data (SEED_ARGS="--users 100 --articles 1000 ...")
+	$(BIN)/flask seed $(SEED_ARGS)
+
+bench: $(BENCH) ## wrk against gunicorn on PostgreSQL and SQLite, and the ceiling; bench-results/
+	$(BIN)/python -m bench.run standard
+
+bench-scale: $(BENCH) ## List, feed, tag and favorited latency at 1k, 10k and 100k articles
+	$(BIN)/python -m bench.run scale --databases $${BENCH_DATABASES:-postgresql}
+
+bench-workers: $(BENCH) ## Compare gunicorn worker classes and thread counts (GET /api/articles)
+	$(BIN)/python -m bench.run workers
+
+deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
+	deploy/demo.sh
+
 # --- housekeeping ----------------------------------------------------------
 
 .PHONY: clean

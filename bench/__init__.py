@@ -1,0 +1,1 @@
+"""Benchmarks: wrk against gunicorn serving the app, and the WSGI ceiling."""
