@@ -2,7 +2,8 @@
 
 The target metadata is the application's models (``app.models``), imported by
 ``create_app``. A caller may hand in an open connection through
-``config.attributes["connection"]`` (the migration tests do).
+``config.attributes["connection"]`` (the migration tests and ``flask db gate``
+do; pytest-alembic hands in an Engine, which works too).
 
 Built in (the pieces live in ``app.db``):
 
@@ -23,6 +24,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import Connection
 
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
@@ -81,11 +83,11 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run_on(connection)
+    injected = config.attributes.get("connection")
+    if isinstance(injected, Connection):
+        _run_on(injected)
         return
-    with db.engine.connect() as connection:
+    with (injected or db.engine).connect() as connection:  # an injected Engine, or the app's
         _run_on(connection)
 
 

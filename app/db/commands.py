@@ -493,8 +493,8 @@ def restore_command_(file: Path) -> None:
     """Replace the database with a backup made by `flask db backup`."""
     engine = _engine()
     with migration_lock(engine):
-        engine.dispose()
         restore(engine.url, file)
+    engine.dispose()  # pooled connections may have cached the old schema
     click.echo(f"Restored {_url(engine)} from {file}.")
 
 
