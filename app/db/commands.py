@@ -38,7 +38,14 @@ from app.db.diagnose import (
     diagnose,
 )
 from app.db.exit_codes import ExitCode
-from app.db.lint import LintError, LintResult, lint_revision, render_sql, report
+from app.db.lint import (
+    QUIET_ATTRIBUTE,
+    LintError,
+    LintResult,
+    lint_revision,
+    render_sql,
+    report,
+)
 from app.db.lock import migration_lock
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
@@ -211,6 +218,8 @@ def run() -> None:
         if status.tampered:
             _report_tampered(status)
             _fail("Nothing was applied.", ExitCode.CHANGED)
+        if status.problems:
+            _fail("Error: " + "; ".join(status.problems))
         if not status.pending:
             click.echo(f"No pending migrations: the database is at head ({_at(status)}).")
             return
@@ -235,6 +244,8 @@ def revert() -> None:
         if status.tampered:
             _report_tampered(status)
             _fail("Nothing was reverted.", ExitCode.CHANGED)
+        if status.problems:
+            _fail("Error: " + "; ".join(status.problems))
         if not status.current:
             click.echo("Nothing to revert: no migration is applied (the database is at base).")
             return
@@ -429,6 +440,7 @@ def _model_problems() -> list[str]:
             with engine.connect() as connection:
                 config = _config()
                 config.attributes["connection"] = connection
+                config.attributes[QUIET_ATTRIBUTE] = True
                 try:
                     command.upgrade(config, "heads")
                 except Exception as error:  # reported as a failed check, not a traceback

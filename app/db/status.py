@@ -93,10 +93,14 @@ def _revisions_oldest_first(script: ScriptDirectory) -> tuple[list[Script], list
     """Revisions in history order; by file name (creation time) if the history is broken."""
     try:
         return list(reversed(list(script.walk_revisions()))), []
-    except CommandError as error:
-        scripts = list(script.revision_map._revision_map.values())
-        known = [s for s in scripts if isinstance(s, Script)]
-        return sorted(set(known), key=lambda s: Path(s.path).name), [str(error)]
+    except (CommandError, KeyError) as error:
+        # A revision file is missing from the middle of the history: load the files
+        # one by one (Alembic's loader, without building the revision map).
+        known = [s for s in script._load_revisions() if isinstance(s, Script)]
+        return sorted(known, key=lambda s: Path(s.path).name), [
+            f"the history is broken (revision {error} cannot be found); "
+            "restore the missing file from git"
+        ]
 
 
 def _applied_ids(script: ScriptDirectory, current: tuple[str, ...], known: set[str]) -> set[str]:
@@ -107,7 +111,7 @@ def _applied_ids(script: ScriptDirectory, current: tuple[str, ...], known: set[s
             continue
         try:
             applied.update(s.revision for s in script.iterate_revisions(head, "base"))
-        except CommandError:
+        except (CommandError, KeyError):
             applied.add(head)
     return applied
 
@@ -144,9 +148,11 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
     for gone in sorted(missing, key=lambda r: _missing_sort_key(audit.get(r), r)):
         entry = audit.get(gone)
         statuses.append(RevisionStatus(gone, entry.filename if entry else None, "", State.MISSING))
+    if problems:  # no history order to follow: file names sort by creation time
+        statuses.sort(key=lambda r: r.filename or r.revision)
     try:
         heads = tuple(script.get_heads())
-    except CommandError:
+    except (CommandError, KeyError):
         heads = ()
     return MigrationStatus(statuses, current, heads, problems)
 

@@ -121,6 +121,24 @@ def test_applied_migration_whose_file_is_gone_is_reported_missing(
     assert gone.name in verify.output
 
 
+@pytest.mark.filterwarnings("ignore:Revision .* is not present:UserWarning")
+def test_a_missing_file_in_the_middle_of_history_is_reported_and_blocks_run(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    sqlite_flask_db("run")
+    first = revision_files(migrations_dir)[0]
+    first.unlink()
+
+    status = sqlite_flask_db("status")
+    run = sqlite_flask_db("run")
+
+    assert status.exit_code == ExitCode.CHANGED
+    assert status.output.splitlines()[1].startswith("[?] ")
+    assert "the history is broken" in status.output
+    assert run.exit_code == ExitCode.CHANGED
+    assert first.name in run.output
+
+
 # --- generate --------------------------------------------------------------------
 
 
