@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Proves the deployment on this machine, on loopback only:
+#   1. the release step runs the migrations once (flask db run) on a new PostgreSQL database;
+#   2. two gunicorn replicas of the app start on that database, behind nginx;
+#   3. the public Postman suite (newman) runs through nginx while a steady write
+#      load (wrk posting comments) runs too, and one replica is killed (SIGKILL)
+#      in the middle of both;
+#   4. checks: no newman assertion fails, no request fails beyond those in flight
+#      on the killed replica, and every acknowledged comment is in the database.
+# Bounded (DEMO_MAX_SECONDS, default 240) and it removes everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COLLECTION="${COLLECTION:-../shared/conduit/Conduit.postman_collection.json}"
+NEWMAN_VERSION=6.2.2
+NEWMAN=.tools/newman/node_modules/.bin/newman
+ADMIN_URL="${DEMO_POSTGRES_URL:-${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}}"
+MAX_SECONDS="${DEMO_MAX_SECONDS:-240}"
+LOAD_SECONDS="${DEMO_LOAD_SECONDS:-12}"
+KILL_AFTER="${DEMO_KILL_AFTER:-10}"  # newman requests done before the kill
+PY=.venv/bin/python
+
+say() { printf '[demo] %s\n' "$*"; }
+die() { say "FAILED: $*"; exit 1; }
+
+# --- tools: installed only when missing ----------------------------------------
+install_debian() {
+  [[ $(id -u) == 0 ]] || die "$1 is missing (apt-get install $2)"
+  say "installing $2 with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+command -v nginx >/dev/null || install_debian nginx nginx-light
+command -v wrk >/dev/null || install_debian wrk wrk
+[[ -f "$COLLECTION" ]] || die "$COLLECTION not found (it lives in ../shared/conduit)"
+if [[ ! -x "$NEWMAN" ]]; then
+  say "installing newman $NEWMAN_VERSION into .tools/newman"
+  mkdir -p .tools/newman
+  npm install --silent --no-audit --no-fund --prefix .tools/newman "newman@$NEWMAN_VERSION" >/dev/null
+fi
+NGINX=$(command -v nginx)
+
+# --- cleanup, whatever happens ----------------------------------------------------
+workdir=$(mktemp -d /tmp/conduit-demo.XXXXXX)
+database="conduit_demo_$(date +%s)_$$"
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  [[ -f "$workdir/nginx.pid" ]] && kill "$(cat "$workdir/nginx.pid")" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  $PY - "$ADMIN_URL" "$database" <<'PY' || true
+import sys, psycopg
+from psycopg import sql
+with psycopg.connect(sys.argv[1], autocommit=True) as admin:
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(sys.argv[2])))
+PY
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+( sleep "$MAX_SECONDS"; say "stopping: over DEMO_MAX_SECONDS=$MAX_SECONDS"; kill -TERM $$ ) 2>/dev/null &
+watchdog=$!
+pids+=("$watchdog")
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() {  # url
+  for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
+  die "$1 did not answer"
+}
+
+# --- 1. one PostgreSQL database, migrated once by the release step ------------------
+$PY - "$ADMIN_URL" "$database" <<'PY'
+import sys, psycopg
+from psycopg import sql
+with psycopg.connect(sys.argv[1], autocommit=True) as admin:
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(sys.argv[2])))
+PY
+database_url=$($PY - "$ADMIN_URL" "$database" <<'PY'
+import sys
+from psycopg.conninfo import conninfo_to_dict
+info = conninfo_to_dict(sys.argv[1])
+password = f":{info['password']}" if info.get("password") else ""
+print(f"postgresql://{info.get('user', 'postgres')}{password}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{sys.argv[2]}")
+PY
+)
+export APP_ENV=production DATABASE_URL="$database_url" FLASK_APP=wsgi PYTHONPATH="$PWD"
+SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_urlsafe(48))')
+export SECRET_KEY BACKUP_DIRECTORY="$workdir/backups" LOG_LEVEL=info
+say "release step: flask db run (migrations, once, before any replica starts)"
+timeout 120 .venv/bin/flask db run >"$workdir/release.log" 2>&1 || { cat "$workdir/release.log"; die "release step"; }
+
+# --- 2. two replicas behind nginx -----------------------------------------------------
+port_a=$(free_port); port_b=$(free_port); port_lb=$(free_port)
+start_replica() {  # port log
+  HOST=127.0.0.1 PORT=$1 WEB_CONCURRENCY=1 GUNICORN_THREADS=4 \
+    setsid .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app >"$2" 2>&1 &
+  pids+=("$!")
+  echo "$!"
+}
+replica_a=$(start_replica "$port_a" "$workdir/replica-a.log")
+replica_b=$(start_replica "$port_b" "$workdir/replica-b.log")
+wait_for "http://127.0.0.1:$port_a/readyz"
+wait_for "http://127.0.0.1:$port_b/readyz"
+say "replicas ready on 127.0.0.1:$port_a (A, pid $replica_a) and 127.0.0.1:$port_b (B, pid $replica_b)"
+
+sed -e "s/127.0.0.1:8001/127.0.0.1:$port_a/" -e "s/127.0.0.1:8002/127.0.0.1:$port_b/" \
+    -e "s/listen 127.0.0.1:8080;/listen 127.0.0.1:$port_lb;/" \
+    -e "s/^worker_processes auto;/worker_processes 1;/" deploy/nginx.conf >"$workdir/nginx.conf"
+"$NGINX" -t -q -c "$workdir/nginx.conf" -g "pid $workdir/nginx.pid; error_log $workdir/nginx-error.log;"
+"$NGINX" -c "$workdir/nginx.conf" -g "pid $workdir/nginx.pid; error_log $workdir/nginx-error.log;"
+balancer="http://127.0.0.1:$port_lb"
+wait_for "$balancer/readyz"
+say "nginx balancing on $balancer"
+
+# --- 3. the suite and a write load through nginx; one replica dies mid-run ------------
+read -r token slug < <($PY - "$balancer" <<'PY'
+import json, sys, urllib.request
+base = sys.argv[1]
+def post(path, body, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+user = post("/api/users", {"user": {"username": "demo-writer", "email": "demo@example.com",
+                                    "password": "demo-password"}})["user"]
+article = post("/api/articles", {"article": {"title": "Deploy demo", "description": "d",
+                                             "body": "b"}}, user["token"])["article"]
+print(user["token"], article["slug"])
+PY
+)
+
+DEMO_TOKEN=$token DEMO_SLUG=$slug timeout $((LOAD_SECONDS + 30)) \
+  wrk -t1 -c4 -d"${LOAD_SECONDS}s" --timeout 5s -s deploy/comment_writer.lua \
+  "$balancer" >"$workdir/wrk.out" 2>&1 &
+load=$!
+pids+=("$load")
+
+suffix=$(date +%s%N | tail -c 9)
+timeout 120 "$NEWMAN" run "$COLLECTION" \
+  --delay-request 40 \
+  --global-var "APIURL=$balancer/api" \
+  --global-var "USERNAME=demo$suffix" \
+  --global-var "EMAIL=demo$suffix@example.com" \
+  --global-var "PASSWORD=demo-password" \
+  --reporters cli,json --reporter-json-export "$workdir/newman.json" >"$workdir/newman.out" 2>&1 &
+suite=$!
+pids+=("$suite")
+
+for _ in $(seq 600); do  # until newman is well into the collection (at most 60 s)
+  done_requests=$(grep -cE '^  (GET|POST|PUT|DELETE) ' "$workdir/newman.out" 2>/dev/null || true)
+  (( ${done_requests:-0} >= KILL_AFTER )) && break
+  kill -0 "$suite" 2>/dev/null || break
+  sleep 0.1
+done
+say "killing replica A (SIGKILL to its master and workers) mid-run"
+kill -KILL -- "-$replica_a"
+killed_at=$(date +%s.%N)
+suite_status=0
+wait "$suite" || suite_status=$?
+wait "$load" || true
+
+# --- 4. checks --------------------------------------------------------------------------
+tail -n 25 "$workdir/newman.out" | sed -n '/┌/,$p'
+$PY - "$workdir" "$database_url" "$slug" "$suite_status" "$killed_at" <<'PY'
+import json, sys
+import psycopg
+workdir, url, slug, suite_status, killed_at = sys.argv[1:6]
+report = json.load(open(f"{workdir}/newman.json"))
+run = report["run"]
+stats = run["stats"]
+requests_total = stats["requests"]["total"]
+assertions_failed = stats["assertions"]["failed"]
+request_errors = [f for f in run["failures"] if f["error"].get("name") != "AssertionError"]
+started = run["timings"]["started"] / 1000
+completed = run["timings"]["completed"] / 1000
+killed = float(killed_at)
+line = next(l for l in open(f"{workdir}/wrk.out") if l.startswith("DEMO_JSON "))
+load = json.loads(line.removeprefix("DEMO_JSON "))
+with psycopg.connect(url) as connection:
+    stored = connection.execute(
+        "SELECT count(*) FROM comments JOIN articles ON articles.id = comments.article_id "
+        "WHERE articles.slug = %s", (slug,)).fetchone()[0]
+    users = connection.execute("SELECT count(*) FROM users").fetchone()[0]
+
+connections = 4  # wrk's; newman sends one request at a time
+in_flight_limit = connections + 1
+load_failed = load["non_2xx"] + load["socket_errors"] + load["timeouts"]
+print(f"[demo] replica A killed {killed - started:.1f} s into the suite's {completed - started:.1f} s")
+print(f"[demo] newman: {requests_total} requests, {assertions_failed} failed assertions, "
+      f"{len(request_errors)} request errors (exit {suite_status})")
+print(f"[demo] write load: {load['requests']} requests, {load['acknowledged']} acknowledged, "
+      f"{load_failed} failed (non-2xx {load['non_2xx']}, socket {load['socket_errors']}, "
+      f"timeouts {load['timeouts']})")
+print(f"[demo] database: {stored} comments stored for {load['acknowledged']} acknowledged; "
+      f"{users} users")
+problems = []
+if not started < killed < completed:
+    problems.append("the replica was not killed while the suite ran")
+if load_failed + assertions_failed + len(request_errors) > in_flight_limit:
+    problems.append(f"more failed requests than could have been in flight ({in_flight_limit})")
+if stored < load["acknowledged"]:
+    problems.append(f"{load['acknowledged'] - stored} acknowledged comments are missing")
+# Stored but never acknowledged: answers lost with the killed replica (counted as
+# failed) and the requests still open when wrk stopped (at most one per connection).
+if stored > load["acknowledged"] + load_failed + connections:
+    problems.append("more comments stored than requests sent")
+if problems:
+    print("[demo] FAILED: " + "; ".join(problems))
+    sys.exit(1)
+print("[demo] OK: no request failed beyond those in flight, nothing acknowledged was lost")
+PY
+curl -fs -o /dev/null "$balancer/readyz" || die "the balancer stopped answering"
+say "after the kill, $balancer/readyz still answers 200 (served by replica B)"
