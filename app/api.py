@@ -7,10 +7,13 @@ Conduit's validation messages.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_instance
 from flask import Flask, Request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -50,8 +53,15 @@ class Email(ma.fields.Email):
     default_error_messages = {"invalid": "is invalid"}
 
 
+# Non-blank: at least one character that is whitespace neither to Python nor to
+# JavaScript (U+FEFF), so the pattern published in the spec means the same to
+# every client's regex engine as it does here.
+NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85\ufeff]"
+_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+
+
 def not_blank(value: str) -> None:
-    if not value.strip():
+    if _NOT_BLANK.search(value) is None:
         raise ma.ValidationError(CANT_BE_BLANK)
 
 
@@ -121,12 +131,40 @@ class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = JSONParser()
 
 
+def _not_blank_pattern(
+    converter: OpenAPIConverter, field: ma.fields.Field, ret: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    """``not_blank`` as a ``pattern``, unless a stricter pattern is already there."""
+    if not_blank in field.validators and "pattern" not in ret:
+        return {"pattern": NOT_BLANK_PATTERN}
+    return {}
+
+
+class ConduitConverter(OpenAPIConverter):
+    """Publishes the rules apispec cannot see in the validators: not blank, not empty."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_attribute_function(_not_blank_pattern)
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema = super().schema2jsonschema(schema)
+        if isinstance(resolve_schema_instance(schema), PartialUpdateSchema):
+            jsonschema["minProperties"] = 1
+        return jsonschema
+
+
+class ConduitMarshmallowPlugin(MarshmallowPlugin):
+    Converter = ConduitConverter
+
+
 class ConduitApi(Api):
     """flask-smorest's ``Api`` speaking the Conduit error envelope."""
 
     ERROR_SCHEMA = ErrorResponseSchema
 
     def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        spec_kwargs = {"marshmallow_plugin": ConduitMarshmallowPlugin(), **(spec_kwargs or {})}
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme(
             "Token",
