@@ -12,6 +12,7 @@ from werkzeug.exceptions import InternalServerError
 
 from app import (
     database,  # noqa: F401  (registers connection settings)
+    docs,
     models,  # noqa: F401  (every model is known to migrations)
     request_log,
 )
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.url_map.converters["default"] = PathSegmentConverter
     _register_blueprints()
+    app.register_blueprint(docs.blp)
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
     app.cli.add_command(seed_command)

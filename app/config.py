@@ -101,6 +101,10 @@ def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None
         "OPENAPI_VERSION": "3.1.0",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
+        # Interactive docs at /docs: Swagger UI from the app's own files (app/docs.py).
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "deepLinking": True},
     }
     settings.update(
         {k: v for k, v in overrides.items() if k not in ("APP_ENV", "SECRET_KEY", "DATABASE_URL")}
