@@ -92,14 +92,16 @@ timeout 120 .venv/bin/flask db run >"$workdir/release.log" 2>&1 || { cat "$workd
 
 # --- 2. two replicas behind nginx -----------------------------------------------------
 port_a=$(free_port); port_b=$(free_port); port_lb=$(free_port)
-start_replica() {  # port log
+start_replica() {  # port log; sets $started (the replica's pid, leader of its process group)
   HOST=127.0.0.1 PORT=$1 WEB_CONCURRENCY=1 GUNICORN_THREADS=4 \
     setsid .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app >"$2" 2>&1 &
-  pids+=("$!")
-  echo "$!"
+  started=$!
+  pids+=("$started")
 }
-replica_a=$(start_replica "$port_a" "$workdir/replica-a.log")
-replica_b=$(start_replica "$port_b" "$workdir/replica-b.log")
+start_replica "$port_a" "$workdir/replica-a.log"
+replica_a=$started
+start_replica "$port_b" "$workdir/replica-b.log"
+replica_b=$started
 wait_for "http://127.0.0.1:$port_a/readyz"
 wait_for "http://127.0.0.1:$port_b/readyz"
 say "replicas ready on 127.0.0.1:$port_a (A, pid $replica_a) and 127.0.0.1:$port_b (B, pid $replica_b)"
