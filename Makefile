@@ -89,7 +89,7 @@ $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
 API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
   git rev-parse --verify -q "$$ref^{commit}" >/dev/null && { echo "$$ref"; break; }; done)
 
-.PHONY: frontend-types frontend-build api-diff browser
+.PHONY: frontend-types frontend-build api-diff fuzz browser
 frontend-types: $(FRONTEND_DEPS) ## Regenerate frontend/src/api/schema.d.ts from openapi.json
 	npm --prefix frontend run --silent generate
 
@@ -101,6 +101,9 @@ frontend-build: $(FRONTEND_DEPS) ## Check the committed TypeScript types are cur
 
 api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git ref> (default: origin/main, else main)
 	scripts/api_diff.sh $(or $(base),$(API_DIFF_BASE))
+
+fuzz: install-dev ## schemathesis, every check, against gunicorn on a throwaway SQLite database (FUZZ_SECONDS)
+	scripts/fuzz.sh
 
 browser: ## Install Debian's chromium (for the /docs page test) unless it is there; needs root
 	@if command -v chromium >/dev/null; then echo "chromium is installed"; \
