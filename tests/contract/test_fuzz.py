@@ -1,17 +1,17 @@
 """Contract fuzzing: schemathesis drives every operation of the live spec in-process.
 
 The spec is the one the code generates (``openapi_document()``), the app is the
-real one on a fresh database per operation, and every request that an operation
-secures carries a registered user's ``Authorization: Token`` header. Path
-parameters are generated, or half of the time point at rows that exist (an
-article of the fuzzing user's, one of someone else's, a comment, a profile), so
-the handlers past the 404 get fuzzed too.
+real one on a fresh database per operation (SQLite and PostgreSQL), and every
+request that an operation secures carries a registered user's ``Authorization:
+Token`` header. Path parameters are generated, or two times in three point at
+rows that exist (the fuzzing user's article, comment and profile, or someone
+else's), so the handlers past the 404 get fuzzed too.
 
 Each response must: not be a 5xx, use a status code, content type and headers
 the operation documents, match the documented schema; an operation that
 requires a token must refuse the same request without one (``ignored_auth``
-replays it). ``test_secured_operations_reject_a_missing_token`` states that last
-rule directly for every operation. Bounded and derandomized: the same examples
+replays it). ``test_secured_operations_reject_a_request_without_a_valid_token``
+states that rule directly for every operation. Bounded and derandomized: the same examples
 every run; ``make fuzz`` runs the long, randomized campaign against gunicorn.
 """
 
