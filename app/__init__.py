@@ -14,6 +14,7 @@ from app import (
     database,  # noqa: F401  (registers connection settings)
     docs,
     models,  # noqa: F401  (every model is known to migrations)
+    read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
 )
 from app.api import PathSegmentConverter

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     ScalarSelect,
     Select,
+    String,
+    bindparam,
     delete,
     exists,
     false,
@@ -30,19 +34,38 @@ from app.articles.slugs import base_slug, unique_slug
 from app.errors import abort
 from app.extensions import db
 from app.models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
-from app.profiles.service import is_following
 from app.unit_of_work import insert_ignoring_conflicts
 
 SLUG_ATTEMPTS = 5
 
 
-def _favorited(viewer: User | None) -> ColumnElement[bool]:
-    if viewer is None:
+# Statements are built once per shape (who asks, which filters) with bound
+# parameters, and reused: building and hashing a select this size costs more
+# CPU than running it.
+_VIEWER = bindparam("viewer_id", type_=Integer)
+_TAG = bindparam("tag", type_=String)
+_AUTHOR = bindparam("author", type_=String)
+_FAVORITED = bindparam("favorited", type_=String)
+_SLUG = bindparam("slug", type_=String)
+_LIMIT = bindparam("limit", type_=Integer)
+_OFFSET = bindparam("offset", type_=Integer)
+
+
+def _favorited(signed_in: bool) -> ColumnElement[bool]:
+    if not signed_in:
         return false()
-    return exists().where(Favorite.article_id == Article.id, Favorite.user_id == viewer.id)
+    return exists().where(Favorite.article_id == Article.id, Favorite.user_id == _VIEWER)
 
 
-def _article_columns(viewer: User | None, with_body: bool) -> Select[Any]:
+def _following(signed_in: bool) -> ColumnElement[bool]:
+    """SQL: does the viewer follow the article's author? (``profiles.is_following``)"""
+    if not signed_in:
+        return false()
+    return exists().where(Follow.follower_id == _VIEWER, Follow.followed_id == Article.author_id)
+
+
+@cache
+def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[Any]:
     favorites_count = (
         select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
     )
@@ -57,18 +80,18 @@ def _article_columns(viewer: User | None, with_body: bool) -> Select[Any]:
         User.bio,
         User.image,
         favorites_count.label("favorites_count"),
-        _favorited(viewer).label("favorited"),
-        is_following(viewer, Article.author_id).label("following"),
-        _tag_names().label("tag_names"),
+        _favorited(signed_in).label("favorited"),
+        _following(signed_in).label("following"),
+        _tag_names(dialect).label("tag_names"),
     ]
     if with_body:
         columns.append(Article.body)
     return select(*columns).join(User, User.id == Article.author_id)
 
 
-def _tag_names() -> ScalarSelect[Any]:
+def _tag_names(dialect: str) -> ScalarSelect[Any]:
     """SQL: the article's tag names, alphabetically (an array, or JSON on SQLite)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         names: Any = array_agg(aggregate_order_by(Tag.name, Tag.name))
     else:
         names = func.json_group_array(Tag.name)
@@ -114,26 +137,79 @@ def _payloads(rows: Sequence[Row[Any]], with_body: bool) -> list[dict[str, Any]]
     return payloads
 
 
-def _page(
-    filters: list[ColumnElement[bool]],
-    viewer: User | None,
-    limit: int,
-    offset: int,
-    count: Select[Any] | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    # Every article has an author (non-null foreign key): no join needed to count.
-    if count is None:
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _viewer_params(viewer: User | None) -> dict[str, Any]:
+    return {} if viewer is None else {"viewer_id": viewer.id}
+
+
+@cache
+def _list_statements(
+    dialect: str, signed_in: bool, tag: bool, author: bool, favorited: bool, feed: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The page statement (with the total as a column) and the count alone."""
+    filters: list[ColumnElement[bool]] = []
+    if tag:
+        filters.append(
+            Article.id.in_(
+                select(ArticleTag.article_id)
+                .join(Tag, Tag.id == ArticleTag.tag_id)
+                .where(Tag.name == _TAG)
+            )
+        )
+    if author:
+        filters.append(Article.author_id == _user_id(_AUTHOR))
+    if favorited:
+        filters.append(
+            Article.id.in_(
+                select(Favorite.article_id)
+                .join(User, User.id == Favorite.user_id)
+                .where(User.username == _FAVORITED)
+            )
+        )
+    if feed:
+        followed = select(Follow.followed_id).where(Follow.follower_id == _VIEWER)
+        filters.append(Article.author_id.in_(followed))
+
+    if tag and not (author or favorited or feed):
+        # One row per (article, tag), and its article exists (foreign key): count
+        # on the tag's index alone rather than visiting every matching article.
+        count = (
+            select(func.count())
+            .select_from(ArticleTag)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+            .where(Tag.name == _TAG)
+        )
+    elif favorited and not (tag or author or feed):
+        count = (
+            select(func.count())
+            .select_from(Favorite)
+            .where(Favorite.user_id == _user_id(_FAVORITED))
+        )
+    else:
+        # Every article has an author (non-null foreign key): no join needed to count.
         count = select(func.count()).select_from(Article).where(*filters)
-    rows = db.session.execute(
-        _article_columns(viewer, with_body=False)
+    page = (
+        _article_columns(dialect, signed_in, False)
         .add_columns(count.correlate(None).scalar_subquery().label("total_matching"))
         .where(*filters)
         .order_by(Article.created_at.desc(), Article.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+    )
+    return page, count
+
+
+def _page(
+    viewer: User | None, params: dict[str, Any], limit: int, offset: int, **shape: bool
+) -> tuple[list[dict[str, Any]], int]:
+    page, count = _list_statements(_dialect(), viewer is not None, **shape)
+    params = {**params, **_viewer_params(viewer)}
+    rows = db.session.execute(page, {**params, "limit": limit, "offset": offset}).all()
     if not rows:  # nothing on this page: no match at all, or a page past the end
-        return [], (db.session.scalar(count) or 0) if offset else 0
+        return [], (db.session.scalar(count, params) or 0) if offset else 0
     return _payloads(rows, with_body=False), rows[0].total_matching
 
 
@@ -147,59 +223,41 @@ def list_articles(
     favorited: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Most recent first; ``tag``, ``author`` and ``favorited`` combine."""
-    filters: list[ColumnElement[bool]] = []
-    count: Select[Any] | None = None
-    if tag is not None:
-        filters.append(
-            Article.id.in_(
-                select(ArticleTag.article_id)
-                .join(Tag, Tag.id == ArticleTag.tag_id)
-                .where(Tag.name == tag)
-            )
-        )
-    if author is not None:
-        filters.append(Article.author_id == _user_id(author))
-    if favorited is not None:
-        filters.append(
-            Article.id.in_(
-                select(Favorite.article_id)
-                .join(User, User.id == Favorite.user_id)
-                .where(User.username == favorited)
-            )
-        )
-    if tag is not None and author is None and favorited is None:
-        # One row per (article, tag), and its article exists (foreign key): count
-        # on the tag's index alone rather than visiting every matching article.
-        count = (
-            select(func.count())
-            .select_from(ArticleTag)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-            .where(Tag.name == tag)
-        )
-    elif favorited is not None and tag is None and author is None:
-        count = (
-            select(func.count())
-            .select_from(Favorite)
-            .where(Favorite.user_id == _user_id(favorited))
-        )
-    return _page(filters, viewer, limit, offset, count)
+    params = {
+        name: value
+        for name, value in (("tag", tag), ("author", author), ("favorited", favorited))
+        if value is not None
+    }
+    return _page(
+        viewer,
+        params,
+        limit,
+        offset,
+        tag=tag is not None,
+        author=author is not None,
+        favorited=favorited is not None,
+        feed=False,
+    )
 
 
-def _user_id(username: str) -> Any:
+def _user_id(username: Any) -> Any:
     """SQL: the id of the user called ``username`` (usernames are unique)."""
     return select(User.id).where(User.username == username).correlate(None).scalar_subquery()
 
 
 def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Articles by the users ``viewer`` follows, most recent first."""
-    followed = select(Follow.followed_id).where(Follow.follower_id == viewer.id)
-    return _page([Article.author_id.in_(followed)], viewer, limit, offset)
+    return _page(viewer, {}, limit, offset, tag=False, author=False, favorited=False, feed=True)
+
+
+@cache
+def _article_statement(dialect: str, signed_in: bool) -> Select[Any]:
+    return _article_columns(dialect, signed_in, True).where(Article.slug == _SLUG)
 
 
 def get_article(slug: str, viewer: User | None) -> dict[str, Any]:
-    row = db.session.execute(
-        _article_columns(viewer, with_body=True).where(Article.slug == slug)
-    ).first()
+    statement = _article_statement(_dialect(), viewer is not None)
+    row = db.session.execute(statement, {"slug": slug, **_viewer_params(viewer)}).first()
     if row is None:
         abort(404, "article", "not found")
     return _payloads([row], with_body=True)[0]
