@@ -18,6 +18,7 @@ from app import (
     request_log,
 )
 from app.api import PathSegmentConverter
+from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings
 from app.db import register_db_commands
 from app.errors import render_http_exception
@@ -49,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_age=600,
     )
     app.url_map.converters["default"] = PathSegmentConverter
+    app.url_map.converters["slug"] = ArticleSlugConverter
     _register_blueprints()
     app.register_blueprint(docs.blp)
     app.register_error_handler(Exception, _unexpected_error)

@@ -255,3 +255,20 @@ def test_delete_requires_a_token(client, author):
     response = client.delete(f"/api/articles/{article['slug']}")
 
     assert response.status_code == 401
+
+
+def test_title_feed_gets_a_slug_that_does_not_collide_with_the_feed(client, author):
+    article = create_article(client, author, title="Feed")
+
+    assert article["slug"] == "feed-2"
+    assert client.get("/api/articles/feed-2").get_json()["article"]["title"] == "Feed"
+
+
+@pytest.mark.parametrize("method", ["put", "delete"])
+def test_feed_path_is_not_an_article(client, author, method):
+    response = getattr(client, method)(
+        "/api/articles/feed", json={"article": {"title": "x"}}, headers=auth(author)
+    )
+
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}

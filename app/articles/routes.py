@@ -58,7 +58,7 @@ class Feed(MethodView):
         return {"articles": articles, "articles_count": count}
 
 
-@blp.route("/<slug>")
+@blp.route("/<slug:slug>")
 class Article(MethodView):
     @auth_optional
     @blp.response(200, SingleArticleResponseSchema)
@@ -99,7 +99,7 @@ favorites_blp = Blueprint(
 )
 
 
-@favorites_blp.route("/<slug>/favorite")
+@favorites_blp.route("/<slug:slug>/favorite")
 class Favorite(MethodView):
     @auth_required
     @favorites_blp.response(200, SingleArticleResponseSchema)

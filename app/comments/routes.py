@@ -14,7 +14,7 @@ from app.security import auth_optional, auth_required, current_user, viewer
 blp = Blueprint(
     "Comments",
     __name__,
-    url_prefix="/api/articles/<slug>/comments",
+    url_prefix="/api/articles/<slug:slug>/comments",
     description="Comments on articles.",
 )
 
