@@ -55,9 +55,10 @@ def scale_chart(document: dict[str, Any], path: Path) -> Path:
             points = [r for r in rows if r["database"] == database and r["endpoint"] == endpoint]
             sizes = [r["articles"] for r in points]
             label = f"{endpoint} ({database})"
-            left.plot(sizes, [r["p50_ms"] for r in points], marker="o", label=label)
+            left.plot(sizes, [r["alone_ms"] for r in points], marker="o", label=label)
             right.plot(sizes, [r["rps"] for r in points], marker="o", label=label)
-    for axis, title in ((left, "p50 latency (ms)"), (right, "requests/s")):
+    titles = ((left, "one request at a time: median ms"), (right, "requests/s under load"))
+    for axis, title in titles:
         axis.set_xscale("log")
         axis.set_xlabel("articles in the database")
         axis.set_title(title)
