@@ -108,14 +108,15 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "authenticated"])
+@pytest.mark.parametrize(
+    ("scenario", "authenticated"),
+    [(scenario, True) for scenario in SCENARIOS]
+    + [(scenario, False) for scenario in SCENARIOS if scenario != "feed"],  # the feed needs a token
+)
 def test_list_queries_do_not_scan_big_tables(
     seeded: tuple[Flask, SeedResult], scenario: str, authenticated: bool
 ) -> None:
     app, result = seeded
-    if scenario == "feed" and not authenticated:
-        pytest.skip("the feed needs a token")
     headers = _token(app, result.user_ids[0]) if authenticated else {}
     scans = _explain_requests(app, SCENARIOS[scenario](result), headers)
     offenders = {statement: tables for statement, tables in scans.items() if tables}

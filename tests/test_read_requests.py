@@ -28,10 +28,12 @@ def _autocommit_states(app: Flask, send) -> list[bool]:
     return states
 
 
+# Autocommit is observable on the psycopg connection only: PostgreSQL alone.
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
-def on_postgresql(app: Flask, database_url: str) -> Flask:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("autocommit is observable on the psycopg connection")
+def on_postgresql(app: Flask) -> Flask:
     return app
 
 
