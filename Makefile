@@ -34,6 +34,12 @@ $(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+# The frontend's dependencies (npm ci) whenever the lockfile is newer than node_modules.
+FRONTEND_DEPS := frontend/node_modules/.package-lock.json
+$(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: install install-dev
 install: $(RUNTIME) ## Create .venv and install the runtime dependencies
 install-dev: $(DEV) ## Create .venv and install runtime and development dependencies
@@ -51,7 +57,7 @@ serve: install ## Serve with gunicorn (gunicorn.conf.py: WEB_CONCURRENCY, HOST, 
 # --- quality ---------------------------------------------------------------
 
 .PHONY: test lint format conformance
-test: install-dev ## Run the whole test suite on SQLite and PostgreSQL
+test: install-dev $(FRONTEND_DEPS) ## Run the whole test suite on SQLite and PostgreSQL
 	$(BIN)/pytest -n 2
 
 lint: install-dev ## ruff check, ruff format --check, mypy on app/
@@ -78,12 +84,6 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 	  echo "openapi.json is stale: run 'make openapi' and commit it"; \
 	  diff -u openapi.json $(VENV)/openapi.check.json | head -40; exit 1; }
 	@echo "openapi.json is current"
-
-# The frontend's dependencies (npm ci) whenever the lockfile is newer than node_modules.
-FRONTEND_DEPS := frontend/node_modules/.package-lock.json
-$(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
-	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
-	touch $@
 
 # api-diff's default base: the main branch as fetched, else as checked out, else HEAD.
 API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
