@@ -40,11 +40,15 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def load_settings(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_settings(
+    instance_path: str,
+    overrides: Mapping[str, Any] | None = None,
+    env_file: Path = PROJECT_ROOT / ".env",
+) -> dict[str, Any]:
     """Build the Flask config mapping from the environment, ``.env`` and overrides."""
     overrides = dict(overrides or {})
     env: dict[str, Any] = {
-        **{k: v for k, v in dotenv_values(PROJECT_ROOT / ".env").items() if v is not None},
+        **{k: v for k, v in dotenv_values(env_file).items() if v is not None},
         **os.environ,
         **overrides,
     }

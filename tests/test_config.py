@@ -71,3 +71,15 @@ def test_non_numeric_setting_is_a_clear_error(monkeypatch):
 
     with pytest.raises(ConfigurationError, match="JWT_EXPIRES_SECONDS must be an integer"):
         settings()
+
+
+def test_env_file_fills_what_the_environment_leaves_unset(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("JWT_EXPIRES_SECONDS=120\nLOG_LEVEL=debug\n")
+    monkeypatch.delenv("JWT_EXPIRES_SECONDS", raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+
+    loaded = load_settings("/tmp/instance", {}, env_file=env_file)
+
+    assert loaded["JWT_EXPIRES_SECONDS"] == 120
+    assert loaded["LOG_LEVEL"] == "WARNING"
