@@ -19,25 +19,11 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
 FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-200}
 
-workdir=$(mktemp -d)
-port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export APP_ENV=development DATABASE_URL="sqlite:///$workdir/conduit.db" HOST=127.0.0.1 PORT=$port
-export WEB_CONCURRENCY=2 LOG_LEVEL=warning
 # gunicorn answers a request line over 4094 bytes itself, with an HTML 414 that
 # never reaches the app; negative fuzzing of query parameters sends such lines.
 # The campaign checks the app's contract, so the limit is lifted here only.
 export GUNICORN_CMD_ARGS="--limit-request-line 0"
-base="http://127.0.0.1:$port"
-
-.venv/bin/flask db upgrade >/dev/null
-.venv/bin/gunicorn -c gunicorn.conf.py wsgi:app >"$workdir/gunicorn.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$workdir"' EXIT
-
-for _ in $(seq 50); do
-  curl -fs "$base/healthz" >/dev/null && break
-  sleep 0.2
-done
+source scripts/throwaway_server.sh
 
 # The fuzzing user, and a few rows for it to find.
 post() {

@@ -62,6 +62,14 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
     )
 
 
+def reset_database(app: Flask) -> None:
+    """Drop every table the models know, and Alembic's version table."""
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     app = make_app(database_url)

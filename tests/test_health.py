@@ -7,29 +7,21 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import text
 
 from app.extensions import db
 from app.health.service import migration_heads
-from tests.conftest import make_app
+from tests.conftest import make_app, reset_database
 
 FIRST_REVISION = "1e9c63baa778"
-
-
-def _reset(app: Flask) -> None:
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 @pytest.fixture
 def unmigrated_app(database_url: str) -> Iterator[Flask]:
     """An app on an empty database with no schema at all."""
     app = make_app(database_url)
-    _reset(app)
+    reset_database(app)
     yield app
-    _reset(app)
+    reset_database(app)
     with app.app_context():
         db.engine.dispose()
 

@@ -37,12 +37,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import text
 
 from app.extensions import db
 from app.openapi import openapi_document
 from tests import factories
-from tests.conftest import make_app
+from tests.conftest import make_app, reset_database
 from tests.contract.conftest import operations
 
 SPEC = openapi_document()
@@ -112,18 +111,11 @@ class World:
         return factories.add_comment(self.client, author, self.their_slug)["id"]
 
 
-def _reset(app: Flask) -> None:
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-
-
 @pytest.fixture
 def world(database_url: str) -> Iterator[World]:
     """A fresh database at the migrations' head (so /readyz is ready), with a few rows."""
     app = make_app(database_url)
-    _reset(app)
+    reset_database(app)
     with app.app_context():
         db.create_all()
         stamp()
@@ -136,7 +128,7 @@ def world(database_url: str) -> Iterator[World]:
     factories.favorite(client, fuzzer, theirs["slug"])
     factories.follow(client, fuzzer, other["username"])
     yield World(app, fuzzer, other, theirs["slug"])
-    _reset(app)
+    reset_database(app)
     with app.app_context():
         db.engine.dispose()
 
