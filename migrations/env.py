@@ -14,6 +14,9 @@ Built in (the pieces live in ``app.db``):
 - autogenerate refuses empty migrations with a diagnosis, refuses migrations
   that drop every table, and flags destructive operations (``app.db.diagnose``);
 - on PostgreSQL, every run sets ``lock_timeout`` (``MIGRATION_LOCK_TIMEOUT``);
+- on SQLite, foreign keys are off during a run (a batch table copy would
+  otherwise cascade-delete the rows that reference it) and checked after
+  (``app.db.sqlite_batch``);
 - offline (``--sql``) renders PostgreSQL SQL when the database is SQLite, since
   SQLite batch migrations cannot be rendered offline.
 """
@@ -30,6 +33,7 @@ from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
 from app.db.lock import migration_lock
+from app.db.sqlite_batch import foreign_keys_off
 
 config = context.config
 
@@ -92,7 +96,7 @@ def run_migrations_online() -> None:
 
 
 def _run_on(connection) -> None:
-    with migration_lock(connection.engine):
+    with migration_lock(connection.engine), foreign_keys_off(connection):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -1,0 +1,45 @@
+"""SQLite: foreign keys off while migrations run, checked afterwards.
+
+SQLite's batch migrations copy a table, drop the original and rename the
+copy. The application enforces foreign keys on every connection
+(``app.database``), so that drop would cascade: dropping ``tags`` to add a
+column deletes every ``article_tags`` row. Alembic's batch documentation says
+to switch enforcement off around such migrations; ``PRAGMA foreign_keys``
+only takes effect outside a transaction, hence the commit before. After the
+run ``PRAGMA foreign_key_check`` must find nothing, or the run fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection
+
+
+class ForeignKeyViolation(RuntimeError):
+    """A migration left rows that reference missing rows."""
+
+
+@contextmanager
+def foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """On SQLite (and a connection not yet in a transaction): no cascades during the run."""
+    if connection.dialect.name != "sqlite" or connection.in_transaction():
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    connection.commit()
+    try:
+        yield
+        if connection.in_transaction():
+            connection.commit()
+        violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if violations:
+            raise ForeignKeyViolation(
+                f"the migration left rows with dangling foreign keys: {violations[:5]}"
+            )
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        connection.commit()
