@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Named constraints make every constraint visible to autogenerate and
@@ -115,6 +125,18 @@ class Tag(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH), unique=True)
+    # How many articles carry the tag, kept in step by app/counters.py: the tag
+    # filter's total and the popular tags are read here, not counted each time.
+    article_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class Counter(Base):
+    """A running total kept in step with the rows it counts (app/counters.py)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Article(TimestampMixin, Base):

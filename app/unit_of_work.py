@@ -39,3 +39,16 @@ def insert_ignoring_conflicts(model: type[Base], rows: list[dict[str, Any]]) -> 
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(insert(model).values(rows).on_conflict_do_nothing())
+
+
+def upsert_adding(model: type[Base], *, key: dict[str, Any], column: str, delta: int) -> None:
+    """``INSERT … ON CONFLICT DO UPDATE SET column = column + delta``: one atomic statement."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values({**key, column: delta})
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={column: getattr(model, column) + statement.excluded[column]},
+        )
+    )

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
+from app import counters
 from app.articles.slugs import base_slug, unique_slug
 from app.errors import abort
 from app.extensions import db
@@ -173,15 +174,10 @@ def _list_statements(
         followed = select(Follow.followed_id).where(Follow.follower_id == _VIEWER)
         filters.append(Article.author_id.in_(followed))
 
-    if tag and not (author or favorited or feed):
-        # One row per (article, tag), and its article exists (foreign key): count
-        # on the tag's index alone rather than visiting every matching article.
-        count = (
-            select(func.count())
-            .select_from(ArticleTag)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-            .where(Tag.name == _TAG)
-        )
+    if not (tag or author or favorited or feed):
+        count = counters.article_total()  # a running total: the same cost at any size
+    elif tag and not (author or favorited or feed):
+        count = select(func.coalesce(func.max(Tag.article_count), 0)).where(Tag.name == _TAG)
     elif favorited and not (tag or author or feed):
         count = (
             select(func.count())
@@ -279,16 +275,22 @@ def _own_article(slug: str, user: User) -> Article:
     return article
 
 
-def _set_tags(article: Article, names: list[str]) -> None:
-    """Replace the article's tags (duplicates dropped; they read back alphabetically)."""
+def _remove_tags(article_id: int) -> None:
+    removed = db.session.scalars(
+        delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
+    ).all()
+    counters.adjust_tag_counts(removed, -1)
+
+
+def _add_tags(article_id: int, names: list[str]) -> None:
+    """Tag the article (duplicates dropped; tags read back alphabetically)."""
     names = list(dict.fromkeys(name.strip() for name in names))
-    if article.id is not None:
-        db.session.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
     if not names:
         return
     insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
     ids = dict(db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all())
-    db.session.add_all(ArticleTag(article_id=article.id, tag_id=ids[name]) for name in names)
+    db.session.add_all(ArticleTag(article_id=article_id, tag_id=ids[name]) for name in names)
+    counters.adjust_tag_counts(list(ids.values()), +1)
 
 
 def _flush_with_unique_slug(article: Article) -> None:
@@ -313,7 +315,8 @@ def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
         slug=unique_slug(data["title"]),
     )
     _flush_with_unique_slug(article)
-    _set_tags(article, data.get("tag_list", []))
+    _add_tags(article.id, data.get("tag_list", []))
+    counters.adjust_article_total(+1)
     db.session.commit()
     return get_article(article.slug, author)
 
@@ -328,14 +331,17 @@ def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, 
     article.updated_at = utcnow()  # also when only the tags changed
     _flush_with_unique_slug(article)
     if tag_list is not None:
-        _set_tags(article, tag_list)
+        _remove_tags(article.id)
+        _add_tags(article.id, tag_list)
     db.session.commit()
     return get_article(article.slug, user)
 
 
 def delete_article(slug: str, user: User) -> None:
     article = _own_article(slug, user)
+    _remove_tags(article.id)
     db.session.execute(delete(Article).where(Article.id == article.id))
+    counters.adjust_article_total(-1)
     db.session.commit()
 
 

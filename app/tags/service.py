@@ -1,19 +1,21 @@
 """Tags in use, most used first."""
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ArticleTag, Tag
+from app.models import Tag
 
 
 def popular_tags() -> list[str]:
-    """Every tag on at least one article, the most used first, then by name."""
-    usage = func.count(ArticleTag.article_id)
+    """Every tag on at least one article, the most used first, then by name.
+
+    ``Tag.article_count`` is a running total (app/counters.py), so this reads
+    the tags table alone instead of aggregating every article's tags.
+    """
     return list(
         db.session.scalars(
             select(Tag.name)
-            .join(ArticleTag, ArticleTag.tag_id == Tag.id)
-            .group_by(Tag.id, Tag.name)
-            .order_by(usage.desc(), Tag.name)
+            .where(Tag.article_count > 0)
+            .order_by(Tag.article_count.desc(), Tag.name)
         )
     )
