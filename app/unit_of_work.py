@@ -32,20 +32,23 @@ def commit(explain_conflict: Callable[[], None] | None = None) -> None:
         ) from None
 
 
+def _insert(model: type[Base]) -> Any:
+    """The dialect's ``INSERT``, which knows ``ON CONFLICT`` (PostgreSQL and SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
 def insert_ignoring_conflicts(model: type[Base], rows: list[dict[str, Any]]) -> None:
     """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window."""
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    db.session.execute(_insert(model).values(rows).on_conflict_do_nothing())
 
 
 def upsert_adding(model: type[Base], *, key: dict[str, Any], column: str, delta: int) -> None:
     """``INSERT … ON CONFLICT DO UPDATE SET column = column + delta``: one atomic statement."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values({**key, column: delta})
+    statement = _insert(model).values({**key, column: delta})
     db.session.execute(
         statement.on_conflict_do_update(
             index_elements=list(key),

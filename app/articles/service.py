@@ -35,6 +35,7 @@ from app.articles.slugs import base_slug, unique_slug
 from app.errors import abort
 from app.extensions import db
 from app.models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
+from app.profiles.service import is_following
 from app.unit_of_work import insert_ignoring_conflicts
 
 SLUG_ATTEMPTS = 5
@@ -58,13 +59,6 @@ def _favorited(signed_in: bool) -> ColumnElement[bool]:
     return exists().where(Favorite.article_id == Article.id, Favorite.user_id == _VIEWER)
 
 
-def _following(signed_in: bool) -> ColumnElement[bool]:
-    """SQL: does the viewer follow the article's author? (``profiles.is_following``)"""
-    if not signed_in:
-        return false()
-    return exists().where(Follow.follower_id == _VIEWER, Follow.followed_id == Article.author_id)
-
-
 @cache
 def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[Any]:
     favorites_count = (
@@ -82,7 +76,7 @@ def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[A
         User.image,
         favorites_count.label("favorites_count"),
         _favorited(signed_in).label("favorited"),
-        _following(signed_in).label("following"),
+        is_following(_VIEWER if signed_in else None, Article.author_id).label("following"),
         _tag_names(dialect).label("tag_names"),
     ]
     if with_body:

@@ -10,7 +10,7 @@ from app.articles.service import find_article_id
 from app.errors import abort
 from app.extensions import db
 from app.models import Comment, User
-from app.profiles.service import is_following
+from app.profiles.service import is_following, viewer_id
 
 # Ids beyond a 32-bit integer cannot exist; asking for one is a plain 404.
 MAX_ID = 2**31 - 1
@@ -25,7 +25,7 @@ def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
         User.username,
         User.bio,
         User.image,
-        is_following(viewer, Comment.author_id).label("following"),
+        is_following(viewer_id(viewer), Comment.author_id).label("following"),
     ).join(User, User.id == Comment.author_id)
 
 

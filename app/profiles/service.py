@@ -16,11 +16,18 @@ def profile_payload(user: User, following: bool) -> dict[str, Any]:
     return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
 
 
-def is_following(viewer: User | None, author_id: Any) -> ColumnElement[bool]:
-    """SQL: does ``viewer`` follow the user whose id is ``author_id``?"""
-    if viewer is None:
+def is_following(follower_id: Any, author_id: Any) -> ColumnElement[bool]:
+    """SQL: does ``follower_id`` follow ``author_id``?
+
+    ``follower_id`` is an id or a bound parameter; ``None`` (nobody signed in) is false.
+    """
+    if follower_id is None:
         return false()
-    return exists().where(and_(Follow.follower_id == viewer.id, Follow.followed_id == author_id))
+    return exists().where(and_(Follow.follower_id == follower_id, Follow.followed_id == author_id))
+
+
+def viewer_id(viewer: User | None) -> int | None:
+    return None if viewer is None else viewer.id
 
 
 def get_user(username: str) -> User:
@@ -32,7 +39,7 @@ def get_user(username: str) -> User:
 
 def get_profile(username: str, viewer: User | None) -> dict[str, Any]:
     row = db.session.execute(
-        select(User, is_following(viewer, User.id)).where(User.username == username)
+        select(User, is_following(viewer_id(viewer), User.id)).where(User.username == username)
     ).first()
     if row is None:
         abort(404, "profile", "not found")
