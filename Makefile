@@ -112,8 +112,8 @@ browser: ## Install Debian's chromium (for the /docs page test) unless it is the
 	else echo "browser: install Debian's chromium package as root (apt-get install chromium)" >&2; exit 1; fi
 
 # --- migrations --------------------------------------------------------------
-# Thin calls to `flask db <subcommand>` (app/db/commands.py). README: "Database
-# migrations" has the workflow and the exit codes (make itself exits 2 when a
+# Thin calls to `flask db <subcommand>` (app/db/commands.py). docs/migrations.md
+# has the workflow and the exit codes (make itself exits 2 when a
 # command fails; scripts that branch on the code call `flask db …` directly).
 
 FLASK_DB := $(BIN)/flask db
@@ -163,7 +163,7 @@ db-restore: install ## Replace the database with a backup: file=backups/…
 	$(FLASK_DB) restore "$(file)"
 
 # --- serving and benchmarks ----------------------------------------------
-# README "Deployment" has the release step and the numbers. Bench runs are
+# docs/deployment.md has the release step, docs/performance.md the numbers. Bench runs are
 # bounded: BENCH_DURATION seconds per endpoint, BENCH_MAX_SECONDS in all.
 
 BENCH := $(VENV)/.bench-installed
