@@ -20,10 +20,11 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 from app.errors import ErrorResponseSchema, abort, render_http_exception
 from app.fast_dump import FastDumpSchema
+from app.text import character_class
 
 CANT_BE_BLANK = "can't be blank"
 
@@ -53,11 +54,16 @@ class Email(ma.fields.Email):
     default_error_messages = {"invalid": "is invalid"}
 
 
-# Non-blank: at least one character that is whitespace neither to Python nor to
-# JavaScript (U+FEFF), so the pattern published in the spec means the same to
-# every client's regex engine as it does here.
-NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85\ufeff]"
-_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+# Non-blank: at least one visible character, i.e. one that is neither whitespace
+# (to Python or to JavaScript, which adds U+FEFF) nor an invisible format
+# character (category Cf: U+200B, U+2060, U+00AD…), so the pattern published in
+# the spec means the same to every client's regex engine as it does here.
+_VISIBLE = r"[^\s\x1c-\x1f\x85" + character_class("format") + "]"
+_NOT_BLANK = re.compile(_VISIBLE)
+# What a ``String`` accepts, published: no NUL anywhere (``String`` refuses it)…
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# …and, for a field that must not be blank, at least one visible character.
+NOT_BLANK_PATTERN = r"^[^\x00]*" + _VISIBLE.replace("[^", r"[^\x00", 1) + r"[^\x00]*$"
 
 
 def not_blank(value: str) -> None:
@@ -84,6 +90,33 @@ class PathSegmentConverter(BaseConverter):
     """
 
     regex = r"[^/\x00]+"
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """``<int:name>``: ASCII digits only.
+
+    Werkzeug's own converter matches ``\\d``, which includes every script's
+    digits (Python's ``int("٥٢٣")`` is 523, so ``DELETE …/comments/٥٢٣`` would
+    delete comment 523). A path with other digits matches no route: 404.
+    """
+
+    regex = r"[0-9]+"
+
+
+class AsciiInteger(ma.fields.Integer):
+    """An integer from a query string: ASCII digits with an optional ``-``, nothing else.
+
+    ``int()`` also takes other scripts' digits, ``_`` separators and
+    surrounding whitespace; the published ``type: integer`` means none of those.
+    """
+
+    def _validated(self, value: Any) -> Any:
+        if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value) is None:
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class BaseSchema(FastDumpSchema):
@@ -116,12 +149,18 @@ class PartialUpdateSchema(BaseSchema):
 
 
 class JSONParser(FlaskParser):
-    """Answers 415 to a body that is not JSON instead of reporting it missing."""
+    """Answers 415 to a body that is not JSON instead of reporting it missing,
+    and 400 to JSON that is malformed or nested too deeply to parse."""
 
     def load_json(self, req: Request, schema: ma.Schema) -> Any:
         if req.get_data(cache=True) and not req.is_json:
             abort(415, "body", "must be JSON (Content-Type: application/json)")
-        return super().load_json(req, schema)
+        try:
+            return super().load_json(req, schema)
+        except RecursionError:
+            # The standard library's parser recurses once per level: 100,000
+            # ``[`` exhaust the stack long before the 1 MiB body limit.
+            abort(400, "body", "is nested too deeply")
 
     def _handle_invalid_json_error(self, error: Exception, req: Request, *args: Any, **kwargs: Any):
         abort(400, "body", "is not valid JSON")
@@ -134,10 +173,10 @@ class Blueprint(SmorestBlueprint):
 def _not_blank_pattern(
     converter: OpenAPIConverter, field: ma.fields.Field, ret: dict[str, Any], **kwargs: Any
 ) -> dict[str, Any]:
-    """``not_blank`` as a ``pattern``, unless a stricter pattern is already there."""
-    if not_blank in field.validators and "pattern" not in ret:
-        return {"pattern": NOT_BLANK_PATTERN}
-    return {}
+    """``String``'s rules as a ``pattern`` (no NUL; not blank), unless one is already there."""
+    if "pattern" in ret or not isinstance(field, String):
+        return {}
+    return {"pattern": NOT_BLANK_PATTERN if not_blank in field.validators else NO_NUL_PATTERN}
 
 
 class ConduitConverter(OpenAPIConverter):
@@ -158,13 +197,33 @@ class ConduitMarshmallowPlugin(MarshmallowPlugin):
     Converter = ConduitConverter
 
 
+# What holds for every operation, where clients read the document.
+API_DESCRIPTION = (
+    "The Conduit (RealWorld) API. Every error answers "
+    '`{"errors": {"<field or body>": ["message"]}}`; a 401 carries '
+    "`WWW-Authenticate: Token`.\n\n"
+    "A trailing slash on any path is the same path without it (`/api/articles/` is "
+    "`/api/articles`). URLs longer than 8000 bytes are refused with 414, bodies over "
+    "1 MiB with 413, a body shorter than its `Content-Length` or with a malformed "
+    "chunked encoding with 400.\n\n"
+    "Usernames and emails are compared as people read them: NFKC-normalised and "
+    "case-folded, for uniqueness and every look-up; they are shown as typed. String "
+    "patterns are ECMA-262 regular expressions and mean the same with or without the "
+    "`u` flag."
+)
+
+
 class ConduitApi(Api):
     """flask-smorest's ``Api`` speaking the Conduit error envelope."""
 
     ERROR_SCHEMA = ErrorResponseSchema
 
     def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
-        spec_kwargs = {"marshmallow_plugin": ConduitMarshmallowPlugin(), **(spec_kwargs or {})}
+        spec_kwargs = {
+            "marshmallow_plugin": ConduitMarshmallowPlugin(),
+            "info": {"description": API_DESCRIPTION},
+            **(spec_kwargs or {}),
+        }
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.spec.components.security_scheme(
             "Token",

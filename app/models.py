@@ -7,9 +7,11 @@ Models hold data only. Whatever depends on who is asking (``favorited``,
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -19,7 +21,18 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    QueryableAttribute,
+    mapped_column,
+    relationship,
+    validates,
+)
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from app.text import identity_key
 
 # Named constraints make every constraint visible to autogenerate and
 # droppable on SQLite (batch mode needs the names).
@@ -37,10 +50,42 @@ URL_MAX_LENGTH = 2048
 TITLE_MAX_LENGTH = 255
 SLUG_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 100
+# Primary keys are 32-bit INTEGER columns on PostgreSQL: no row has a larger id,
+# and a larger number cannot even be compared with one there.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class CodePointOrder(ColumnElement[str]):
+    """``column`` to ORDER BY in Unicode code point order, on every database.
+
+    Without an explicit collation PostgreSQL orders text by the database's
+    collation, which the server's locale decides: ICU ``en-US`` reads
+    ``a, A, a-c, ab, b, B`` where ``C`` reads ``A, B, a, a-c, ab, b``. So every
+    text ORDER BY goes through this: PostgreSQL ``COLLATE "C"`` (byte order of
+    UTF-8, which is code point order), SQLite's default ``BINARY`` (the same),
+    and Python's ``sorted`` agrees with both.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[str] | QueryableAttribute[str]) -> None:
+        self.column = column.expression if isinstance(column, QueryableAttribute) else column
+        self.type = self.column.type
+
+
+@compiles(CodePointOrder)
+def _code_point_order(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column, **kw))
+
+
+@compiles(CodePointOrder, "postgresql")
+def _code_point_order_postgresql(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
 
 
 class Base(DeclarativeBase):
@@ -93,16 +138,31 @@ class Favorite(Base):
 
 
 class User(TimestampMixin, Base):
+    """An account. ``username`` and ``email`` are shown as typed; ``*_key`` are compared.
+
+    The keys (``app.text.identity_key``: NFKC, case-folded) are what
+    uniqueness and every look-up use, so ``Kay``, ``kay`` and fullwidth ``kay`` are
+    one account. They are set whenever the username or email is, and are
+    ``Text``: NFKC may lengthen a name (U+FDFA becomes 18 characters).
+    """
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    username_key: Mapped[str] = mapped_column(Text, unique=True)
+    email_key: Mapped[str] = mapped_column(Text, unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     bio: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str | None] = mapped_column(String(URL_MAX_LENGTH))
 
     articles: Mapped[list[Article]] = relationship(back_populates="author", passive_deletes=True)
+
+    @validates("username", "email")
+    def _keep_key_in_step(self, field: str, value: str) -> str:
+        setattr(self, f"{field}_key", identity_key(value))
+        return value
 
 
 class ArticleTag(Base):

@@ -38,6 +38,20 @@ def postgres_url(worker_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_icu_url(worker_id: str) -> Iterator[str]:
+    """One throwaway PostgreSQL database collating with ICU ``en-US``, for this session."""
+    reason = databases.postgres_unavailable_reason()
+    if reason is not None:
+        if databases.IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with databases.throwaway_postgres_database(
+        f"icu_{worker_id}", icu_locale=databases.ICU_LOCALE
+    ) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def worker_id(request: pytest.FixtureRequest) -> str:
     workerinput = getattr(request.config, "workerinput", None)
     return workerinput["workerid"] if workerinput else "main"
@@ -49,6 +63,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'conduit.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=(*DATABASES, "postgresql-icu"))
+def collating_client(request: pytest.FixtureRequest, tmp_path) -> Iterator[FlaskClient]:
+    """A client on SQLite, PostgreSQL (C.UTF-8) or PostgreSQL collating with ICU ``en-US``.
+
+    For answers that must not depend on the database's collation (text order).
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'conduit.db'}"
+    elif request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = request.getfixturevalue("postgres_icu_url")
+    app = make_app(url)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app.test_client()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:

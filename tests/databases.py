@@ -43,12 +43,23 @@ def _url_for(database: str) -> str:
     return f"postgresql://{user}{password}@{host}:{port}/{database}"
 
 
+# A database whose default collation is ICU's American English, where "a" < "A"
+# < "b" (PostgreSQL 15+: LOCALE_PROVIDER). Text ordered without an explicit
+# collation follows the database's; this one differs from C.UTF-8 and SQLite.
+ICU_LOCALE = "en-US"
+
+
 @contextmanager
-def throwaway_postgres_database(label: str) -> Iterator[str]:
-    """Create a uniquely named database; yield its URL; drop it afterwards."""
+def throwaway_postgres_database(label: str, *, icu_locale: str | None = None) -> Iterator[str]:
+    """Create a uniquely named database (``icu_locale``: its collation); yield the URL; drop it."""
     name = f"conduit_test_{label}_{uuid.uuid4().hex[:8]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if icu_locale is not None:
+        create += sql.SQL(
+            " LOCALE_PROVIDER icu ICU_LOCALE {} LOCALE 'C.UTF-8' TEMPLATE template0"
+        ).format(sql.Literal(icu_locale))
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        admin.execute(create)
     try:
         yield _url_for(name)
     finally:

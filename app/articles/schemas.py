@@ -1,11 +1,23 @@
 """API contracts for articles, the feed and favorites."""
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api import BaseSchema, PartialUpdateSchema, String, Timestamp, max_length, not_blank
+from app.api import (
+    NOT_BLANK_PATTERN,
+    AsciiInteger,
+    BaseSchema,
+    PartialUpdateSchema,
+    String,
+    Timestamp,
+    max_length,
+    not_blank,
+)
 from app.models import TAG_MAX_LENGTH, TITLE_MAX_LENGTH
 from app.profiles.schemas import ProfileSchema
+from app.text import canonical_tag
 
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 2**31 - 1
@@ -25,22 +37,45 @@ def body_field(**kwargs) -> String:
     return String(validate=not_blank, **kwargs)
 
 
+class TagName(String):
+    """A tag, loaded in its canonical form (``app.text.canonical_tag``).
+
+    Blank means what the published pattern says, judged on the text as sent;
+    the length limit applies to the canonical form, which is what is stored
+    (NFKC may lengthen text). A tag that canonicalises to nothing (only format
+    characters outside the Basic Multilingual Plane) is dropped like a duplicate.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        not_blank(text)
+        return canonical_tag(text)
+
+
 def tag_list_field(**kwargs) -> ma.fields.List:
     return ma.fields.List(
-        String(validate=[not_blank, max_length(TAG_MAX_LENGTH)]),
+        TagName(
+            validate=max_length(TAG_MAX_LENGTH),
+            metadata={"pattern": NOT_BLANK_PATTERN},
+        ),
         validate=validate.Length(max=MAX_TAGS, error="has too many tags (maximum is {max})"),
-        metadata={"description": "Duplicates are dropped; tags read back in alphabetical order."},
+        metadata={
+            "description": "Each tag is stored as readers see it: NFKC-normalised, invisible "
+            "format characters (U+200B, U+FEFF…) removed, whitespace trimmed and runs of it "
+            "collapsed to one space; the maximum length applies to that form. Duplicates "
+            "(in that form) are dropped; tags read back in code point order."
+        },
         **kwargs,
     )
 
 
 class PaginationQuerySchema(BaseSchema):
-    limit = ma.fields.Integer(
+    limit = AsciiInteger(
         load_default=20,
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="must be between {min} and {max}"),
         metadata={"description": "The number of articles to return."},
     )
-    offset = ma.fields.Integer(
+    offset = AsciiInteger(
         load_default=0,
         validate=validate.Range(min=0, max=MAX_OFFSET, error="must be between {min} and {max}"),
         metadata={"description": "The number of articles to skip."},
@@ -48,9 +83,17 @@ class PaginationQuerySchema(BaseSchema):
 
 
 class ArticleListQuerySchema(PaginationQuerySchema):
-    tag = String(metadata={"description": "Only articles with this tag."})
-    author = String(metadata={"description": "Only articles by this username."})
-    favorited = String(metadata={"description": "Only articles favorited by this username."})
+    tag = String(
+        metadata={"description": "Only articles with this tag (compared in its canonical form)."}
+    )
+    author = String(
+        metadata={"description": "Only articles by this username (matched as usernames are)."}
+    )
+    favorited = String(
+        metadata={
+            "description": "Only articles favorited by this username (matched as usernames are)."
+        }
+    )
 
 
 class NewArticleSchema(BaseSchema):

@@ -34,8 +34,18 @@ from app import counters
 from app.articles.slugs import base_slug, unique_slug
 from app.errors import abort
 from app.extensions import db
-from app.models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
+from app.models import (
+    Article,
+    ArticleTag,
+    CodePointOrder,
+    Favorite,
+    Follow,
+    Tag,
+    User,
+    utcnow,
+)
 from app.profiles.service import is_following
+from app.text import canonical_tag, identity_key
 from app.unit_of_work import insert_ignoring_conflicts
 
 SLUG_ATTEMPTS = 5
@@ -85,9 +95,9 @@ def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[A
 
 
 def _tag_names(dialect: str) -> ScalarSelect[Any]:
-    """SQL: the article's tag names, alphabetically (an array, or JSON on SQLite)."""
+    """SQL: the article's tag names in code point order (an array; JSON on SQLite, sorted later)."""
     if dialect == "postgresql":
-        names: Any = array_agg(aggregate_order_by(Tag.name, Tag.name))
+        names: Any = array_agg(aggregate_order_by(Tag.name, CodePointOrder(Tag.name)))
     else:
         names = func.json_group_array(Tag.name)
     return (
@@ -161,7 +171,7 @@ def _list_statements(
             Article.id.in_(
                 select(Favorite.article_id)
                 .join(User, User.id == Favorite.user_id)
-                .where(User.username == _FAVORITED)
+                .where(User.username_key == _FAVORITED)
             )
         )
     if feed:
@@ -212,10 +222,18 @@ def list_articles(
     author: str | None = None,
     favorited: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Most recent first; ``tag``, ``author`` and ``favorited`` combine."""
+    """Most recent first; ``tag``, ``author`` and ``favorited`` combine.
+
+    Usernames match as people read them (identity keys), tags in their
+    canonical form: the filters find what the same text found when it was written.
+    """
     params = {
         name: value
-        for name, value in (("tag", tag), ("author", author), ("favorited", favorited))
+        for name, value in (
+            ("tag", None if tag is None else canonical_tag(tag)),
+            ("author", None if author is None else identity_key(author)),
+            ("favorited", None if favorited is None else identity_key(favorited)),
+        )
         if value is not None
     }
     return _page(
@@ -230,9 +248,11 @@ def list_articles(
     )
 
 
-def _user_id(username: Any) -> Any:
-    """SQL: the id of the user called ``username`` (usernames are unique)."""
-    return select(User.id).where(User.username == username).correlate(None).scalar_subquery()
+def _user_id(username_key: Any) -> Any:
+    """SQL: the id of the user whose ``username_key`` this is (keys are unique)."""
+    return (
+        select(User.id).where(User.username_key == username_key).correlate(None).scalar_subquery()
+    )
 
 
 def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -278,7 +298,7 @@ def _remove_tags(article_id: int) -> None:
 
 def _add_tags(article_id: int, names: list[str]) -> None:
     """Tag the article (duplicates dropped; tags read back alphabetically)."""
-    names = list(dict.fromkeys(name.strip() for name in names))
+    names = list(dict.fromkeys(name for name in names if name))  # canonical already (TagName)
     if not names:
         return
     insert_ignoring_conflicts(Tag, [{"name": name} for name in names])

@@ -9,11 +9,8 @@ from sqlalchemy import Select, delete, select
 from app.articles.service import find_article_id
 from app.errors import abort
 from app.extensions import db
-from app.models import Comment, User
+from app.models import MAX_ID, Comment, User
 from app.profiles.service import is_following, viewer_id
-
-# Ids beyond a 32-bit integer cannot exist; asking for one is a plain 404.
-MAX_ID = 2**31 - 1
 
 
 def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, false, select
 from app.errors import abort
 from app.extensions import db
 from app.models import Follow, User
+from app.text import identity_key
 from app.unit_of_work import insert_ignoring_conflicts
 
 
@@ -31,7 +32,8 @@ def viewer_id(viewer: User | None) -> int | None:
 
 
 def get_user(username: str) -> User:
-    user = db.session.scalar(select(User).where(User.username == username))
+    """The user ``username`` names as people read it (``Kay`` is ``kay``); else 404."""
+    user = db.session.scalar(select(User).where(User.username_key == identity_key(username)))
     if user is None:
         abort(404, "profile", "not found")
     return user
@@ -39,7 +41,9 @@ def get_user(username: str) -> User:
 
 def get_profile(username: str, viewer: User | None) -> dict[str, Any]:
     row = db.session.execute(
-        select(User, is_following(viewer_id(viewer), User.id)).where(User.username == username)
+        select(User, is_following(viewer_id(viewer), User.id)).where(
+            User.username_key == identity_key(username)
+        )
     ).first()
     if row is None:
         abort(404, "profile", "not found")

@@ -3,11 +3,11 @@
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Tag
+from app.models import CodePointOrder, Tag
 
 
 def popular_tags() -> list[str]:
-    """Every tag on at least one article, the most used first, then by name.
+    """Every tag on at least one article, the most used first, then by name (code points).
 
     ``Tag.article_count`` is a running total (app/counters.py), so this reads
     the tags table alone instead of aggregating every article's tags.
@@ -16,6 +16,6 @@ def popular_tags() -> list[str]:
         db.session.scalars(
             select(Tag.name)
             .where(Tag.article_count > 0)
-            .order_by(Tag.article_count.desc(), Tag.name)
+            .order_by(Tag.article_count.desc(), CodePointOrder(Tag.name))
         )
     )

@@ -10,12 +10,14 @@ from app.errors import ApiError, abort
 from app.extensions import db
 from app.models import User
 from app.security import create_token, hash_password, verify_password
+from app.text import identity_key
 from app.unit_of_work import commit
 
 TAKEN = "has already been taken"
 
 
 def normalize_email(email: str) -> str:
+    """The email as stored and shown: trimmed and lower-cased (``User.email_key`` compares)."""
     return email.strip().lower()
 
 
@@ -31,15 +33,18 @@ def user_payload(user: User) -> dict[str, Any]:
 
 
 def _ensure_available(*, username: str | None, email: str | None, exclude_id: int | None) -> None:
-    """422 naming every field whose value another user already has."""
+    """422 naming every field whose value another user already has, as people read it.
+
+    Compared through the identity keys: ``Kay`` is taken when ``kay`` exists.
+    """
     taken: dict[str, list[str]] = {}
     for field, column, value in (
-        ("username", User.username, username),
-        ("email", User.email, email),
+        ("username", User.username_key, username),
+        ("email", User.email_key, email),
     ):
         if value is None:
             continue
-        stmt = select(User.id).where(column == value)
+        stmt = select(User.id).where(column == identity_key(value))
         if exclude_id is not None:
             stmt = stmt.where(User.id != exclude_id)
         if db.session.scalar(stmt.limit(1)) is not None:
@@ -58,20 +63,22 @@ def register(username: str, email: str, password: str) -> User:
 
 
 def authenticate(email: str, password: str) -> User:
-    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    user = db.session.scalar(select(User).where(User.email_key == identity_key(email.strip())))
     if not verify_password(user.password_hash if user else None, password) or user is None:
         abort(401, "email or password", "is invalid")
     return user
 
 
 def update(user: User, changes: dict[str, Any]) -> User:
+    """Apply the fields sent: an empty password keeps it, an empty bio or image clears it."""
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     _ensure_available(
         username=changes.get("username"), email=changes.get("email"), exclude_id=user.id
     )
-    if "password" in changes:
-        user.password_hash = hash_password(changes.pop("password"))
+    password = changes.pop("password", "")
+    if password:
+        user.password_hash = hash_password(password)
     for field in ("image", "bio"):
         if field in changes and changes[field] is not None and not changes[field].strip():
             changes[field] = None  # an emptied field is cleared

@@ -356,7 +356,7 @@ export interface components {
         NewArticle: {
             body: string;
             description: string;
-            /** @description Duplicates are dropped; tags read back in alphabetical order. */
+            /** @description Each tag is stored as readers see it: NFKC-normalised, invisible format characters (U+200B, U+FEFF…) removed, whitespace trimmed and runs of it collapsed to one space; the maximum length applies to that form. Duplicates (in that form) are dropped; tags read back in code point order. */
             tagList?: string[];
             title: string;
         };
@@ -370,10 +370,14 @@ export interface components {
             comment: components["schemas"]["NewComment"];
         };
         NewUser: {
-            /** Format: email */
+            /**
+             * Format: email
+             * @description Unique ignoring case and Unicode width and normalisation (NFKC, case-folded), at most 254 characters in that form.
+             */
             email: string;
             /** Format: password */
             password: string;
+            /** @description Letters (of any script, in the Basic Multilingual Plane), digits, '_', '.' and '-'; not '.' or '..'. Shown as typed; unique and looked up ignoring case and Unicode width and normalisation (NFKC, case-folded). */
             username: string;
         };
         NewUserRequest: {
@@ -422,7 +426,7 @@ export interface components {
         UpdateArticle: {
             body?: string;
             description?: string;
-            /** @description Duplicates are dropped; tags read back in alphabetical order. */
+            /** @description Each tag is stored as readers see it: NFKC-normalised, invisible format characters (U+200B, U+FEFF…) removed, whitespace trimmed and runs of it collapsed to one space; the maximum length applies to that form. Duplicates (in that form) are dropped; tags read back in code point order. */
             tagList?: string[];
             title?: string;
         };
@@ -430,12 +434,21 @@ export interface components {
             article: components["schemas"]["UpdateArticle"];
         };
         UpdateUser: {
+            /** @description An empty or blank string clears it (null). */
             bio?: string | null;
-            /** Format: email */
+            /**
+             * Format: email
+             * @description Unique ignoring case and Unicode width and normalisation (NFKC, case-folded), at most 254 characters in that form.
+             */
             email?: string;
+            /** @description An empty or blank string clears it (null). */
             image?: string | null;
-            /** Format: password */
+            /**
+             * Format: password
+             * @description A new password; an empty string keeps the current one.
+             */
             password?: string;
+            /** @description Letters (of any script, in the Basic Multilingual Plane), digits, '_', '.' and '-'; not '.' or '..'. Shown as typed; unique and looked up ignoring case and Unicode width and normalisation (NFKC, case-folded). */
             username?: string;
         };
         UpdateUserRequest: {
@@ -522,11 +535,11 @@ export interface operations {
                 limit?: number;
                 /** @description The number of articles to skip. */
                 offset?: number;
-                /** @description Only articles with this tag. */
+                /** @description Only articles with this tag (compared in its canonical form). */
                 tag?: string;
-                /** @description Only articles by this username. */
+                /** @description Only articles by this username (matched as usernames are). */
                 author?: string;
-                /** @description Only articles favorited by this username. */
+                /** @description Only articles favorited by this username (matched as usernames are). */
                 favorited?: string;
             };
             header?: never;
