@@ -184,3 +184,24 @@ def test_feed_requires_a_token(client):
     response = client.get("/api/articles/feed")
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\u0665", "\uff15", " 5", "5 ", "+5", "5_0", "5.0"],
+    ids=[
+        "arabic-indic",
+        "fullwidth",
+        "leading space",
+        "trailing space",
+        "plus",
+        "underscore",
+        "decimal",
+    ],
+)
+@pytest.mark.parametrize("parameter", ["limit", "offset"])
+def test_limit_and_offset_take_ascii_digits_only(client, parameter, value):
+    response = client.get("/api/articles", query_string={parameter: value})
+
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [parameter]

@@ -140,3 +140,16 @@ def test_delete_comment_requires_a_token(client, article, anna):
     response = client.delete(f"/api/articles/{article['slug']}/comments/{comment['id']}")
 
     assert response.status_code == 401
+
+
+def test_a_comment_id_in_other_digits_matches_no_comment(client, article, anna):
+    comment = add_comment(client, anna, article["slug"])
+    arabic_indic = str(comment["id"]).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+
+    response = client.delete(
+        f"/api/articles/{article['slug']}/comments/{arabic_indic}", headers=auth(anna)
+    )
+
+    assert response.status_code == 404
+    listed = client.get(f"/api/articles/{article['slug']}/comments").get_json()["comments"]
+    assert [c["id"] for c in listed] == [comment["id"]]
