@@ -26,11 +26,16 @@ GENERIC_MESSAGES = {
     405: "method is not allowed",
     409: "conflicts with the current state",
     413: "is too large",
+    414: "is too long",
     415: "must be JSON (Content-Type: application/json)",
     422: "is invalid",
     500: "internal server error",
     503: "service unavailable",
 }
+
+
+# The challenge every 401 carries (``Authorization: Token <jwt>``).
+AUTHENTICATE_CHALLENGE = "Token"
 
 
 class ErrorResponseSchema(ma.Schema):
@@ -109,4 +114,7 @@ def render_http_exception(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     for name, value in (data.get("headers") or {}).items():
         response.headers[name] = value
+    if code == 401 and "WWW-Authenticate" not in response.headers:
+        # RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+        response.headers["WWW-Authenticate"] = AUTHENTICATE_CHALLENGE
     return response

@@ -21,11 +21,15 @@ from flask_smorest import Blueprint
 
 from app.errors import abort
 from app.extensions import db
-from app.models import User
+from app.models import MAX_ID, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 JWT_ALGORITHM = "HS256"
 TOKEN_SCHEMES = ("token", "bearer")
+# Replicas' clocks drift apart: a token issued by one whose clock runs a few
+# seconds ahead must still be valid elsewhere (its ``iat`` is then "in the
+# future"), and expiry is judged with the same tolerance.
+CLOCK_LEEWAY_SECONDS = 10
 
 
 @cache
@@ -76,6 +80,14 @@ def _token_from_header() -> str | None:
     return token.strip()
 
 
+def _user_id(subject: Any) -> int | None:
+    """The user id a token's ``sub`` names: ASCII digits within the id range, else ``None``."""
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+        return None
+    user_id = int(subject)
+    return user_id if 0 < user_id <= MAX_ID else None
+
+
 def _user_from_token(token: str) -> User:
     try:
         payload = jwt.decode(
@@ -83,13 +95,14 @@ def _user_from_token(token: str) -> User:
             current_app.config["SECRET_KEY"],
             algorithms=[JWT_ALGORITHM],
             options={"require": ["sub", "exp"]},
+            leeway=CLOCK_LEEWAY_SECONDS,
         )
-        user_id = int(payload["sub"])
     except jwt.ExpiredSignatureError:
         abort(401, "token", "has expired")
-    except (jwt.InvalidTokenError, ValueError, TypeError):
+    except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
-    user = db.session.get(User, user_id) if 0 < user_id < 2**63 else None
+    user_id = _user_id(payload["sub"])
+    user = db.session.get(User, user_id) if user_id is not None else None
     if user is None:
         abort(401, "token", "is invalid")
     return user

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from app.security import CLOCK_LEEWAY_SECONDS
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import register
 
@@ -26,7 +27,7 @@ def test_token_and_bearer_schemes_are_accepted(client, scheme):
 
 def test_expired_token_is_401(client):
     register(client)
-    expired = token_for("1", exp=datetime.now(UTC) - timedelta(seconds=5))
+    expired = token_for("1", exp=datetime.now(UTC) - timedelta(seconds=CLOCK_LEEWAY_SECONDS + 5))
 
     response = client.get("/api/user", headers={"Authorization": f"Token {expired}"})
 
@@ -58,3 +59,48 @@ def test_unsigned_token_is_401(client):
     response = client.get("/api/user", headers={"Authorization": f"Token {unsigned}"})
 
     assert response.status_code == 401
+
+
+def test_a_token_issued_by_a_clock_a_few_seconds_ahead_is_accepted(client):
+    register(client)
+    ahead = datetime.now(UTC) + timedelta(seconds=5)
+    token = token_for("1", iat=ahead, nbf=ahead, exp=ahead + timedelta(minutes=5))
+
+    response = client.get("/api/user", headers={"Authorization": f"Token {token}"})
+
+    assert response.status_code == 200
+
+
+def test_a_token_issued_further_ahead_than_the_leeway_is_401(client):
+    register(client)
+    ahead = datetime.now(UTC) + timedelta(seconds=CLOCK_LEEWAY_SECONDS + 30)
+
+    response = client.get(
+        "/api/user", headers={"Authorization": f"Token {token_for('1', iat=ahead)}"}
+    )
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [str(2**31), str(2**63), str(2**64), "٣", "1 ", "+1", "0", "-0"],
+    ids=[
+        "past int32",
+        "past int64",
+        "past uint64",
+        "arabic-indic",
+        "space",
+        "plus",
+        "zero",
+        "minus zero",
+    ],
+)
+def test_a_signed_token_whose_subject_is_no_user_id_is_401(client, subject):
+    register(client)
+
+    response = client.get("/api/user", headers={"Authorization": f"Token {token_for(subject)}"})
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
