@@ -37,6 +37,8 @@ keeps 5 per process). Hence one worker per CPU, 4 threads each.
 import multiprocessing
 import os
 
+from gunicorn import util
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
@@ -50,6 +52,21 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5  # above nginx's upstream keepalive_timeout would be wasted; 5 s is enough
 # The workers' heartbeat files live in memory, not on a disk that may stall.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+
+# Requests gunicorn refuses itself. The request line's limit is gunicorn's
+# maximum, above the application's own URL limit (app/http_edges.py:
+# MAX_URL_LENGTH), so URLs up to that limit reach the application and longer
+# ones get its 414; gunicorn's own refusals (longer request lines, headers past
+# limit_request_field_size) are written in the API's error envelope, not HTML.
+limit_request_line = 8190
+
+
+def on_starting(server):
+    """Before the workers fork: gunicorn's refusals in the envelope (app/http_edges.py)."""
+    from app import http_edges  # importable now: gunicorn has put its --chdir on sys.path
+
+    util.write_error = http_edges.write_gunicorn_error
+
 
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 accesslog = None  # the application logs one structured JSON line per request

@@ -13,11 +13,12 @@ from werkzeug.exceptions import InternalServerError
 from app import (
     database,  # noqa: F401  (registers connection settings)
     docs,
+    http_edges,
     models,  # noqa: F401  (every model is known to migrations)
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
 )
-from app.api import PathSegmentConverter
+from app.api import AsciiIntegerConverter, PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings
 from app.db import register_db_commands
@@ -50,11 +51,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_age=600,
     )
     app.url_map.converters["default"] = PathSegmentConverter
+    app.url_map.converters["int"] = AsciiIntegerConverter
     app.url_map.converters["slug"] = ArticleSlugConverter
     _register_blueprints()
     app.register_blueprint(docs.blp)
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
+    http_edges.init_app(app)  # after the log's start: refused requests are logged too
     app.cli.add_command(seed_command)
     return app
 

@@ -24,6 +24,7 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 
 from app.errors import ErrorResponseSchema, abort, render_http_exception
 from app.fast_dump import FastDumpSchema
+from app.http_edges import MAX_URL_LENGTH
 from app.text import character_class
 
 CANT_BE_BLANK = "can't be blank"
@@ -203,7 +204,7 @@ API_DESCRIPTION = (
     '`{"errors": {"<field or body>": ["message"]}}`; a 401 carries '
     "`WWW-Authenticate: Token`.\n\n"
     "A trailing slash on any path is the same path without it (`/api/articles/` is "
-    "`/api/articles`). URLs longer than 8000 bytes are refused with 414, bodies over "
+    f"`/api/articles`). URLs longer than {MAX_URL_LENGTH} bytes are refused with 414, bodies over "
     "1 MiB with 413, a body shorter than its `Content-Length` or with a malformed "
     "chunked encoding with 400.\n\n"
     "Usernames and emails are compared as people read them: NFKC-normalised and "

@@ -118,6 +118,31 @@ def app(database_url: str) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+@pytest.fixture(scope="module", params=DATABASES)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[Any]:
+    """The app served by gunicorn (tests/served.py) on a database of its own, per module."""
+    from tests.served import served_gunicorn
+
+    directory = tmp_path_factory.mktemp("served")
+    log = directory / "gunicorn.log"
+    if request.param == "sqlite":
+        with served_gunicorn(f"sqlite:///{directory / 'conduit.db'}", log) as server:
+            yield server
+        return
+    reason = databases.postgres_unavailable_reason()
+    if reason is not None:
+        if databases.IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    with (
+        databases.throwaway_postgres_database(f"served_{worker_id}") as url,
+        served_gunicorn(url, log) as server,
+    ):
+        yield server
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

@@ -1,0 +1,166 @@
+"""HTTP at the edges: what clients and servers send that no route expects.
+
+One mechanism per kind of fault, applied to every request before any view runs:
+
+- **A trailing slash** on any path is the path without it (``/api/articles/``
+  is ``/api/articles``): public Conduit frontends send both. The path is
+  rewritten, not redirected: a redirect would drop a POST's body in some
+  clients and fail a CORS preflight in every browser.
+- **A URL too long** (path plus query string, as sent: ``MAX_URL_LENGTH``
+  bytes) is a 414. gunicorn refuses request lines past its own limit before
+  the application sees them; gunicorn.conf.py sets that limit above this one
+  and has gunicorn write its refusals (``write_gunicorn_error``) in the same
+  envelope, so no client ever gets an HTML page.
+- **The body is read whole before the view**, and a body that cannot be read is
+  a 400 that writes nothing: shorter than its ``Content-Length`` (the client
+  half-closed or gave up; gunicorn hands the application the bytes that
+  arrived), or a malformed chunked encoding (gunicorn raises while the body is
+  read). Without this a request whose body was cut short could still parse as
+  JSON and create a user the client never heard about.
+- **A body over ``MAX_CONTENT_LENGTH``** is a 413. The rest of the body (up to
+  ``DISCARD_LIMIT`` bytes) is read and thrown away first: a server that closes
+  the connection while the client is still uploading makes the client's TCP
+  stack reset it, and the client never reads the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.errors import GENERIC_MESSAGES, abort
+
+# The longest URL (percent-encoded path, "?", query string) the API answers; longer is 414.
+MAX_URL_LENGTH = 8000
+# How much of an oversized body is read and discarded so the client sees the 413.
+DISCARD_LIMIT = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class TrailingSlashes:
+    """WSGI middleware: ``/a/b/`` is routed as ``/a/b`` (the root ``/`` stays)."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        path = environ.get("PATH_INFO", "")
+        if len(path) > 1 and path.endswith("/"):
+            environ["PATH_INFO"] = path.rstrip("/") or "/"
+        return self.app(environ, start_response)
+
+
+def init_app(app: Flask) -> None:
+    app.wsgi_app = TrailingSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(_check_url_length)
+    app.before_request(_read_body)
+
+
+def url_length(environ: dict[str, Any]) -> int:
+    """The URL's length as the client sent it (gunicorn's ``RAW_URI``), else rebuilt."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return len(raw)
+    query = environ.get("QUERY_STRING", "")
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return len(path.encode("latin-1", "replace")) + (len(query) + 1 if query else 0)
+
+
+def _check_url_length() -> None:
+    if url_length(request.environ) > MAX_URL_LENGTH:
+        abort(414, "url", f"is too long (maximum is {MAX_URL_LENGTH} bytes)")
+
+
+def _has_body() -> bool:
+    return (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
+def _read_body() -> None:
+    if not _has_body():
+        return
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        _discard_rest(request.environ["wsgi.input"])
+        raise
+    except HTTPException:
+        raise  # werkzeug's ClientDisconnected (400) when it limits the stream itself
+    except Exception:  # gunicorn's chunk errors, connection resets: the body is unreadable
+        abort(400, "body", "could not be read (malformed chunked encoding or connection lost)")
+    expected = request.content_length
+    limit = request.max_content_length
+    if expected is None and limit is not None and len(data) >= limit:
+        # A chunked body: werkzeug stops reading at the limit without a word.
+        _refuse_if_more(request.environ["wsgi.input"])
+    if expected is not None and len(data) < expected:
+        abort(400, "body", f"is shorter than its Content-Length ({len(data)} of {expected} bytes)")
+
+
+def _refuse_if_more(stream: Any) -> None:
+    try:
+        more = stream.read(1)
+    except Exception:  # a broken chunk past the limit: the body is unreadable either way
+        abort(400, "body", "could not be read (malformed chunked encoding or connection lost)")
+    if more:
+        _discard_rest(stream)
+        raise RequestEntityTooLarge()
+
+
+def _discard_rest(stream: Any) -> None:
+    remaining = DISCARD_LIMIT
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(_CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+    except Exception:  # the client went away or broke the body: nothing left to keep
+        return
+
+
+# What gunicorn refuses on its own (before the application runs), by status:
+# the field the envelope names and the message.
+_GUNICORN_REFUSALS = {
+    414: ("url", f"is too long (maximum is {MAX_URL_LENGTH} bytes)"),
+    431: ("headers", "are too large"),
+}
+
+
+def gunicorn_error_body(status: int) -> bytes:
+    field, message = _GUNICORN_REFUSALS.get(
+        status, ("body", GENERIC_MESSAGES.get(status, "is malformed"))
+    )
+    return json.dumps({"errors": {field: [message]}}).encode()
+
+
+def write_gunicorn_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error``, in the envelope instead of an HTML page.
+
+    gunicorn answers by itself what it cannot hand to the application: a
+    request line or headers past its limits (414, 431), a malformed request
+    (400). gunicorn.conf.py installs this in its place; ``mesg`` (gunicorn's
+    detail, which may echo the request) is not sent.
+    """
+    body = gunicorn_error_body(status_int)
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    blocking = sock.gettimeout() != 0.0
+    sock.setblocking(True)  # gthread keeps its sockets non-blocking; this reply is small
+    try:
+        sock.sendall(head.encode("latin-1") + body)
+    finally:
+        sock.setblocking(blocking)

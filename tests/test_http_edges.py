@@ -1,0 +1,183 @@
+"""HTTP at the edges, in-process: what real clients send that no route expects.
+
+The socket-level cases (bodies cut short, broken chunks, uploads past the
+limit, request lines past gunicorn's limit) run against gunicorn in
+tests/test_served_edges.py.
+"""
+
+import pytest
+
+from app.http_edges import MAX_URL_LENGTH
+from tests.factories import PASSWORD, auth, create_article, register
+
+ARTICLE = {"article": {"title": "Slash", "description": "d", "body": "b", "tagList": ["x"]}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/api/user", {}),
+        ("GET", "/api/user", {"Authorization": "Token not.a.jwt"}),
+        ("GET", "/api/user", {"Authorization": "Basic dXNlcjpwYXNz"}),
+        ("POST", "/api/articles", {}),
+        ("GET", "/api/articles/feed", {}),
+    ],
+    ids=["no token", "bad token", "other scheme", "create article", "feed"],
+)
+def test_every_401_names_the_token_scheme(client, method, path, headers):
+    response = client.open(path, method=method, headers=headers, json=ARTICLE)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+def test_a_failed_login_names_the_token_scheme_too(client):
+    response = client.post(
+        "/api/users/login", json={"user": {"email": "nobody@example.com", "password": PASSWORD}}
+    )
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 100_000, '{"user": ' * 100_000, '{"user": {"username": ' + "[" * 50_000],
+    ids=["arrays", "objects", "inside the envelope"],
+)
+def test_json_nested_too_deeply_is_400(client, body):
+    response = client.post("/api/users", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.get_json() == {"errors": {"body": ["is nested too deeply"]}}
+
+
+def test_a_frontend_can_publish_through_a_trailing_slash(client, jake):
+    response = client.post("/api/articles/", json=ARTICLE, headers=auth(jake))
+
+    assert response.status_code == 201
+    assert client.get("/api/articles").get_json()["articlesCount"] == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/articles/",
+        "/api/articles/feed/",
+        "/api/articles/{slug}/",
+        "/api/articles/{slug}/comments/",
+        "/api/profiles/jake/",
+        "/api/tags/",
+        "/api/user/",
+    ],
+)
+def test_a_trailing_slash_answers_as_the_path_without_it(client, jake, path):
+    slug = create_article(client, jake)["slug"]
+    path = path.format(slug=slug)
+
+    with_slash = client.get(path, headers=auth(jake))
+    without = client.get(path.rstrip("/"), headers=auth(jake))
+
+    assert with_slash.status_code == without.status_code == 200
+    assert with_slash.get_json() == without.get_json()
+
+
+def test_a_trailing_slash_deletes_as_without(client, jake):
+    slug = create_article(client, jake)["slug"]
+
+    response = client.delete(f"/api/articles/{slug}/", headers=auth(jake))
+
+    assert response.status_code == 204
+    assert client.get(f"/api/articles/{slug}").status_code == 404
+
+
+def settings_form(user: dict, **fields: str | None) -> dict:
+    """What public frontends' settings page sends: every field, blank ones included."""
+    form = {
+        "image": "",
+        "username": user["username"],
+        "bio": "",
+        "email": user["email"],
+        "password": "",
+    }
+    return {"user": {**form, **fields}}
+
+
+def test_the_settings_form_with_a_blank_password_keeps_the_password(client, jake):
+    response = client.put("/api/user", json=settings_form(jake, bio="Hi"), headers=auth(jake))
+
+    assert response.status_code == 200
+    login = {"user": {"email": jake["email"], "password": PASSWORD}}
+    assert client.post("/api/users/login", json=login).status_code == 200
+
+
+def test_the_settings_form_with_a_blank_image_clears_it(client, jake):
+    client.put("/api/user", json={"user": {"image": "https://x.test/a.png"}}, headers=auth(jake))
+
+    response = client.put("/api/user", json=settings_form(jake), headers=auth(jake))
+
+    assert response.status_code == 200
+    assert response.get_json()["user"]["image"] is None
+    assert response.get_json()["user"]["bio"] is None
+
+
+def test_the_settings_form_with_a_new_password_changes_it(client, jake):
+    response = client.put(
+        "/api/user", json=settings_form(jake, password="a-new-password"), headers=auth(jake)
+    )
+
+    assert response.status_code == 200
+    login = {"user": {"email": jake["email"], "password": "a-new-password"}}
+    assert client.post("/api/users/login", json=login).status_code == 200
+
+
+def test_a_short_new_password_is_still_refused(client, jake):
+    response = client.put("/api/user", json={"user": {"password": "short"}}, headers=auth(jake))
+
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == ["password"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/articles?tag=" + "x" * MAX_URL_LENGTH,
+        "/api/profiles/" + "x" * MAX_URL_LENGTH,
+        "/api/nothing/" + "x" * MAX_URL_LENGTH,
+    ],
+    ids=["query", "path", "unknown path"],
+)
+def test_a_url_over_the_limit_is_414(client, url):
+    response = client.get(url)
+
+    assert response.status_code == 414
+    assert response.get_json() == {
+        "errors": {"url": [f"is too long (maximum is {MAX_URL_LENGTH} bytes)"]}
+    }
+
+
+def test_a_url_at_the_limit_is_answered(client):
+    url = "/api/articles?tag="
+    response = client.get(url + "x" * (MAX_URL_LENGTH - len(url)))
+
+    assert response.status_code == 200
+
+
+def test_a_body_shorter_than_its_content_length_is_400_and_writes_nothing(client, sql):
+    body = b'{"user": {"username": "kay", "email": "kay@example.com", "password": "%s"}}' % (
+        PASSWORD.encode()
+    )
+
+    response = client.post(
+        "/api/users",
+        data=body,
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(len(body) + 10)},
+    )
+
+    assert response.status_code == 400
+    assert sql("SELECT count(*) FROM users") == [(0,)]
+
+
+def test_register_still_answers_201_at_the_exact_content_length(client):
+    assert register(client, username="kay")["username"] == "kay"
