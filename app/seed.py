@@ -27,6 +27,7 @@ from app.articles.slugs import base_slug
 from app.extensions import db
 from app.models import Article, ArticleTag, Base, Comment, Favorite, Follow, Tag, User
 from app.security import hash_password
+from app.text import identity_key
 from app.unit_of_work import insert_ignoring_conflicts
 
 SEED_PASSWORD = "seed-password"  # noqa: S105  (documented: every seeded user has it)
@@ -137,10 +138,14 @@ class _Seeder:
                 rows: list[dict[str, Any]] = []
                 for i in batch:
                     moment = self._moment(i, sizes.users)
+                    username, email = f"{prefix}user{i}", f"{prefix}user{i}@example.com"
                     rows.append(
                         {
-                            "username": f"{prefix}user{i}",
-                            "email": f"{prefix}user{i}@example.com",
+                            # Bulk inserts skip the model's key upkeep: set them here.
+                            "username": username,
+                            "username_key": identity_key(username),
+                            "email": email,
+                            "email_key": identity_key(email),
                             "password_hash": password_hash,
                             "bio": _sentence(self.rng, 12) if i % 3 else None,
                             "image": None,
