@@ -3,9 +3,10 @@
 One mechanism per kind of fault, applied to every request before any view runs:
 
 - **A trailing slash** on any path is the path without it (``/api/articles/``
-  is ``/api/articles``): public Conduit frontends send both. The path is
-  rewritten, not redirected: a redirect would drop a POST's body in some
-  clients and fail a CORS preflight in every browser.
+  is ``/api/articles``): public Conduit frontends send both. Doubled slashes
+  (``/api//articles``) are one. The path is rewritten, not redirected: a
+  redirect would drop a POST's body in some clients and fail a CORS preflight
+  in every browser.
 - **A URL too long** (path plus query string, as sent: ``MAX_URL_LENGTH``
   bytes) is a 414. gunicorn refuses request lines past its own limit before
   the application sees them; gunicorn.conf.py sets that limit above this one
@@ -26,6 +27,7 @@ One mechanism per kind of fault, applied to every request before any view runs:
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -44,21 +46,29 @@ _CHUNK = 64 * 1024
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class TrailingSlashes:
-    """WSGI middleware: ``/a/b/`` is routed as ``/a/b`` (the root ``/`` stays)."""
+class Slashes:
+    """WSGI middleware: ``/a//b/`` is routed as ``/a/b`` (the root ``/`` stays).
+
+    Runs of slashes are one (a base URL ending in ``/`` joined with a path
+    starting with one), and a trailing slash is dropped. Werkzeug would answer
+    the first with a redirect and the second with a 404.
+    """
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         path = environ.get("PATH_INFO", "")
-        if len(path) > 1 and path.endswith("/"):
-            environ["PATH_INFO"] = path.rstrip("/") or "/"
+        if "//" in path or (len(path) > 1 and path.endswith("/")):
+            environ["PATH_INFO"] = _SLASHES.sub("/", path).rstrip("/") or "/"
         return self.app(environ, start_response)
 
 
+_SLASHES = re.compile(r"/{2,}")
+
+
 def init_app(app: Flask) -> None:
-    app.wsgi_app = TrailingSlashes(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = Slashes(app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(_check_url_length)
     app.before_request(_read_body)
 

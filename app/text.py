@@ -29,6 +29,11 @@ def identity_key(text: str) -> str:
     return nfkc(nfkc(text).casefold())
 
 
+def normalize_email(email: str) -> str:
+    """The email as stored and shown: trimmed and lower-cased (``identity_key`` compares)."""
+    return email.strip().lower()
+
+
 def _is_format_character(char: str) -> bool:
     return unicodedata.category(char) == "Cf"
 

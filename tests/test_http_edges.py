@@ -181,3 +181,10 @@ def test_a_body_shorter_than_its_content_length_is_400_and_writes_nothing(client
 
 def test_register_still_answers_201_at_the_exact_content_length(client):
     assert register(client, username="kay")["username"] == "kay"
+
+
+def test_doubled_slashes_are_one(client, jake):
+    response = client.post("/api/articles//", json=ARTICLE, headers=auth(jake))
+
+    assert response.status_code == 201
+    assert client.get("/api//articles").get_json()["articlesCount"] == 1

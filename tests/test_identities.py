@@ -204,3 +204,13 @@ def test_the_keys_are_stored_beside_the_names(client, sql):
     assert sql("SELECT username, username_key, email, email_key FROM users") == [
         ("Kay", "kay", "kay@example.com", "kay@example.com")
     ]
+
+
+def test_an_email_whose_stored_form_outgrows_the_limit_is_422(client):
+    # "İ" (U+0130) lower-cases to two characters: 130 of them store 260.
+    email = "\u0130" * 130 + "@example.com"
+
+    response = client.post("/api/users", json=new_user("dotted", email=email))
+
+    assert response.status_code == 422
+    assert response.get_json() == {"errors": {"email": ["is too long (maximum is 254)"]}}

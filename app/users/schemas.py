@@ -7,7 +7,7 @@ from marshmallow import validate
 
 from app.api import BaseSchema, Email, PartialUpdateSchema, String, max_length, not_blank
 from app.models import EMAIL_MAX_LENGTH, URL_MAX_LENGTH, USERNAME_MAX_LENGTH
-from app.text import character_class, ecma_anchored, identity_key
+from app.text import character_class, ecma_anchored, identity_key, normalize_email
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
@@ -53,15 +53,19 @@ def username_field(**kwargs) -> String:
     )
 
 
-def _email_key_fits(value: str) -> None:
-    """Uniqueness compares the NFKC form, which may be longer than what was typed."""
-    if len(identity_key(value)) > EMAIL_MAX_LENGTH:
+def _email_forms_fit(value: str) -> None:
+    """The stored (lower-cased) and compared (NFKC) forms may be longer than what was typed.
+
+    ``"İ".lower()`` is two characters; a column that cannot hold the stored
+    form would make PostgreSQL refuse what SQLite stores.
+    """
+    if max(len(normalize_email(value)), len(identity_key(value))) > EMAIL_MAX_LENGTH:
         raise ma.ValidationError(f"is too long (maximum is {EMAIL_MAX_LENGTH})")
 
 
 def email_field(**kwargs) -> Email:
     return Email(
-        validate=[max_length(EMAIL_MAX_LENGTH), _email_key_fits],
+        validate=[max_length(EMAIL_MAX_LENGTH), _email_forms_fit],
         metadata={
             "description": "Unique ignoring case and Unicode width and normalisation "
             "(NFKC, case-folded), at most 254 characters in that form."

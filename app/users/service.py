@@ -10,15 +10,10 @@ from app.errors import ApiError, abort
 from app.extensions import db
 from app.models import User
 from app.security import create_token, hash_password, verify_password
-from app.text import identity_key
+from app.text import identity_key, normalize_email
 from app.unit_of_work import commit
 
 TAKEN = "has already been taken"
-
-
-def normalize_email(email: str) -> str:
-    """The email as stored and shown: trimmed and lower-cased (``User.email_key`` compares)."""
-    return email.strip().lower()
 
 
 def user_payload(user: User) -> dict[str, Any]:
