@@ -17,12 +17,13 @@ from apispec.ext.marshmallow.common import resolve_schema_instance
 from flask import Flask, Request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import prepare_response
 from marshmallow import validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, IntegerConverter
 
-from app.errors import ErrorResponseSchema, abort, render_http_exception
+from app.errors import AUTHENTICATE_CHALLENGE, ErrorResponseSchema, abort, render_http_exception
 from app.fast_dump import FastDumpSchema
 from app.http_edges import MAX_URL_LENGTH
 from app.text import character_class
@@ -236,6 +237,22 @@ class ConduitApi(Api):
                 "registration and login.",
             },
         )
+
+    def _register_responses(self) -> None:
+        """flask-smorest's error responses; the 401 also documents its challenge header."""
+        super()._register_responses()
+        unauthorized: dict[str, Any] = {
+            "description": "Unauthorized",
+            "schema": self.ERROR_SCHEMA,
+            "headers": {
+                "WWW-Authenticate": {
+                    "description": "The scheme to authenticate with (RFC 9110 §11.6.1).",
+                    "schema": {"type": "string", "const": AUTHENTICATE_CHALLENGE},
+                }
+            },
+        }
+        prepare_response(unauthorized, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response("UNAUTHORIZED", unauthorized, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
         return render_http_exception(error)

@@ -505,6 +505,8 @@ export interface components {
         /** @description Unauthorized */
         UNAUTHORIZED: {
             headers: {
+                /** @description The scheme to authenticate with (RFC 9110 §11.6.1). */
+                "WWW-Authenticate"?: "Token";
                 [name: string]: unknown;
             };
             content: {
