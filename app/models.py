@@ -143,7 +143,10 @@ class User(TimestampMixin, Base):
     The keys (``app.text.identity_key``: NFKC, case-folded) are what
     uniqueness and every look-up use, so ``Kay``, ``kay`` and fullwidth ``kay`` are
     one account. They are set whenever the username or email is, and are
-    ``Text``: NFKC may lengthen a name (U+FDFA becomes 18 characters).
+    ``Text``: NFKC may lengthen a name (U+FDFA becomes 18 characters). A
+    username key is at most 2,112 bytes (64 x U+FDFA), under PostgreSQL's
+    2,704-byte limit for a B-tree entry; an email key at most 254 characters
+    (app/users/schemas.py refuses longer).
     """
 
     __tablename__ = "users"

@@ -188,3 +188,8 @@ def test_doubled_slashes_are_one(client, jake):
 
     assert response.status_code == 201
     assert client.get("/api//articles").get_json()["articlesCount"] == 1
+
+
+def test_no_route_is_declared_with_a_trailing_slash(app):
+    # Paths lose their trailing slash before routing: such a route could never match.
+    assert [rule.rule for rule in app.url_map.iter_rules() if rule.rule.endswith("/")] == []
