@@ -43,6 +43,7 @@ UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 ACCEPT = "accept"  # a reviewed change to an applied file: its new checksum
 FORGET = "forget"  # an applied revision whose file was removed on purpose
+RESTORE = "restore"  # the database was replaced by a backup (revision: the backup's)
 
 audit_metadata = MetaData()
 audit_table = Table(
@@ -79,7 +80,7 @@ def record(
     *,
     revision: str,
     direction: str,
-    path: str | None,
+    path: str | os.PathLike[str] | None,
     duration_ms: int | None = None,
 ) -> None:
     """Add one row (creating the table on first use), in the caller's transaction."""
@@ -121,6 +122,8 @@ def read_audit(connection: Connection) -> dict[str, AuditEntry]:
     )
     entries: dict[str, AuditEntry] = {}
     for revision, filename, checksum, direction in rows:
+        if direction == RESTORE:  # a record of the restore, not of a revision
+            continue
         previous = entries.get(revision)
         if direction in (UPGRADE, ACCEPT):
             entries[revision] = AuditEntry(revision, filename, True, checksum)

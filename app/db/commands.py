@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,12 +30,21 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import history
-from app.db.audit import ACCEPT, FORGET, include_name, record
-from app.db.backup import BackupError, backup, backup_path, restore, restore_command
+from app.db.audit import ACCEPT, FORGET, RESTORE, include_name, record
+from app.db.backup import (
+    BackupContents,
+    BackupError,
+    backup,
+    backup_path,
+    read_backup,
+    restore,
+    restore_command,
+)
 from app.db.diagnose import (
     BANNER_ATTRIBUTE,
     DatabaseBehindHead,
     MigrationRefused,
+    application_tables,
     diagnose,
 )
 from app.db.exit_codes import ExitCode
@@ -47,6 +57,7 @@ from app.db.lint import (
     report,
 )
 from app.db.lock import migration_lock
+from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
 
@@ -264,9 +275,14 @@ def _at(status: MigrationStatus) -> str:
 
 
 @click.command("status")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 3 when revisions are pending (for CI and scripts); without it, pending is 0.",
+)
 @with_appcontext
 @_handles_errors
-def status() -> None:
+def status(check: bool) -> None:
     """One line per revision, oldest first: [X] applied, [ ] pending, [M] changed, [?] missing."""
     engine = _engine()
     current = _status(engine)
@@ -275,8 +291,29 @@ def status() -> None:
         click.echo(revision.line)
     for problem in current.problems:
         click.echo(f"Problem: {problem}")
+    for note in current.leftover_notes:
+        click.echo(f"Problem: {note}")
     click.echo(current.summary())
-    click.get_current_context().exit(int(current.exit_code))
+    code = current.exit_code
+    if code is ExitCode.PENDING and not check:
+        code = ExitCode.OK  # a report, as `typeorm migration:show` and `showmigrations`
+    click.get_current_context().exit(int(code))
+
+
+@click.command("clean")
+@with_appcontext
+@_handles_errors
+def clean() -> None:
+    """SQLite: drop the _alembic_tmp_* tables a failed batch migration left behind."""
+    engine = _engine()
+    with migration_lock(engine), engine.begin() as connection:
+        leftovers = leftover_batch_tables(connection)
+        for name in leftovers:
+            connection.exec_driver_sql(f'DROP TABLE "{name}"')
+    if not leftovers:
+        click.echo("Nothing to clean: no table left behind by a failed batch migration.")
+        return
+    click.echo(f"Dropped {', '.join(leftovers)} (left behind by a failed batch migration).")
 
 
 @click.command("verify")
@@ -499,15 +536,105 @@ def backup_command(output: Path | None) -> None:
 
 @click.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @with_appcontext
 @_handles_errors
-def restore_command_(file: Path) -> None:
-    """Replace the database with a backup made by `flask db backup`."""
+def restore_command_(file: Path, yes: bool) -> None:
+    """Replace the database with a backup made by `flask db backup`.
+
+    The backup is checked first (readable, an alembic_version row, the
+    application's tables at that revision), the current database is backed
+    up, and the restore is recorded in the restored database's audit table.
+    """
     engine = _engine()
+    try:
+        contents = read_backup(engine.url, file)
+        _check_backup_tables(file, contents)
+    except BackupError as error:
+        _fail(f"Refused: {error}. Nothing was changed.")
+    if not yes and _interactive():
+        click.confirm(
+            f"Replace every table of {_url(engine)} with {file} "
+            f"(at {', '.join(contents.revisions)})? The current database is backed up first.",
+            abort=True,
+        )
     with migration_lock(engine):
+        if _has_database(engine):
+            _backup_now(engine, "before-restore")
         restore(engine.url, file)
+        with engine.begin() as connection:
+            # The backup's name and checksum, in the audit table of the restored database.
+            record(connection, revision=",".join(contents.revisions), direction=RESTORE, path=file)
     engine.dispose()  # pooled connections may have cached the old schema
+    after = _status(engine)
     click.echo(f"Restored {_url(engine)} from {file}.")
+    click.echo(_position(after))
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _has_database(engine: Engine) -> bool:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        return bool(database) and Path(str(database)).is_file()
+    return True
+
+
+def _check_backup_tables(file: Path, contents: BackupContents) -> None:
+    """The backup's tables must include the application's tables at its revision."""
+    script = _script()
+    unknown = [rev for rev in contents.revisions if not _known(script, rev)]
+    if unknown:
+        raise BackupError(
+            f"{file} is at revision {', '.join(unknown)}, which this code does not have "
+            "(check out the code that made it)"
+        )
+    expected = _tables_at(list(contents.revisions))
+    missing = sorted(expected - contents.tables)
+    if missing:
+        raise BackupError(
+            f"{file} lacks the application's tables {', '.join(missing)} "
+            f"(expected at revision {', '.join(contents.revisions)})"
+        )
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _tables_at(revisions: list[str]) -> set[str]:
+    """The application's tables at these revisions: upgrade a scratch SQLite database to them."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = create_engine(f"sqlite:///{Path(folder) / 'tables.db'}")
+        try:
+            with engine.connect() as connection:
+                config = _config()
+                config.attributes["connection"] = connection
+                config.attributes[QUIET_ATTRIBUTE] = True
+                for revision in revisions:
+                    command.upgrade(config, revision)
+                return application_tables(connection)
+        finally:
+            engine.dispose()
+
+
+def _position(status: MigrationStatus) -> str:
+    """Where the database stands against the code's head, in one line."""
+    at = _at(status)
+    head = ", ".join(status.heads) or "none"
+    if status.pending:
+        return (
+            f"The database is at {at}; the code's head is {head}: {len(status.pending)} "
+            "revision(s) pending (make migration-run)."
+        )
+    if status.tampered:
+        return f"The database is at {at}; the code's head is {head}: see make migration-verify."
+    return f"The database is at {at}, the code's head."
 
 
 COMMANDS = (
@@ -516,6 +643,7 @@ COMMANDS = (
     run,
     revert,
     status,
+    clean,
     verify,
     accept,
     sql,

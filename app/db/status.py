@@ -19,6 +19,9 @@ from sqlalchemy import Connection
 
 from app.db.audit import AuditEntry, file_checksum, read_audit
 from app.db.exit_codes import ExitCode
+from app.db.sqlite_batch import leftover_batch_tables
+
+CLEAN_COMMAND = "flask db clean"
 
 
 class State(Enum):
@@ -50,6 +53,15 @@ class MigrationStatus:
     current: tuple[str, ...] = ()
     heads: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # SQLite: _alembic_tmp_* tables
+
+    @property
+    def leftover_notes(self) -> list[str]:
+        return [
+            f"table {name} was left behind by a failed batch migration (SQLite); later "
+            f"migrations of that table fail until it is gone: `{CLEAN_COMMAND}` drops it"
+            for name in self.leftovers
+        ]
 
     def having(self, state: State) -> list[RevisionStatus]:
         return [r for r in self.revisions if r.state is state]
@@ -154,7 +166,7 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
         heads = tuple(script.get_heads())
     except (CommandError, KeyError):
         heads = ()
-    return MigrationStatus(statuses, current, heads, problems)
+    return MigrationStatus(statuses, current, heads, problems, leftover_batch_tables(connection))
 
 
 def _missing_sort_key(entry: AuditEntry | None, revision: str) -> str:

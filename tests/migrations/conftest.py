@@ -81,8 +81,8 @@ FlaskDb = Callable[..., Result]
 def cli(app: Flask) -> FlaskDb:
     """``flask_db("status")`` runs ``flask db status`` in-process for ``app``."""
 
-    def invoke(*args: str) -> Result:
-        return app.test_cli_runner().invoke(args=["db", *args], catch_exceptions=False)
+    def invoke(*args: str, **kwargs: Any) -> Result:
+        return app.test_cli_runner().invoke(args=["db", *args], catch_exceptions=False, **kwargs)
 
     return invoke
 

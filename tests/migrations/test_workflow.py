@@ -39,8 +39,17 @@ def write_revision(migrations: Path, name: str, upgrade: str, down_revision: str
 # --- run, revert, status ---------------------------------------------------------
 
 
-def test_status_lists_every_revision_pending_and_exits_3(flask_db: FlaskDb) -> None:
+def test_status_is_a_report_that_exits_0_when_revisions_are_merely_pending(
+    flask_db: FlaskDb,
+) -> None:
     result = flask_db("status")
+
+    assert result.exit_code == ExitCode.OK
+    assert "Apply with `make migration-run`" in result.output
+
+
+def test_status_check_lists_every_revision_pending_and_exits_3(flask_db: FlaskDb) -> None:
+    result = flask_db("status", "--check")
 
     assert result.exit_code == ExitCode.PENDING
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
