@@ -13,6 +13,8 @@ Built in (the pieces live in ``app.db``):
   ``migration_audit`` table (``app.db.audit``), which autogenerate ignores;
 - autogenerate refuses empty migrations with a diagnosis, refuses migrations
   that drop every table, and flags destructive operations (``app.db.diagnose``);
+- generated revisions create the PostgreSQL enum types they introduce and drop
+  them on the way back (``app.db.enum_types``);
 - transactions: on SQLite the whole run is one transaction (Alembic's SQLite
   impl says ``transactional_ddl = False``; ``app.database`` gives pysqlite
   real transactions, so it is switched on here): a failed run rolls back
@@ -40,6 +42,7 @@ from sqlalchemy import Connection, make_url
 
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
+from app.db.enum_types import render_item
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
 from app.db.lock import migration_lock
 from app.db.sqlite_batch import check_foreign_keys, foreign_keys_off
@@ -69,6 +72,7 @@ def _configure_args(url: str) -> dict:
     args = dict(migrate_extension.configure_args)
     args.setdefault("process_revision_directives", revision_hook(config, target_metadata, url))
     args.setdefault("include_name", include_name)
+    args.setdefault("render_item", render_item)
     args.setdefault("on_version_apply", [record_step])
     return args
 

@@ -42,6 +42,7 @@ from app.db.backup import (
 )
 from app.db.diagnose import (
     BANNER_ATTRIBUTE,
+    BLIND_SPOTS_ATTRIBUTE,
     DatabaseBehindHead,
     MigrationRefused,
     application_tables,
@@ -57,6 +58,7 @@ from app.db.lint import (
     report,
 )
 from app.db.lock import migration_lock
+from app.db.scratch import ScratchUnavailable, in_ci, scratch_postgres, scratch_sqlite
 from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
@@ -178,6 +180,11 @@ def generate(name: str) -> None:
     click.echo(f"Generated {created.path}")
     for operation in config.attributes.get(BANNER_ATTRIBUTE) or []:
         click.echo(f"  DESTRUCTIVE: {operation}")
+    notes = config.attributes.get(BLIND_SPOTS_ATTRIBUTE) or []
+    if notes:
+        click.echo("Autogenerate cannot see everything in this change; check by hand:")
+        for note in notes:
+            click.echo(f"  - {note}")
     _review(created)
 
 
@@ -440,9 +447,10 @@ def _lint_selection(
 @with_appcontext
 @_handles_errors
 def gate() -> None:
-    """CI gate: one head named by migrations/HEAD, models match migrations, main untouched."""
+    """CI gate: one head (migrations/HEAD); run, revert, run on scratch SQLite and PostgreSQL
+    databases, which then match the models; no revision already on main modified."""
     script = _script()
-    problems = _head_problems(script) + _model_problems() + _main_branch_problems()
+    problems = _head_problems(script) + _scratch_problems() + _main_branch_problems()
     for problem in problems:
         click.echo(f"FAIL  {problem}", err=True)
     if problems:
@@ -469,32 +477,54 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
     return problems
 
 
-def _model_problems() -> list[str]:
-    """Upgrade a scratch SQLite database to head, compare it with the models."""
-    with tempfile.TemporaryDirectory() as folder:
-        engine = create_engine(f"sqlite:///{Path(folder) / 'gate.db'}")
-        try:
-            with engine.connect() as connection:
-                config = _config()
-                config.attributes["connection"] = connection
-                config.attributes[QUIET_ATTRIBUTE] = True
-                try:
-                    command.upgrade(config, "heads")
-                except Exception as error:  # reported as a failed check, not a traceback
-                    return [f"upgrading a scratch SQLite database to head failed: {error!r}"]
-                context = MigrationContext.configure(
-                    connection,
-                    opts={"compare_type": True, "include_name": include_name},
-                )
-                diffs = compare_metadata(context, db.metadata)
-        finally:
-            engine.dispose()
+def _scratch_problems() -> list[str]:
+    """Run, revert, run on scratch SQLite and PostgreSQL databases; then compare with the models."""
+    with scratch_sqlite() as engine:
+        problems = _round_trip("SQLite", engine)
+    try:
+        with scratch_postgres() as engine:
+            problems += _round_trip("PostgreSQL", engine)
+    except ScratchUnavailable as error:
+        if in_ci():
+            problems.append(f"PostgreSQL is required when CI=true: {error}")
+        else:
+            click.echo(f"skip  run, revert, run on PostgreSQL: {error} (required when CI=true)")
+    return problems
+
+
+ROUND_TRIP = (
+    ("run", "upgrade", "heads"),
+    ("revert", "downgrade", "base"),
+    ("run", "upgrade", "heads"),
+)
+
+
+def _round_trip(label: str, engine: Engine) -> list[str]:
+    """Empty → head → base → head on a scratch database, then compare it with the models."""
+    with engine.connect() as connection:
+        for step, (name, direction, target) in enumerate(ROUND_TRIP, start=1):
+            config = _config()
+            config.attributes["connection"] = connection
+            config.attributes[QUIET_ATTRIBUTE] = True
+            try:
+                getattr(command, direction)(config, target)
+            except Exception as error:  # reported as a failed check, not a traceback
+                if connection.in_transaction():
+                    connection.rollback()
+                detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+                return [f"{label}: step {step} of run, revert, run ({name}) failed: {detail}"]
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": True, "include_name": include_name},
+        )
+        diffs = compare_metadata(context, db.metadata)
     if diffs:
         listed = "; ".join(str(diff) for diff in diffs[:10])
         return [
-            "the models changed without a migration (make migration-generate name=…): " + listed
+            f"{label}: the models changed without a migration (make migration-generate name=…): "
+            + listed
         ]
-    click.echo("ok    the models match the migrations")
+    click.echo(f"ok    {label}: run, revert, run; the models match the migrations")
     return []
 
 
