@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from app.db.lint import (
     LintError,
     LintResult,
     lint_revision,
+    quiet_alembic,
     render_sql,
     report,
 )
@@ -75,19 +77,31 @@ def _fail(message: str, code: ExitCode = ExitCode.FAILED) -> None:
 
 
 def _handles_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Known failures become one message on stderr and exit code 1."""
+    """Known failures become one message on stderr and exit code 1; ``-v`` shows Alembic's log.
+
+    Without ``-v`` Alembic's own lines ("Context impl …", "Will assume
+    transactional DDL", "Running upgrade …", "Detected sequence …") stay out
+    of the workflow's output.
+    """
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+        g.migration_verbose = verbose
         try:
-            return function(*args, **kwargs)
+            with nullcontext() if verbose else quiet_alembic():
+                return function(*args, **kwargs)
         except MigrationRefused as error:
             _fail(f"Error: {error}", error.exit_code)
         except (CommandError, SQLAlchemyError, BackupError, LintError, history.GitError) as error:
             _fail(f"Error: {str(error).strip()}")
         return None
 
-    return wrapper
+    verbose = click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
+    return verbose(wrapper)
+
+
+def _verbose() -> bool:
+    return bool(getattr(g, "migration_verbose", False))
 
 
 def _directory() -> str:
@@ -95,9 +109,12 @@ def _directory() -> str:
 
 
 def _config(*opts: str) -> Config:
+    quiet = () if _verbose() else ("quiet",)  # Alembic's "Generating …" and the like
     config: Config = current_app.extensions["migrate"].migrate.get_config(
-        _directory(), opts=list(opts)
+        _directory(), opts=[*opts, *quiet]
     )
+    if not _verbose():
+        config.attributes[QUIET_ATTRIBUTE] = True  # env.py: no logging.fileConfig
     return config
 
 
@@ -169,7 +186,9 @@ def generate(name: str) -> None:
     with engine.connect() as connection:
         status = read_status(script, connection)
         if status.pending or set(status.current) != set(status.heads):
-            causes = diagnose(connection, db.metadata, script, _url(engine))
+            causes = diagnose(
+                connection, db.metadata, script, _url(engine), empty_revision=False
+            )
             raise DatabaseBehindHead(
                 "Cannot generate a migration: the database is not at head.\n"
                 + "\n".join(f"  - {cause}" for cause in causes)

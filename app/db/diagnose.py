@@ -70,9 +70,18 @@ def application_tables(connection: Connection) -> set[str]:
 
 
 def diagnose(
-    connection: Connection, metadata: MetaData, script: ScriptDirectory, url: str
+    connection: Connection,
+    metadata: MetaData,
+    script: ScriptDirectory,
+    url: str,
+    *,
+    empty_revision: bool = True,
 ) -> list[str]:
-    """Causes of an empty or impossible autogenerate run that can be detected, one per line."""
+    """Causes of an empty or impossible autogenerate run that can be detected, one per line.
+
+    ``empty_revision``: autogenerate found nothing, so what it cannot see is
+    relevant advice; for a database behind head it is not.
+    """
     causes: list[str] = []
     model_tables = set(metadata.tables)
     database_tables = application_tables(connection)
@@ -108,8 +117,9 @@ def diagnose(
             "is its module imported by app/models.py, and is this the database you meant?"
         )
     causes.append(f"Database: {url}")
-    causes.append("Autogenerate cannot see: " + "; ".join(UNDETECTABLE_CHANGES) + ".")
-    causes.append("For those, write the migration by hand: make migration-create name=…")
+    if empty_revision:
+        causes.append("Autogenerate cannot see: " + "; ".join(UNDETECTABLE_CHANGES) + ".")
+        causes.append("For those, write the migration by hand: make migration-create name=…")
     return causes
 
 

@@ -76,7 +76,7 @@ def reviewed_reason(path: str | Path) -> str | None:
 
 
 @contextmanager
-def _quiet_alembic() -> Iterator[None]:
+def quiet_alembic() -> Iterator[None]:
     logger = logging.getLogger("alembic")
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -97,7 +97,7 @@ def render_sql(make_config: Callable[[], Config], script: Script) -> str:
     if isinstance(down, tuple | list):
         down = down[0] if down else None
     target = f"{down}:{script.revision}" if down else script.revision
-    with _quiet_alembic():
+    with quiet_alembic():
         command.upgrade(config, target, sql=True)
     return buffer.getvalue()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -337,3 +338,85 @@ def test_commands_report_an_unreachable_database_in_one_line(
 
     assert result.exit_code == ExitCode.FAILED
     assert result.output.startswith("Error: ")
+
+
+# --- output ----------------------------------------------------------------------
+
+ALEMBIC_CHATTER = ("Context impl", "Will assume", "Running upgrade", "Detected sequence")
+
+
+@pytest.mark.parametrize("command", [("run",), ("revert",), ("generate", "Nothing")])
+def test_workflow_commands_keep_alembic_log_lines_out_unless_verbose(
+    flask_db: FlaskDb, caplog: pytest.LogCaptureFixture, command: tuple[str, ...]
+) -> None:
+    flask_db("run")
+    caplog.set_level(logging.INFO, logger="alembic")
+
+    quiet = flask_db(*command)
+    quiet_log = caplog.text
+    caplog.clear()
+    if command == ("revert",):
+        flask_db("run")
+        caplog.clear()
+    verbose = flask_db(*command, "-v")
+
+    for chatter in ALEMBIC_CHATTER:
+        assert chatter not in quiet.output + quiet_log
+    assert "Generating" not in quiet.output
+    assert "Context impl" in caplog.text, verbose.output
+
+
+def test_generate_on_a_database_behind_head_gives_only_the_relevant_advice(
+    flask_db: FlaskDb,
+) -> None:
+    result = flask_db("generate", "TooEarly")
+
+    assert result.exit_code == ExitCode.PENDING
+    assert "run `make migration-run` first" in result.output
+    assert "Autogenerate cannot see" not in result.output
+    assert "make migration-create" not in result.output
+
+
+def template_example(revision: str) -> str:
+    """The commented example of the data-migration template, as code."""
+    lines = revision.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#   users = sa.table"))
+    code = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            continue
+        code.append(line[len("#   ") :])
+        if line.strip() == "#           pass":
+            break
+    return "\n".join(code)
+
+
+def test_the_data_migration_templates_batch_example_runs_and_backfills(
+    flask_db: FlaskDb, migrations_dir: Path, engine_for, empty_database: str
+) -> None:
+    flask_db("run")
+    engine = engine_for(empty_database)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (username, email, password_hash, created_at, updated_at) "
+                "VALUES (:name, :email, 'x', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            [{"name": f"user{n}", "email": f"user{n}@example.com"} for n in range(2500)],
+        )
+    assert flask_db("create", "BackfillBios", "--data").exit_code == ExitCode.OK
+    created = last_revision(migrations_dir)
+    example = template_example(created.read_text())
+    body = "\n".join(f"    {line}" for line in example.splitlines())
+    created.write_text(
+        created.read_text().replace("def upgrade():\n    pass", f"def upgrade():\n{body}")
+    )
+
+    result = flask_db("run")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    with engine.connect() as connection:
+        assert (
+            connection.execute(text("SELECT count(*) FROM users WHERE bio = ''")).scalar() == 2500
+        )
