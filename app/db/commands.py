@@ -186,9 +186,7 @@ def generate(name: str) -> None:
     with engine.connect() as connection:
         status = read_status(script, connection)
         if status.pending or set(status.current) != set(status.heads):
-            causes = diagnose(
-                connection, db.metadata, script, _url(engine), empty_revision=False
-            )
+            causes = diagnose(connection, db.metadata, script, _url(engine), empty_revision=False)
             raise DatabaseBehindHead(
                 "Cannot generate a migration: the database is not at head.\n"
                 + "\n".join(f"  - {cause}" for cause in causes)
