@@ -167,3 +167,17 @@ class AuditRecorder:
             path=script.path,
             duration_ms=duration_ms,
         )
+
+
+def most_recent(connection: Connection, revisions: tuple[str, ...]) -> str:
+    """Of these applied revisions, the one applied last (by the audit table; else the last)."""
+    if inspect(connection).has_table(AUDIT_TABLE_NAME):
+        found = connection.execute(
+            select(audit_table.c.revision)
+            .where(audit_table.c.revision.in_(revisions), audit_table.c.direction == UPGRADE)
+            .order_by(audit_table.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if found is not None:
+            return str(found)
+    return revisions[-1]

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import history
-from app.db.audit import ACCEPT, FORGET, RESTORE, include_name, record
+from app.db.audit import ACCEPT, FORGET, RESTORE, include_name, most_recent, record
 from app.db.backup import (
     BackupContents,
     BackupError,
@@ -153,15 +153,18 @@ def _backup_now(engine: Engine, label: str) -> Path:
     return path
 
 
-def _report_tampered(status: MigrationStatus) -> None:
+def _report_tampered(status: MigrationStatus, tampered: list[RevisionStatus] | None = None) -> None:
     click.echo("Applied migrations changed since they were applied:", err=True)
-    for revision in status.tampered:
+    for revision in status.tampered if tampered is None else tampered:
         why = (
             "its file is missing"
             if revision.state is State.MISSING
             else "its file changed since it was applied"
         )
         click.echo(f"  {revision.line}  <- {why}", err=True)
+    if status.elsewhere:
+        click.echo(status.elsewhere_recipe(), err=True)
+        return
     click.echo(
         "Never edit an applied migration: undo the edit (git checkout -- <file>) and write a "
         "new revision. If the change is reviewed and harmless (comments, formatting), or the "
@@ -180,8 +183,9 @@ def _report_tampered(status: MigrationStatus) -> None:
 def generate(name: str) -> None:
     """Generate a migration from model changes (autogenerate), then review it."""
     script = _script()
-    if len(script.get_heads()) > 1:
-        _fail("Error: more than one head: merge them first (flask db merge heads).")
+    heads = list(script.get_heads())
+    if len(heads) > 1:
+        _fail(f"Error: {history.several_heads_advice(heads)}")
     engine = _engine()
     with engine.connect() as connection:
         status = read_status(script, connection)
@@ -250,9 +254,13 @@ def run() -> None:
     engine = _engine()
     with migration_lock(engine):
         status = _status(engine)
-        if status.tampered:
-            _report_tampered(status)
-            _fail("Nothing was applied.", ExitCode.CHANGED)
+        if len(status.heads) > 1:
+            _fail(f"Error: nothing was applied. {history.several_heads_advice(status.heads)}")
+        if status.elsewhere and not _production():
+            click.echo(f"Warning: {status.elsewhere_recipe()}", err=True)
+            click.echo("Nothing was applied; the database stays as it is (development).")
+            return
+        _refuse_tampered(status, "Nothing was applied.")
         if status.problems:
             _fail("Error: " + "; ".join(status.problems))
         if not status.pending:
@@ -276,19 +284,59 @@ def revert() -> None:
     engine = _engine()
     with migration_lock(engine):
         status = _status(engine)
-        if status.tampered:
-            _report_tampered(status)
-            _fail("Nothing was reverted.", ExitCode.CHANGED)
+        _refuse_tampered(status, "Nothing was reverted.")
         if status.problems:
             _fail("Error: " + "; ".join(status.problems))
         if not status.current:
             click.echo("Nothing to revert: no migration is applied (the database is at base).")
             return
+        target = "-1"
+        if len(status.heads) > 1:
+            click.echo(f"Warning: {history.several_heads_advice(status.heads)}", err=True)
+        if len(status.current) > 1:  # one step down the branch applied last
+            with engine.connect() as connection:
+                target = f"{most_recent(connection, status.current)}@-1"
         if _production():
             _backup_now(engine, f"before-revert-{'-'.join(status.current)}")
-        command.downgrade(_config(), "-1")
+        command.downgrade(_config(), target)
         after = _status(engine)
-    click.echo(f"Reverted {', '.join(status.current)}; the database is now at {_at(after)}.")
+    reverted = [r for r in _applied(status) if r not in _applied(after)]
+    click.echo(f"Reverted {', '.join(reverted) or 'nothing'}; the database is now at {_at(after)}.")
+
+
+def _applied(status: MigrationStatus) -> list[str]:
+    return [r.revision for r in status.revisions if r.state in (State.APPLIED, State.CHANGED)]
+
+
+def _refuse_tampered(status: MigrationStatus, nothing_done: str) -> None:
+    """Refuse on changed or missing revisions, except amendments in development.
+
+    An amendment: a changed revision whose file exists only on this branch
+    (not on main), outside production. That is the everyday "generate, apply,
+    tweak, re-apply" loop; in production the checksum rule stays absolute.
+    """
+    amended = _amendments(status)
+    blocking = [r for r in status.tampered if r not in amended]
+    if blocking:
+        _report_tampered(status, blocking)
+        _fail(nothing_done, ExitCode.CHANGED)
+    for revision in amended:
+        click.echo(
+            f"Warning: {revision.revision} ({revision.filename}) changed since it was applied. "
+            "Its file exists only on this branch, so in development that is an amendment: "
+            "`make migration-revert` then `make migration-run` applies the new version. "
+            "Once it is on main, it is immutable.",
+            err=True,
+        )
+
+
+def _amendments(status: MigrationStatus) -> list[RevisionStatus]:
+    changed = status.having(State.CHANGED)
+    if _production() or not changed:
+        return []
+    branch_only = history.branch_only(Path(_directory()) / "versions")
+    versions = Path(_directory()) / "versions"
+    return [r for r in changed if (versions / str(r.filename)).resolve() in branch_only]
 
 
 def _at(status: MigrationStatus) -> str:
@@ -317,6 +365,10 @@ def status(check: bool) -> None:
         click.echo(f"Problem: {problem}")
     for note in current.leftover_notes:
         click.echo(f"Problem: {note}")
+    if len(current.heads) > 1:
+        click.echo(f"Problem: {history.several_heads_advice(current.heads)}")
+    if current.elsewhere:
+        click.echo(f"Problem: {current.elsewhere_recipe()}")
     click.echo(current.summary())
     code = current.exit_code
     if code is ExitCode.PENDING and not check:
@@ -479,11 +531,10 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
     heads = list(script.get_heads())
     problems = []
     if len(heads) != 1:
-        problems.append(
-            f"{len(heads)} heads ({', '.join(heads)}): history must stay linear; rebase your "
-            "revision onto the other (set its down_revision) and regenerate it."
-        )
+        problems.append(history.several_heads_advice(heads))
     named = history.read_head_file(_directory())
+    if len(heads) > 1:
+        return problems
     if sorted(named) != sorted(heads):
         problems.append(
             f"migrations/HEAD names {', '.join(named) or 'nothing'} but the head is "

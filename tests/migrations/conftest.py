@@ -7,7 +7,9 @@ session's PostgreSQL database with its ``public`` schema reset.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,36 @@ def alembic_runner(
     """pytest-alembic's runner (its plugin is disabled: see pyproject.toml)."""
     with pytest_alembic.runner(config=alembic_config, engine=alembic_engine) as runner:
         yield runner
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_IDENTITY},
+        check=False,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, migrations_dir: Path) -> Path:
+    """A git repository whose main branch holds a copy of migrations/."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.move(migrations_dir, root / "migrations")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "migrations")
+    git(root, "commit", "--quiet", "-m", "migrations")
+    return root
 
 
 def pytest_configure(config: pytest.Config) -> None:

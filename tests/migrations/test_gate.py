@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,36 +10,7 @@ from flask import Flask
 
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file, write_head_file
-from tests.migrations.conftest import FlaskDb, cli, revision_files
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_IDENTITY},
-        check=False,
-    )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, migrations_dir: Path) -> Path:
-    """A git repository whose main branch holds a copy of migrations/."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.move(migrations_dir, root / "migrations")
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "add", "migrations")
-    git(root, "commit", "--quiet", "-m", "migrations")
-    return root
+from tests.migrations.conftest import FlaskDb, cli, git, revision_files
 
 
 @pytest.fixture
