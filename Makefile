@@ -120,7 +120,7 @@ FLASK_DB := $(BIN)/flask db
 require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
 
 .PHONY: migration-generate migration-create migration-run migration-revert migration-show \
-	migration-verify migration-accept migration-lint migration-check migration-sql \
+	migration-verify migration-accept migration-lint migration-review migration-check migration-sql \
 	db-backup db-restore
 migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
 	$(call require,name,AddUserTable)
@@ -148,6 +148,11 @@ migration-accept: install ## Accept a reviewed change to an applied migration: r
 
 migration-lint: install-dev ## squawk over revisions not yet on main (all=1: every revision)
 	$(FLASK_DB) lint $(if $(all),--all)
+
+migration-review: install ## Record a checked lint finding in migrations/reviewed.txt: rev=<id> why="…"
+	$(call require,rev,<revision id>)
+	$(call require,why,<why it is safe>)
+	$(FLASK_DB) review "$(rev)" "$(why)"
 
 migration-check: install ## CI gate: one head (migrations/HEAD), models match, main's revisions untouched
 	$(FLASK_DB) gate

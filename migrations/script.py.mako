@@ -13,12 +13,12 @@ Create Date: ${create_date}
 #   - ${operation}
 %   endfor
 # Back up first (make db-backup), make downgrade() restore what it can, and
-# mark the revision reviewed (see below) only once you have checked it.
+# record the review (see below) only once you have checked it.
 # =============================================================================
 % endif
 # Review: `make migration-lint` checks this revision's PostgreSQL SQL. When it
-# reports hazards you have checked, add the line
-#   # migration-lint: reviewed <why it is safe>
+# reports hazards you have checked, record that (in migrations/reviewed.txt):
+#   make migration-review rev=${up_revision} why="<why it is safe>"
 # Once applied anywhere, never edit this file: write a new revision instead.
 % if config.attributes.get("data_migration"):
 # Data migration: it describes the few columns it touches as they are at this

@@ -56,6 +56,7 @@ from app.db.lint import (
     LintResult,
     lint_revision,
     quiet_alembic,
+    record_review,
     render_sql,
     report,
 )
@@ -220,8 +221,8 @@ def _review(created: Script) -> None:
     click.echo("\n".join(report(result)))
     if result.blocking:
         click.echo(
-            "Check these hazards; once you have, mark the revision with the line\n"
-            "  # migration-lint: reviewed <why it is safe>"
+            "Check these hazards; once you have, record the review (the revision file "
+            f'stays as it is): make migration-review rev={created.revision} why="<why it is safe>"'
         )
     click.echo(
         "Next: review the file, `make migration-run`, then test the way back: "
@@ -489,8 +490,12 @@ def lint(revisions: tuple[str, ...], everything: bool) -> None:
     blocking = [r for r in results if r.blocking]
     if blocking:
         _fail(
-            f"{len(blocking)} revision(s) with unreviewed hazards. Check each one; then add "
-            "the line `# migration-lint: reviewed <why it is safe>` to the revision."
+            f"{len(blocking)} revision(s) with unreviewed hazards. Check each one; then record "
+            "the review, which leaves the revision file untouched: "
+            + "; ".join(
+                f'make migration-review rev={r.script.revision} why="<why it is safe>"'
+                for r in blocking
+            )
         )
     click.echo(f"{len(results)} revision(s) linted, no unreviewed hazards.")
 
@@ -510,6 +515,23 @@ def _lint_selection(
     added = {p.resolve() for p in history.added_since(root, base, versions)}
     click.echo(f"Revisions added since {branch} ({base[:12]}): {len(added)}")
     return [s for s in every if Path(s.path).resolve() in added]
+
+
+@click.command("review")
+@click.argument("revision")
+@click.argument("reason")
+@with_appcontext
+@_handles_errors
+def review(revision: str, reason: str) -> None:
+    """Record that a revision's lint hazards were checked (in migrations/reviewed.txt)."""
+    if not reason.strip():
+        _fail("Say why the hazards are safe.", ExitCode.USAGE)
+    found = _script().get_revision(revision)
+    if found is None:
+        _fail(f"Error: no revision {revision}")
+    assert found is not None
+    path = record_review(_directory(), found.revision, reason)
+    click.echo(f"Recorded the review of {found.revision} in {path}; commit it with the revision.")
 
 
 @click.command("gate")
@@ -746,6 +768,7 @@ COMMANDS = (
     accept,
     sql,
     lint,
+    review,
     gate,
     backup_command,
     restore_command_,

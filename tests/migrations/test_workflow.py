@@ -18,7 +18,7 @@ from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
 from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
 
-REVIEWED = "# migration-lint: reviewed users.bio is unused since v2\n"
+REVIEW_REASON = "users.bio is unused since v2"
 
 
 def last_revision(migrations: Path) -> Path:
@@ -263,21 +263,37 @@ def test_create_writes_an_empty_revision_and_moves_head(
 # --- lint ------------------------------------------------------------------------
 
 
-def test_lint_fails_on_a_hazardous_revision_until_it_is_marked_reviewed(
+def test_lint_fails_on_a_hazardous_revision_until_its_review_is_recorded_beside_it(
     sqlite_flask_db: FlaskDb, migrations_dir: Path
 ) -> None:
     head = read_head_file(migrations_dir)[0]
     hazardous = write_revision(migrations_dir, "dropbio", 'op.drop_column("users", "bio")', head)
+    before = hazardous.read_bytes()
 
     flagged = sqlite_flask_db("lint", "dropbio")
     assert flagged.exit_code == ExitCode.FAILED
     assert "ban-drop-column" in flagged.output
     assert "ALTER TABLE users DROP COLUMN bio" in flagged.output
+    assert 'make migration-review rev=dropbio why="<why it is safe>"' in flagged.output
 
-    hazardous.write_text(REVIEWED + hazardous.read_text())
+    recorded = sqlite_flask_db("review", "dropbio", REVIEW_REASON)
+    assert recorded.exit_code == ExitCode.OK
     reviewed = sqlite_flask_db("lint", "dropbio")
-    assert reviewed.exit_code == ExitCode.OK
-    assert "reviewed" in reviewed.output
+    assert reviewed.exit_code == ExitCode.OK, reviewed.output
+    assert f"reviewed {hazardous.name}: {REVIEW_REASON}" in reviewed.output
+    assert hazardous.read_bytes() == before  # the revision file is untouched
+    assert f"dropbio  {REVIEW_REASON}" in (migrations_dir / "reviewed.txt").read_text()
+
+
+def test_every_committed_revision_passes_lint_without_editing_an_applied_file(
+    sqlite_flask_db: FlaskDb,
+) -> None:
+    result = sqlite_flask_db("lint", "--all")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "reviewed 20261121_082646_556ee2c1adfc_indexes_for_lists_feed_and_filters.py" in (
+        result.output
+    )
 
 
 # --- backups ---------------------------------------------------------------------
