@@ -89,16 +89,18 @@ def _lock_timeout(connection: Connection) -> Iterator[None]:
     if connection.dialect.name != "postgresql":
         yield
         return
+    external = connection.in_transaction()  # the caller's transaction: not ours to end
     connection.exec_driver_sql(_lock_timeout_statement())
-    if connection.in_transaction():
+    if not external:
         connection.commit()
     try:
         yield
     finally:
-        if connection.in_transaction():
-            connection.rollback()
-        connection.exec_driver_sql("RESET lock_timeout")
-        connection.commit()
+        if not external:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.exec_driver_sql("RESET lock_timeout")
+            connection.commit()
 
 
 def run_migrations_offline() -> None:

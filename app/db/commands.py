@@ -404,6 +404,8 @@ def verify() -> None:
         click.get_current_context().exit(int(ExitCode.CHANGED))
     applied = len(current.having(State.APPLIED))
     click.echo(f"{applied} applied migration(s) match the files they were applied from.")
+    for note in current.leftover_notes:
+        click.echo(f"Note: {note}")
     if current.unrecorded:
         click.echo(
             f"{len(current.unrecorded)} applied before checksums were recorded; "
