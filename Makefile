@@ -163,9 +163,9 @@ migration-sql: install ## Print a revision's PostgreSQL SQL, offline: rev=<id> (
 db-backup: install ## Back up the database into backups/ (BACKUP_DIRECTORY)
 	$(FLASK_DB) backup
 
-db-restore: install ## Replace the database with a backup: file=backups/…
+db-restore: install ## Check a backup, back up the database, replace it: file=backups/… (yes=1: no question)
 	$(call require,file,backups/<file>)
-	$(FLASK_DB) restore "$(file)"
+	$(FLASK_DB) restore "$(file)" $(if $(yes),--yes)
 
 # --- serving and benchmarks ----------------------------------------------
 # docs/deployment.md has the release step, docs/performance.md the numbers. Bench runs are
