@@ -20,7 +20,7 @@ import pytest_alembic
 from alembic.config import Config
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Column, Engine, Integer, Table, create_engine, inspect
 from sqlalchemy.engine import make_url
 
 from app import MIGRATIONS_DIRECTORY
@@ -174,6 +174,25 @@ def repo(tmp_path: Path, migrations_dir: Path) -> Path:
     git(root, "add", "migrations")
     git(root, "commit", "--quiet", "-m", "migrations")
     return root
+
+
+DefineBadges = Callable[..., Table]
+
+
+@pytest.fixture
+def define_badges() -> Iterator[DefineBadges]:
+    """``define_badges(*columns)``: a ``badges`` model (id plus these columns) for this test."""
+
+    def define(*columns: Column) -> Table:
+        existing = db.metadata.tables.get("badges")
+        if existing is not None:
+            db.metadata.remove(existing)
+        return Table("badges", db.metadata, Column("id", Integer, primary_key=True), *columns)
+
+    yield define
+    existing = db.metadata.tables.get("badges")
+    if existing is not None:
+        db.metadata.remove(existing)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,37 +9,17 @@ again, on SQLite and PostgreSQL, and the gate runs that loop on both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Column, Integer, Table
+from sqlalchemy import Column
 
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
-from app.extensions import db
-from tests.migrations.conftest import FlaskDb
+from tests.migrations.conftest import DefineBadges, FlaskDb
 
 BADGE_KINDS = ("gold", "silver", "bronze")
-
-DefineBadges = Callable[..., Table]
-
-
-@pytest.fixture
-def define_badges() -> Iterator[DefineBadges]:
-    """``define_badges(*columns)``: a ``badges`` model (id plus these columns) for this test."""
-
-    def define(*columns: Column) -> Table:
-        existing = db.metadata.tables.get("badges")
-        if existing is not None:
-            db.metadata.remove(existing)
-        return Table("badges", db.metadata, Column("id", Integer, primary_key=True), *columns)
-
-    yield define
-    existing = db.metadata.tables.get("badges")
-    if existing is not None:
-        db.metadata.remove(existing)
 
 
 def kind_column() -> Column:
@@ -146,3 +126,19 @@ def test_the_gate_runs_run_revert_run_on_postgresql_and_fails_on_a_missing_type(
     assert result.exit_code == ExitCode.FAILED
     assert "PostgreSQL: step 1 of run, revert, run (run) failed" in result.output
     assert 'type "user_kind" does not exist' in result.output
+
+
+def test_generate_says_a_dropped_and_an_added_column_may_be_a_rename(
+    flask_db: FlaskDb, define_badges: DefineBadges
+) -> None:
+    flask_db("run")
+    define_badges(Column("title", sa.Text()))
+    flask_db("generate", "AddBadges")
+    flask_db("run")
+    define_badges(Column("name", sa.Text()))
+
+    generated = flask_db("generate", "RenameBadgeTitle")
+
+    assert generated.exit_code == ExitCode.OK, generated.output
+    assert "badges: drops title and adds name. A rename looks like this" in generated.output
+    assert "op.alter_column(…, new_column_name=…)" in generated.output
