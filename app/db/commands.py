@@ -190,6 +190,8 @@ def generate(name: str) -> None:
     engine = _engine()
     with engine.connect() as connection:
         status = read_status(script, connection)
+        if status.elsewhere:
+            raise DatabaseBehindHead("Cannot generate a migration: " + status.elsewhere_recipe())
         if status.pending or set(status.current) != set(status.heads):
             causes = diagnose(connection, db.metadata, script, _url(engine), empty_revision=False)
             raise DatabaseBehindHead(

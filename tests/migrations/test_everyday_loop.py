@@ -160,6 +160,16 @@ def test_run_after_switching_branches_warns_and_goes_on_in_development_only(
     assert "switch back to that branch" in production.output
 
 
+def test_generate_after_switching_branches_gives_the_way_back_not_run_first(
+    on_branch: Callable[..., FlaskDb], switched_back_to_main: Path
+) -> None:
+    result = on_branch()("generate", "Something")
+
+    assert result.exit_code == ExitCode.PENDING
+    assert "switch back to that branch" in result.output
+    assert "run `make migration-run` first" not in result.output
+
+
 # --- two heads --------------------------------------------------------------------
 
 
