@@ -193,6 +193,13 @@ def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[s
             "A rename looks like this to autogenerate: if it is one, use "
             "op.alter_column(…, new_column_name=…) and keep the data."
         )
+    gone = [f"{t}.{c}" for t, cs in sorted(dropped.items()) for c in cs] + dropped_tables_
+    if gone:
+        notes.append(
+            f"drops {', '.join(gone)}: a PostgreSQL enum type used only there is not dropped "
+            "with it; drop it by hand (sa.Enum(name=…).drop(op.get_bind())) and create it again "
+            "in downgrade()."
+        )
     if created_tables and dropped_tables_:
         notes.append(
             f"drops {', '.join(dropped_tables_)} and creates {', '.join(created_tables)}: "

@@ -240,6 +240,7 @@ def test_generate_writes_a_reviewed_revision_with_a_destructive_banner(
     assert "drops column users.nickname" in created.read_text()
     assert "ALTER TABLE users DROP COLUMN nickname;" in result.output  # PostgreSQL SQL
     assert "ban-drop-column" in result.output  # linted
+    assert "drops users.nickname: a PostgreSQL enum type used only there" in result.output
     assert read_head_file(migrations_dir) == [created.name.split("_")[2]]
 
 
