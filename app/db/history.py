@@ -46,8 +46,9 @@ def update_head_file(revision_path: str, _options: Any) -> None:
 
 def several_heads_advice(heads: list[str] | tuple[str, ...]) -> str:
     """The one piece of advice every command gives when the history has more than one head."""
+    named = ", ".join(sorted(heads))
     return (
-        f"{len(heads)} heads ({', '.join(sorted(heads))}): history must stay linear. Rebase the newer "
+        f"{len(heads)} heads ({named}): history must stay linear. Rebase the newer "
         "revision onto the other: set its down_revision to the other's id, write its own id "
         "into migrations/HEAD, then `make migration-check`."
     )
