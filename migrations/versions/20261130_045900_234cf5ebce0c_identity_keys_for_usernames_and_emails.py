@@ -13,10 +13,9 @@ so they can be merged or renamed first.
 """
 
 # Review: `make migration-lint` checks this revision's PostgreSQL SQL. When it
-# reports hazards you have checked, add the line
-#   # migration-lint: reviewed <why it is safe>
+# reports hazards you have checked, record that (in migrations/reviewed.txt):
+#   make migration-review rev=234cf5ebce0c why="<why it is safe>"
 # Once applied anywhere, never edit this file: write a new revision instead.
-# migration-lint: reviewed the columns are added nullable, backfilled, then set NOT NULL; SET NOT NULL and the unique constraints scan and index the users table under its lock, which takes well under a second at our size (users is the smallest table)
 
 import unicodedata
 from collections import defaultdict
