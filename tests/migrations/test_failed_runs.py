@@ -68,8 +68,9 @@ def user_without_bio(
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO users (username, email, password_hash, created_at, updated_at) "
-                "VALUES ('jake', 'jake@example.com', 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                "INSERT INTO users (username, username_key, email, email_key, password_hash,"
+                " created_at, updated_at) VALUES ('jake', 'jake', 'jake@example.com',"
+                " 'jake@example.com', 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             )
         )
     return engine

@@ -416,11 +416,14 @@ def test_the_data_migration_templates_batch_example_runs_and_backfills(
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO users (username, email, password_hash, created_at, updated_at) "
-                "VALUES (:name, :email, 'x', CURRENT_TIMESTAMP, "
-                "CURRENT_TIMESTAMP)"
+                "INSERT INTO users (username, username_key, email, email_key, password_hash,"
+                " created_at, updated_at) VALUES (:name, :key, :email, :email_key, 'x',"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             ),
-            [{"name": f"user{n}", "email": f"user{n}@example.com"} for n in range(2500)],
+            [
+                {"name": name, "key": name, "email": email, "email_key": email}
+                for name, email in ((f"user{n}", f"user{n}@example.com") for n in range(2500))
+            ],
         )
     assert flask_db("create", "BackfillBios", "--data").exit_code == ExitCode.OK
     created = last_revision(migrations_dir)
