@@ -12,6 +12,8 @@ The mapping, in one place (:func:`translate`):
 - a concurrent request took a unique value first (username, email, slug)
   → **422** ``{"<field>": ["has already been taken"]}`` (slugs are retried
   with another suffix first, ``app.articles.service``);
+- a value the database refuses (``DataError``: validation missed it)
+  → **422** ``{"body": ["is invalid"]}``;
 - PostgreSQL gave up on the transaction to resolve a conflict (deadlock,
   serialization failure) → **409** ``{"body": ["conflicts with a concurrent
   change, please retry"]}``;
@@ -33,6 +35,7 @@ from flask import Flask, Response
 from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
+    DataError,
     DBAPIError,
     IntegrityError,
     InterfaceError,
@@ -79,10 +82,25 @@ def commit(explain_conflict: Callable[[], None] | None = None) -> None:
         raise (translate(error) or _conflict()) from None
 
 
+def end_reads() -> None:
+    """End the request's transaction before slow work, when nothing was written yet.
+
+    On SQLite a request that may write holds the database's single write
+    lock from its first statement (``BEGIN IMMEDIATE``, app.database). Work
+    that takes long without the database (hashing a password with argon2,
+    about half a second) must not hold it: every other write would queue
+    behind it, and past the busy timeout answer 503. Objects read so far are
+    reloaded when next used.
+    """
+    db.session.rollback()
+
+
 def translate(error: SQLAlchemyError) -> ApiError | None:
     """The answer for a database error; ``None`` when it is a bug (a 500)."""
     if isinstance(error, IntegrityError):
         return _integrity_error(error)
+    if isinstance(error, DataError):  # a value the column cannot hold slipped past validation
+        return ApiError(422, {"body": ["is invalid"]})
     if isinstance(error, ObjectDeletedError | StaleDataError | NoResultFound):
         return _not_found(_vanished(str(error)))
     if isinstance(error, DBAPIError) and _sqlstate(error).startswith(_TRANSACTION_ROLLBACK):
@@ -122,6 +140,8 @@ def database_error(error: SQLAlchemyError) -> Response:
         return render_http_exception(InternalServerError())
     if answer.code == 503:
         log.warning("Database unavailable: %s", _summary(error))
+    elif isinstance(error, DataError):
+        log.warning("Input the database refused: %s", _summary(error))
     else:
         log.info("Concurrent change: %s answered %s", error.__class__.__name__, answer.code)
     return render_http_exception(answer)

@@ -1,18 +1,26 @@
-"""One request, one transaction: savepoints and rollbacks behave alike on both databases."""
+"""One request, one transaction: savepoints and rollbacks behave alike on both databases.
+
+Readers see whole writes, and slow work does not hold SQLite's write lock.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Tag
+from app.users import service as users_service
+from tests.factories import auth, register
 from tests.serving import ServedApp, storm
 
 LIMIT = 4
+PW = "correct-horse-battery"
 
 
 def count_tags(app: Flask) -> int:
@@ -84,3 +92,48 @@ def test_a_reader_paging_while_writers_create_tagged_articles_sees_whole_article
         assert all(article["tagList"] == tags for article in page["articles"]), page
         expected_rows = max(0, min(limit, page["articlesCount"] - offset))
         assert len(page["articles"]) == expected_rows, (offset, page)
+
+
+def write_lock_is_free(app: Flask) -> bool:
+    """Could another SQLite connection start writing right now, without waiting?"""
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("step", "method", "path", "body"),
+    [
+        ("hash_password", "POST", "/api/users", {"user": {"username": "new", "password": PW}}),
+        ("verify_password", "POST", "/api/users/login", {"user": {"password": PW}}),
+        ("hash_password", "PUT", "/api/user", {"user": {"password": "another-password"}}),
+    ],
+    ids=["register", "login", "new password"],
+)
+def test_password_hashing_runs_without_holding_the_sqlite_write_lock(
+    app: Flask, client, monkeypatch: pytest.MonkeyPatch, step, method, path, body
+) -> None:
+    """argon2 takes about half a second: every other write would queue behind it."""
+    user = register(client, username="jake", email="jake@example.com", password=PW)
+    body["user"].setdefault("email", "new@example.com" if path == "/api/users" else user["email"])
+    original = getattr(users_service, step)
+    lock_free: list[bool] = []
+
+    def observed(*args: Any) -> Any:
+        lock_free.append(write_lock_is_free(app))
+        return original(*args)
+
+    monkeypatch.setattr(users_service, step, observed)
+
+    response = client.open(path, method=method, json=body, headers=auth(user))
+
+    assert response.status_code in (200, 201), response.get_json()
+    assert lock_free == [True]
