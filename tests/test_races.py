@@ -126,6 +126,34 @@ def test_totals_equal_the_rows_after_a_storm_of_writes(served_app: ServedApp) ->
     assert listed["articlesCount"] == count
 
 
+def test_an_article_deleted_as_it_is_created_is_still_answered_201(
+    served_app: ServedApp,
+) -> None:
+    """The create reads its answer inside its own transaction: a delete that lands
+    right after the commit cannot turn it into a 404 (a retry would write twice)."""
+    author = served_app.register("author")
+    clients = [served_app.client(author) for _ in range(4)]
+    created: collections.Counter[int] = collections.Counter()
+    deleted: collections.Counter[int] = collections.Counter()
+    for round_ in range(2 * ROUNDS):
+        article = {
+            "title": f"Short lived {round_}",
+            "description": "d",
+            "body": "b",
+            "tagList": ["a"],
+        }
+        slug = f"short-lived-{round_}"
+        calls = [partial(clients[0].post, "/api/articles", json={"article": article})]
+        calls += [partial(c.delete, f"/api/articles/{slug}") for c in clients[1:]]
+        responses = fire(*calls)
+        created += statuses(responses[:1])
+        deleted += statuses(responses[1:])
+
+    assert created == {201: 2 * ROUNDS}
+    assert set(deleted) <= {204, 404}, deleted
+    assert_totals_equal_rows(served_app)
+
+
 # --- the row vanished: 404 --------------------------------------------------
 
 

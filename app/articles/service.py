@@ -358,15 +358,24 @@ def _save_with_unique_slug(article: Article, values: dict[str, Any], title: str 
     abort(422, "slug", "has already been taken, please retry")
 
 
+def _answer_then_commit(slug: str, viewer: User) -> dict[str, Any]:
+    """The article as this request leaves it, read inside its transaction, then commit.
+
+    Read after the commit, a concurrent delete could turn a write that
+    succeeded into a 404, and a client retrying it would write twice.
+    """
+    payload = get_article(slug, viewer)
+    commit()
+    return payload
+
+
 def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
     article = Article(author_id=author.id)
     values = {field: data[field] for field in ("title", "description", "body")}
     _save_with_unique_slug(article, values, title=data["title"])
     _count_tag_changes(removed=[], added=_add_tags(article.id, data.get("tag_list", [])))
     counters.adjust_article_total(+1)
-    slug = article.slug
-    commit()
-    return get_article(slug, author)
+    return _answer_then_commit(article.slug, author)
 
 
 def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, Any]:
@@ -380,9 +389,7 @@ def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, 
     if tag_list is not None:
         removed = _remove_tags(article_id)
         _count_tag_changes(removed, _add_tags(article_id, tag_list))
-    slug = article.slug
-    commit()
-    return get_article(slug, user)
+    return _answer_then_commit(article.slug, user)
 
 
 def delete_article(slug: str, user: User) -> None:
@@ -407,8 +414,7 @@ def favorite(slug: str, user: User) -> dict[str, Any]:
     """Favorite an article; favoriting twice is not an error."""
     article_id = find_article_id(slug)
     insert_ignoring_conflicts(Favorite, [{"user_id": user.id, "article_id": article_id}])
-    commit()
-    return get_article(slug, user)
+    return _answer_then_commit(slug, user)
 
 
 def unfavorite(slug: str, user: User) -> dict[str, Any]:
@@ -417,5 +423,4 @@ def unfavorite(slug: str, user: User) -> dict[str, Any]:
     db.session.execute(
         delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article_id)
     )
-    commit()
-    return get_article(slug, user)
+    return _answer_then_commit(slug, user)
