@@ -220,6 +220,20 @@ def test_comment_deletes_racing_an_article_delete_answer_404(served_app: ServedA
     assert set(answers) <= {204, 404}, answers
 
 
+def test_concurrent_deletes_of_one_comment_delete_it_once(served_app: ServedApp) -> None:
+    author = served_app.register("author")
+    clients = [served_app.client(author) for _ in range(4)]
+    slug = create_article(clients[0])["slug"]
+    answers: collections.Counter[int] = collections.Counter()
+    for _ in range(ROUNDS):
+        created = clients[0].post(f"/api/articles/{slug}/comments", json={"comment": {"body": "x"}})
+        path = f"/api/articles/{slug}/comments/{created.json()['comment']['id']}"
+        answers += statuses(fire(*(partial(c.delete, path) for c in clients)))
+
+    assert answers == {204: ROUNDS, 404: 3 * ROUNDS}
+    assert served_app.sql("SELECT count(*) FROM comments")[0][0] == 0
+
+
 # --- uniqueness races: a retry or 422 ---------------------------------------
 
 
@@ -256,6 +270,27 @@ def test_articles_created_with_one_title_at_once_get_distinct_slugs(
     slugs = {r.json()["article"]["slug"] for r in responses}
     assert slugs == {"hello", *(f"hello-{n}" for n in range(2, len(clients) + 1))}
     assert_totals_equal_rows(served_app)
+
+
+def test_users_registering_one_username_at_once_leave_one_winner(served_app: ServedApp) -> None:
+    clients = [served_app.client() for _ in range(6)]
+    calls = [
+        partial(
+            c.post,
+            "/api/users",
+            json={
+                "user": {"username": "wanted", "email": f"u{n}@example.com", "password": "p" * 8}
+            },
+        )
+        for n, c in enumerate(clients)
+    ]
+    responses = fire(*calls)
+
+    assert statuses(responses) == {201: 1, 422: len(clients) - 1}
+    for response in responses:
+        if response.status_code == 422:
+            assert response.json() == {"errors": {"username": ["has already been taken"]}}
+    assert served_app.sql("SELECT count(*) FROM users")[0][0] == 1
 
 
 def test_users_renamed_to_one_username_at_once_leave_one_winner(served_app: ServedApp) -> None:
