@@ -154,6 +154,29 @@ def test_an_article_deleted_as_it_is_created_is_still_answered_201(
     assert_totals_equal_rows(served_app)
 
 
+def test_articles_retagged_in_opposite_directions_at_once_all_succeed(
+    served_app: ServedApp,
+) -> None:
+    """Tag totals are locked in one order: swapping tags cannot deadlock (a 409)."""
+    author = served_app.register("author")
+    clients = [served_app.client(author) for _ in range(6)]
+    slugs = [create_article(clients[0], tagList=[("a", "b")[n % 2]])["slug"] for n in range(6)]
+    answers: collections.Counter[int] = collections.Counter()
+    for round_ in range(2 * ROUNDS):
+        calls = [
+            partial(
+                client.put,
+                f"/api/articles/{slug}",
+                json={"article": {"tagList": [("a", "b")[(n + round_ + 1) % 2], "c"]}},
+            )
+            for n, (client, slug) in enumerate(zip(clients, slugs, strict=True))
+        ]
+        answers += statuses(fire(*calls))
+
+    assert answers == {200: 2 * ROUNDS * len(clients)}
+    assert_totals_equal_rows(served_app)
+
+
 # --- the row vanished: 404 --------------------------------------------------
 
 
