@@ -128,7 +128,7 @@ def discard() -> None:
         db.session.rollback()
     except SQLAlchemyError as error:
         log.warning("Rollback failed, discarding the connection: %s", error.__class__.__name__)
-        db.session().invalidate()
+        _invalidate()
 
 
 def database_error(error: SQLAlchemyError) -> Response:
@@ -153,7 +153,15 @@ def _close_session(_exception: BaseException | None) -> None:
         db.session.close()
     except SQLAlchemyError as error:
         log.warning("Closing the session failed: %s", error.__class__.__name__)
+        _invalidate()
+
+
+def _invalidate() -> None:
+    """Drop the session's connections unused (no rollback on the wire); never raises."""
+    try:
         db.session().invalidate()
+    except Exception:  # the connection is already unusable; nothing left to undo
+        log.warning("Discarding the connection failed", exc_info=True)
 
 
 def init_app(app: Flask) -> None:
