@@ -76,51 +76,43 @@ def test_concurrent_deletes_of_one_article_delete_it_once(served_app: ServedApp)
     assert_totals_equal_rows(served_app)
 
 
+def writes_to(client: HttpClient, slug: str, n: int) -> list[Callable[[], Any]]:
+    """A delete, a retag, a retitle of ``slug`` and a create, varied by ``n``."""
+    colours = ["red", "green", "blue"]
+    article = {"title": "One title for all", "description": "d", "body": "b"}
+    return [
+        partial(client.delete, f"/api/articles/{slug}"),
+        partial(
+            client.put,
+            f"/api/articles/{slug}",
+            json={"article": {"tagList": [colours[n % 3], "shared"]}},
+        ),
+        partial(client.put, f"/api/articles/{slug}", json={"article": {"title": article["title"]}}),
+        partial(
+            client.post,
+            "/api/articles",
+            json={"article": {**article, "tagList": [colours[(n + 1) % 3], "shared"]}},
+        ),
+    ]
+
+
 def test_totals_equal_the_rows_after_a_storm_of_writes(served_app: ServedApp) -> None:
     """Creates, deletes, retitles and retags of the same articles, all at once."""
     authors = [served_app.register(f"writer{n}") for n in range(2)]
-    clients = [served_app.client(author) for author in authors for _ in range(4)]
-    tags = ["red", "green", "blue"]
     answers: collections.Counter[int] = collections.Counter()
     for round_ in range(ROUNDS):
-        slugs = [
-            create_article(clients[n * 4], tagList=tags[: round_ % 3 + 1])["slug"] for n in range(2)
-        ]
         calls = []
-        for n, client in enumerate(clients):
-            slug = slugs[0 if n < 4 else 1]
-            calls.append(
-                [
-                    partial(client.delete, f"/api/articles/{slug}"),
-                    partial(
-                        client.put,
-                        f"/api/articles/{slug}",
-                        json={"article": {"tagList": [tags[n % 3], "shared"]}},
-                    ),
-                    partial(
-                        client.put,
-                        f"/api/articles/{slug}",
-                        json={"article": {"title": "One title for all"}},
-                    ),
-                    partial(
-                        client.post,
-                        "/api/articles",
-                        json={
-                            "article": {
-                                "title": "One title for all",
-                                "description": "d",
-                                "body": "b",
-                                "tagList": [tags[(n + 1) % 3], "shared"],
-                            }
-                        },
-                    ),
-                ][n % 4]
-            )
+        for author in authors:
+            clients = [served_app.client(author) for _ in range(4)]
+            tags = ["red", "green", "blue"][: round_ % 3 + 1]
+            slug = create_article(clients[0], tagList=tags)["slug"]
+            for n, client in enumerate(clients):
+                calls += writes_to(client, slug, round_ + n)[n : n + 1]
         answers += statuses(fire(*calls))
 
     assert set(answers) <= {200, 201, 204, 404}, answers
     assert_totals_equal_rows(served_app)
-    listed = clients[0].get("/api/articles?limit=100").json()
+    listed = served_app.client().get("/api/articles?limit=100").json()
     assert listed["articlesCount"] == len(listed["articles"])
     (count,) = served_app.sql("SELECT count(*) FROM articles")[0]
     assert listed["articlesCount"] == count
