@@ -13,6 +13,7 @@ from werkzeug.exceptions import InternalServerError
 from app import (
     database,  # noqa: F401  (registers connection settings)
     docs,
+    http_validators,
     models,  # noqa: F401  (every model is known to migrations)
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
@@ -55,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.blp)
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
+    http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     app.cli.add_command(seed_command)
     return app
 
