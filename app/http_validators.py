@@ -33,7 +33,8 @@ def _add_validators(response: Response) -> Response:
         response.cache_control.private = True
     if "ETag" not in response.headers:
         response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place: 304 and no body when If-None-Match matches
+    return response
 
 
 def init_app(app: Flask) -> None:
