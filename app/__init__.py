@@ -17,6 +17,7 @@ from app import (
     models,  # noqa: F401  (every model is known to migrations)
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
+    response_cache,
 )
 from app.api import PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
+    response_cache.init_app(app)  # after the validators: it stores answers before a 304
     app.cli.add_command(seed_command)
     return app
 

@@ -32,6 +32,15 @@ def _int(raw: str, name: str) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _switch(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be on or off, got {raw!r}")
+
+
 def normalize_database_url(url: str) -> str:
     """Use psycopg 3 for ``postgres://`` and ``postgresql://`` URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -96,6 +105,11 @@ def load_settings(
         ],
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Hot reads from memory (app/response_cache.py); per process, in bytes.
+        "RESPONSE_CACHE": _switch(str(env.get("RESPONSE_CACHE", "on")), "RESPONSE_CACHE"),
+        "RESPONSE_CACHE_MAX_BYTES": _int(
+            str(env.get("RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024)), "RESPONSE_CACHE_MAX_BYTES"
+        ),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
         "BACKUP_DIRECTORY": str(env.get("BACKUP_DIRECTORY") or PROJECT_ROOT / "backups"),
         "MIGRATION_LOCK_TIMEOUT": str(env.get("MIGRATION_LOCK_TIMEOUT") or "5s"),
