@@ -6,15 +6,16 @@ keyed by who asks (the token's user id, ``0`` for anonymous) and the path
 with its query string. A hit is answered in ``before_request``: no view, no
 argument parsing, no serialization, no database.
 
-Correctness rests on one number, the change feed's *generation*
-(app/change_feed.py), which moves after every committed write by any
-process or replica. A miss notes the generation *before* the view reads the
-database and stores its answer only if the generation is still the same
-afterwards, so an answer computed from data a concurrent write replaced is
-never kept. A new generation empties the cache (every write invalidates
-everything: simple, and measured in docs/performance.md). While the feed
-cannot vouch for the generation (the listener lost its connection) the cache
-is off: every request goes to the database.
+Correctness rests on the change feed's *generations* (app/change_feed.py):
+one number per table, moved after every committed write to it by any process
+or replica. Each hot read names the tables its answer is read from
+(``DEPENDS_ON``). A miss notes their generations *before* the view reads the
+database and stores its answer only if they are still the same afterwards,
+so an answer computed from data a concurrent write replaced is never kept; a
+hit is served only while they are unchanged. A comment therefore leaves the
+article lists cached, and a favorite leaves comments, tags and profiles
+cached. While the feed cannot vouch for the generations (the listener lost
+its connection) the cache is off: every request goes to the database.
 
 Answers that depend on the viewer (``favorited``, ``following``) are keyed by
 viewer. The token is checked (signature, expiry) on every hit; the user's
@@ -37,20 +38,31 @@ from app.extensions import db
 from app.security import claimed_viewer_id
 
 EXTENSION = "response_cache"
-HOT_READS = frozenset(
-    {
-        "Articles.Articles",
-        "Articles.Feed",
-        "Articles.Article",
-        "Comments.Comments",
-        "Tags.Tags",
-        "Profile.Profile",
-    }
+# The tables each hot read's answer is read from (the viewer's row included).
+# An article's answer is everything about articles but their comments.
+_ARTICLE_READ = (
+    "article_tags",
+    "articles",
+    "counters",
+    "favorites",
+    "follows",
+    "tags",
+    "users",
 )
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "Articles.Articles": _ARTICLE_READ,
+    "Articles.Feed": _ARTICLE_READ,
+    "Articles.Article": _ARTICLE_READ,
+    "Comments.Comments": ("articles", "comments", "follows", "users"),
+    "Tags.Tags": ("tags",),
+    "Profile.Profile": ("follows", "users"),
+}
+HOT_READS = frozenset(DEPENDS_ON)
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 ENTRY_OVERHEAD = 256  # bytes beyond the body: key, headers, bookkeeping
 
 Key = tuple[int, str, bytes]
+Generations = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +70,7 @@ class Entry:
     body: bytes
     etag: str
     content_type: str
+    read_at: Generations = ()
 
     @property
     def size(self) -> int:
@@ -69,32 +82,28 @@ def _size(entry: Entry) -> int:
 
 
 class ResponseCache:
-    """Entries of one generation, least recently used dropped past ``max_bytes``."""
+    """Answers with the generations they were read at; least recently used dropped past
+    ``max_bytes``."""
 
     def __init__(self, feed: change_feed.ChangeFeed, max_bytes: int) -> None:
         self.feed = feed
         self._entries: LRUCache[Key, Entry] = LRUCache(max_bytes, getsizeof=_size)
-        self._generation: int | None = None
         self._lock = threading.Lock()
 
-    def _align(self, generation: int) -> None:
-        if generation != self._generation:
-            self._entries.clear()
-            self._generation = generation
-
-    def get(self, key: Key, generation: int) -> Entry | None:
+    def get(self, key: Key, now: Generations) -> Entry | None:
+        """The entry, if the tables it was read from are still at ``now``'s generations."""
         with self._lock:
-            self._align(generation)
-            return self._entries.get(key)
+            entry = self._entries.get(key)
+            if entry is not None and entry.read_at != now:
+                del self._entries[key]
+                return None
+            return entry
 
-    def put(self, key: Key, read_at: int, entry: Entry) -> bool:
-        """Store what was read at generation ``read_at``, unless a write came since."""
-        if self.feed.current() != read_at or entry.size > self._entries.maxsize:
+    def put(self, key: Key, tables: tuple[str, ...], entry: Entry) -> bool:
+        """Store what was read at ``entry.read_at``, unless a write to ``tables`` came since."""
+        if self.feed.current(tables) != entry.read_at or entry.size > self._entries.maxsize:
             return False
         with self._lock:
-            self._align(read_at)
-            if self._generation != read_at:
-                return False
             self._entries[key] = entry
         return True
 
@@ -113,15 +122,16 @@ def _serve_from_cache() -> Response | None:
     viewer = claimed_viewer_id()
     if viewer is None:  # a token the view will refuse: let it
         return None
-    generation = cache.feed.current()
-    if generation is None:
+    tables = DEPENDS_ON[request.endpoint]
+    now = cache.feed.current(tables)
+    if now is None:
         g.response_cache = "off"
         return None
     key = (viewer, request.path, request.query_string)
-    entry = cache.get(key, generation)
+    entry = cache.get(key, now)
     if entry is None:
         g.response_cache = "miss"
-        g.response_cache_fill = (key, generation)
+        g.response_cache_fill = (key, tables, now)
         return None
     g.response_cache = "hit"
     response = current_app.response_class(entry.body, status=200, content_type=entry.content_type)
@@ -147,8 +157,8 @@ def _keep(response: Response) -> Response:
     if "ETag" not in response.headers:
         response.add_etag()
     etag = response.headers["ETag"]
-    key, read_at = fill
-    cache.put(key, read_at, Entry(response.get_data(), etag, response.content_type or ""))
+    key, tables, read_at = fill
+    cache.put(key, tables, Entry(response.get_data(), etag, response.content_type or "", read_at))
     return response
 
 

@@ -16,9 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from app import response_cache
+from app import change_feed, response_cache
 from app.change_feed import PostgresChangeFeed
 from app.extensions import db
+from app.models import Base
 from tests.conftest import make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 
@@ -42,7 +43,7 @@ def feed_of(app: Flask):
 def wait_until_listening(app: Flask) -> None:
     """PostgreSQL: the listener connects in the background; the cache is off until then."""
     feed = feed_of(app)
-    feed.current()
+    feed.current(("users",))
     if isinstance(feed, PostgresChangeFeed):
         wait_for(lambda: feed.online)
 
@@ -126,16 +127,43 @@ def test_a_bad_token_is_refused_even_when_the_answer_is_cached(app, client, jake
 
 
 def test_an_answer_read_before_a_write_is_not_stored_after_it(app, client, jake):
-    """A miss notes the generation before reading; a write in between voids the fill."""
+    """A miss notes the generations before reading; a write in between voids the fill."""
     wait_until_listening(app)
     cache = app.extensions["response_cache"]
-    read_at = cache.feed.current()
-    create_article(client, jake)  # commits: the generation moves on
+    tables = response_cache.DEPENDS_ON["Articles.Articles"]
+    read_at = cache.feed.current(tables)
+    create_article(client, jake)  # commits: the generations move on
 
-    stored = cache.put((0, "/api/articles", b""), read_at, response_cache.Entry(b"{}", '"x"', ""))
+    entry = response_cache.Entry(b"{}", '"x"', "application/json", read_at)
+    stored = cache.put((0, "/api/articles", b""), tables, entry)
 
     assert stored is False
     assert client.get("/api/articles").get_json()["articlesCount"] == 1
+
+
+def test_deleting_an_article_forgets_its_comments(app, client, jake, anna):
+    """The database deletes the comments (ON DELETE CASCADE); the cache knows it."""
+    article = create_article(client, jake)
+    add_comment(client, anna, article["slug"])
+    wait_until_listening(app)
+    url = f"/api/articles/{article['slug']}/comments"
+    client.get(url)
+    assert client.get(url).headers["X-Cache"] == "hit"
+
+    client.delete(f"/api/articles/{article['slug']}", headers=auth(jake))
+
+    assert client.get(url).status_code == 404
+
+
+def test_every_table_a_write_can_reach_is_known():
+    closure = change_feed.cascades(Base.metadata)
+
+    assert closure["users"] >= {"articles", "comments", "favorites", "follows", "article_tags"}
+    assert closure["articles"] == {"articles", "comments", "favorites", "article_tags"}
+    assert closure["comments"] == {"comments"}
+    assert set(closure) == set(Base.metadata.tables)
+    for tables in response_cache.DEPENDS_ON.values():
+        assert set(tables) <= set(Base.metadata.tables)
 
 
 def test_answers_larger_than_the_budget_are_not_kept(second_app, jake):
@@ -341,6 +369,27 @@ def test_two_instances_on_postgresql_see_each_others_writes(postgres_app):
     two.get("/api/articles")
     assert seen_by_one == 1  # the writer at once
     assert two.get("/api/articles").headers["X-Cache"] == "hit"  # and caching again
+
+
+def test_a_write_leaves_reads_of_other_tables_cached(postgres_app):
+    """On PostgreSQL the feed knows which tables a write touched (SQLite's
+    ``data_version`` does not, so there every write moves every table)."""
+    client = postgres_app().test_client()
+    wait_until_listening(client.application)
+    jake, anna = register(client, username="jake"), register(client, username="anna")
+    article = create_article(client, jake)
+    reads = ["/api/articles", "/api/tags", f"/api/articles/{article['slug']}/comments"]
+    for url in reads:
+        client.get(url)
+
+    add_comment(client, anna, article["slug"])
+
+    states = {url: client.get(url).headers["X-Cache"] for url in reads}
+    assert states == {
+        "/api/articles": "hit",
+        "/api/tags": "hit",
+        f"/api/articles/{article['slug']}/comments": "miss",
+    }
 
 
 def _kill_listener(app: Flask) -> None:
