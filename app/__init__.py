@@ -15,6 +15,7 @@ from app import (
     docs,
     http_validators,
     models,  # noqa: F401  (every model is known to migrations)
+    pool,
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
     response_cache,
@@ -40,6 +41,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    with app.app_context():
+        pool.ping_when_idle(
+            db.engine, app.config.get("POOL_PING_AFTER_IDLE_SECONDS", pool.PING_AFTER_IDLE_SECONDS)
+        )
     migrations = app.config.get("MIGRATIONS_DIRECTORY", MIGRATIONS_DIRECTORY)
     migrate.init_app(app, db, directory=migrations)
     register_db_commands(app)

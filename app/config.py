@@ -91,7 +91,8 @@ def load_settings(
         "TESTING": testing,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping on every checkout: app/pool.py pings connections idle for a second or more.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "JWT_EXPIRES_SECONDS": _int(
             str(env.get("JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7)), "JWT_EXPIRES_SECONDS"
         ),
