@@ -32,6 +32,10 @@ def _int(raw: str, name: str) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
 
 
+# Read from the environment and overrides alike above; the rest of the overrides win as given.
+_PARSED = ("APP_ENV", "SECRET_KEY", "DATABASE_URL", "RESPONSE_CACHE", "RESPONSE_CACHE_MAX_BYTES")
+
+
 def _switch(raw: str, name: str) -> bool:
     value = raw.strip().lower()
     if value in ("on", "true", "1", "yes"):
@@ -125,7 +129,5 @@ def load_settings(
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "deepLinking": True},
     }
-    settings.update(
-        {k: v for k, v in overrides.items() if k not in ("APP_ENV", "SECRET_KEY", "DATABASE_URL")}
-    )
+    settings.update({k: v for k, v in overrides.items() if k not in _PARSED})
     return settings
