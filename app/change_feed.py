@@ -53,7 +53,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from app.models import Base
 
 CHANNEL = "conduit_changes"
-HEARTBEAT_SECONDS = 2.0  # the listener's connection is checked at least this often
+HEARTBEAT_SECONDS = 0.5  # the listener's connection is checked at least this often
 RECONNECT_SECONDS = 0.05  # first retry; doubles up to MAX_RECONNECT_SECONDS
 MAX_RECONNECT_SECONDS = 2.0
 EXTENSION = "change_feed"
@@ -202,7 +202,7 @@ class PostgresChangeFeed(ChangeFeed):
                     self.online = True
                     delay = self._reconnect_seconds
                     while not stop.is_set():
-                        for notification in connection.notifies(timeout=HEARTBEAT_SECONDS / 4):
+                        for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
                             self.generations.bump(_tables_in(notification.payload))
                         connection.execute("SELECT 1")  # a dead connection fails here
             except psycopg.Error as error:

@@ -7,7 +7,6 @@ what an instance without a cache answers.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,35 +16,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from app import change_feed, response_cache
-from app.change_feed import PostgresChangeFeed
 from app.extensions import db
 from app.models import Base
 from tests.conftest import make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
-
-DEADLINE_SECONDS = 5.0  # how long another instance may take to see a write, in a test
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> float:
-    """Poll until ``condition()``; returns the seconds it took, fails past the deadline."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > seconds:
-            pytest.fail(f"not within {seconds} s")
-        time.sleep(0.002)
-    return time.monotonic() - started
-
-
-def feed_of(app: Flask):
-    return app.extensions["change_feed"]
-
-
-def wait_until_listening(app: Flask) -> None:
-    """PostgreSQL: the listener connects in the background; the cache is off until then."""
-    feed = feed_of(app)
-    feed.current(("users",))
-    if isinstance(feed, PostgresChangeFeed):
-        wait_for(lambda: feed.online)
+from tests.listening import feed_of, wait_for, wait_until_listening
 
 
 @pytest.fixture
@@ -175,6 +150,17 @@ def test_answers_larger_than_the_budget_are_not_kept(second_app, jake):
     again = small.get("/api/tags"), small.get("/api/tags")
 
     assert [r.headers["X-Cache"] for r in again] == ["miss", "hit"]  # small answers still are
+
+
+def test_the_tags_are_one_answer_for_every_viewer(app, client, jake):
+    wait_until_listening(app)
+    client.get("/api/tags")
+
+    as_jake = client.get("/api/tags", headers=auth(jake))
+    with_a_bad_token = client.get("/api/tags", headers={"Authorization": "Token nonsense"})
+
+    assert as_jake.headers["X-Cache"] == "hit"
+    assert with_a_bad_token.status_code == 200  # the tags never looked at the token
 
 
 def test_the_cache_can_be_switched_off(uncached):
