@@ -231,7 +231,14 @@ def feed_for(engine: Engine, reconnect_seconds: float = RECONNECT_SECONDS) -> Ch
     if url.get_backend_name() == "sqlite":
         memory = url.database in (None, "", ":memory:") or "mode=memory" in str(url)
         return SqliteChangeFeed(tables, None if memory else url.database)
-    return ChangeFeed(tables)  # no way to hear other processes: the writer's own commits only
+    return _Unheard(tables)
+
+
+class _Unheard(ChangeFeed):
+    """A database this feed cannot hear other processes write to: never vouch (cache off)."""
+
+    def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
+        return None
 
 
 def _tables_in(payload: str) -> set[str] | None:

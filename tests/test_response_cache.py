@@ -8,12 +8,13 @@ what an instance without a cache answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from app import change_feed, response_cache
 from app.extensions import db
@@ -418,3 +419,9 @@ def test_the_cache_comes_back_when_the_listener_reconnects(postgres_app):
 
     assert cached.get("/api/articles").get_json()["articlesCount"] == 1
     assert cached.get("/api/articles").headers["X-Cache"] == "hit"
+
+
+def test_a_database_the_feed_cannot_hear_turns_the_cache_off():
+    engine = SimpleNamespace(url=make_url("mysql://nobody@127.0.0.1/none"))  # only its URL is read
+
+    assert change_feed.feed_for(engine).current(("users",)) is None
