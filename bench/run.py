@@ -264,7 +264,15 @@ def gunicorn(app_spec: str, env: dict[str, str], workdir: Path, probe: str) -> I
     log_path = workdir / f"gunicorn-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), app_spec],
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                # Several servers run at once (replicas, other benchmarks on this machine):
+                # none may take the default control socket from another.
+                "--no-control-socket",
+                app_spec,
+            ],
             cwd=ROOT,
             env={**env, "HOST": HOST, "PORT": str(port)},
             stdout=log_file,
