@@ -184,6 +184,7 @@ class PostgresChangeFeed(ChangeFeed):
 
     def _listen(self, stop: threading.Event) -> None:
         delay = self._reconnect_seconds
+        warned = False
         while not stop.is_set():
             try:
                 with psycopg.connect(
@@ -199,6 +200,9 @@ class PostgresChangeFeed(ChangeFeed):
                     connection.execute(f"LISTEN {CHANNEL}")
                     self.backend_pid = connection.info.backend_pid
                     self.generations.bump()  # whatever happened while nobody listened
+                    if warned:
+                        log.info("response cache on: change feed listening again")
+                        warned = False
                     self.online = True
                     delay = self._reconnect_seconds
                     while not stop.is_set():
@@ -206,8 +210,9 @@ class PostgresChangeFeed(ChangeFeed):
                             self.generations.bump(_tables_in(notification.payload))
                         connection.execute("SELECT 1")  # a dead connection fails here
             except psycopg.Error as error:
-                if not stop.is_set():
+                if not stop.is_set() and not warned:  # once per loss, not once per retry
                     log.warning("response cache off: change feed lost (%s)", error)
+                    warned = True
             finally:
                 if self.online:
                     self.disconnections += 1
