@@ -88,20 +88,48 @@ def _user_id(subject: Any) -> int | None:
     return user_id if 0 < user_id <= MAX_ID else None
 
 
+def _claimed_user_id(token: str) -> int | None:
+    """The user id a valid, unexpired token names (raises otherwise); no database.
+
+    ``None`` when the token is valid but its subject can name no user.
+    """
+    payload = jwt.decode(
+        token,
+        current_app.config["SECRET_KEY"],
+        algorithms=[JWT_ALGORITHM],
+        options={"require": ["sub", "exp"]},
+        leeway=CLOCK_LEEWAY_SECONDS,
+    )
+    return _user_id(payload["sub"])
+
+
+def claimed_viewer_id() -> int | None:
+    """Who the request's token says is asking, checked without the database.
+
+    ``0`` when no token is sent, the user id when the token is valid and
+    unexpired, ``None`` for anything the views would answer 401 to. Only a
+    view knows the user still exists; the response cache relies on this for
+    answers it computed for that user earlier (app/response_cache.py).
+    """
+    header = request.headers.get("Authorization")
+    if header is None:
+        return 0
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() not in TOKEN_SCHEMES or not token.strip():
+        return None
+    try:
+        return _claimed_user_id(token.strip())
+    except jwt.InvalidTokenError:
+        return None
+
+
 def _user_from_token(token: str) -> User:
     try:
-        payload = jwt.decode(
-            token,
-            current_app.config["SECRET_KEY"],
-            algorithms=[JWT_ALGORITHM],
-            options={"require": ["sub", "exp"]},
-            leeway=CLOCK_LEEWAY_SECONDS,
-        )
+        user_id = _claimed_user_id(token)
     except jwt.ExpiredSignatureError:
         abort(401, "token", "has expired")
     except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
-    user_id = _user_id(payload["sub"])
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None:
         abort(401, "token", "is invalid")

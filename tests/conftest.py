@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -17,9 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from app import create_app
+from app import create_app, response_cache
 from app.extensions import db
 from tests import databases, factories
+from tests.serving import ServedApp, migrate_to_head, serve
 
 DATABASES = ("sqlite", "postgresql")
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
@@ -28,23 +29,23 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> Iterator[str]:
     """One throwaway PostgreSQL database for this test session (or xdist worker)."""
+    _require_postgres()
+    with databases.throwaway_postgres_database(worker_id) as url:
+        yield url
+
+
+def _require_postgres() -> None:
     reason = databases.postgres_unavailable_reason()
     if reason is not None:
         if databases.IN_CI:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    with databases.throwaway_postgres_database(worker_id) as url:
-        yield url
 
 
 @pytest.fixture(scope="session")
 def postgres_icu_url(worker_id: str) -> Iterator[str]:
     """One throwaway PostgreSQL database collating with ICU ``en-US``, for this session."""
-    reason = databases.postgres_unavailable_reason()
-    if reason is not None:
-        if databases.IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    _require_postgres()
     with databases.throwaway_postgres_database(
         f"icu_{worker_id}", icu_locale=databases.ICU_LOCALE
     ) as url:
@@ -113,34 +114,61 @@ def app(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
+    response_cache.close(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
-@pytest.fixture(scope="module", params=DATABASES)
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
-) -> Iterator[Any]:
-    """The app served by gunicorn (tests/served.py) on a database of its own, per module."""
-    from tests.served import served_gunicorn
+@pytest.fixture(params=DATABASES)
+def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iterator[ServedApp]:
+    """The app served by gunicorn (2 processes, 4 threads each) on its own migrated database.
 
-    directory = tmp_path_factory.mktemp("served")
-    log = directory / "gunicorn.log"
+    A SQLite file or a throwaway PostgreSQL database, created for this test and
+    dropped after it, so a concurrency test can assert the final state.
+    """
     if request.param == "sqlite":
-        with served_gunicorn(f"sqlite:///{directory / 'conduit.db'}", log) as server:
-            yield server
-        return
-    reason = databases.postgres_unavailable_reason()
-    if reason is not None:
-        if databases.IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    with (
-        databases.throwaway_postgres_database(f"served_{worker_id}") as url,
-        served_gunicorn(url, log) as server,
-    ):
-        yield server
+        database: Any = nullcontext(f"sqlite:///{tmp_path / 'served.db'}")
+    else:
+        _require_postgres()
+        database = databases.throwaway_postgres_database(f"served_{worker_id}")
+    with database as url:
+        app = make_app(url)
+        migrate_to_head(app)
+        try:
+            with serve(app, url, tmp_path) as served:
+                yield served
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def served_module(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[ServedApp]:
+    """Like ``served_app``, but one server for a whole module (tests that write nothing shared).
+
+    For socket-level tests (tests/test_served_edges.py) that would otherwise
+    start a gunicorn per test.
+    """
+    workdir = tmp_path_factory.mktemp("served")
+    if request.param == "sqlite":
+        database: Any = nullcontext(f"sqlite:///{workdir / 'served.db'}")
+    else:
+        _require_postgres()
+        database = databases.throwaway_postgres_database(f"served_module_{worker_id}")
+    with database as url:
+        app = make_app(url)
+        migrate_to_head(app)
+        try:
+            with serve(app, url, workdir, WEB_CONCURRENCY="1", GUNICORN_THREADS="2") as served:
+                yield served
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 @pytest.fixture

@@ -14,9 +14,14 @@ import pytest
 
 from app.http_edges import MAX_URL_LENGTH
 from tests.factories import PASSWORD
-from tests.served import Answer, exchange, http_request, read_answer
+from tests.serving import Answer, exchange, http_request, port_of, read_answer
 
 JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def port(served_module) -> int:
+    return port_of(served_module)
 
 
 def registration(username: str) -> bytes:
@@ -35,23 +40,23 @@ def envelope(answer: Answer) -> dict:
     return document["errors"]
 
 
-def test_served_registration_works(served):
-    answer = exchange(served.port, http_request("POST", "/api/users", registration("ok"), JSON))
+def test_served_registration_works(port):
+    answer = exchange(port, http_request("POST", "/api/users", registration("ok"), JSON))
 
     assert answer.status == 201
-    assert profile_status(served.port, "ok") == 200
+    assert profile_status(port, "ok") == 200
 
 
-def test_a_body_shorter_than_its_content_length_is_400_and_creates_no_user(served):
+def test_a_body_shorter_than_its_content_length_is_400_and_creates_no_user(port):
     body = registration("halfclosed")
     headers = {**JSON, "Content-Length": str(len(body) + 20)}
 
     # The whole JSON document arrives, then the client half-closes.
-    answer = exchange(served.port, http_request("POST", "/api/users", body, headers))
+    answer = exchange(port, http_request("POST", "/api/users", body, headers))
 
     assert answer.status == 400
     assert list(envelope(answer)) == ["body"]
-    assert profile_status(served.port, "halfclosed") == 404
+    assert profile_status(port, "halfclosed") == 404
 
 
 @pytest.mark.parametrize(
@@ -64,25 +69,25 @@ def test_a_body_shorter_than_its_content_length_is_400_and_creates_no_user(serve
     ],
     ids=["bad size", "negative size", "short chunk", "no last chunk"],
 )
-def test_a_malformed_chunked_body_is_400_and_creates_no_user(served, chunks):
+def test_a_malformed_chunked_body_is_400_and_creates_no_user(port, chunks):
     body = registration("chunked")
     if b"%" in chunks:
         chunks = chunks.replace(b"%x", b"%x" % len(body)).replace(b"%s", body + b"\r\n")
     headers = {**JSON, "Transfer-Encoding": "chunked"}
 
-    answer = exchange(served.port, http_request("POST", "/api/users", headers=headers) + chunks)
+    answer = exchange(port, http_request("POST", "/api/users", headers=headers) + chunks)
 
     assert answer.status == 400
     assert list(envelope(answer)) == ["body"]
-    assert profile_status(served.port, "chunked") == 404
+    assert profile_status(port, "chunked") == 404
 
 
-def test_a_well_formed_chunked_body_is_read(served):
+def test_a_well_formed_chunked_body_is_read(port):
     body = registration("wellchunked")
     chunks = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     headers = {**JSON, "Transfer-Encoding": "chunked"}
 
-    answer = exchange(served.port, http_request("POST", "/api/users", headers=headers) + chunks)
+    answer = exchange(port, http_request("POST", "/api/users", headers=headers) + chunks)
 
     assert answer.status == 201
 
@@ -97,30 +102,30 @@ def _upload(port: int, head: bytes, body_parts: int, part: bytes, tail: bytes = 
         return read_answer(connection)
 
 
-def test_a_30_mb_body_gets_a_413_the_client_can_read(served):
+def test_a_30_mb_body_gets_a_413_the_client_can_read(port):
     part = b"x" * (1024 * 1024)
     head = http_request(
         "POST", "/api/users", headers={**JSON, "Content-Length": str(30 * len(part))}
     )
 
-    answer = _upload(served.port, head, 30, part)
+    answer = _upload(port, head, 30, part)
 
     assert answer.status == 413
     assert list(envelope(answer)) == ["body"]
 
 
-def test_a_30_mb_chunked_body_gets_a_413_the_client_can_read(served):
+def test_a_30_mb_chunked_body_gets_a_413_the_client_can_read(port):
     part = b"100000\r\n" + b"x" * 0x100000 + b"\r\n"
     head = http_request("POST", "/api/users", headers={**JSON, "Transfer-Encoding": "chunked"})
 
-    answer = _upload(served.port, head, 30, part, tail=b"0\r\n\r\n")
+    answer = _upload(port, head, 30, part, tail=b"0\r\n\r\n")
 
     assert answer.status == 413
     assert list(envelope(answer)) == ["body"]
 
 
-def test_json_nested_too_deeply_is_400(served):
-    answer = exchange(served.port, http_request("POST", "/api/users", b"[" * 100_000, JSON))
+def test_json_nested_too_deeply_is_400(port):
+    answer = exchange(port, http_request("POST", "/api/users", b"[" * 100_000, JSON))
 
     assert answer.status == 400
     assert envelope(answer) == {"body": ["is nested too deeply"]}
@@ -131,27 +136,25 @@ def test_json_nested_too_deeply_is_400(served):
     [MAX_URL_LENGTH + 1, 8190, 20_000],
     ids=["past the app's limit", "at gunicorn's limit", "far past gunicorn's limit"],
 )
-def test_a_url_over_the_documented_length_is_414_in_the_envelope(served, length):
+def test_a_url_over_the_documented_length_is_414_in_the_envelope(port, length):
     path = "/api/articles?tag="
     path += "x" * (length - len(path))
 
-    answer = exchange(served.port, http_request("GET", path))
+    answer = exchange(port, http_request("GET", path))
 
     assert answer.status == 414
     assert envelope(answer) == {"url": [f"is too long (maximum is {MAX_URL_LENGTH} bytes)"]}
 
 
-def test_a_header_past_gunicorns_limit_is_431_in_the_envelope(served):
-    answer = exchange(
-        served.port, http_request("GET", "/api/articles", headers={"X-Big": "x" * 20_000})
-    )
+def test_a_header_past_gunicorns_limit_is_431_in_the_envelope(port):
+    answer = exchange(port, http_request("GET", "/api/articles", headers={"X-Big": "x" * 20_000}))
 
     assert answer.status == 431
     assert envelope(answer) == {"headers": ["are too large"]}
 
 
-def test_a_malformed_request_line_is_400_in_the_envelope(served):
-    answer = exchange(served.port, b"NOT A REQUEST\r\n\r\n")
+def test_a_malformed_request_line_is_400_in_the_envelope(port):
+    answer = exchange(port, b"NOT A REQUEST\r\n\r\n")
 
     assert answer.status == 400
     assert list(envelope(answer)) == ["body"]

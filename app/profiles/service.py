@@ -10,7 +10,7 @@ from app.errors import abort
 from app.extensions import db
 from app.models import Follow, User
 from app.text import identity_key
-from app.unit_of_work import insert_ignoring_conflicts
+from app.unit_of_work import commit, insert_ignoring_conflicts
 
 
 def profile_payload(user: User, following: bool) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def follow(username: str, follower: User) -> dict[str, Any]:
     if followed.id == follower.id:
         abort(422, "profile", "cannot follow yourself")
     insert_ignoring_conflicts(Follow, [{"follower_id": follower.id, "followed_id": followed.id}])
-    db.session.commit()
+    commit()
     return profile_payload(followed, True)
 
 
@@ -67,5 +67,5 @@ def unfollow(username: str, follower: User) -> dict[str, Any]:
     db.session.execute(
         delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
     )
-    db.session.commit()
+    commit()
     return profile_payload(followed, False)
