@@ -16,6 +16,7 @@ from app import (
     models,  # noqa: F401  (every model is known to migrations)
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
+    webapp,
 )
 from app.api import PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["slug"] = ArticleSlugConverter
     _register_blueprints()
     app.register_blueprint(docs.blp)
+    webapp.init_app(app)
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
     app.cli.add_command(seed_command)
