@@ -27,8 +27,9 @@ export function Settings() {
               type="button"
               className="btn btn-outline-danger"
               onClick={() => {
+                // Leave this signed-in-only page first, so it does not send to sign in.
+                void navigate("/", { flushSync: true });
                 signOut();
-                navigate("/");
               }}
             >
               Or click here to logout.
