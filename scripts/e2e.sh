@@ -21,4 +21,4 @@ export CHROMIUM="${CHROMIUM:-$(command -v chromium || true)}"
 
 npm --prefix frontend run --silent build
 cd frontend
-exec npx --no-install playwright test "$@"
+exec npm run --silent e2e -- "$@"
