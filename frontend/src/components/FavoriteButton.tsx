@@ -37,7 +37,8 @@ export function FavoriteButton({
       type="button"
       className={className}
       aria-pressed={article.favorited}
-      aria-label={`${action} "${article.title}" (${article.favoritesCount})`}
+      // The feed's heart shows only the count: its name says which article.
+      aria-label={compact ? `${action} "${article.title}" (${article.favoritesCount})` : undefined}
       disabled={mutation.isPending}
       onClick={() => (user ? mutation.mutate() : navigate("/register"))}
     >
