@@ -98,7 +98,7 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
   git rev-parse --verify -q "$$ref^{commit}" >/dev/null && { echo "$$ref"; break; }; done)
 
-.PHONY: frontend-types frontend-build frontend-test e2e screenshots api-diff fuzz browser
+.PHONY: frontend-types frontend-build frontend-test e2e screenshots api-diff fuzz browser frontend-deps
 frontend-types: $(FRONTEND_DEPS) ## Regenerate frontend/src/api/schema.d.ts from openapi.json
 	npm --prefix frontend run --silent generate
 
@@ -115,11 +115,14 @@ frontend-build: $(FRONTEND_DEPS) ## Build the web app: generate the types from o
 frontend-test: $(FRONTEND_DEPS) ## The web app's unit tests (Vitest)
 	npm --prefix frontend run --silent test
 
-e2e: install $(FRONTEND_DEPS) ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
+# scripts/e2e.sh installs the npm dependencies once it has found node (it skips without, unless CI=true).
+e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
 	scripts/e2e.sh
 
-screenshots: install $(FRONTEND_DEPS) ## Run the end-to-end tests and keep their screenshots in docs/screenshots
+screenshots: install ## Run the end-to-end tests and keep their screenshots in docs/screenshots
 	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots scripts/e2e.sh
+
+frontend-deps: $(FRONTEND_DEPS)
 
 api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git ref> (default: origin/main, else main)
 	scripts/api_diff.sh $(or $(base),$(API_DIFF_BASE))

@@ -19,6 +19,7 @@ command -v node >/dev/null || missing "node is not on PATH (node 20+ is needed)"
 export CHROMIUM="${CHROMIUM:-$(command -v chromium || true)}"
 [ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] || missing "chromium is not installed: run 'make browser'"
 
+make --no-print-directory frontend-deps
 npm --prefix frontend run --silent build
 cd frontend
 exec npm run --silent e2e -- "$@"
