@@ -1,5 +1,5 @@
 // The API's validation messages reach the person filling the form, next to the field.
-import { expect, register, signIn, test } from "./fixtures";
+import { expect, register, screenshot, signIn, test } from "./fixtures";
 
 test("sign up with a taken username and email shows each message beside its field", async ({ page, request }) => {
   const taken = await register(request, "taken");
@@ -15,6 +15,7 @@ test("sign up with a taken username and email shows each message beside its fiel
   await expect(page.getByLabel("Email")).toHaveAccessibleDescription("email has already been taken");
   await expect(page.getByLabel("Password")).toHaveAttribute("aria-invalid", "false");
   await expect(page).toHaveURL(/\/register$/);
+  await screenshot(page, "sign-up-errors");
 });
 
 test("sign up with a short password and a bad email", async ({ page }) => {

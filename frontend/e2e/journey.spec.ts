@@ -44,6 +44,7 @@ test("sign up, publish, comment, favorite, follow, settings, log out and back in
     await tags.fill("conduit");
     await tags.press("Enter");
     await expect(page.getByRole("list", { name: "Tags" }).getByRole("listitem")).toHaveText([tag, "conduit"]);
+    await screenshot(page, "editor");
     await page.getByRole("button", { name: "Publish Article" }).click();
 
     await expect(page.getByRole("heading", { level: 1, name: title })).toBeVisible();
@@ -92,12 +93,14 @@ test("sign up, publish, comment, favorite, follow, settings, log out and back in
   await test.step("settings: a bio shows on the profile", async () => {
     await nav.getByRole("link", { name: "Settings" }).click();
     await page.getByLabel("Short bio about you").fill("I write about Conduit.");
+    await screenshot(page, "settings");
     await page.getByRole("button", { name: "Update Settings" }).click();
     await expect(page).toHaveURL(new RegExp(`/profile/${me.username}$`));
     await expect(page.getByText("I write about Conduit.")).toBeVisible();
     await expect(page.locator(".article-preview h1")).toHaveText([title]);
     await page.getByRole("link", { name: "Favorited Articles" }).click();
     await expect(page.locator(".article-preview h1")).toHaveText([bobsTitle]);
+    await screenshot(page, "profile");
   });
 
   await test.step("log out", async () => {
