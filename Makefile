@@ -119,8 +119,9 @@ frontend-test: $(FRONTEND_DEPS) ## The web app's unit tests (Vitest)
 e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
 	scripts/e2e.sh
 
-screenshots: install ## Run the end-to-end tests and keep their screenshots in docs/screenshots
-	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots scripts/e2e.sh
+screenshots: install ## Run the end-to-end journey and copy its home and article screenshots to docs/screenshots
+	scripts/e2e.sh e2e/journey.spec.ts
+	cp frontend/e2e-results/screenshots/home.png frontend/e2e-results/screenshots/article.png docs/screenshots/
 
 frontend-deps: $(FRONTEND_DEPS)
 

@@ -48,9 +48,9 @@ export async function signIn(page: Page, account: Pick<Account, "email" | "passw
   await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: account.username })).toBeVisible();
 }
 
-/** Saves a screenshot of the page (SCREENSHOTS_DIR, else e2e-results/screenshots). */
+/** Saves a screenshot of the page in e2e-results/screenshots (`make screenshots` copies two to docs/). */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  const directory = process.env.SCREENSHOTS_DIR ?? path.resolve("e2e-results", "screenshots");
+  const directory = path.resolve("e2e-results", "screenshots");
   mkdirSync(directory, { recursive: true });
   await page.screenshot({ path: path.join(directory, `${name}.png`), fullPage: false });
 }
