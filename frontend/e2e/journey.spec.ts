@@ -1,7 +1,7 @@
 // A reader becomes a writer: the whole of Conduit, used the way a person uses it.
 import { expect, publish, register, screenshot, signIn, test, unique } from "./fixtures";
 
-test("sign up, publish, comment, favorite, follow, settings, log out and back in, edit, delete", async ({
+test("sign up, publish, comment, favorite, follow, settings, unfavorite, unfollow, log out and back in, edit, delete", async ({
   page,
   request,
 }) => {
@@ -101,6 +101,25 @@ test("sign up, publish, comment, favorite, follow, settings, log out and back in
     await page.getByRole("link", { name: "Favorited Articles" }).click();
     await expect(page.locator(".article-preview h1")).toHaveText([bobsTitle]);
     await screenshot(page, "profile");
+  });
+
+  await test.step("unfavorite from the list, unfollow from the profile", async () => {
+    await page.getByRole("button", { name: `Unfavorite "${bobsTitle}" (1)` }).click();
+    await expect(page.getByText("No articles are here... yet.")).toBeVisible(); // no favorites left
+    await nav.getByRole("link", { name: "Home" }).click();
+    await page.getByRole("link", { name: "Global Feed" }).click();
+    const bobsPreview = page.locator(".article-preview", { hasText: bobsTitle });
+    await expect(bobsPreview.getByRole("button", { name: `Favorite "${bobsTitle}" (0)` })).toHaveAttribute(
+      "aria-pressed",
+      "false",
+    );
+    await bobsPreview.getByRole("link", { name: bob.username }).click();
+    await expect(page.getByRole("heading", { name: bob.username })).toBeVisible();
+    await page.getByRole("button", { name: `Unfollow ${bob.username}` }).click();
+    await expect(page.getByRole("button", { name: `Follow ${bob.username}` })).toHaveAttribute("aria-pressed", "false");
+    await nav.getByRole("link", { name: "Home" }).click();
+    await page.getByRole("link", { name: "Your Feed" }).click();
+    await expect(page.getByText("No articles are here... yet.")).toBeVisible();
   });
 
   await test.step("log out", async () => {
