@@ -27,7 +27,7 @@ NOT_BUILT = """<!doctype html>
 <head><meta charset="utf-8"><title>Conduit</title></head>
 <body>
 <h1>Conduit</h1>
-<p>The web app is not built here. Install Node.js 20 or newer, then run
+<p>The web app is not built here. Install Node.js 20.19 or newer, then run
 <code>make run</code> again (it builds the app when node is present), or build it
 once with <code>make frontend-build</code>.</p>
 <p>The API answers at <a href="/api/articles">/api</a> and its documentation is at
