@@ -16,11 +16,13 @@ from app import (
     models,  # noqa: F401  (every model is known to migrations)
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
+    unit_of_work,
     webapp,
 )
 from app.api import PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings
+from app.counters import counters_cli
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
@@ -56,8 +58,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.blp)
     webapp.init_app(app)
     app.register_error_handler(Exception, _unexpected_error)
+    unit_of_work.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)
     app.cli.add_command(seed_command)
+    app.cli.add_command(counters_cli)
     return app
 
 
@@ -78,5 +82,5 @@ def _register_blueprints() -> None:
 def _unexpected_error(error: Exception) -> Response:
     """Log the traceback; the client gets the envelope and nothing internal."""
     log.exception("Unhandled exception", exc_info=error)
-    db.session.rollback()
+    unit_of_work.discard()
     return render_http_exception(InternalServerError())
