@@ -32,6 +32,19 @@ def _int(raw: str, name: str) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
 
 
+# Read from the environment and overrides alike above; the rest of the overrides win as given.
+_PARSED = ("APP_ENV", "SECRET_KEY", "DATABASE_URL", "RESPONSE_CACHE", "RESPONSE_CACHE_MAX_BYTES")
+
+
+def _switch(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be on or off, got {raw!r}")
+
+
 def normalize_database_url(url: str) -> str:
     """Use psycopg 3 for ``postgres://`` and ``postgresql://`` URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -82,7 +95,8 @@ def load_settings(
         "TESTING": testing,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping on every checkout: app/pool.py pings connections idle for a second or more.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "JWT_EXPIRES_SECONDS": _int(
             str(env.get("JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7)), "JWT_EXPIRES_SECONDS"
         ),
@@ -96,6 +110,11 @@ def load_settings(
         ],
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Hot reads from memory (app/response_cache.py); per process, in bytes.
+        "RESPONSE_CACHE": _switch(str(env.get("RESPONSE_CACHE", "on")), "RESPONSE_CACHE"),
+        "RESPONSE_CACHE_MAX_BYTES": _int(
+            str(env.get("RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024)), "RESPONSE_CACHE_MAX_BYTES"
+        ),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
         "BACKUP_DIRECTORY": str(env.get("BACKUP_DIRECTORY") or PROJECT_ROOT / "backups"),
         "MIGRATION_LOCK_TIMEOUT": str(env.get("MIGRATION_LOCK_TIMEOUT") or "5s"),
@@ -110,7 +129,5 @@ def load_settings(
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "deepLinking": True},
     }
-    settings.update(
-        {k: v for k, v in overrides.items() if k not in ("APP_ENV", "SECRET_KEY", "DATABASE_URL")}
-    )
+    settings.update({k: v for k, v in overrides.items() if k not in _PARSED})
     return settings

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from app import create_app
+from app import create_app, response_cache
 from app.extensions import db
 from tests import databases, factories
 from tests.serving import ServedApp, migrate_to_head, serve
@@ -82,6 +82,7 @@ def app(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
+    response_cache.close(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
