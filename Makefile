@@ -46,10 +46,18 @@ install-dev: $(DEV) ## Create .venv and install runtime and development dependen
 
 # --- run -------------------------------------------------------------------
 
-.PHONY: run serve
-run: install ## Set up, migrate the SQLite database, serve on http://127.0.0.1:5000 (PORT overrides)
+.PHONY: run serve dev
+run: install ## Migrate the SQLite database, build the web app (when node is there), serve both on http://127.0.0.1:5000
 	$(BIN)/flask db run
+	@if command -v node >/dev/null; then $(MAKE) --no-print-directory $(WEBAPP); \
+	else echo "node is not installed: serving the API only (/ says how to get the web app)"; fi
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+DEV_PORT ?= 5173
+dev: install $(FRONTEND_DEPS) ## The API on PORT and the web app with hot reload on http://127.0.0.1:5173 (DEV_PORT), proxying /api and /docs
+	$(BIN)/flask db run
+	@$(BIN)/flask run --host $(HOST) --port $(PORT) & api=$$!; trap 'kill $$api' EXIT; \
+	CONDUIT_API=http://$(HOST):$(PORT) VITE_PORT=$(DEV_PORT) npm --prefix frontend run dev
 
 serve: install ## Serve with gunicorn (gunicorn.conf.py: WEB_CONCURRENCY, HOST, PORT, LOG_LEVEL)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -57,8 +65,9 @@ serve: install ## Serve with gunicorn (gunicorn.conf.py: WEB_CONCURRENCY, HOST, 
 # --- quality ---------------------------------------------------------------
 
 .PHONY: test lint format conformance
-test: install-dev $(FRONTEND_DEPS) ## Run the whole test suite on SQLite and PostgreSQL
+test: install-dev $(FRONTEND_DEPS) ## Run the whole test suite on SQLite and PostgreSQL, and the web app's unit tests
 	$(BIN)/pytest -n 2
+	npm --prefix frontend run --silent test
 
 lint: install-dev ## ruff check, ruff format --check, mypy on app/
 	$(BIN)/ruff check .
@@ -89,15 +98,32 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
   git rev-parse --verify -q "$$ref^{commit}" >/dev/null && { echo "$$ref"; break; }; done)
 
-.PHONY: frontend-types frontend-build api-diff fuzz browser
+.PHONY: frontend-types frontend-build frontend-test e2e screenshots api-diff fuzz browser frontend-deps
 frontend-types: $(FRONTEND_DEPS) ## Regenerate frontend/src/api/schema.d.ts from openapi.json
 	npm --prefix frontend run --silent generate
 
-frontend-build: $(FRONTEND_DEPS) ## Check the committed TypeScript types are current, then generate and tsc --strict
-	@npm --prefix frontend run --silent generate -- --check || { \
-	  echo "frontend/src/api/schema.d.ts is stale: run 'make frontend-types' and commit it"; exit 1; }
-	@echo "frontend/src/api/schema.d.ts is current"
+# The built web app, rebuilt when its sources, its dependencies or the API contract change.
+WEBAPP := frontend/dist/index.html
+WEBAPP_SOURCES := $(shell find frontend/src frontend/public -type f -not -name schema.d.ts 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/eslint.config.js openapi.json
+$(WEBAPP): $(FRONTEND_DEPS) $(WEBAPP_SOURCES)
 	npm --prefix frontend run --silent build
+
+frontend-build: $(FRONTEND_DEPS) ## Build the web app: generate the types from openapi.json, tsc --strict, eslint, vite build (frontend/dist)
+	npm --prefix frontend run --silent build
+
+frontend-test: $(FRONTEND_DEPS) ## The web app's unit tests (Vitest)
+	npm --prefix frontend run --silent test
+
+# scripts/e2e.sh installs the npm dependencies once it has found node (it skips without, unless CI=true).
+e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
+	scripts/e2e.sh
+
+screenshots: install ## Run the end-to-end journey and copy its home and article screenshots to docs/screenshots
+	scripts/e2e.sh e2e/journey.spec.ts
+	cp frontend/e2e-results/screenshots/home.png frontend/e2e-results/screenshots/article.png docs/screenshots/
+
+frontend-deps: $(FRONTEND_DEPS)
 
 api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git ref> (default: origin/main, else main)
 	scripts/api_diff.sh $(or $(base),$(API_DIFF_BASE))
@@ -105,7 +131,7 @@ api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git r
 fuzz: install-dev ## schemathesis, every check, against gunicorn on a throwaway SQLite database (FUZZ_SECONDS)
 	scripts/fuzz.sh
 
-browser: ## Install Debian's chromium (for the /docs page test) unless it is there; needs root
+browser: ## Install Debian's chromium (for the /docs page and end-to-end tests) unless it is there; needs root
 	@if command -v chromium >/dev/null; then echo "chromium is installed"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
