@@ -24,6 +24,7 @@ from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
 from app.json_provider import OrjsonProvider
+from app.reset import drop_tables_command
 from app.seed import seed_command
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -56,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     request_log.init_app(app)
     app.cli.add_command(seed_command)
+    app.cli.add_command(drop_tables_command)
     return app
 
 

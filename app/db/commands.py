@@ -28,6 +28,7 @@ from flask_migrate.cli import db as db_group
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.database import connection_problem
 from app.db import history
 from app.db.audit import ACCEPT, FORGET, include_name, record
 from app.db.backup import BackupError, backup, backup_path, restore, restore_command
@@ -71,7 +72,7 @@ def _handles_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         except MigrationRefused as error:
             _fail(f"Error: {error}", error.exit_code)
         except (CommandError, SQLAlchemyError, BackupError, LintError, history.GitError) as error:
-            _fail(f"Error: {str(error).strip()}")
+            _fail(f"Error: {connection_problem(error, db.engine.url) or str(error).strip()}")
         return None
 
     return wrapper
@@ -432,8 +433,11 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
     return problems
 
 
-def _model_problems() -> list[str]:
-    """Upgrade a scratch SQLite database to head, compare it with the models."""
+def model_differences() -> list[Any]:
+    """Alembic's diff between the models and a scratch SQLite database upgraded to head.
+
+    Empty when every model change has its migration. Needs an app context.
+    """
     with tempfile.TemporaryDirectory() as folder:
         engine = create_engine(f"sqlite:///{Path(folder) / 'gate.db'}")
         try:
@@ -441,22 +445,30 @@ def _model_problems() -> list[str]:
                 config = _config()
                 config.attributes["connection"] = connection
                 config.attributes[QUIET_ATTRIBUTE] = True
-                try:
-                    command.upgrade(config, "heads")
-                except Exception as error:  # reported as a failed check, not a traceback
-                    return [f"upgrading a scratch SQLite database to head failed: {error!r}"]
+                command.upgrade(config, "heads")
                 context = MigrationContext.configure(
                     connection,
                     opts={"compare_type": True, "include_name": include_name},
                 )
-                diffs = compare_metadata(context, db.metadata)
+                diffs: list[Any] = compare_metadata(context, db.metadata)
+                return diffs
         finally:
             engine.dispose()
+
+
+def describe_differences(diffs: list[Any]) -> str:
+    listed = "; ".join(str(diff) for diff in diffs[:10])
+    return "the models changed without a migration (make migration-generate name=…): " + listed
+
+
+def _model_problems() -> list[str]:
+    """Upgrade a scratch SQLite database to head, compare it with the models."""
+    try:
+        diffs = model_differences()
+    except Exception as error:  # reported as a failed check, not a traceback
+        return [f"upgrading a scratch SQLite database to head failed: {error!r}"]
     if diffs:
-        listed = "; ".join(str(diff) for diff in diffs[:10])
-        return [
-            "the models changed without a migration (make migration-generate name=…): " + listed
-        ]
+        return [describe_differences(diffs)]
     click.echo("ok    the models match the migrations")
     return []
 
