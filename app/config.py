@@ -201,9 +201,8 @@ def load_settings(
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "deepLinking": True},
     }
-    settings.update(
-        {k: v for k, v in overrides.items() if k not in ("APP_ENV", "SECRET_KEY", "DATABASE_URL")}
-    )
+    # Other overrides are Flask config keys, taken as given (settings were read above).
+    settings.update({k: v for k, v in overrides.items() if k not in SETTINGS})
     return settings
 
 
