@@ -456,9 +456,25 @@ def model_differences() -> list[Any]:
             engine.dispose()
 
 
+def _difference(diff: Any) -> str:
+    """One Alembic diff in a few words: ``add_column users.nickname``, ``add_table counters``."""
+    if isinstance(diff, list):  # modify_* diffs come grouped per column
+        return ", ".join(_difference(item) for item in diff)
+    operation, *rest = diff
+    if operation.startswith("modify_"):
+        return f"{operation} {rest[1]}.{rest[2]}"
+    if operation in ("add_column", "remove_column"):
+        return f"{operation} {rest[1]}.{rest[2].name}"
+    named = getattr(rest[0], "name", None) if rest else None
+    return f"{operation} {named}" if named else str(diff)
+
+
 def describe_differences(diffs: list[Any]) -> str:
-    listed = "; ".join(str(diff) for diff in diffs[:10])
-    return "the models changed without a migration (make migration-generate name=…): " + listed
+    listed = "; ".join(_difference(diff) for diff in diffs[:10])
+    more = f" and {len(diffs) - 10} more" if len(diffs) > 10 else ""
+    return (
+        f"the models changed without a migration (make migration-generate name=…): {listed}{more}"
+    )
 
 
 def _model_problems() -> list[str]:
