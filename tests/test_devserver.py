@@ -159,20 +159,17 @@ class DevServer:
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    """python -m app.devserver on an empty SQLite database, its output in a file."""
+    """python -m app.devserver on an empty SQLite database, set up by a .env file as make run is."""
     folder = tmp_path_factory.mktemp("devserver")
     port = _free_port()
+    env_file = folder / ".env"
+    env_file.write_text(f"PORT={port}\nDATABASE_URL=sqlite:///{folder / 'conduit.db'}\n")
     log = folder / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.devserver"],
             cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "PORT": str(port),
-                "DATABASE_URL": f"sqlite:///{folder / 'conduit.db'}",
-            },
+            env={**os.environ, "PYTHONPATH": str(ROOT), "ENV_FILE": str(env_file)},
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
