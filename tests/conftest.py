@@ -122,16 +122,24 @@ class QueryCounter:
         return len(self.statements)
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+
+
 @pytest.fixture
 def count_queries(app: Flask) -> Callable[[], Any]:
-    """``with count_queries() as counter:`` records the SQL statements run inside."""
+    """``with count_queries() as counter:`` records the SQL statements run inside.
+
+    Transaction control is left out: SQLite's ``BEGIN`` is sent as a statement
+    (``app.database``), PostgreSQL's by the driver, unseen here.
+    """
 
     @contextmanager
     def counting() -> Iterator[QueryCounter]:
         counter = QueryCounter()
 
         def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            counter.statements.append(statement)
+            if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+                counter.statements.append(statement)
 
         with app.app_context():
             engine: Engine = db.engine

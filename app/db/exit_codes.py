@@ -1,4 +1,4 @@
-"""Exit codes of the ``flask db`` subcommands added by ``app.db`` (docs/migrations.md)."""
+"""Exit codes of the ``flask db`` subcommands (documented in docs/migrations.md)."""
 
 from enum import IntEnum
 

@@ -5,8 +5,9 @@ copy. The application enforces foreign keys on every connection
 (``app.database``), so that drop would cascade: dropping ``tags`` to add a
 column deletes every ``article_tags`` row. Alembic's batch documentation says
 to switch enforcement off around such migrations; ``PRAGMA foreign_keys``
-only takes effect outside a transaction, hence the commit before. After the
-run ``PRAGMA foreign_key_check`` must find nothing, or the run fails.
+only takes effect outside a transaction, so it goes straight to the driver
+(SQLAlchemy would begin one first: ``app.database``). After the run
+``PRAGMA foreign_key_check`` must find nothing, or the run fails.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ def foreign_keys_off(connection: Connection) -> Iterator[None]:
     if connection.dialect.name != "sqlite" or connection.in_transaction():
         yield
         return
-    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
-    connection.commit()
+    _pragma_outside_transaction(connection, "PRAGMA foreign_keys = OFF")
     try:
         yield
         if connection.in_transaction():
@@ -41,5 +41,8 @@ def foreign_keys_off(connection: Connection) -> Iterator[None]:
     finally:
         if connection.in_transaction():
             connection.rollback()
-        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
-        connection.commit()
+        _pragma_outside_transaction(connection, "PRAGMA foreign_keys = ON")
+
+
+def _pragma_outside_transaction(connection: Connection, pragma: str) -> None:
+    connection.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
