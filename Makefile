@@ -32,7 +32,7 @@ help: ## List the targets by section
 	  /^##@ / { printf "\n%s%s%s\n", bold, substr($$0, 5), reset; next } \
 	  /^[a-zA-Z_-]+:.*## / { printf "  %s%-20s%s %s\n", bold, $$1, reset, $$2 }' $(MAKEFILE_LIST)
 
-.PHONY: run serve install install-dev python-version node-version
+.PHONY: run serve settings install install-dev python-version node-version
 run: install ## Set up, migrate, serve with reload on http://127.0.0.1:5000 (PORT, HOST, .env)
 	$(BIN)/flask db run
 	$(BIN)/python -m app.devserver
@@ -40,11 +40,14 @@ run: install ## Set up, migrate, serve with reload on http://127.0.0.1:5000 (POR
 serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CONCURRENCY, PORT, ...)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
+settings: install ## The settings in effect and where each comes from (environment, .env, default)
+	@$(BIN)/flask settings
+
 install: python-version ## Create .venv (Python 3.11+) and install the runtime dependencies
-	@$(MAKE) $(RUNTIME)
+	@$(MAKE) -q $(RUNTIME) || $(MAKE) $(RUNTIME)
 
 install-dev: python-version ## Create .venv and install runtime and development dependencies
-	@$(MAKE) $(DEV)
+	@$(MAKE) -q $(DEV) || $(MAKE) $(DEV)
 
 # Checked before anything is installed; a .venv built by another interpreter is rebuilt.
 python-version:
@@ -200,7 +203,7 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 
 .PHONY: seed bench bench-scale bench-workers deploy-demo bench-install
 bench-install: install
-	@$(MAKE) $(BENCH)
+	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
 seed: install ## Fill the database with seed data (SEED_ARGS="--users 100 --articles 1000 ...")
 	$(BIN)/flask seed $(SEED_ARGS)

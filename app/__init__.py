@@ -19,7 +19,7 @@ from app import (
 )
 from app.api import PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
-from app.config import load_settings
+from app.config import load_settings, settings_command
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
@@ -58,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     request_log.init_app(app)
     app.cli.add_command(seed_command)
     app.cli.add_command(drop_tables_command)
+    app.cli.add_command(settings_command)
     return app
 
 

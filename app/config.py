@@ -12,13 +12,14 @@ the setting; production also refuses settings only fit for development.
 
 from __future__ import annotations
 
-import logging
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -248,5 +249,65 @@ def server_settings(
     )
 
 
-def level_number(level: str) -> int:
-    return logging.getLevelNamesMapping()[level]
+def _shown(name: str, value: str) -> str:
+    """A setting's value as it may be printed: no secret key, no password."""
+    if name == "SECRET_KEY":
+        return "<set>"
+    if name == "DATABASE_URL" and "://" in value:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except ArgumentError:
+            return value
+    return value
+
+
+def describe(names: list[str] | None = None) -> list[str]:
+    """One line per setting (all by default): ``NAME=value  # where it came from``.
+
+    Values are shell-quoted; the secret key and a database password are masked.
+    A setting left to a default the server resolves (``PORT``, ``WEB_CONCURRENCY``
+    …) shows the resolved value; others show their default as a comment.
+    """
+    served = server_settings()
+    resolved = {
+        "APP_ENV": served.app_env,
+        "HOST": served.host,
+        "PORT": str(served.port),
+        "LOG_LEVEL": served.log_level,
+        "LOG_FORMAT": served.log_format,
+        "WEB_CONCURRENCY": str(served.workers),
+        "GUNICORN_WORKER_CLASS": served.worker_class,
+        "GUNICORN_THREADS": str(served.threads),
+        "GUNICORN_TIMEOUT": str(served.timeout),
+        "GUNICORN_GRACEFUL_TIMEOUT": str(served.graceful_timeout),
+    }
+    path = env_file_path()
+    from_file = dotenv_values(path) if path is not None and path.is_file() else {}
+    lines = []
+    for name in names or list(SETTINGS):
+        if name not in SETTINGS:
+            raise ConfigurationError(f"{name} is not a setting (see docs/configuration.md)")
+        if os.environ.get(name):
+            value, source = os.environ[name], "environment"
+        elif from_file.get(name):
+            value, source = str(from_file[name]), str(path)
+        elif name in resolved:
+            value, source = resolved[name], "default"
+        else:
+            lines.append(f"# {name}: {SETTINGS[name]} (default)")
+            continue
+        lines.append(f"{name}={shlex.quote(_shown(name, value))}  # {source}")
+    return lines
+
+
+@click.command("settings")
+@click.argument("names", nargs=-1)
+def settings_command(names: tuple[str, ...]) -> None:
+    """Print the settings in effect and where each comes from (environment, .env, default)."""
+    try:
+        click.echo("\n".join(describe(list(names))))
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None

@@ -220,3 +220,25 @@ def test_a_copy_of_the_example_env_file_starts_as_documented(monkeypatch):
     assert loaded["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/instance/conduit.db"
     assert (loaded["LOG_LEVEL"], loaded["LOG_FORMAT"]) == ("INFO", "text")
     assert (served.bind, served.workers, served.threads) == ("127.0.0.1:5000", os.cpu_count(), 4)
+
+
+def test_flask_settings_shows_each_value_and_where_it_came_from(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PORT=6203\nDATABASE_URL=postgresql://me:s3cret@db/conduit\nSECRET_KEY=" + STRONG_KEY
+    )
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    monkeypatch.setenv("HOST", "10.0.0.5")
+    app = create_app({"APP_ENV": "testing"})
+
+    output = app.test_cli_runner().invoke(args=["settings"]).output
+
+    lines = output.splitlines()
+    assert "HOST=10.0.0.5  # environment" in lines
+    assert f"PORT=6203  # {env_file}" in lines
+    assert f"DATABASE_URL='postgresql://me:***@db/conduit'  # {env_file}" in lines
+    assert f"SECRET_KEY='<set>'  # {env_file}" in lines
+    assert "GUNICORN_THREADS=4  # default" in lines
+    assert "# JWT_EXPIRES_SECONDS: 604800 (default)" in lines
+    assert "s3cret" not in output
+    assert STRONG_KEY not in output
