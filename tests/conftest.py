@@ -188,7 +188,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         database = callspec.params.get("database_url") if callspec else None
-        if item.get_closest_marker("postgresql_only"):
+        if item.get_closest_marker("postgresql_only") or "postgres_url" in getattr(
+            item, "fixturenames", ()
+        ):
             database = "postgresql"
         (kept if database is None or database in chosen else dropped).append(item)
     if dropped:
