@@ -144,7 +144,7 @@ FLASK_DB := $(BIN)/flask db
 require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
 
 .PHONY: migration-generate migration-create migration-run migration-revert migration-show \
-	migration-verify migration-accept migration-lint migration-check migration-sql \
+	migration-verify migration-accept migration-lint migration-review migration-check migration-sql \
 	db-backup db-restore db-reset
 migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
 	$(call require,name,AddUserTable)
@@ -173,6 +173,11 @@ migration-accept: install ## Accept a reviewed change to an applied migration: r
 migration-lint: install-dev ## squawk over revisions not yet on main (all=1: every revision)
 	$(FLASK_DB) lint $(if $(all),--all)
 
+migration-review: install ## Record a checked lint finding in migrations/reviewed.txt: rev=<id> why="…"
+	$(call require,rev,<revision id>)
+	$(call require,why,<why it is safe>)
+	$(FLASK_DB) review "$(rev)" "$(why)"
+
 migration-check: install ## CI gate: one head (migrations/HEAD), models match, main's revisions untouched
 	$(FLASK_DB) gate
 
@@ -182,9 +187,9 @@ migration-sql: install ## Print a revision's PostgreSQL SQL, offline: rev=<id> (
 db-backup: install ## Back up the database into backups/ (BACKUP_DIRECTORY)
 	$(FLASK_DB) backup
 
-db-restore: install ## Replace the database with a backup: file=backups/…
+db-restore: install ## Check a backup, back up the database, replace it: file=backups/… (yes=1: no question)
 	$(call require,file,backups/<file>)
-	$(FLASK_DB) restore "$(file)"
+	$(FLASK_DB) restore "$(file)" $(if $(yes),--yes)
 
 db-reset: install ## Development: drop every table, migrate, seed (SEED_ARGS); refuses in production
 	$(BIN)/flask drop-tables

@@ -13,7 +13,16 @@ Built in (the pieces live in ``app.db``):
   ``migration_audit`` table (``app.db.audit``), which autogenerate ignores;
 - autogenerate refuses empty migrations with a diagnosis, refuses migrations
   that drop every table, and flags destructive operations (``app.db.diagnose``);
-- on PostgreSQL, every run sets ``lock_timeout`` (``MIGRATION_LOCK_TIMEOUT``);
+- generated revisions create the PostgreSQL enum types they introduce and drop
+  them on the way back (``app.db.enum_types``);
+- transactions: on SQLite the whole run is one transaction (Alembic's SQLite
+  impl says ``transactional_ddl = False``; ``app.database`` gives pysqlite
+  real transactions, so it is switched on here): a failed run rolls back
+  whole, batch copies (``_alembic_tmp_*``) included. On PostgreSQL each
+  revision is its own transaction (``transaction_per_migration``), so a long
+  data migration does not hold the locks of every revision before it;
+- on PostgreSQL, every run sets ``lock_timeout`` (``MIGRATION_LOCK_TIMEOUT``)
+  for its session, and resets it afterwards;
 - on SQLite, foreign keys are off during a run (a batch table copy would
   otherwise cascade-delete the rows that reference it) and checked after
   (``app.db.sqlite_batch``);
@@ -23,17 +32,20 @@ Built in (the pieces live in ``app.db``):
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
+from app.db.enum_types import render_item
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
 from app.db.lock import migration_lock
-from app.db.sqlite_batch import foreign_keys_off
+from app.db.sqlite_batch import check_foreign_keys, foreign_keys_off
 
 config = context.config
 
@@ -50,20 +62,45 @@ record_step = AuditRecorder()
 LOCK_TIMEOUT = str(current_app.config.get("MIGRATION_LOCK_TIMEOUT") or "5s")
 
 
+def _transaction_args(dialect_name: str) -> dict:
+    if dialect_name == "sqlite":
+        return {"transactional_ddl": True, "transaction_per_migration": False}
+    return {"transaction_per_migration": True}
+
+
 def _configure_args(url: str) -> dict:
     args = dict(migrate_extension.configure_args)
     args.setdefault("process_revision_directives", revision_hook(config, target_metadata, url))
     args.setdefault("include_name", include_name)
+    args.setdefault("render_item", render_item)
     args.setdefault("on_version_apply", [record_step])
     return args
 
 
-def _set_lock_timeout(dialect_name: str) -> None:
-    if dialect_name != "postgresql":
-        return
+def _lock_timeout_statement() -> str:
     if not re.fullmatch(r"\d+\s*(ms|s|min|h)?", LOCK_TIMEOUT):
         raise ValueError(f"MIGRATION_LOCK_TIMEOUT must look like 5s or 500ms, not {LOCK_TIMEOUT!r}")
-    context.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    return f"SET lock_timeout = '{LOCK_TIMEOUT}'"
+
+
+@contextmanager
+def _lock_timeout(connection: Connection) -> Iterator[None]:
+    """PostgreSQL: the session's lock_timeout for the run (every revision's transaction)."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    external = connection.in_transaction()  # the caller's transaction: not ours to end
+    connection.exec_driver_sql(_lock_timeout_statement())
+    if not external:
+        connection.commit()
+    try:
+        yield
+    finally:
+        if not external:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.exec_driver_sql("RESET lock_timeout")
+            connection.commit()
 
 
 def run_migrations_offline() -> None:
@@ -79,10 +116,13 @@ def run_migrations_offline() -> None:
         url=url,
         target_metadata=target_metadata,
         literal_binds=True,
+        **_transaction_args(make_url(url).get_backend_name()),
         **_configure_args(url),
     )
+    dialect_name = make_url(url).get_backend_name()
+    if dialect_name == "postgresql":
+        context.execute(_lock_timeout_statement())
     with context.begin_transaction():
-        _set_lock_timeout(context.get_context().dialect.name)
         context.run_migrations()
 
 
@@ -96,16 +136,21 @@ def run_migrations_online() -> None:
 
 
 def _run_on(connection) -> None:
-    with migration_lock(connection.engine), foreign_keys_off(connection):
+    with (
+        migration_lock(connection.engine),
+        foreign_keys_off(connection),
+        _lock_timeout(connection),
+    ):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            **_transaction_args(connection.dialect.name),
             **_configure_args(connection.engine.url.render_as_string(hide_password=True)),
         )
         with context.begin_transaction():
-            _set_lock_timeout(connection.dialect.name)
             record_step.start()
             context.run_migrations()
+            check_foreign_keys(connection)
 
 
 if context.is_offline_mode():

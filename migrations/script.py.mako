@@ -13,12 +13,12 @@ Create Date: ${create_date}
 #   - ${operation}
 %   endfor
 # Back up first (make db-backup), make downgrade() restore what it can, and
-# mark the revision reviewed (see below) only once you have checked it.
+# record the review (see below) only once you have checked it.
 # =============================================================================
 % endif
 # Review: `make migration-lint` checks this revision's PostgreSQL SQL. When it
-# reports hazards you have checked, add the line
-#   # migration-lint: reviewed <why it is safe>
+# reports hazards you have checked, record that (in migrations/reviewed.txt):
+#   make migration-review rev=${up_revision} why="<why it is safe>"
 # Once applied anywhere, never edit this file: write a new revision instead.
 % if config.attributes.get("data_migration"):
 # Data migration: it describes the few columns it touches as they are at this
@@ -36,14 +36,21 @@ depends_on = ${repr(depends_on)}
 
 # Describe what you touch, for example:
 #   users = sa.table("users", sa.column("id", sa.Integer), sa.column("bio", sa.Text))
-# and work in batches so that no lock is held for long:
+#
+# Transactions (docs/migrations.md): on PostgreSQL this revision runs in a
+# transaction of its own, on SQLite the whole run is one. Batches inside that
+# transaction keep each statement small, but every row updated stays locked
+# until the revision commits. A backfill of a large table that must not hold
+# its locks for long commits each batch, in an autocommit block:
 #   connection = op.get_bind()
 #   pending = sa.select(users.c.id).where(users.c.bio.is_(None)).limit(1000)
-#   while connection.execute(
-#       users.update().where(users.c.id.in_(pending)).values(bio="")
-#   ).rowcount:
-#       pass
-
+#   with op.get_context().autocommit_block():  # each statement commits at once
+#       while connection.execute(
+#           users.update().where(users.c.id.in_(pending)).values(bio="")
+#       ).rowcount:
+#           pass
+# A failure midway then keeps the batches already done: write the update so
+# that running it again is harmless (as above: it only touches rows still NULL).
 
 def upgrade():
     pass

@@ -1,12 +1,16 @@
 """Migration tooling on top of Flask-Migrate: the workflow's ``flask db`` subcommands.
 
-- ``commands``: generate, create, run, revert, status, verify, accept, sql,
-  lint, gate, backup, restore (registered on Flask-Migrate's ``db`` group);
+- ``commands``: generate, create, run, revert, status, clean, verify, accept,
+  sql, lint, review, gate, backup, restore (on Flask-Migrate's ``db`` group);
 - ``status`` and ``audit``: what is applied, from which file (checksums);
 - ``diagnose``: why autogenerate found nothing; refusals; destructive banner;
-- ``lint``: offline PostgreSQL SQL and squawk's hazard rules;
+  what autogenerate cannot see in the revision it wrote;
+- ``enum_types``: PostgreSQL enum types created and dropped by generated revisions;
+- ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
 - ``lock``: one migration run at a time per database;
-- ``backup``: SQLite online backup, pg_dump / pg_restore;
+- ``backup``: SQLite online backup, pg_dump / pg_restore, checking a backup;
+- ``scratch``: the gate's scratch SQLite and PostgreSQL databases;
+- ``sqlite_batch``: foreign keys off during SQLite runs; leftover batch tables;
 - ``history``: the committed ``migrations/HEAD`` file and the main branch.
 
 ``migrations/env.py`` wires the hooks into every Alembic run.

@@ -43,6 +43,7 @@ UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 ACCEPT = "accept"  # a reviewed change to an applied file: its new checksum
 FORGET = "forget"  # an applied revision whose file was removed on purpose
+RESTORE = "restore"  # the database was replaced by a backup (revision: the backup's)
 
 audit_metadata = MetaData()
 audit_table = Table(
@@ -79,7 +80,7 @@ def record(
     *,
     revision: str,
     direction: str,
-    path: str | None,
+    path: str | os.PathLike[str] | None,
     duration_ms: int | None = None,
 ) -> None:
     """Add one row (creating the table on first use), in the caller's transaction."""
@@ -121,6 +122,8 @@ def read_audit(connection: Connection) -> dict[str, AuditEntry]:
     )
     entries: dict[str, AuditEntry] = {}
     for revision, filename, checksum, direction in rows:
+        if direction == RESTORE:  # a record of the restore, not of a revision
+            continue
         previous = entries.get(revision)
         if direction in (UPGRADE, ACCEPT):
             entries[revision] = AuditEntry(revision, filename, True, checksum)
@@ -164,3 +167,17 @@ class AuditRecorder:
             path=script.path,
             duration_ms=duration_ms,
         )
+
+
+def most_recent(connection: Connection, revisions: tuple[str, ...]) -> str:
+    """Of these applied revisions, the one applied last (by the audit table; else the last)."""
+    if inspect(connection).has_table(AUDIT_TABLE_NAME):
+        found = connection.execute(
+            select(audit_table.c.revision)
+            .where(audit_table.c.revision.in_(revisions), audit_table.c.direction == UPGRADE)
+            .order_by(audit_table.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if found is not None:
+            return str(found)
+    return revisions[-1]

@@ -14,12 +14,15 @@ import re
 import sqlite3
 import subprocess
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
 RESET_PUBLIC_SCHEMA = "DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
+SQLITE_HEADER = b"SQLite format 3\x00"
+VERSION_TABLE = "alembic_version"
 
 
 class BackupError(RuntimeError):
@@ -60,6 +63,92 @@ def restore(url: URL, source: Path) -> None:
         _restore_postgresql(url, source)
     else:  # pragma: no cover
         raise BackupError(f"no restore method for {backend}")
+
+
+@dataclass(frozen=True)
+class BackupContents:
+    """What a backup file holds, read without touching the database it would replace."""
+
+    revisions: tuple[str, ...]  # alembic_version's rows
+    tables: frozenset[str]
+
+
+def read_backup(url: URL, source: Path) -> BackupContents:
+    """Check that ``source`` is a readable backup for this backend; say what it holds.
+
+    SQLite: a SQLite file that passes ``PRAGMA integrity_check``. PostgreSQL: a
+    custom-format dump that ``pg_restore --list`` reads. Either way the
+    ``alembic_version`` table and its row. Raises :class:`BackupError` (one line).
+    """
+    if not source.is_file():
+        raise BackupError(f"no backup file at {source}")
+    if source.stat().st_size == 0:
+        raise BackupError(f"{source} is empty (0 bytes): not a backup")
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        contents = _read_sqlite_backup(source)
+    elif backend == "postgresql":
+        contents = _read_postgresql_backup(url, source)
+    else:  # pragma: no cover
+        raise BackupError(f"no restore method for {backend}")
+    if VERSION_TABLE not in contents.tables:
+        raise BackupError(
+            f"{source} has no {VERSION_TABLE} table: not a backup of this application's database"
+        )
+    if not contents.revisions:
+        raise BackupError(f"{source} records no migration ({VERSION_TABLE} is empty)")
+    return contents
+
+
+def _read_sqlite_backup(source: Path) -> BackupContents:
+    with source.open("rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise BackupError(f"{source} is not a SQLite database")
+    try:
+        with closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            integrity = [row[0] for row in con.execute("PRAGMA integrity_check")]
+            if integrity != ["ok"]:
+                raise BackupError(f"{source} fails PRAGMA integrity_check: {integrity[0]}")
+            tables = frozenset(
+                row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            )
+            revisions: tuple[str, ...] = ()
+            if VERSION_TABLE in tables:
+                revisions = tuple(
+                    row[0] for row in con.execute("SELECT version_num FROM alembic_version")
+                )
+    except sqlite3.DatabaseError as error:
+        raise BackupError(f"{source} cannot be read as a SQLite database: {error}") from None
+    return BackupContents(revisions, tables)
+
+
+TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?P<schema>\S+) (?P<name>\S+) ", re.MULTILINE)
+
+
+def _read_postgresql_backup(url: URL, source: Path) -> BackupContents:
+    toc = _run(["pg_restore", "--list", str(source)], url).decode(errors="replace")
+    tables = frozenset(m.group("name") for m in TOC_TABLE.finditer(toc) if m["schema"] == "public")
+    revisions: tuple[str, ...] = ()
+    if VERSION_TABLE in tables:
+        data = _run(
+            ["pg_restore", "--data-only", f"--table={VERSION_TABLE}", "--file=-", str(source)], url
+        ).decode(errors="replace")
+        revisions = tuple(_copy_rows(data))
+    return BackupContents(revisions, tables)
+
+
+def _copy_rows(sql: str) -> list[str]:
+    """The first column of the rows of the dump's ``COPY … FROM stdin`` block."""
+    rows: list[str] = []
+    inside = False
+    for line in sql.splitlines():
+        if line.startswith("COPY "):
+            inside = True
+        elif inside and line == "\\.":
+            inside = False
+        elif inside and line:
+            rows.append(line.split("\t")[0])
+    return rows
 
 
 def restore_command(source: Path) -> str:

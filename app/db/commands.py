@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import connection_problem
 from app.db import history
-from app.db.audit import ACCEPT, FORGET, include_name, record
-from app.db.backup import BackupError, backup, backup_path, restore, restore_command
+from app.db.audit import ACCEPT, FORGET, RESTORE, include_name, most_recent, record
+from app.db.backup import (
+    BackupContents,
+    BackupError,
+    backup,
+    backup_path,
+    read_backup,
+    restore,
+    restore_command,
+)
 from app.db.diagnose import (
     BANNER_ATTRIBUTE,
+    BLIND_SPOTS_ATTRIBUTE,
     DatabaseBehindHead,
     MigrationRefused,
+    application_tables,
     diagnose,
 )
 from app.db.exit_codes import ExitCode
@@ -44,10 +56,14 @@ from app.db.lint import (
     LintError,
     LintResult,
     lint_revision,
+    quiet_alembic,
+    record_review,
     render_sql,
     report,
 )
 from app.db.lock import migration_lock
+from app.db.scratch import ScratchUnavailable, in_ci, scratch_postgres, scratch_sqlite
+from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
 
@@ -63,19 +79,31 @@ def _fail(message: str, code: ExitCode = ExitCode.FAILED) -> None:
 
 
 def _handles_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Known failures become one message on stderr and exit code 1."""
+    """Known failures become one message on stderr and exit code 1; ``-v`` shows Alembic's log.
+
+    Without ``-v`` Alembic's own lines ("Context impl …", "Will assume
+    transactional DDL", "Running upgrade …", "Detected sequence …") stay out
+    of the workflow's output.
+    """
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+        g.migration_verbose = verbose
         try:
-            return function(*args, **kwargs)
+            with nullcontext() if verbose else quiet_alembic():
+                return function(*args, **kwargs)
         except MigrationRefused as error:
             _fail(f"Error: {error}", error.exit_code)
         except (CommandError, SQLAlchemyError, BackupError, LintError, history.GitError) as error:
             _fail(f"Error: {connection_problem(error, db.engine.url) or str(error).strip()}")
         return None
 
-    return wrapper
+    verbose = click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
+    return verbose(wrapper)
+
+
+def _verbose() -> bool:
+    return bool(getattr(g, "migration_verbose", False))
 
 
 def _directory() -> str:
@@ -83,9 +111,12 @@ def _directory() -> str:
 
 
 def _config(*opts: str) -> Config:
+    quiet = () if _verbose() else ("quiet",)  # Alembic's "Generating …" and the like
     config: Config = current_app.extensions["migrate"].migrate.get_config(
-        _directory(), opts=list(opts)
+        _directory(), opts=[*opts, *quiet]
     )
+    if not _verbose():
+        config.attributes[QUIET_ATTRIBUTE] = True  # env.py: no logging.fileConfig
     return config
 
 
@@ -124,15 +155,18 @@ def _backup_now(engine: Engine, label: str) -> Path:
     return path
 
 
-def _report_tampered(status: MigrationStatus) -> None:
+def _report_tampered(status: MigrationStatus, tampered: list[RevisionStatus] | None = None) -> None:
     click.echo("Applied migrations changed since they were applied:", err=True)
-    for revision in status.tampered:
+    for revision in status.tampered if tampered is None else tampered:
         why = (
             "its file is missing"
             if revision.state is State.MISSING
             else "its file changed since it was applied"
         )
         click.echo(f"  {revision.line}  <- {why}", err=True)
+    if status.elsewhere:
+        click.echo(status.elsewhere_recipe(), err=True)
+        return
     click.echo(
         "Never edit an applied migration: undo the edit (git checkout -- <file>) and write a "
         "new revision. If the change is reviewed and harmless (comments, formatting), or the "
@@ -151,13 +185,16 @@ def _report_tampered(status: MigrationStatus) -> None:
 def generate(name: str) -> None:
     """Generate a migration from model changes (autogenerate), then review it."""
     script = _script()
-    if len(script.get_heads()) > 1:
-        _fail("Error: more than one head: merge them first (flask db merge heads).")
+    heads = list(script.get_heads())
+    if len(heads) > 1:
+        _fail(f"Error: {history.several_heads_advice(heads)}")
     engine = _engine()
     with engine.connect() as connection:
         status = read_status(script, connection)
+        if status.elsewhere:
+            raise DatabaseBehindHead("Cannot generate a migration: " + status.elsewhere_recipe())
         if status.pending or set(status.current) != set(status.heads):
-            causes = diagnose(connection, db.metadata, script, _url(engine))
+            causes = diagnose(connection, db.metadata, script, _url(engine), empty_revision=False)
             raise DatabaseBehindHead(
                 "Cannot generate a migration: the database is not at head.\n"
                 + "\n".join(f"  - {cause}" for cause in causes)
@@ -168,6 +205,11 @@ def generate(name: str) -> None:
     click.echo(f"Generated {created.path}")
     for operation in config.attributes.get(BANNER_ATTRIBUTE) or []:
         click.echo(f"  DESTRUCTIVE: {operation}")
+    notes = config.attributes.get(BLIND_SPOTS_ATTRIBUTE) or []
+    if notes:
+        click.echo("Autogenerate cannot see everything in this change; check by hand:")
+        for note in notes:
+            click.echo(f"  - {note}")
     _review(created)
 
 
@@ -182,8 +224,8 @@ def _review(created: Script) -> None:
     click.echo("\n".join(report(result)))
     if result.blocking:
         click.echo(
-            "Check these hazards; once you have, mark the revision with the line\n"
-            "  # migration-lint: reviewed <why it is safe>"
+            "Check these hazards; once you have, record the review (the revision file "
+            f'stays as it is): make migration-review rev={created.revision} why="<why it is safe>"'
         )
     click.echo(
         "Next: review the file, `make migration-run`, then test the way back: "
@@ -216,9 +258,13 @@ def run() -> None:
     engine = _engine()
     with migration_lock(engine):
         status = _status(engine)
-        if status.tampered:
-            _report_tampered(status)
-            _fail("Nothing was applied.", ExitCode.CHANGED)
+        if len(status.heads) > 1:
+            _fail(f"Error: nothing was applied. {history.several_heads_advice(status.heads)}")
+        if status.elsewhere and not _production():
+            click.echo(f"Warning: {status.elsewhere_recipe()}", err=True)
+            click.echo("Nothing was applied; the database stays as it is (development).")
+            return
+        _refuse_tampered(status, "Nothing was applied.")
         if status.problems:
             _fail("Error: " + "; ".join(status.problems))
         if not status.pending:
@@ -242,19 +288,59 @@ def revert() -> None:
     engine = _engine()
     with migration_lock(engine):
         status = _status(engine)
-        if status.tampered:
-            _report_tampered(status)
-            _fail("Nothing was reverted.", ExitCode.CHANGED)
+        _refuse_tampered(status, "Nothing was reverted.")
         if status.problems:
             _fail("Error: " + "; ".join(status.problems))
         if not status.current:
             click.echo("Nothing to revert: no migration is applied (the database is at base).")
             return
+        target = "-1"
+        if len(status.heads) > 1:
+            click.echo(f"Warning: {history.several_heads_advice(status.heads)}", err=True)
+        if len(status.current) > 1:  # one step down the branch applied last
+            with engine.connect() as connection:
+                target = f"{most_recent(connection, status.current)}@-1"
         if _production():
             _backup_now(engine, f"before-revert-{'-'.join(status.current)}")
-        command.downgrade(_config(), "-1")
+        command.downgrade(_config(), target)
         after = _status(engine)
-    click.echo(f"Reverted {', '.join(status.current)}; the database is now at {_at(after)}.")
+    reverted = [r for r in _applied(status) if r not in _applied(after)]
+    click.echo(f"Reverted {', '.join(reverted) or 'nothing'}; the database is now at {_at(after)}.")
+
+
+def _applied(status: MigrationStatus) -> list[str]:
+    return [r.revision for r in status.revisions if r.state in (State.APPLIED, State.CHANGED)]
+
+
+def _refuse_tampered(status: MigrationStatus, nothing_done: str) -> None:
+    """Refuse on changed or missing revisions, except amendments in development.
+
+    An amendment: a changed revision whose file exists only on this branch
+    (not on main), outside production. That is the everyday "generate, apply,
+    tweak, re-apply" loop; in production the checksum rule stays absolute.
+    """
+    amended = _amendments(status)
+    blocking = [r for r in status.tampered if r not in amended]
+    if blocking:
+        _report_tampered(status, blocking)
+        _fail(nothing_done, ExitCode.CHANGED)
+    for revision in amended:
+        click.echo(
+            f"Warning: {revision.revision} ({revision.filename}) changed since it was applied. "
+            "Its file exists only on this branch, so in development that is an amendment: "
+            "`make migration-revert` then `make migration-run` applies the new version. "
+            "Once it is on main, it is immutable.",
+            err=True,
+        )
+
+
+def _amendments(status: MigrationStatus) -> list[RevisionStatus]:
+    changed = status.having(State.CHANGED)
+    if _production() or not changed:
+        return []
+    branch_only = history.branch_only(Path(_directory()) / "versions")
+    versions = Path(_directory()) / "versions"
+    return [r for r in changed if (versions / str(r.filename)).resolve() in branch_only]
 
 
 def _at(status: MigrationStatus) -> str:
@@ -265,9 +351,14 @@ def _at(status: MigrationStatus) -> str:
 
 
 @click.command("status")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 3 when revisions are pending (for CI and scripts); without it, pending is 0.",
+)
 @with_appcontext
 @_handles_errors
-def status() -> None:
+def status(check: bool) -> None:
     """One line per revision, oldest first: [X] applied, [ ] pending, [M] changed, [?] missing."""
     engine = _engine()
     current = _status(engine)
@@ -276,8 +367,33 @@ def status() -> None:
         click.echo(revision.line)
     for problem in current.problems:
         click.echo(f"Problem: {problem}")
+    for note in current.leftover_notes:
+        click.echo(f"Problem: {note}")
+    if len(current.heads) > 1:
+        click.echo(f"Problem: {history.several_heads_advice(current.heads)}")
+    if current.elsewhere:
+        click.echo(f"Problem: {current.elsewhere_recipe()}")
     click.echo(current.summary())
-    click.get_current_context().exit(int(current.exit_code))
+    code = current.exit_code
+    if code is ExitCode.PENDING and not check:
+        code = ExitCode.OK  # a report, as `typeorm migration:show` and `showmigrations`
+    click.get_current_context().exit(int(code))
+
+
+@click.command("clean")
+@with_appcontext
+@_handles_errors
+def clean() -> None:
+    """SQLite: drop the _alembic_tmp_* tables a failed batch migration left behind."""
+    engine = _engine()
+    with migration_lock(engine), engine.begin() as connection:
+        leftovers = leftover_batch_tables(connection)
+        for name in leftovers:
+            connection.exec_driver_sql(f'DROP TABLE "{name}"')
+    if not leftovers:
+        click.echo("Nothing to clean: no table left behind by a failed batch migration.")
+        return
+    click.echo(f"Dropped {', '.join(leftovers)} (left behind by a failed batch migration).")
 
 
 @click.command("verify")
@@ -291,6 +407,8 @@ def verify() -> None:
         click.get_current_context().exit(int(ExitCode.CHANGED))
     applied = len(current.having(State.APPLIED))
     click.echo(f"{applied} applied migration(s) match the files they were applied from.")
+    for note in current.leftover_notes:
+        click.echo(f"Note: {note}")
     if current.unrecorded:
         click.echo(
             f"{len(current.unrecorded)} applied before checksums were recorded; "
@@ -377,8 +495,12 @@ def lint(revisions: tuple[str, ...], everything: bool) -> None:
     blocking = [r for r in results if r.blocking]
     if blocking:
         _fail(
-            f"{len(blocking)} revision(s) with unreviewed hazards. Check each one; then add "
-            "the line `# migration-lint: reviewed <why it is safe>` to the revision."
+            f"{len(blocking)} revision(s) with unreviewed hazards. Check each one; then record "
+            "the review, which leaves the revision file untouched: "
+            + "; ".join(
+                f'make migration-review rev={r.script.revision} why="<why it is safe>"'
+                for r in blocking
+            )
         )
     click.echo(f"{len(results)} revision(s) linted, no unreviewed hazards.")
 
@@ -400,13 +522,31 @@ def _lint_selection(
     return [s for s in every if Path(s.path).resolve() in added]
 
 
+@click.command("review")
+@click.argument("revision")
+@click.argument("reason")
+@with_appcontext
+@_handles_errors
+def review(revision: str, reason: str) -> None:
+    """Record that a revision's lint hazards were checked (in migrations/reviewed.txt)."""
+    if not reason.strip():
+        _fail("Say why the hazards are safe.", ExitCode.USAGE)
+    found = _script().get_revision(revision)
+    if found is None:
+        _fail(f"Error: no revision {revision}")
+    assert found is not None
+    path = record_review(_directory(), found.revision, reason)
+    click.echo(f"Recorded the review of {found.revision} in {path}; commit it with the revision.")
+
+
 @click.command("gate")
 @with_appcontext
 @_handles_errors
 def gate() -> None:
-    """CI gate: one head named by migrations/HEAD, models match migrations, main untouched."""
+    """CI gate: one head (migrations/HEAD); run, revert, run on scratch SQLite and PostgreSQL
+    databases, which then match the models; no revision already on main modified."""
     script = _script()
-    problems = _head_problems(script) + _model_problems() + _main_branch_problems()
+    problems = _head_problems(script) + _scratch_problems() + _main_branch_problems()
     for problem in problems:
         click.echo(f"FAIL  {problem}", err=True)
     if problems:
@@ -418,11 +558,10 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
     heads = list(script.get_heads())
     problems = []
     if len(heads) != 1:
-        problems.append(
-            f"{len(heads)} heads ({', '.join(heads)}): history must stay linear; rebase your "
-            "revision onto the other (set its down_revision) and regenerate it."
-        )
+        problems.append(history.several_heads_advice(heads))
     named = history.read_head_file(_directory())
+    if len(heads) > 1:
+        return problems
     if sorted(named) != sorted(heads):
         problems.append(
             f"migrations/HEAD names {', '.join(named) or 'nothing'} but the head is "
@@ -436,24 +575,20 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
 def model_differences() -> list[Any]:
     """Alembic's diff between the models and a scratch SQLite database upgraded to head.
 
-    Empty when every model change has its migration. Needs an app context.
+    Empty when every model change has its migration (the development server
+    warns with it at start). Needs an app context.
     """
-    with tempfile.TemporaryDirectory() as folder:
-        engine = create_engine(f"sqlite:///{Path(folder) / 'gate.db'}")
-        try:
-            with engine.connect() as connection:
-                config = _config()
-                config.attributes["connection"] = connection
-                config.attributes[QUIET_ATTRIBUTE] = True
-                command.upgrade(config, "heads")
-                context = MigrationContext.configure(
-                    connection,
-                    opts={"compare_type": True, "include_name": include_name},
-                )
-                diffs: list[Any] = compare_metadata(context, db.metadata)
-                return diffs
-        finally:
-            engine.dispose()
+    with scratch_sqlite() as engine, engine.connect() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        config.attributes[QUIET_ATTRIBUTE] = True
+        command.upgrade(config, "heads")
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": True, "include_name": include_name},
+        )
+        diffs: list[Any] = compare_metadata(context, db.metadata)
+        return diffs
 
 
 def _difference(diff: Any) -> str:
@@ -477,15 +612,50 @@ def describe_differences(diffs: list[Any]) -> str:
     )
 
 
-def _model_problems() -> list[str]:
-    """Upgrade a scratch SQLite database to head, compare it with the models."""
+def _scratch_problems() -> list[str]:
+    """Run, revert, run on scratch SQLite and PostgreSQL databases; then compare with the models."""
+    with scratch_sqlite() as engine:
+        problems = _round_trip("SQLite", engine)
     try:
-        diffs = model_differences()
-    except Exception as error:  # reported as a failed check, not a traceback
-        return [f"upgrading a scratch SQLite database to head failed: {error!r}"]
+        with scratch_postgres() as engine:
+            problems += _round_trip("PostgreSQL", engine)
+    except ScratchUnavailable as error:
+        if in_ci():
+            problems.append(f"PostgreSQL is required when CI=true: {error}")
+        else:
+            click.echo(f"skip  run, revert, run on PostgreSQL: {error} (required when CI=true)")
+    return problems
+
+
+ROUND_TRIP = (
+    ("run", "upgrade", "heads"),
+    ("revert", "downgrade", "base"),
+    ("run", "upgrade", "heads"),
+)
+
+
+def _round_trip(label: str, engine: Engine) -> list[str]:
+    """Empty → head → base → head on a scratch database, then compare it with the models."""
+    with engine.connect() as connection:
+        for step, (name, direction, target) in enumerate(ROUND_TRIP, start=1):
+            config = _config()
+            config.attributes["connection"] = connection
+            config.attributes[QUIET_ATTRIBUTE] = True
+            try:
+                getattr(command, direction)(config, target)
+            except Exception as error:  # reported as a failed check, not a traceback
+                if connection.in_transaction():
+                    connection.rollback()
+                detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+                return [f"{label}: step {step} of run, revert, run ({name}) failed: {detail}"]
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": True, "include_name": include_name},
+        )
+        diffs = compare_metadata(context, db.metadata)
     if diffs:
-        return [describe_differences(diffs)]
-    click.echo("ok    the models match the migrations")
+        return [f"{label}: {describe_differences(diffs)}"]
+    click.echo(f"ok    {label}: run, revert, run; the models match the migrations")
     return []
 
 
@@ -527,15 +697,105 @@ def backup_command(output: Path | None) -> None:
 
 @click.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @with_appcontext
 @_handles_errors
-def restore_command_(file: Path) -> None:
-    """Replace the database with a backup made by `flask db backup`."""
+def restore_command_(file: Path, yes: bool) -> None:
+    """Replace the database with a backup made by `flask db backup`.
+
+    The backup is checked first (readable, an alembic_version row, the
+    application's tables at that revision), the current database is backed
+    up, and the restore is recorded in the restored database's audit table.
+    """
     engine = _engine()
+    try:
+        contents = read_backup(engine.url, file)
+        _check_backup_tables(file, contents)
+    except BackupError as error:
+        _fail(f"Refused: {error}. Nothing was changed.")
+    if not yes and _interactive():
+        click.confirm(
+            f"Replace every table of {_url(engine)} with {file} "
+            f"(at {', '.join(contents.revisions)})? The current database is backed up first.",
+            abort=True,
+        )
     with migration_lock(engine):
+        if _has_database(engine):
+            _backup_now(engine, "before-restore")
         restore(engine.url, file)
+        with engine.begin() as connection:
+            # The backup's name and checksum, in the audit table of the restored database.
+            record(connection, revision=",".join(contents.revisions), direction=RESTORE, path=file)
     engine.dispose()  # pooled connections may have cached the old schema
+    after = _status(engine)
     click.echo(f"Restored {_url(engine)} from {file}.")
+    click.echo(_position(after))
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _has_database(engine: Engine) -> bool:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        return bool(database) and Path(str(database)).is_file()
+    return True
+
+
+def _check_backup_tables(file: Path, contents: BackupContents) -> None:
+    """The backup's tables must include the application's tables at its revision."""
+    script = _script()
+    unknown = [rev for rev in contents.revisions if not _known(script, rev)]
+    if unknown:
+        raise BackupError(
+            f"{file} is at revision {', '.join(unknown)}, which this code does not have "
+            "(check out the code that made it)"
+        )
+    expected = _tables_at(list(contents.revisions))
+    missing = sorted(expected - contents.tables)
+    if missing:
+        raise BackupError(
+            f"{file} lacks the application's tables {', '.join(missing)} "
+            f"(expected at revision {', '.join(contents.revisions)})"
+        )
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _tables_at(revisions: list[str]) -> set[str]:
+    """The application's tables at these revisions: upgrade a scratch SQLite database to them."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = create_engine(f"sqlite:///{Path(folder) / 'tables.db'}")
+        try:
+            with engine.connect() as connection:
+                config = _config()
+                config.attributes["connection"] = connection
+                config.attributes[QUIET_ATTRIBUTE] = True
+                for revision in revisions:
+                    command.upgrade(config, revision)
+                return application_tables(connection)
+        finally:
+            engine.dispose()
+
+
+def _position(status: MigrationStatus) -> str:
+    """Where the database stands against the code's head, in one line."""
+    at = _at(status)
+    head = ", ".join(status.heads) or "none"
+    if status.pending:
+        return (
+            f"The database is at {at}; the code's head is {head}: {len(status.pending)} "
+            "revision(s) pending (make migration-run)."
+        )
+    if status.tampered:
+        return f"The database is at {at}; the code's head is {head}: see make migration-verify."
+    return f"The database is at {at}, the code's head."
 
 
 COMMANDS = (
@@ -544,10 +804,12 @@ COMMANDS = (
     run,
     revert,
     status,
+    clean,
     verify,
     accept,
     sql,
     lint,
+    review,
     gate,
     backup_command,
     restore_command_,

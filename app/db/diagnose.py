@@ -24,10 +24,13 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, inspect
 
 from app.db.audit import TOOLING_TABLES
+from app.db.enum_types import add_enum_type_operations, enum_columns, native_enum
 from app.db.exit_codes import ExitCode
 
 # Template argument (``config.attributes``) read by script.py.mako.
 BANNER_ATTRIBUTE = "destructive_operations"
+# What autogenerate cannot see in the revision just written (``flask db generate`` prints it).
+BLIND_SPOTS_ATTRIBUTE = "blind_spots"
 
 NO_CHANGES = (
     "No changes in database schema were found - cannot generate a migration. "
@@ -67,9 +70,18 @@ def application_tables(connection: Connection) -> set[str]:
 
 
 def diagnose(
-    connection: Connection, metadata: MetaData, script: ScriptDirectory, url: str
+    connection: Connection,
+    metadata: MetaData,
+    script: ScriptDirectory,
+    url: str,
+    *,
+    empty_revision: bool = True,
 ) -> list[str]:
-    """Causes of an empty or impossible autogenerate run that can be detected, one per line."""
+    """Causes of an empty or impossible autogenerate run that can be detected, one per line.
+
+    ``empty_revision``: autogenerate found nothing, so what it cannot see is
+    relevant advice; for a database behind head it is not.
+    """
     causes: list[str] = []
     model_tables = set(metadata.tables)
     database_tables = application_tables(connection)
@@ -105,8 +117,9 @@ def diagnose(
             "is its module imported by app/models.py, and is this the database you meant?"
         )
     causes.append(f"Database: {url}")
-    causes.append("Autogenerate cannot see: " + "; ".join(UNDETECTABLE_CHANGES) + ".")
-    causes.append("For those, write the migration by hand: make migration-create name=…")
+    if empty_revision:
+        causes.append("Autogenerate cannot see: " + "; ".join(UNDETECTABLE_CHANGES) + ".")
+        causes.append("For those, write the migration by hand: make migration-create name=…")
     return causes
 
 
@@ -146,6 +159,55 @@ def dropped_tables(upgrade_ops: ops.UpgradeOps) -> set[str]:
     }
 
 
+def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[str]:
+    """What autogenerate could not see in this change, and what to check by hand."""
+    notes: list[str] = []
+    for table, column, type_name in enum_columns(upgrade_ops):
+        made = "creates" if type_name in created_types else "uses the existing"
+        notes.append(
+            f"{table}.{column} is an Enum: on PostgreSQL this revision {made} type {type_name}. "
+            "Later changes to its values are not detected: write them by hand "
+            "(ALTER TYPE … ADD VALUE) with make migration-create."
+        )
+    added: dict[str, list[str]] = {}
+    dropped: dict[str, list[str]] = {}
+    created_tables: list[str] = []
+    dropped_tables_: list[str] = []
+    for operation in _walk(upgrade_ops.ops):
+        if isinstance(operation, ops.AddColumnOp):
+            added.setdefault(operation.table_name, []).append(operation.column.name)
+        elif isinstance(operation, ops.DropColumnOp):
+            dropped.setdefault(operation.table_name, []).append(operation.column_name)
+        elif isinstance(operation, ops.CreateTableOp):
+            created_tables.append(operation.table_name)
+        elif isinstance(operation, ops.DropTableOp):
+            dropped_tables_.append(operation.table_name)
+        elif isinstance(operation, ops.AlterColumnOp) and native_enum(operation.modify_type):
+            notes.append(
+                f"{operation.table_name}.{operation.column_name} becomes an Enum: autogenerate "
+                "writes no CREATE TYPE and no USING cast for it; add both by hand."
+            )
+    for table in sorted(added.keys() & dropped.keys()):
+        notes.append(
+            f"{table}: drops {', '.join(dropped[table])} and adds {', '.join(added[table])}. "
+            "A rename looks like this to autogenerate: if it is one, use "
+            "op.alter_column(…, new_column_name=…) and keep the data."
+        )
+    gone = [f"{t}.{c}" for t, cs in sorted(dropped.items()) for c in cs] + dropped_tables_
+    if gone:
+        notes.append(
+            f"drops {', '.join(gone)}: a PostgreSQL enum type used only there is not dropped "
+            "with it; drop it by hand (sa.Enum(name=…).drop(op.get_bind())) and create it again "
+            "in downgrade()."
+        )
+    if created_tables and dropped_tables_:
+        notes.append(
+            f"drops {', '.join(dropped_tables_)} and creates {', '.join(created_tables)}: "
+            "if that is a rename, use op.rename_table and keep the data."
+        )
+    return notes
+
+
 def revision_hook(
     config: Config, metadata: MetaData, url: str
 ) -> Callable[[MigrationContext, Any, list[ops.MigrationScript]], None]:
@@ -170,5 +232,7 @@ def revision_hook(
                 "mean it, write it by hand: make migration-create name=…"
             )
         config.attributes[BANNER_ATTRIBUTE] = destructive_operations(upgrade_ops)
+        created_types = add_enum_type_operations(directives[0], metadata, context.connection)
+        config.attributes[BLIND_SPOTS_ATTRIBUTE] = blind_spots(upgrade_ops, created_types)
 
     return process_revision_directives

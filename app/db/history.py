@@ -44,6 +44,16 @@ def update_head_file(revision_path: str, _options: Any) -> None:
     write_head_file(directory, list(ScriptDirectory(str(directory)).get_heads()))
 
 
+def several_heads_advice(heads: list[str] | tuple[str, ...]) -> str:
+    """The one piece of advice every command gives when the history has more than one head."""
+    named = ", ".join(sorted(heads))
+    return (
+        f"{len(heads)} heads ({named}): history must stay linear. Rebase the newer "
+        "revision onto the other: set its down_revision to the other's id, write its own id "
+        "into migrations/HEAD, then `make migration-check`."
+    )
+
+
 class GitError(RuntimeError):
     """Git is missing, this is not a checkout, or a git command failed."""
 
@@ -93,6 +103,19 @@ def modified_since(root: Path, base: str, versions: str | Path) -> list[str]:
         if name in on_base and status[:1] in ("M", "D", "T"):
             changed.append(f"{name} ({'deleted' if status.startswith('D') else 'modified'})")
     return changed
+
+
+def branch_only(versions: str | Path) -> set[Path]:
+    """Revision files that exist only on this branch (not at its fork point from main).
+
+    Empty when git or a main branch is unavailable: then nothing counts as branch-only.
+    """
+    try:
+        root = repository_root(versions)
+        _branch, base = main_base(root)
+        return {path.resolve() for path in added_since(root, base, versions)}
+    except GitError:
+        return set()
 
 
 def added_since(root: Path, base: str, versions: str | Path) -> list[Path]:

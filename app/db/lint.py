@@ -3,9 +3,14 @@
 Rendering needs no server: ``env.py`` renders for ``sql_url`` (a bare
 ``postgresql+psycopg://`` URL) because SQLite batch migrations cannot be
 rendered offline. squawk (the ``squawk-cli`` package) reports many rules; the
-ones below block ``make migration-lint`` until the revision carries the line
+ones below block ``make migration-lint`` until the revision is recorded as
+reviewed in ``migrations/reviewed.txt`` (``flask db review <id> "<why>"``),
+one line per revision:
 
-    # migration-lint: reviewed <why it is safe>
+    <revision id>  <why it is safe>
+
+Reviews live there, not in the revision files, so recording one never edits
+an applied revision (whose checksum ``flask db verify`` guards).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +47,12 @@ HAZARD_RULES = {
     "renaming-table": "renamed table: running code uses the old name",
     "require-lock-timeout": "no lock_timeout: a blocked lock stalls every query behind it",
 }
-REVIEWED = re.compile(r"^#\s*migration-lint:\s*reviewed\b[ \t:—-]*(?P<reason>.*)$", re.MULTILINE)
+REVIEWED_FILE_NAME = "reviewed.txt"
+REVIEWED_HEADER = (
+    "# Lint reviews: one line per revision whose hazards were checked,\n"
+    "# <revision id>  <why it is safe>. Written by `make migration-review`;\n"
+    "# the revision files themselves stay untouched.\n"
+)
 
 
 class LintError(RuntimeError):
@@ -68,15 +77,35 @@ class LintResult:
         return bool(self.findings) and self.reviewed is None
 
 
-def reviewed_reason(path: str | Path) -> str | None:
-    match = REVIEWED.search(Path(path).read_text())
-    if match is None:
-        return None
-    return match.group("reason").strip() or "(no reason given)"
+def reviewed_file(directory: str | Path) -> Path:
+    return Path(directory) / REVIEWED_FILE_NAME
+
+
+def read_reviews(directory: str | Path) -> dict[str, str]:
+    """``{revision: why it is safe}`` from ``migrations/reviewed.txt``."""
+    path = reviewed_file(directory)
+    if not path.exists():
+        return {}
+    reviews: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            revision, _, reason = line.strip().partition(" ")
+            reviews[revision] = reason.strip() or "(no reason given)"
+    return reviews
+
+
+def record_review(directory: str | Path, revision: str, reason: str) -> Path:
+    """Add (or replace) the review line of ``revision``."""
+    path = reviewed_file(directory)
+    reviews = read_reviews(directory)
+    reviews[revision] = " ".join(reason.split())
+    lines = "".join(f"{rev}  {why}\n" for rev, why in reviews.items())
+    path.write_text(REVIEWED_HEADER + lines)
+    return path
 
 
 @contextmanager
-def _quiet_alembic() -> Iterator[None]:
+def quiet_alembic() -> Iterator[None]:
     logger = logging.getLogger("alembic")
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -97,7 +126,7 @@ def render_sql(make_config: Callable[[], Config], script: Script) -> str:
     if isinstance(down, tuple | list):
         down = down[0] if down else None
     target = f"{down}:{script.revision}" if down else script.revision
-    with _quiet_alembic():
+    with quiet_alembic():
         command.upgrade(config, target, sql=True)
     return buffer.getvalue()
 
@@ -139,7 +168,8 @@ def run_squawk(sql: str, name: str) -> list[Finding]:
 
 def lint_revision(make_config: Callable[[], Config], script: Script) -> LintResult:
     findings = run_squawk(render_sql(make_config, script), Path(script.path).stem)
-    return LintResult(script, findings, reviewed_reason(script.path))
+    directory = Path(script.path).resolve().parent.parent
+    return LintResult(script, findings, read_reviews(directory).get(script.revision))
 
 
 def report(result: LintResult) -> list[str]:

@@ -6,8 +6,14 @@ copy. The application enforces foreign keys on every connection
 column deletes every ``article_tags`` row. Alembic's batch documentation says
 to switch enforcement off around such migrations; ``PRAGMA foreign_keys``
 only takes effect outside a transaction, so it goes straight to the driver
-(SQLAlchemy would begin one first: ``app.database``). After the run
-``PRAGMA foreign_key_check`` must find nothing, or the run fails.
+(SQLAlchemy would begin one first: ``app.database``). Before the run's
+transaction commits, ``PRAGMA foreign_key_check`` must find nothing, or the
+run fails and rolls back.
+
+A batch copy that failed outside a transaction left its ``_alembic_tmp_<table>``
+behind, and every later batch on that table failed. Runs are now one
+transaction (``migrations/env.py``); :func:`leftover_batch_tables` finds what
+an older or interrupted run left, and ``flask db status`` reports it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
+
+BATCH_TABLE_PREFIX = "_alembic_tmp_"
 
 
 class ForeignKeyViolation(RuntimeError):
@@ -33,11 +41,6 @@ def foreign_keys_off(connection: Connection) -> Iterator[None]:
         yield
         if connection.in_transaction():
             connection.commit()
-        violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        if violations:
-            raise ForeignKeyViolation(
-                f"the migration left rows with dangling foreign keys: {violations[:5]}"
-            )
     finally:
         if connection.in_transaction():
             connection.rollback()
@@ -46,3 +49,22 @@ def foreign_keys_off(connection: Connection) -> Iterator[None]:
 
 def _pragma_outside_transaction(connection: Connection, pragma: str) -> None:
     connection.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """SQLite: fail (inside the run's transaction, so it rolls back) on dangling references."""
+    if connection.dialect.name != "sqlite":
+        return
+    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if violations:
+        raise ForeignKeyViolation(
+            f"the migration left rows with dangling foreign keys: {violations[:5]}"
+        )
+
+
+def leftover_batch_tables(connection: Connection) -> list[str]:
+    """``_alembic_tmp_*`` tables: a batch copy that an interrupted run left behind."""
+    if connection.dialect.name != "sqlite":
+        return []
+    names = inspect(connection).get_table_names()
+    return sorted(name for name in names if name.startswith(BATCH_TABLE_PREFIX))

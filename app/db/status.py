@@ -19,6 +19,9 @@ from sqlalchemy import Connection
 
 from app.db.audit import AuditEntry, file_checksum, read_audit
 from app.db.exit_codes import ExitCode
+from app.db.sqlite_batch import leftover_batch_tables
+
+CLEAN_COMMAND = "flask db clean"
 
 
 class State(Enum):
@@ -50,6 +53,32 @@ class MigrationStatus:
     current: tuple[str, ...] = ()
     heads: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # SQLite: _alembic_tmp_* tables
+
+    @property
+    def elsewhere(self) -> list[str]:
+        """Revisions the database is at that this checkout does not have (another branch?)."""
+        known = {r.revision for r in self.revisions if r.state is not State.MISSING}
+        return [rev for rev in self.current if rev not in known]
+
+    def elsewhere_recipe(self) -> str:
+        names = ", ".join(self.elsewhere)
+        return (
+            f"The database is at {names}, which this checkout does not have: it was applied "
+            "from another branch. To leave it: switch back to that branch, "
+            "`make migration-revert` until it is reverted, then switch here again and "
+            "`make migration-run`. If its file was removed on purpose instead: "
+            f"`make migration-accept rev={self.elsewhere[0]}` and "
+            "`flask db stamp <the revision it followed>`."
+        )
+
+    @property
+    def leftover_notes(self) -> list[str]:
+        return [
+            f"table {name} was left behind by a failed batch migration (SQLite); later "
+            f"migrations of that table fail until it is gone: `{CLEAN_COMMAND}` drops it"
+            for name in self.leftovers
+        ]
 
     def having(self, state: State) -> list[RevisionStatus]:
         return [r for r in self.revisions if r.state is state]
@@ -123,7 +152,9 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
     current = tuple(MigrationContext.configure(connection).get_current_heads())
     audit = read_audit(connection)
     applied = _applied_ids(script, current, known)
-    if problems:  # history unresolvable: trust the audit table as well
+    if problems or not set(current) <= known:
+        # History unresolvable, or the database is at a revision this checkout lacks
+        # (applied on another branch): the audit table says what else is applied.
         applied |= {rev for rev, entry in audit.items() if entry.applied}
 
     statuses: list[RevisionStatus] = []
@@ -154,7 +185,7 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
         heads = tuple(script.get_heads())
     except (CommandError, KeyError):
         heads = ()
-    return MigrationStatus(statuses, current, heads, problems)
+    return MigrationStatus(statuses, current, heads, problems, leftover_batch_tables(connection))
 
 
 def _missing_sort_key(entry: AuditEntry | None, revision: str) -> str:

@@ -7,7 +7,9 @@ session's PostgreSQL database with its ``public`` schema reset.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest_alembic
 from alembic.config import Config
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Column, Engine, Integer, Table, create_engine, inspect
 from sqlalchemy.engine import make_url
 
 from app import MIGRATIONS_DIRECTORY
@@ -81,8 +83,8 @@ FlaskDb = Callable[..., Result]
 def cli(app: Flask) -> FlaskDb:
     """``flask_db("status")`` runs ``flask db status`` in-process for ``app``."""
 
-    def invoke(*args: str) -> Result:
-        return app.test_cli_runner().invoke(args=["db", *args], catch_exceptions=False)
+    def invoke(*args: str, **kwargs: Any) -> Result:
+        return app.test_cli_runner().invoke(args=["db", *args], catch_exceptions=False, **kwargs)
 
     return invoke
 
@@ -142,6 +144,55 @@ def alembic_runner(
     """pytest-alembic's runner (its plugin is disabled: see pyproject.toml)."""
     with pytest_alembic.runner(config=alembic_config, engine=alembic_engine) as runner:
         yield runner
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_IDENTITY},
+        check=False,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, migrations_dir: Path) -> Path:
+    """A git repository whose main branch holds a copy of migrations/."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.move(migrations_dir, root / "migrations")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "migrations")
+    git(root, "commit", "--quiet", "-m", "migrations")
+    return root
+
+
+DefineBadges = Callable[..., Table]
+
+
+@pytest.fixture
+def define_badges() -> Iterator[DefineBadges]:
+    """``define_badges(*columns)``: a ``badges`` model (id plus these columns) for this test."""
+
+    def define(*columns: Column) -> Table:
+        existing = db.metadata.tables.get("badges")
+        if existing is not None:
+            db.metadata.remove(existing)
+        return Table("badges", db.metadata, Column("id", Integer, primary_key=True), *columns)
+
+    yield define
+    existing = db.metadata.tables.get("badges")
+    if existing is not None:
+        db.metadata.remove(existing)
 
 
 def pytest_configure(config: pytest.Config) -> None:

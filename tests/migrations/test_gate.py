@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 from flask import Flask
+from sqlalchemy.engine import make_url
 
+from app.db import scratch
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file, write_head_file
-from tests.migrations.conftest import FlaskDb, cli, revision_files
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_IDENTITY},
-        check=False,
-    )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, migrations_dir: Path) -> Path:
-    """A git repository whose main branch holds a copy of migrations/."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.move(migrations_dir, root / "migrations")
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "add", "migrations")
-    git(root, "commit", "--quiet", "-m", "migrations")
-    return root
+from tests.migrations.conftest import FlaskDb, cli, git, revision_files
 
 
 @pytest.fixture
@@ -115,3 +87,61 @@ def test_two_branches_that_each_add_a_migration_conflict_in_git(
     assert "CONFLICT (add/add): Merge conflict in migrations/HEAD" in merged.stdout or (
         "migrations/HEAD" in merged.stdout and "CONFLICT" in merged.stdout
     )
+
+
+UNREACHABLE_POSTGRES = "postgresql://nobody@127.0.0.1:1/none"
+
+
+def test_gate_without_postgresql_skips_that_part_outside_ci(
+    sqlite_flask_db: FlaskDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATE_POSTGRES_URL", UNREACHABLE_POSTGRES)
+    monkeypatch.setenv("CI", "")
+
+    result = sqlite_flask_db("gate")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "ok    SQLite: run, revert, run" in result.output
+    assert "skip  run, revert, run on PostgreSQL" in result.output
+    assert "(required when CI=true)" in result.output
+
+
+def test_gate_without_postgresql_fails_under_ci(
+    sqlite_flask_db: FlaskDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATE_POSTGRES_URL", UNREACHABLE_POSTGRES)
+    monkeypatch.setenv("CI", "true")
+
+    result = sqlite_flask_db("gate")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "FAIL  PostgreSQL is required when CI=true" in result.output
+
+
+def test_gate_runs_run_revert_run_on_both_databases_and_drops_its_scratch_database(
+    sqlite_flask_db: FlaskDb, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATE_POSTGRES_URL", postgres_url)
+    fixed = uuid.uuid4()
+    monkeypatch.setattr(scratch.uuid, "uuid4", lambda: fixed)
+    created: list[str] = []
+    real_create_engine = scratch.create_engine
+
+    def recording_create_engine(url, **kwargs):
+        created.append(make_url(url).database or "")
+        return real_create_engine(url, **kwargs)
+
+    monkeypatch.setattr(scratch, "create_engine", recording_create_engine)
+
+    result = sqlite_flask_db("gate")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "ok    SQLite: run, revert, run; the models match the migrations" in result.output
+    assert "ok    PostgreSQL: run, revert, run; the models match the migrations" in result.output
+    name = f"conduit_gate_{fixed.hex[:12]}"
+    assert name in created
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+    assert left == (0,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
 from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
 
-REVIEWED = "# migration-lint: reviewed users.bio is unused since v2\n"
+REVIEW_REASON = "users.bio is unused since v2"
 
 
 def last_revision(migrations: Path) -> Path:
@@ -39,8 +40,17 @@ def write_revision(migrations: Path, name: str, upgrade: str, down_revision: str
 # --- run, revert, status ---------------------------------------------------------
 
 
-def test_status_lists_every_revision_pending_and_exits_3(flask_db: FlaskDb) -> None:
+def test_status_is_a_report_that_exits_0_when_revisions_are_merely_pending(
+    flask_db: FlaskDb,
+) -> None:
     result = flask_db("status")
+
+    assert result.exit_code == ExitCode.OK
+    assert "Apply with `make migration-run`" in result.output
+
+
+def test_status_check_lists_every_revision_pending_and_exits_3(flask_db: FlaskDb) -> None:
+    result = flask_db("status", "--check")
 
     assert result.exit_code == ExitCode.PENDING
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
@@ -230,6 +240,7 @@ def test_generate_writes_a_reviewed_revision_with_a_destructive_banner(
     assert "drops column users.nickname" in created.read_text()
     assert "ALTER TABLE users DROP COLUMN nickname;" in result.output  # PostgreSQL SQL
     assert "ban-drop-column" in result.output  # linted
+    assert "drops users.nickname: a PostgreSQL enum type used only there" in result.output
     assert read_head_file(migrations_dir) == [created.name.split("_")[2]]
 
 
@@ -253,21 +264,37 @@ def test_create_writes_an_empty_revision_and_moves_head(
 # --- lint ------------------------------------------------------------------------
 
 
-def test_lint_fails_on_a_hazardous_revision_until_it_is_marked_reviewed(
+def test_lint_fails_on_a_hazardous_revision_until_its_review_is_recorded_beside_it(
     sqlite_flask_db: FlaskDb, migrations_dir: Path
 ) -> None:
     head = read_head_file(migrations_dir)[0]
     hazardous = write_revision(migrations_dir, "dropbio", 'op.drop_column("users", "bio")', head)
+    before = hazardous.read_bytes()
 
     flagged = sqlite_flask_db("lint", "dropbio")
     assert flagged.exit_code == ExitCode.FAILED
     assert "ban-drop-column" in flagged.output
     assert "ALTER TABLE users DROP COLUMN bio" in flagged.output
+    assert 'make migration-review rev=dropbio why="<why it is safe>"' in flagged.output
 
-    hazardous.write_text(REVIEWED + hazardous.read_text())
+    recorded = sqlite_flask_db("review", "dropbio", REVIEW_REASON)
+    assert recorded.exit_code == ExitCode.OK
     reviewed = sqlite_flask_db("lint", "dropbio")
-    assert reviewed.exit_code == ExitCode.OK
-    assert "reviewed" in reviewed.output
+    assert reviewed.exit_code == ExitCode.OK, reviewed.output
+    assert f"reviewed {hazardous.name}: {REVIEW_REASON}" in reviewed.output
+    assert hazardous.read_bytes() == before  # the revision file is untouched
+    assert f"dropbio  {REVIEW_REASON}" in (migrations_dir / "reviewed.txt").read_text()
+
+
+def test_every_committed_revision_passes_lint_without_editing_an_applied_file(
+    sqlite_flask_db: FlaskDb,
+) -> None:
+    result = sqlite_flask_db("lint", "--all")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "reviewed 20261121_082646_556ee2c1adfc_indexes_for_lists_feed_and_filters.py" in (
+        result.output
+    )
 
 
 # --- backups ---------------------------------------------------------------------
@@ -328,3 +355,85 @@ def test_commands_report_an_unreachable_database_in_one_line(
 
     assert result.exit_code == ExitCode.FAILED
     assert result.output.startswith("Error: ")
+
+
+# --- output ----------------------------------------------------------------------
+
+ALEMBIC_CHATTER = ("Context impl", "Will assume", "Running upgrade", "Detected sequence")
+
+
+@pytest.mark.parametrize("command", [("run",), ("revert",), ("generate", "Nothing")])
+def test_workflow_commands_keep_alembic_log_lines_out_unless_verbose(
+    flask_db: FlaskDb, caplog: pytest.LogCaptureFixture, command: tuple[str, ...]
+) -> None:
+    flask_db("run")
+    caplog.set_level(logging.INFO, logger="alembic")
+
+    quiet = flask_db(*command)
+    quiet_log = caplog.text
+    caplog.clear()
+    if command == ("revert",):
+        flask_db("run")
+        caplog.clear()
+    verbose = flask_db(*command, "-v")
+
+    for chatter in ALEMBIC_CHATTER:
+        assert chatter not in quiet.output + quiet_log
+    assert "Generating" not in quiet.output
+    assert "Context impl" in caplog.text, verbose.output
+
+
+def test_generate_on_a_database_behind_head_gives_only_the_relevant_advice(
+    flask_db: FlaskDb,
+) -> None:
+    result = flask_db("generate", "TooEarly")
+
+    assert result.exit_code == ExitCode.PENDING
+    assert "run `make migration-run` first" in result.output
+    assert "Autogenerate cannot see" not in result.output
+    assert "make migration-create" not in result.output
+
+
+def template_example(revision: str) -> str:
+    """The commented example of the data-migration template, as code."""
+    lines = revision.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#   users = sa.table"))
+    code = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            continue
+        code.append(line[len("#   ") :])
+        if line.strip() == "#           pass":
+            break
+    return "\n".join(code)
+
+
+def test_the_data_migration_templates_batch_example_runs_and_backfills(
+    flask_db: FlaskDb, migrations_dir: Path, engine_for, empty_database: str
+) -> None:
+    flask_db("run")
+    engine = engine_for(empty_database)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (username, email, password_hash, created_at, updated_at) "
+                "VALUES (:name, :email, 'x', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            [{"name": f"user{n}", "email": f"user{n}@example.com"} for n in range(2500)],
+        )
+    assert flask_db("create", "BackfillBios", "--data").exit_code == ExitCode.OK
+    created = last_revision(migrations_dir)
+    example = template_example(created.read_text())
+    body = "\n".join(f"    {line}" for line in example.splitlines())
+    created.write_text(
+        created.read_text().replace("def upgrade():\n    pass", f"def upgrade():\n{body}")
+    )
+
+    result = flask_db("run")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    with engine.connect() as connection:
+        assert (
+            connection.execute(text("SELECT count(*) FROM users WHERE bio = ''")).scalar() == 2500
+        )
