@@ -206,18 +206,21 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-workers deploy-demo bench-install
+.PHONY: seed bench bench-scale bench-replicas bench-workers deploy-demo bench-install
 bench-install: install
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
 seed: install ## Fill the database with seed data (SEED_ARGS="--users 100 --articles 1000 ...")
 	$(BIN)/flask seed $(SEED_ARGS)
 
-bench: bench-install ## wrk against gunicorn on PostgreSQL and SQLite, and the ceiling; bench-results/
+bench: bench-install ## wrk against gunicorn on PostgreSQL and SQLite, cache on and off, and the ceiling; bench-results/
 	$(BIN)/python -m bench.run standard
 
 bench-scale: bench-install ## List, feed, tag and favorited latency at 1k, 10k and 100k articles
 	$(BIN)/python -m bench.run scale --databases $${BENCH_DATABASES:-postgresql}
+
+bench-replicas: bench-install ## Two replicas on one PostgreSQL: how soon a write on one is seen on the other
+	$(BIN)/python -m bench.run replicas
 
 bench-workers: bench-install ## Compare gunicorn worker classes and thread counts (GET /api/articles)
 	$(BIN)/python -m bench.run workers

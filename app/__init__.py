@@ -13,13 +13,18 @@ from werkzeug.exceptions import InternalServerError
 from app import (
     database,  # noqa: F401  (registers connection settings)
     docs,
+    http_validators,
     models,  # noqa: F401  (every model is known to migrations)
+    pool,
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     request_log,
+    response_cache,
+    unit_of_work,
 )
 from app.api import PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings, settings_command
+from app.counters import counters_cli
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
@@ -39,6 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    with app.app_context():
+        pool.ping_when_idle(
+            db.engine, app.config.get("POOL_PING_AFTER_IDLE_SECONDS", pool.PING_AFTER_IDLE_SECONDS)
+        )
     migrations = app.config.get("MIGRATIONS_DIRECTORY", MIGRATIONS_DIRECTORY)
     migrate.init_app(app, db, directory=migrations)
     register_db_commands(app)
@@ -55,10 +64,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints()
     app.register_blueprint(docs.blp)
     app.register_error_handler(Exception, _unexpected_error)
+    unit_of_work.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)
+    http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
+    response_cache.init_app(app)  # after the validators: it stores answers before a 304
     app.cli.add_command(seed_command)
     app.cli.add_command(drop_tables_command)
     app.cli.add_command(settings_command)
+    app.cli.add_command(counters_cli)
     return app
 
 
@@ -79,5 +92,5 @@ def _register_blueprints() -> None:
 def _unexpected_error(error: Exception) -> Response:
     """Log the traceback; the client gets the envelope and nothing internal."""
     log.exception("Unhandled exception", exc_info=error)
-    db.session.rollback()
+    unit_of_work.discard()
     return render_http_exception(InternalServerError())

@@ -40,6 +40,8 @@ SETTINGS: dict[str, str] = {
     "PORT": "5000",
     "JWT_EXPIRES_SECONDS": "604800",
     "CORS_ORIGINS": "*",
+    "RESPONSE_CACHE": "on",
+    "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text in development, json otherwise",
     "BACKUP_DIRECTORY": "backups/",
@@ -121,6 +123,18 @@ def log_format(env: Mapping[str, Any], app_env: str) -> str:
     return _choice(env, "LOG_FORMAT", LOG_FORMATS, "text" if app_env == "development" else "json")
 
 
+def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = str(raw).strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be on or off, got {str(raw)!r}")
+
+
 def normalize_database_url(url: str) -> str:
     """Use psycopg 3 for ``postgres://`` and ``postgresql://`` URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -173,9 +187,10 @@ def load_settings(
         "TESTING": testing,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path, production),
+        # No ping on every checkout: app/pool.py pings connections idle for a second or more.
         # hide_parameters: a failed statement's error (and so its log line) never
         # carries the values bound to it (emails, password hashes, tokens).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
         "JWT_EXPIRES_SECONDS": _int(env, "JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7, minimum=1),
         # Cheap hashing keeps the test suite fast; real deployments use
         # argon2-cffi's RFC 9106 "low memory" profile.
@@ -188,6 +203,9 @@ def load_settings(
         "LOG_LEVEL": log_level(env),
         "LOG_FORMAT": log_format(env, app_env),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Hot reads from memory (app/response_cache.py); per process, in bytes.
+        "RESPONSE_CACHE": _switch(env, "RESPONSE_CACHE", True),
+        "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
         "BACKUP_DIRECTORY": _text(env, "BACKUP_DIRECTORY") or str(PROJECT_ROOT / "backups"),
         "MIGRATION_LOCK_TIMEOUT": _text(env, "MIGRATION_LOCK_TIMEOUT") or "5s",

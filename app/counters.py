@@ -3,31 +3,71 @@
 ``articlesCount`` is an exact count of every match. Counting the whole articles
 table (or every article with a popular tag) on each list request grows with
 the data; these totals make the unfiltered list, the tag filter and the
-popular tags cost the same at any size. Every write that adds or removes an
-article or an article's tag adjusts them; ``recount`` rebuilds them from the
-rows (after bulk loads such as ``flask seed``).
+popular tags cost the same at any size.
+
+Every write that adds or removes an article or an article's tag adjusts them
+by what its own statements changed: the rows a ``DELETE … RETURNING`` or an
+``INSERT … ON CONFLICT DO NOTHING RETURNING`` reports, never what was read
+beforehand (a concurrent request may have removed those rows in between).
+Tag totals are locked in id order, so two requests moving tags in opposite
+directions cannot deadlock on them.
+
+``flask counters verify`` compares every total with a fresh count of its rows
+(exit 1 on drift); ``flask counters recount`` rebuilds them (also run after
+bulk loads such as ``flask seed``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, Tag
 from app.unit_of_work import upsert_adding
 
 ARTICLES = "articles"
+# ``flask counters recount`` on a live PostgreSQL database: attempts to take its locks.
+RECOUNT_LOCK_ATTEMPTS = 50
+RECOUNT_LOCK_PAUSE_SECONDS = 0.1
 
 
 def adjust_article_total(delta: int) -> None:
-    upsert_adding(Counter, key={"name": ARTICLES}, column="value", delta=delta)
+    """Add ``delta`` to the articles total (the rows the caller inserted or deleted)."""
+    if delta:
+        upsert_adding(Counter, key={"name": ARTICLES}, column="value", delta=delta)
 
 
-def adjust_tag_counts(tag_ids: Collection[int], delta: int) -> None:
-    if tag_ids:
+def adjust_tag_counts(deltas: Mapping[int, int]) -> None:
+    """Add ``deltas[tag_id]`` to each tag's article count.
+
+    On PostgreSQL the rows are locked in id order first: concurrent retags
+    (one moving ``a`` to ``b``, another ``b`` to ``a``) would otherwise lock
+    them in opposite orders and deadlock. SQLite runs one writer at a time.
+    """
+    changed = {tag_id: delta for tag_id, delta in deltas.items() if delta}
+    if not changed:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            select(Tag.id)
+            .where(Tag.id.in_(changed))
+            .order_by(Tag.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts that reference tags go on
+        )
+    by_delta: dict[int, list[int]] = defaultdict(list)
+    for tag_id, delta in sorted(changed.items()):
+        by_delta[delta].append(tag_id)
+    for delta, tag_ids in by_delta.items():
         db.session.execute(
             update(Tag).where(Tag.id.in_(tag_ids)).values(article_count=Tag.article_count + delta)
         )
@@ -38,12 +78,112 @@ def article_total() -> Any:
     return select(func.coalesce(func.max(Counter.value), 0)).where(Counter.name == ARTICLES)
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A running total that differs from a fresh count of its rows."""
+
+    total: str  # "articles", or "tag <name>"
+    stored: int
+    counted: int
+
+    def __str__(self) -> str:
+        return f"{self.total}: stored {self.stored}, counted {self.counted}"
+
+
+def _per_tag_count() -> Any:
+    return select(func.count()).where(ArticleTag.tag_id == Tag.id).correlate(Tag).scalar_subquery()
+
+
+def drift() -> list[Drift]:
+    """Every total that differs from a fresh count, read in one snapshot.
+
+    On its own connection, in one transaction (REPEATABLE READ on PostgreSQL,
+    SQLite's read transaction): a write that commits halfway through the
+    comparison is seen entirely or not at all.
+    """
+    engine = db.engine
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as connection:
+        stored_total = connection.scalar(article_total()) or 0
+        counted_total = connection.scalar(select(func.count()).select_from(Article)) or 0
+        per_tag = _per_tag_count()
+        tags = connection.execute(
+            select(Tag.name, Tag.article_count, per_tag)
+            .where(Tag.article_count != per_tag)
+            .order_by(Tag.name)
+        ).all()
+        connection.rollback()
+    found = [Drift(f"tag {name}", stored, counted) for name, stored, counted in tags]
+    if stored_total != counted_total:
+        found.insert(0, Drift(ARTICLES, stored_total, counted_total))
+    return found
+
+
+def lock_counted_rows(*, nowait: bool = False) -> None:
+    """PostgreSQL: hold off every write to articles and their tags until commit.
+
+    ``SHARE`` mode lets reads go on and makes writers wait, so a recount sees
+    rows no one is changing. SQLite needs nothing: the recount's first
+    statement is a write, which takes the database's single write lock.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        suffix = " NOWAIT" if nowait else ""
+        db.session.execute(text(f"LOCK TABLE articles, article_tags IN SHARE MODE{suffix}"))
+
+
 def recount() -> None:
-    """Rebuild every total from the rows."""
-    per_tag = (
-        select(func.count()).where(ArticleTag.tag_id == Tag.id).correlate(Tag).scalar_subquery()
-    )
-    db.session.execute(update(Tag).values(article_count=per_tag))
+    """Rebuild every total from the rows (the caller commits)."""
+    db.session.execute(update(Tag).values(article_count=_per_tag_count()))
     total = db.session.scalar(select(func.count()).select_from(Article)) or 0
     db.session.execute(delete(Counter).where(Counter.name == ARTICLES))
     db.session.add(Counter(name=ARTICLES, value=total))
+
+
+def recount_live() -> None:
+    """Recount and commit while requests keep writing (``flask counters recount``).
+
+    On PostgreSQL the table locks are taken with ``NOWAIT`` and retried: a
+    waiting ``LOCK`` could otherwise deadlock with a delete that already
+    removed an article's tags and now wants the article.
+    """
+    for attempt in range(RECOUNT_LOCK_ATTEMPTS):
+        try:
+            lock_counted_rows(nowait=True)
+        except OperationalError:
+            db.session.rollback()
+            if attempt == RECOUNT_LOCK_ATTEMPTS - 1:
+                raise
+            time.sleep(RECOUNT_LOCK_PAUSE_SECONDS)
+            continue
+        recount()
+        db.session.commit()
+        return
+
+
+@click.group("counters")
+def counters_cli() -> None:
+    """Check and repair the running totals (articles, per-tag article counts)."""
+
+
+@counters_cli.command("verify")
+@with_appcontext
+def verify_command() -> None:
+    """Compare every running total with a fresh count; exit 1 on drift."""
+    found = drift()
+    for item in found:
+        click.echo(f"drift: {item}")
+    if found:
+        click.echo(f"{len(found)} total(s) differ from the rows: run flask counters recount")
+        sys.exit(1)
+    click.echo("every running total equals its rows")
+
+
+@counters_cli.command("recount")
+@with_appcontext
+def recount_command() -> None:
+    """Rebuild every running total from the rows (safe while the app serves)."""
+    before = drift()
+    recount_live()
+    for item in before:
+        click.echo(f"repaired {item.total}: {item.stored} -> {item.counted}")
+    click.echo(f"recounted; {len(before)} total(s) repaired")

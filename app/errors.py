@@ -2,7 +2,8 @@
 
 Every error the API answers with, whatever raised it, is rendered here, so
 clients can rely on a single shape while status codes stay distinct:
-401 no or bad token, 403 not yours, 404 missing, 409 conflict, 422 invalid.
+401 no or bad token, 403 not yours, 404 missing, 409 conflict, 422 invalid,
+503 the database is unavailable (with ``Retry-After``; app/unit_of_work.py).
 """
 
 from __future__ import annotations
@@ -45,10 +46,20 @@ class ErrorResponseSchema(ma.Schema):
 class ApiError(HTTPException):
     """An HTTP error that carries Conduit-shaped messages."""
 
-    def __init__(self, code: int, errors: Mapping[str, Iterable[str]]):
+    def __init__(
+        self,
+        code: int,
+        errors: Mapping[str, Iterable[str]],
+        headers: Mapping[str, str] | None = None,
+    ):
         super().__init__()
         self.code = code
         self.errors = {field: list(messages) for field, messages in errors.items()}
+        self.headers = dict(headers or {})
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        """werkzeug's headers plus this error's own (``Retry-After`` on a 503)."""
+        return [*super().get_headers(*args, **kwargs), *self.headers.items()]
 
 
 def abort(code: int, field: str, message: str) -> NoReturn:

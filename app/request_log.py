@@ -151,8 +151,8 @@ def _request_id() -> str:
 def _user_id() -> int | None:
     """The authenticated user's id, read without touching the database."""
     user = g.get("current_user")
-    if user is None:
-        return None
+    if user is None:  # an answer from the response cache names its viewer here
+        return g.get("cached_viewer_id")
     identity = inspect(user).identity  # works on expired (committed) instances too
     return identity[0] if identity else None
 

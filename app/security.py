@@ -76,15 +76,41 @@ def _token_from_header() -> str | None:
     return token.strip()
 
 
+def _claimed_user_id(token: str) -> int:
+    """The user id a valid, unexpired token names (raises otherwise); no database."""
+    payload = jwt.decode(
+        token,
+        current_app.config["SECRET_KEY"],
+        algorithms=[JWT_ALGORITHM],
+        options={"require": ["sub", "exp"]},
+    )
+    return int(payload["sub"])
+
+
+def claimed_viewer_id() -> int | None:
+    """Who the request's token says is asking, checked without the database.
+
+    ``0`` when no token is sent, the user id when the token is valid and
+    unexpired, ``None`` for anything the views would answer 401 to. Only a
+    view knows the user still exists; the response cache relies on this for
+    answers it computed for that user earlier (app/response_cache.py).
+    """
+    header = request.headers.get("Authorization")
+    if header is None:
+        return 0
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() not in TOKEN_SCHEMES or not token.strip():
+        return None
+    try:
+        user_id = _claimed_user_id(token.strip())
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return None
+    return user_id if 0 < user_id < 2**63 else None
+
+
 def _user_from_token(token: str) -> User:
     try:
-        payload = jwt.decode(
-            token,
-            current_app.config["SECRET_KEY"],
-            algorithms=[JWT_ALGORITHM],
-            options={"require": ["sub", "exp"]},
-        )
-        user_id = int(payload["sub"])
+        user_id = _claimed_user_id(token)
     except jwt.ExpiredSignatureError:
         abort(401, "token", "has expired")
     except (jwt.InvalidTokenError, ValueError, TypeError):

@@ -1,35 +1,244 @@
-"""Committing a request's changes as one unit."""
+"""Committing a request's changes as one unit, and what a failed unit answers.
+
+Every write commits through :func:`commit`. Whatever the database raises
+while a request runs (in a statement, a flush or the commit) is answered by
+:func:`database_error`, registered on the app by :func:`init_app`, after
+the request's transaction is rolled back, so a failed request writes nothing.
+The mapping, in one place (:func:`translate`):
+
+- a row the request needed vanished under it (a concurrent delete):
+  foreign-key violation, ``ObjectDeletedError``, ``StaleDataError``,
+  ``NoResultFound`` → **404** ``{"<article|comment|profile>": ["not found"]}``;
+- a concurrent request took a unique value first (username, email, slug)
+  → **422** ``{"<field>": ["has already been taken"]}`` (slugs are retried
+  with another suffix first, ``app.articles.service``);
+- a value the database refuses (``DataError``: validation missed it)
+  → **422** ``{"body": ["is invalid"]}``;
+- PostgreSQL gave up on the transaction to resolve a conflict (deadlock,
+  serialization failure) → **409** ``{"body": ["conflicts with a concurrent
+  change, please retry"]}``;
+- the database is unreachable, the connection died mid-request, the pool is
+  exhausted, or SQLite stayed locked past its busy timeout → **503**
+  ``{"database": [...]}`` with ``Retry-After``.
+
+Anything else is a bug: logged with its traceback, answered 500.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, Response
+from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NoResultFound,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
+from werkzeug.exceptions import InternalServerError
 
-from app.errors import ApiError
+from app.errors import ApiError, render_http_exception
 from app.extensions import db
 from app.models import Base
 
+log = logging.getLogger(__name__)
+
+TAKEN = "has already been taken"
+RETRY_AFTER_SECONDS = 1
+# What a vanished row is called in the answer, by table and by mapped class.
+_FIELD_FOR_TABLE = {"articles": "article", "comments": "comment", "users": "profile"}
+_FIELD_FOR_CLASS = {"Article": "article", "Comment": "comment", "User": "profile"}
+_TABLE_IN_MESSAGE = re.compile(r"table '(\w+)'")
+_CLASS_IN_MESSAGE = re.compile(r"'<(\w+) at ")
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+# PostgreSQL SQLSTATEs: class 23 integrity, class 40 transaction rollback.
+_FOREIGN_KEY_VIOLATION = "23503"
+_UNIQUE_VIOLATION = "23505"
+_TRANSACTION_ROLLBACK = "40"
+
 
 def commit(explain_conflict: Callable[[], None] | None = None) -> None:
-    """Commit, or roll everything back and answer 422 on a uniqueness conflict.
+    """Commit the request's changes; on failure roll back and answer as :func:`translate` says.
 
-    The checks made before a write catch the ordinary cases; this covers the
-    race where a concurrent request took the same unique value in between.
-    ``explain_conflict`` re-runs those checks after the rollback so the answer
-    names the field that is now taken.
+    ``explain_conflict`` re-runs the request's own checks after the rollback
+    of a constraint violation, so the answer can name every field now taken.
     """
     try:
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    except IntegrityError as error:
+        discard()
         if explain_conflict is not None:
             explain_conflict()
-        raise ApiError(
-            422, {"body": ["conflicts with a concurrent change, please retry"]}
-        ) from None
+        raise (translate(error) or _conflict()) from None
+
+
+def end_reads() -> None:
+    """End the request's transaction before slow work, when nothing was written yet.
+
+    On SQLite a request that may write holds the database's single write
+    lock from its first statement (``BEGIN IMMEDIATE``, app.database). Work
+    that takes long without the database (hashing a password with argon2,
+    about half a second) must not hold it: every other write would queue
+    behind it, and past the busy timeout answer 503. Objects read so far are
+    reloaded when next used.
+    """
+    db.session.rollback()
+
+
+def translate(error: SQLAlchemyError) -> ApiError | None:
+    """The answer for a database error; ``None`` when it is a bug (a 500)."""
+    if isinstance(error, IntegrityError):
+        return _integrity_error(error)
+    if isinstance(error, DataError):  # a value the column cannot hold slipped past validation
+        return ApiError(422, {"body": ["is invalid"]})
+    if isinstance(error, ObjectDeletedError | StaleDataError | NoResultFound):
+        return _not_found(_vanished(str(error)))
+    if isinstance(error, DBAPIError) and _sqlstate(error).startswith(_TRANSACTION_ROLLBACK):
+        return _conflict()
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeoutError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    ):
+        busy = "database is locked" in str(error.orig) if isinstance(error, DBAPIError) else False
+        message = "is busy, please retry" if busy else "is not reachable, please retry"
+        return ApiError(
+            503, {"database": [message]}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    return None
+
+
+def discard() -> None:
+    """Roll the session back; if the connection is dead, drop it instead of raising.
+
+    A rollback on a connection the server closed fails; raised from an error
+    handler or a teardown, that would reach the WSGI server, which answers
+    with its own HTML page. Invalidating discards the connection without a
+    round trip (the pool opens a new one when next asked).
+    """
+    try:
+        db.session.rollback()
+    except SQLAlchemyError as error:
+        log.warning("Rollback failed, discarding the connection: %s", error.__class__.__name__)
+        _invalidate()
+
+
+def database_error(error: SQLAlchemyError) -> Response:
+    """The app's handler for every SQLAlchemy error a request raises."""
+    discard()
+    answer = translate(error)
+    if answer is None:
+        log.exception("Unhandled database error", exc_info=error)
+        return render_http_exception(InternalServerError())
+    if answer.code == 503:
+        log.warning("Database unavailable: %s", _summary(error))
+    elif isinstance(error, DataError):
+        log.warning("Input the database refused: %s", _summary(error))
+    else:
+        log.info("Concurrent change: %s answered %s", error.__class__.__name__, answer.code)
+    return render_http_exception(answer)
+
+
+def _close_session(_exception: BaseException | None) -> None:
+    """End the context's session without letting a dead connection raise."""
+    try:
+        db.session.close()
+    except SQLAlchemyError as error:
+        log.warning("Closing the session failed: %s", error.__class__.__name__)
+        _invalidate()
+
+
+def _invalidate() -> None:
+    """Drop the session's connections unused (no rollback on the wire); never raises."""
+    try:
+        db.session().invalidate()
+    except Exception:  # the connection is already unusable; nothing left to undo
+        log.warning("Discarding the connection failed", exc_info=True)
+
+
+def init_app(app: Flask) -> None:
+    """Answer database errors through :func:`translate`; close sessions safely.
+
+    Registered after Flask-SQLAlchemy, so this teardown runs before its
+    ``session.remove()``, which then finds nothing left to roll back.
+    """
+    app.register_error_handler(SQLAlchemyError, database_error)
+    app.teardown_appcontext(_close_session)
+
+
+def _integrity_error(error: IntegrityError) -> ApiError | None:
+    orig = error.orig
+    sqlstate = _sqlstate(error)
+    constraint = _constraint(getattr(getattr(orig, "diag", None), "constraint_name", None))
+    sqlite_name = getattr(orig, "sqlite_errorname", "")
+    if sqlstate == _FOREIGN_KEY_VIOLATION or sqlite_name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        referred = (
+            constraint.referred_table.name if isinstance(constraint, ForeignKeyConstraint) else ""
+        )
+        return _not_found(_FIELD_FOR_TABLE.get(referred, "body"))
+    if sqlstate == _UNIQUE_VIOLATION or sqlite_name in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    ):
+        columns = _unique_columns(constraint, str(orig))
+        if len(columns) == 1:
+            return ApiError(422, {columns[0]: [TAKEN]})
+        return _conflict()
+    return None
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return str(getattr(error.orig, "sqlstate", None) or "")
+
+
+def _constraint(name: str | None) -> Any:
+    """The model's constraint called ``name`` (PostgreSQL reports names; SQLite does not)."""
+    if not name:
+        return None
+    for table in Base.metadata.tables.values():
+        for constraint in (*table.constraints, *table.indexes):
+            if getattr(constraint, "name", None) == name:
+                return constraint
+    return None
+
+
+def _unique_columns(constraint: Any, message: str) -> list[str]:
+    if isinstance(constraint, UniqueConstraint) or getattr(constraint, "unique", False):
+        return [column.name for column in constraint.columns]
+    match = _SQLITE_UNIQUE.search(message)  # "UNIQUE constraint failed: users.email"
+    if match:
+        return [column.strip().rpartition(".")[2] for column in match[1].split(",")]
+    return []
+
+
+def _vanished(message: str) -> str:
+    table = _TABLE_IN_MESSAGE.search(message)
+    if table:
+        return _FIELD_FOR_TABLE.get(table[1], "body")
+    mapped = _CLASS_IN_MESSAGE.search(message)
+    return _FIELD_FOR_CLASS.get(mapped[1], "body") if mapped else "body"
+
+
+def _conflict() -> ApiError:
+    return ApiError(409, {"body": ["conflicts with a concurrent change, please retry"]})
+
+
+def _not_found(field: str) -> ApiError:
+    return ApiError(404, {field: ["not found"]})
+
+
+def _summary(error: SQLAlchemyError) -> str:
+    orig = getattr(error, "orig", None)
+    detail = str(orig if orig is not None else error).strip().splitlines()
+    return f"{error.__class__.__name__}: {detail[0] if detail else ''}"
 
 
 def _insert(model: type[Base]) -> Any:
@@ -39,11 +248,20 @@ def _insert(model: type[Base]) -> Any:
     return sqlite.insert(model)
 
 
-def insert_ignoring_conflicts(model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window."""
+def insert_ignoring_conflicts(
+    model: type[Base], rows: list[dict[str, Any]], returning: Any = None
+) -> list[Any]:
+    """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window.
+
+    With ``returning`` (a column), the values of the rows actually inserted.
+    """
     if not rows:
-        return
-    db.session.execute(_insert(model).values(rows).on_conflict_do_nothing())
+        return []
+    statement = _insert(model).values(rows).on_conflict_do_nothing()
+    if returning is None:
+        db.session.execute(statement)
+        return []
+    return list(db.session.scalars(statement.returning(returning)))
 
 
 def upsert_adding(model: type[Base], *, key: dict[str, Any], column: str, delta: int) -> None:

@@ -14,31 +14,38 @@ COLORS = {"postgresql": "#336791", "sqlite": "#44a047", "none": "#999999"}
 
 
 def standard_chart(document: dict[str, Any], path: Path) -> Path:
-    """Requests/s and p99 per endpoint, PostgreSQL and SQLite side by side."""
+    """Requests/s and p99 per endpoint: each database with the cache on and off."""
     rows = [m for m in document["measurements"] if m["endpoint"] != "ceiling"]
     endpoints = list(dict.fromkeys(m["endpoint"] for m in rows))
-    databases = list(dict.fromkeys(m["database"] for m in rows))
+    series = list(dict.fromkeys((m["database"], m.get("cache", "-")) for m in rows))
     ceiling = document["ceiling_rps"]
-    width = 0.8 / max(len(databases), 1)
+    width = 0.8 / max(len(series), 1)
 
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
-    for offset, database in enumerate(databases):
-        by_endpoint = {m["endpoint"]: m["results"] for m in rows if m["database"] == database}
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(14, 9), sharex=True)
+    for offset, (database, cache) in enumerate(series):
+        by_endpoint = {
+            m["endpoint"]: m["results"]
+            for m in rows
+            if m["database"] == database and m.get("cache", "-") == cache
+        }
         xs = [i + offset * width - 0.4 + width / 2 for i in range(len(endpoints))]
         rps = [by_endpoint.get(e, {}).get("rps", 0) for e in endpoints]
         p99 = [by_endpoint.get(e, {}).get("p99_ms", 0) for e in endpoints]
         color = COLORS.get(database)
-        bars = top.bar(xs, rps, width, label=database, color=color)
-        top.bar_label(bars, labels=[f"{v:,.0f}" for v in rps], fontsize=7)
-        bottom.bar(xs, p99, width, label=database, color=color)
+        alpha = 0.45 if cache == "off" else 1.0
+        label = f"{database}, cache {cache}"
+        bars = top.bar(xs, rps, width, label=label, color=color, alpha=alpha)
+        top.bar_label(bars, labels=[f"{v:,.0f}" for v in rps], fontsize=6, rotation=90)
+        bottom.bar(xs, p99, width, label=label, color=color, alpha=alpha)
     top.axhline(ceiling, color="#cc3333", linestyle="--", label=f"ceiling {ceiling:,.0f} req/s")
+    top.axhline(0.4 * ceiling, color="#cc3333", linestyle=":", label="40% of the ceiling")
     top.set_ylabel("requests/s")
     machine = document["machine"]
     top.set_title(f"Conduit on gunicorn ({machine['gunicorn']}), wrk {machine['wrk']}")
-    top.legend()
+    top.legend(fontsize=7)
     bottom.set_ylabel("p99 latency (ms)")
     bottom.axhline(50, color="#cc3333", linestyle=":", label="50 ms target")
-    bottom.legend()
+    bottom.legend(fontsize=7)
     bottom.set_xticks(range(len(endpoints)), endpoints, rotation=20)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -3,14 +3,22 @@
 ``python -m bench.run`` (``make bench``) measures, in one run and with the same
 gunicorn settings (gunicorn.conf.py and the environment):
 
-* the project on PostgreSQL and on SQLite: the article list (anonymous and
-  authenticated), the tag filter, the feed, one article, its comments, the
-  tags, and a write mix (create an article, favorite, comment);
+* the project on PostgreSQL and on SQLite, with the response cache on and
+  off (``RESPONSE_CACHE``): the article list (anonymous and authenticated),
+  the tag filter, the feed, one article, its comments, the tags, a write mix
+  (create an article, favorite, comment) and a 95/5 read/write mix (with the
+  cache's hit rate, from the ``X-Cache`` header);
 * the ceiling: a bare Flask route returning the bytes the list returned.
 
 For each: requests/s, p50 and p99 latency, non-2xx responses, SQL statements
-per request (each request run once in-process with a statement counter) and
-the ratio to the ceiling. Results go to ``bench-results/`` as JSON and a PNG.
+per request on a miss (each request run once in-process with a statement
+counter) and the ratio to the ceiling. Results go to ``bench-results/`` as
+JSON and a PNG.
+
+``python -m bench.run replicas`` (``make bench-replicas``) serves one
+PostgreSQL database with two gunicorn replicas, writes through one and polls
+the other: how long until a write is visible on the other replica, idle and
+under load.
 
 ``python -m bench.run scale`` (``make bench-scale``) seeds 1,000, then 10,000,
 then 100,000 articles and measures the list, the feed, the tag filter and the
@@ -170,7 +178,12 @@ class Project:
         from app import create_app
 
         self.app = create_app(
-            {"APP_ENV": "production", "SECRET_KEY": SECRET_KEY, "DATABASE_URL": database_url}
+            {
+                "APP_ENV": "production",
+                "SECRET_KEY": SECRET_KEY,
+                "DATABASE_URL": database_url,
+                "RESPONSE_CACHE": False,  # statements counted are those of a miss
+            }
         )
         self.app.logger.disabled = True
         import logging
@@ -251,7 +264,15 @@ def gunicorn(app_spec: str, env: dict[str, str], workdir: Path, probe: str) -> I
     log_path = workdir / f"gunicorn-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), app_spec],
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                # Several servers run at once (replicas, other benchmarks on this machine):
+                # none may take the default control socket from another.
+                "--no-control-socket",
+                app_spec,
+            ],
             cwd=ROOT,
             env={**env, "HOST": HOST, "PORT": str(port)},
             stdout=log_file,
@@ -334,6 +355,20 @@ def wrk(
         "socket_errors": socket_errors,
         "timeouts": raw["timeouts"],
         "bytes_per_response": round(raw["bytes"] / max(raw["requests"], 1)),
+        **_cache_counts(raw),
+    }
+
+
+def _cache_counts(raw: dict[str, Any]) -> dict[str, Any]:
+    """The X-Cache tally a mix script reports, and the hit rate among the hot reads."""
+    if "cache_hits" not in raw:
+        return {}
+    counted = raw["cache_hits"] + raw["cache_misses"] + raw["cache_off"]
+    return {
+        "cache_hits": raw["cache_hits"],
+        "cache_misses": raw["cache_misses"],
+        "cache_off": raw["cache_off"],
+        "hit_rate": round(raw["cache_hits"] / counted, 3) if counted else None,
     }
 
 
@@ -356,6 +391,7 @@ class Endpoint:
     path: str
     token: bool = False
     write_mix: bool = False
+    script: str | None = None  # a Lua script under bench/lua
 
 
 @dataclass
@@ -365,6 +401,7 @@ class Measurement:
     path: str
     sql_per_request: float | None
     results: dict[str, Any] = field(default_factory=dict)
+    cache: str = "-"
 
 
 def standard_endpoints(seeded: Any) -> list[Endpoint]:
@@ -378,6 +415,7 @@ def standard_endpoints(seeded: Any) -> list[Endpoint]:
         Endpoint("comments", f"/api/articles/{slug}/comments"),
         Endpoint("tags", "/api/tags"),
         Endpoint("write mix", "/api/articles", token=True, write_mix=True),
+        Endpoint("95/5 mix", "/api/articles", write_mix=True, script="read_write_mix.lua"),
     ]
 
 
@@ -424,31 +462,49 @@ def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measur
             if endpoint.name == "articles":
                 list_body = body
         counts["write mix"] = write_mix_statements(project, tokens, seeded.slugs[1])
+        counts["95/5 mix"] = None
         project.close()
 
-        with gunicorn("wsgi:app", server_env(url), workdir, "/readyz") as server:
-            for endpoint in endpoints:
-                headers = auth if endpoint.token and not endpoint.write_mix else {}
-                script = LUA / "write_mix.lua" if endpoint.write_mix else None
-                env = {
-                    "BENCH_TOKENS": ",".join(tokens),
-                    "BENCH_SLUGS": str(slugs_file),
-                    "BENCH_RUN_ID": f"{run_id}-{kind}",
-                }
-                if WARMUP and not endpoint.write_mix:
-                    wrk(server.url + endpoint.path, duration=WARMUP, headers=headers)
-                log(f"{kind}: {endpoint.name} for {DURATION} s")
-                results = wrk(
-                    server.url + endpoint.path,
-                    duration=DURATION,
-                    headers=headers,
-                    script=script,
-                    env=env,
-                )
-                measurements.append(
-                    Measurement(kind, endpoint.name, endpoint.path, counts[endpoint.name], results)
-                )
+        for cache in CACHE_SETTINGS:
+            env_settings = server_env(url, RESPONSE_CACHE=cache)
+            with gunicorn("wsgi:app", env_settings, workdir, "/readyz") as server:
+                for endpoint in endpoints:
+                    headers = auth if endpoint.token and not endpoint.write_mix else {}
+                    script = LUA / (endpoint.script or "write_mix.lua")
+                    env = {
+                        "BENCH_TOKENS": ",".join(tokens),
+                        "BENCH_SLUGS": str(slugs_file),
+                        "BENCH_TAG": seeded.tag_names[3],
+                        "BENCH_RUN_ID": f"{run_id}-{kind}-{cache}",
+                    }
+                    if WARMUP and not endpoint.write_mix:
+                        wrk(server.url + endpoint.path, duration=WARMUP, headers=headers)
+                    log(f"{kind}, cache {cache}: {endpoint.name} for {DURATION} s")
+                    results = wrk(
+                        server.url + endpoint.path,
+                        duration=DURATION,
+                        headers=headers,
+                        script=script if endpoint.write_mix else None,
+                        env=env,
+                    )
+                    measurements.append(
+                        Measurement(
+                            kind,
+                            endpoint.name,
+                            endpoint.path,
+                            counts[endpoint.name],
+                            results,
+                            cache=cache,
+                        )
+                    )
     return measurements, list_body
+
+
+CACHE_SETTINGS = tuple(
+    setting.strip()
+    for setting in os.environ.get("BENCH_CACHE", "on,off").split(",")
+    if setting.strip()
+)
 
 
 def measure_ceiling(body: bytes, workdir: Path) -> Measurement:
@@ -484,8 +540,8 @@ def machine() -> dict[str, Any]:
 
 def print_table(rows: list[Measurement], ceiling_rps: float | None) -> None:
     header = (
-        f"{'database':<11}{'endpoint':<17}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'non-2xx':>9}{'errors':>8}{'SQL/req':>9}{'ceiling':>9}"
+        f"{'database':<11}{'cache':<6}{'endpoint':<17}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'non-2xx':>9}{'errors':>8}{'SQL/req':>9}{'hits':>7}{'ceiling':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -493,10 +549,11 @@ def print_table(rows: list[Measurement], ceiling_rps: float | None) -> None:
         r = row.results
         ratio = f"{100 * r['rps'] / ceiling_rps:.0f}%" if ceiling_rps else "-"
         sql = "-" if row.sql_per_request is None else f"{row.sql_per_request:g}"
+        hits = f"{100 * r['hit_rate']:.0f}%" if r.get("hit_rate") is not None else "-"
         print(
-            f"{row.database:<11}{row.endpoint:<17}{r['rps']:>9,.0f}{r['p50_ms']:>9.1f}"
-            f"{r['p99_ms']:>9.1f}{r['non_2xx']:>9}{r['socket_errors'] + r['timeouts']:>8}"
-            f"{sql:>9}{ratio:>9}"
+            f"{row.database:<11}{row.cache:<6}{row.endpoint:<17}{r['rps']:>9,.0f}"
+            f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['non_2xx']:>9}"
+            f"{r['socket_errors'] + r['timeouts']:>8}{sql:>9}{hits:>7}{ratio:>9}"
         )
 
 
@@ -640,6 +697,120 @@ def run_scale(databases: list[str]) -> None:
     print(f"\nresults: {path.relative_to(ROOT)}, chart: {chart.relative_to(ROOT)}")
 
 
+# --- replicas mode -----------------------------------------------------------
+
+REPLICA_WRITES = int(os.environ.get("BENCH_REPLICA_WRITES", "200"))
+POLL_SECONDS = 5.0  # a write not visible after this long counts as lost
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _visibility_delays(writer: Server, reader: Server, token: str, label: str) -> list[float]:
+    """Write through ``writer``; poll ``reader`` until it shows the write (ms each)."""
+    import http.client
+
+    write = http.client.HTTPConnection(HOST, writer.port, timeout=10)
+    read = http.client.HTTPConnection(HOST, reader.port, timeout=10)
+
+    def newest_title() -> str:
+        read.request("GET", "/api/articles?limit=1")
+        response = read.getresponse()
+        body = json.loads(response.read())
+        if response.status != 200:
+            raise BenchError(f"reader answered {response.status}")
+        return body["articles"][0]["title"] if body["articles"] else ""
+
+    delays: list[float] = []
+    for n in range(REPLICA_WRITES):
+        check_deadline()
+        newest_title()  # the reader's cache holds the list before the write
+        title = f"Replica {label} {n} {secrets.token_hex(3)}"
+        payload = {"article": {"title": title, "description": "d", "body": "b"}}
+        write.request(
+            "POST",
+            "/api/articles",
+            body=json.dumps(payload),
+            headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+        )
+        response = write.getresponse()
+        response.read()
+        if response.status != 201:
+            raise BenchError(f"writer answered {response.status}")
+        written = time.perf_counter()
+        while newest_title() != title:
+            if time.perf_counter() - written > POLL_SECONDS:
+                raise BenchError(f"write {n} not visible on the other replica after 5 s")
+        delays.append((time.perf_counter() - written) * 1000)
+    write.close()
+    read.close()
+    return delays
+
+
+def run_replicas() -> None:
+    """Two replicas on one PostgreSQL database: how soon one sees the other's writes."""
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="conduit-bench-") as tmp:
+        workdir = Path(tmp)
+        with throwaway_database("postgresql") as url:
+            migrate(url)
+            project = Project(url)
+            seeded = project.seed(**STANDARD_SIZES)
+            token = project.tokens(seeded.user_ids[:1])[0]
+            project.close()
+            env = server_env(url, RESPONSE_CACHE="on")
+            with (
+                gunicorn("wsgi:app", env, workdir, "/readyz") as one,
+                gunicorn("wsgi:app", env, workdir, "/readyz") as two,
+            ):
+                for load in ("idle", "under load"):
+                    log(f"replicas, {load}: {REPLICA_WRITES} writes on one, polled on two")
+                    background = None
+                    if load == "under load":
+                        background = subprocess.Popen(  # noqa: S603
+                            [
+                                ensure_wrk(),
+                                "-t1",
+                                f"-c{CONNECTIONS // 2}",
+                                f"-d{POLL_SECONDS * REPLICA_WRITES:.0f}s",
+                                two.url + "/api/articles",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
+                        time.sleep(1)
+                    try:
+                        delays = _visibility_delays(one, two, token, load)
+                    finally:
+                        if background is not None:
+                            background.terminate()
+                            background.wait(timeout=10)
+                    rows.append(
+                        {
+                            "load": load,
+                            "writes": len(delays),
+                            "p50_ms": round(_percentile(delays, 0.50), 2),
+                            "p99_ms": round(_percentile(delays, 0.99), 2),
+                            "max_ms": round(max(delays), 2),
+                        }
+                    )
+    document = {"kind": "replicas", "machine": machine(), "rows": rows}
+    path = write_results("bench-replicas", document)
+    print()
+    print("Cross-replica visibility: write on replica one, first answer showing it on two")
+    header = f"{'load':<12}{'writes':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['load']:<12}{row['writes']:>8}{row['p50_ms']:>9.2f}"
+            f"{row['p99_ms']:>9.2f}{row['max_ms']:>9.2f}"
+        )
+    print(f"\nresults: {path.relative_to(ROOT)}")
+
+
 # --- worker settings ---------------------------------------------------------
 
 WORKER_SETTINGS = (
@@ -705,7 +876,10 @@ def run_workers() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "mode", nargs="?", default="standard", choices=("standard", "scale", "workers")
+        "mode",
+        nargs="?",
+        default="standard",
+        choices=("standard", "scale", "workers", "replicas"),
     )
     parser.add_argument(
         "--databases",
@@ -720,6 +894,8 @@ def main(argv: list[str] | None = None) -> int:
             run_standard(databases)
         elif args.mode == "scale":
             run_scale(databases)
+        elif args.mode == "replicas":
+            run_replicas()
         else:
             run_workers()
     except BenchError as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -19,9 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from app import create_app
+from app import create_app, response_cache
 from app.extensions import db
 from tests import databases, environment, factories
+from tests.serving import ServedApp, migrate_to_head, serve
 
 environment.seal()
 
@@ -32,13 +33,17 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> Iterator[str]:
     """One throwaway PostgreSQL database for this test session (or xdist worker)."""
+    _require_postgres()
+    with databases.throwaway_postgres_database(worker_id) as url:
+        yield url
+
+
+def _require_postgres() -> None:
     reason = databases.postgres_unavailable_reason()
     if reason is not None:
         if databases.IN_CI:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-    with databases.throwaway_postgres_database(worker_id) as url:
-        yield url
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +86,34 @@ def app(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
+    response_cache.close(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iterator[ServedApp]:
+    """The app served by gunicorn (2 processes, 4 threads each) on its own migrated database.
+
+    A SQLite file or a throwaway PostgreSQL database, created for this test and
+    dropped after it, so a concurrency test can assert the final state.
+    """
+    if request.param == "sqlite":
+        database: Any = nullcontext(f"sqlite:///{tmp_path / 'served.db'}")
+    else:
+        _require_postgres()
+        database = databases.throwaway_postgres_database(f"served_{worker_id}")
+    with database as url:
+        app = make_app(url)
+        migrate_to_head(app)
+        try:
+            with serve(app, url, tmp_path) as served:
+                yield served
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 @pytest.fixture
@@ -187,7 +217,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        database = callspec.params.get("database_url") if callspec else None
+        params = callspec.params if callspec else {}
+        database = params.get("database_url") or params.get("served_app")
         if item.get_closest_marker("postgresql_only") or "postgres_url" in getattr(
             item, "fixturenames", ()
         ):

@@ -97,6 +97,16 @@ def test_env_file_fills_what_the_environment_leaves_unset(tmp_path, monkeypatch)
     assert loaded["LOG_LEVEL"] == "WARNING"
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("on", True), ("off", False), (False, False)])
+def test_the_response_cache_is_switched_on_or_off(raw, expected):
+    assert settings(RESPONSE_CACHE=raw)["RESPONSE_CACHE"] is expected
+
+
+def test_an_unclear_response_cache_switch_is_refused():
+    with pytest.raises(ConfigurationError, match="RESPONSE_CACHE must be on or off"):
+        settings(RESPONSE_CACHE="maybe")
+
+
 def test_an_empty_env_file_setting_reads_no_env_file(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     env_file.write_text("JWT_EXPIRES_SECONDS=120\n")

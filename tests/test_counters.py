@@ -1,8 +1,15 @@
-"""Running totals stay equal to the rows they count, whatever the writes."""
+"""Running totals stay equal to the rows they count, whatever the writes.
+
+Concurrent writes are covered in tests/test_races.py; this file covers the
+totals one request at a time, and ``flask counters verify`` / ``recount``.
+"""
+
+import threading
 
 from app import counters
 from app.extensions import db
 from tests.factories import auth, create_article, register
+from tests.serving import ServedApp, storm
 
 
 def totals(client):
@@ -57,3 +64,85 @@ def test_recount_rebuilds_totals_from_the_rows(app, client):
         db.session.commit()
 
     assert totals(client) == {"all": 2, "a": 2, "b": 1, "tags": ["a", "b"]}
+
+
+def corrupt_totals(app):
+    with app.app_context():
+        db.session.execute(db.text("UPDATE tags SET article_count = 99 WHERE name = 'a'"))
+        db.session.execute(db.text("UPDATE counters SET value = 42"))
+        db.session.commit()
+
+
+def test_verify_command_passes_when_totals_equal_the_rows(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a", "b"])
+
+    result = app.test_cli_runner().invoke(args=["counters", "verify"])
+
+    assert result.exit_code == 0
+    assert result.output == "every running total equals its rows\n"
+
+
+def test_verify_command_exits_1_naming_every_drifted_total(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a", "b"])
+    create_article(client, jake, tagList=["a"])
+    corrupt_totals(app)
+
+    result = app.test_cli_runner().invoke(args=["counters", "verify"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "drift: articles: stored 42, counted 2",
+        "drift: tag a: stored 99, counted 2",
+        "2 total(s) differ from the rows: run flask counters recount",
+    ]
+
+
+def test_recount_command_repairs_every_total(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a", "b"])
+    create_article(client, jake, tagList=["a"])
+    corrupt_totals(app)
+
+    result = app.test_cli_runner().invoke(args=["counters", "recount"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 total(s) repaired" in result.output
+    assert totals(client) == {"all": 2, "a": 2, "b": 1, "tags": ["a", "b"]}
+    with app.app_context():
+        assert counters.drift() == []
+
+
+def test_recount_while_articles_are_written_leaves_totals_equal_to_the_rows(
+    served_app: ServedApp,
+):
+    """``flask counters recount`` is safe on a live database: writers wait for it."""
+    author = served_app.register("author")
+    recounting = threading.Event()
+    recounting.set()
+
+    def write() -> None:
+        client = served_app.client(author)
+        while recounting.is_set():
+            article = {"title": "t", "description": "d", "body": "b", "tagList": ["a", "b"]}
+            created = client.post("/api/articles", json={"article": article})
+            assert created.status_code == 201, created.text
+            slug = created.json()["article"]["slug"]
+            retagged = client.put(f"/api/articles/{slug}", json={"article": {"tagList": ["b"]}})
+            assert retagged.status_code == 200, retagged.text
+        client.close()
+
+    def recount_repeatedly() -> None:
+        runner = served_app.app.test_cli_runner()
+        try:
+            for _ in range(10):
+                result = runner.invoke(args=["counters", "recount"])
+                assert result.exit_code == 0, result.output
+        finally:
+            recounting.clear()
+
+    storm([recount_repeatedly, write, write, write])
+
+    with served_app.app.app_context():
+        assert counters.drift() == []

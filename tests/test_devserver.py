@@ -17,7 +17,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from app import MIGRATIONS_DIRECTORY
+from app import MIGRATIONS_DIRECTORY, response_cache
 from app.devserver import DatabaseUnreachable, schema_warnings
 from app.extensions import db
 from tests.conftest import make_app
@@ -38,6 +38,7 @@ def app_on(tmp_path: Path) -> Iterator:
 
     yield build
     for app in made:
+        response_cache.close(app)
         with app.app_context():
             db.engine.dispose()
 

@@ -16,6 +16,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event
 
+from app import response_cache
 from app.extensions import db
 from app.models import User
 from app.security import create_token
@@ -46,6 +47,7 @@ def seeded(postgres_url: str) -> Iterator[tuple[Flask, SeedResult]]:
             upgrade()
             result = seed(SIZES, random_seed=7)
         yield app, result
+        response_cache.close(app)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

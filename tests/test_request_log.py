@@ -11,10 +11,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from app import response_cache
 from app.extensions import db
 from app.request_log import JsonFormatter, TextFormatter
 from tests import factories
 from tests.conftest import make_app
+from tests.listening import wait_until_listening
 
 REQUEST_LOGGER = "app.request"
 
@@ -69,6 +71,18 @@ def test_the_line_names_the_authenticated_user(client, sql, caplog) -> None:
         ("POST", 201, user_id),
         ("GET", 200, user_id),
     ]
+
+
+def test_an_answer_from_the_response_cache_names_the_user_too(client, sql, caplog) -> None:
+    user = factories.register(client)
+    (user_id,) = sql("SELECT id FROM users WHERE username = :name", name=user["username"])[0]
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    wait_until_listening(client.application)
+    responses = [client.get("/api/articles", headers=factories.auth(user)) for _ in range(2)]
+    records = _request_records(caplog)[-2:]
+
+    assert [r.headers["X-Cache"] for r in responses] == ["miss", "hit"]
+    assert [r.user_id for r in records] == [user_id, user_id]
 
 
 def test_errors_are_logged_with_their_status(client, caplog) -> None:
@@ -131,6 +145,7 @@ def text_app(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
+    response_cache.close(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

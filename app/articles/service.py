@@ -8,6 +8,7 @@ page past the end needs a second statement, for the total.
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Sequence
 from functools import cache
@@ -36,9 +37,11 @@ from app.errors import abort
 from app.extensions import db
 from app.models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
 from app.profiles.service import is_following
-from app.unit_of_work import insert_ignoring_conflicts
+from app.unit_of_work import commit, insert_ignoring_conflicts, translate
 
 SLUG_ATTEMPTS = 5
+# A page past the end is read again if articles appeared since (see _page).
+EMPTY_PAGE_READS = 3
 
 
 # Statements are built once per shape (who asks, which filters) with bound
@@ -197,10 +200,19 @@ def _page(
 ) -> tuple[list[dict[str, Any]], int]:
     page, count = _list_statements(_dialect(), viewer is not None, **shape)
     params = {**params, **_viewer_params(viewer)}
-    rows = db.session.execute(page, {**params, "limit": limit, "offset": offset}).all()
-    if not rows:  # nothing on this page: no match at all, or a page past the end
-        return [], (db.session.scalar(count, params) or 0) if offset else 0
-    return _payloads(rows, with_body=False), rows[0].total_matching
+    for _ in range(EMPTY_PAGE_READS):
+        rows = db.session.execute(page, {**params, "limit": limit, "offset": offset}).all()
+        if rows:
+            return _payloads(rows, with_body=False), rows[0].total_matching
+        if not offset:
+            return [], 0
+        # A page past the end: the total takes a statement of its own. Articles
+        # created in between would make it claim rows this page lacks (each
+        # statement sees its own snapshot on PostgreSQL): read the page again.
+        total = db.session.scalar(count, params) or 0
+        if total <= offset:
+            return [], total
+    return [], offset
 
 
 def list_articles(
@@ -260,8 +272,18 @@ def find_article_id(slug: str) -> int:
     return article_id
 
 
-def _own_article(slug: str, user: User) -> Article:
-    article = db.session.scalar(select(Article).where(Article.slug == slug))
+def _own_article(slug: str, user: User, *, deleting: bool = False) -> Article:
+    """The user's article, locked until commit: 404 if there is none, 403 if not theirs.
+
+    PostgreSQL: ``FOR UPDATE`` to delete, ``FOR NO KEY UPDATE`` to change it
+    (favorites and comments, which only reference it, go on). Writes to one
+    article queue on the lock, and one that waited finds the article as the
+    other left it: deleted or retitled, that is a 404. SQLite runs one writer
+    at a time.
+    """
+    article = db.session.scalar(
+        select(Article).where(Article.slug == slug).with_for_update(key_share=not deleting)
+    )
     if article is None:
         abort(404, "article", "not found")
     if article.author_id != user.id:
@@ -269,82 +291,130 @@ def _own_article(slug: str, user: User) -> Article:
     return article
 
 
-def _remove_tags(article_id: int) -> None:
-    removed = db.session.scalars(
-        delete(ArticleTag).where(ArticleTag.article_id == article_id).returning(ArticleTag.tag_id)
-    ).all()
-    counters.adjust_tag_counts(removed, -1)
+def _remove_tags(article_id: int) -> list[int]:
+    """Untag the article; the ids of the tags whose rows this statement deleted."""
+    return list(
+        db.session.scalars(
+            delete(ArticleTag)
+            .where(ArticleTag.article_id == article_id)
+            .returning(ArticleTag.tag_id)
+        )
+    )
 
 
-def _add_tags(article_id: int, names: list[str]) -> None:
-    """Tag the article (duplicates dropped; tags read back alphabetically)."""
-    names = list(dict.fromkeys(name.strip() for name in names))
+def _add_tags(article_id: int, names: list[str]) -> list[int]:
+    """Tag the article; the ids of the tags whose rows this statement inserted.
+
+    Duplicates are dropped (tags read back alphabetically). New tags are
+    inserted in name order, so concurrent requests creating the same new
+    tags wait for each other instead of deadlocking.
+    """
+    names = sorted(dict.fromkeys(name.strip() for name in names))
     if not names:
-        return
+        return []
     insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
-    ids = dict(db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all())
-    db.session.add_all(ArticleTag(article_id=article_id, tag_id=ids[name]) for name in names)
-    counters.adjust_tag_counts(list(ids.values()), +1)
+    ids = sorted(db.session.scalars(select(Tag.id).where(Tag.name.in_(names))))
+    return insert_ignoring_conflicts(
+        ArticleTag,
+        [{"article_id": article_id, "tag_id": tag_id} for tag_id in ids],
+        returning=ArticleTag.tag_id,
+    )
 
 
-def _flush_with_unique_slug(article: Article) -> None:
-    """Flush, choosing another slug if a concurrent request just took this one."""
+def _count_tag_changes(removed: list[int], added: list[int]) -> None:
+    deltas: collections.Counter[int] = collections.Counter(added)
+    deltas.subtract(removed)
+    counters.adjust_tag_counts(deltas)
+
+
+def _is_slug_taken(error: IntegrityError) -> bool:
+    answer = translate(error)
+    return answer is not None and answer.code == 422 and "slug" in answer.errors
+
+
+def _save_with_unique_slug(article: Article, values: dict[str, Any], title: str | None) -> None:
+    """Set ``values`` on the article and flush; with ``title``, under a new slug from it.
+
+    A concurrent request may take the chosen slug before this one flushes
+    (an article whose own title gives that slug): the flush runs in a
+    savepoint, and on that conflict runs again with the next free suffix.
+    The values are set again on every attempt: a rolled-back savepoint
+    expires what was changed inside it.
+    """
+    article_id = article.id  # None for a new article
     for _ in range(SLUG_ATTEMPTS):
+        if title is not None:
+            values["slug"] = unique_slug(title, exclude_article_id=article_id)
         try:
             with db.session.begin_nested():
+                for field, value in values.items():
+                    setattr(article, field, value)
                 db.session.add(article)
                 db.session.flush()
             return
-        except IntegrityError:
-            article.slug = unique_slug(article.title, exclude_article_id=article.id)
-    abort(409, "slug", "could not be made unique, please retry")
+        except IntegrityError as error:
+            if title is None or not _is_slug_taken(error):
+                raise
+    abort(422, "slug", "has already been taken, please retry")
+
+
+def _answer_then_commit(slug: str, viewer: User) -> dict[str, Any]:
+    """The article as this request leaves it, read inside its transaction, then commit.
+
+    Read after the commit, a concurrent delete could turn a write that
+    succeeded into a 404, and a client retrying it would write twice.
+    """
+    payload = get_article(slug, viewer)
+    commit()
+    return payload
 
 
 def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
-    article = Article(
-        title=data["title"],
-        description=data["description"],
-        body=data["body"],
-        author_id=author.id,
-        slug=unique_slug(data["title"]),
-    )
-    _flush_with_unique_slug(article)
-    _add_tags(article.id, data.get("tag_list", []))
+    article = Article(author_id=author.id)
+    values = {field: data[field] for field in ("title", "description", "body")}
+    _save_with_unique_slug(article, values, title=data["title"])
+    _count_tag_changes(removed=[], added=_add_tags(article.id, data.get("tag_list", [])))
     counters.adjust_article_total(+1)
-    db.session.commit()
-    return get_article(article.slug, author)
+    return _answer_then_commit(article.slug, author)
 
 
 def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, Any]:
     article = _own_article(slug, user)
+    article_id = article.id
     tag_list = changes.pop("tag_list", None)
-    if "title" in changes and base_slug(changes["title"]) != base_slug(article.title):
-        article.slug = unique_slug(changes["title"], exclude_article_id=article.id)
-    for field, value in changes.items():
-        setattr(article, field, value)
-    article.updated_at = utcnow()  # also when only the tags changed
-    _flush_with_unique_slug(article)
+    new_title = changes.get("title")
+    retitled = new_title is not None and base_slug(new_title) != base_slug(article.title)
+    changes["updated_at"] = utcnow()  # also when only the tags changed
+    _save_with_unique_slug(article, changes, title=new_title if retitled else None)
     if tag_list is not None:
-        _remove_tags(article.id)
-        _add_tags(article.id, tag_list)
-    db.session.commit()
-    return get_article(article.slug, user)
+        removed = _remove_tags(article_id)
+        _count_tag_changes(removed, _add_tags(article_id, tag_list))
+    return _answer_then_commit(article.slug, user)
 
 
 def delete_article(slug: str, user: User) -> None:
-    article = _own_article(slug, user)
-    _remove_tags(article.id)
-    db.session.execute(delete(Article).where(Article.id == article.id))
-    counters.adjust_article_total(-1)
-    db.session.commit()
+    """Delete the article, its tags, comments and favorites.
+
+    The totals move by what the statements removed: a request that lost a
+    race to delete the same article removed nothing and answers 404 (the
+    row lock in ``_own_article`` makes it find no article at all).
+    """
+    article_id = _own_article(slug, user, deleting=True).id
+    _count_tag_changes(removed=_remove_tags(article_id), added=[])
+    deleted = db.session.execute(
+        delete(Article).where(Article.id == article_id).returning(Article.id)
+    ).all()
+    if not deleted:
+        abort(404, "article", "not found")  # the rollback undoes the tag changes too
+    counters.adjust_article_total(-len(deleted))
+    commit()
 
 
 def favorite(slug: str, user: User) -> dict[str, Any]:
     """Favorite an article; favoriting twice is not an error."""
     article_id = find_article_id(slug)
     insert_ignoring_conflicts(Favorite, [{"user_id": user.id, "article_id": article_id}])
-    db.session.commit()
-    return get_article(slug, user)
+    return _answer_then_commit(slug, user)
 
 
 def unfavorite(slug: str, user: User) -> dict[str, Any]:
@@ -353,5 +423,4 @@ def unfavorite(slug: str, user: User) -> dict[str, Any]:
     db.session.execute(
         delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article_id)
     )
-    db.session.commit()
-    return get_article(slug, user)
+    return _answer_then_commit(slug, user)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
+
 from slugify import slugify
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from app.api import PathSegmentConverter
 from app.extensions import db
@@ -13,6 +15,8 @@ from app.models import SLUG_MAX_LENGTH, Article
 BASE_MAX_LENGTH = SLUG_MAX_LENGTH - 12
 # Paths under /api/articles/ that are routes of their own, never slugs.
 RESERVED_SLUGS = frozenset({"feed"})
+# First key of the two-key advisory locks on slug bases (app.db.lock uses the one-key space).
+SLUG_LOCK_NAMESPACE = 0x736C7567  # "slug"
 
 
 class ArticleSlugConverter(PathSegmentConverter):
@@ -29,15 +33,37 @@ def base_slug(title: str) -> str:
     return slugify(title, max_length=BASE_MAX_LENGTH, word_boundary=True) or "article"
 
 
+def _take_turns(base: str) -> None:
+    """PostgreSQL: requests choosing a slug from ``base`` take turns until they commit.
+
+    Without it, N requests giving articles one title at once all choose the
+    same free slug, one wins and the rest retry, one winner per round. Holding
+    a transaction-scoped advisory lock on the base, each one sees the slugs
+    its predecessors committed and picks the next suffix at once. (SQLite
+    runs one writer at a time anyway.)
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(base.encode()) - 2**31  # a signed 32-bit key
+    db.session.execute(select(func.pg_advisory_xact_lock(SLUG_LOCK_NAMESPACE, key)))
+
+
 def unique_slug(title: str, exclude_article_id: int | None = None) -> str:
-    """The title's slug, suffixed ``-2``, ``-3``… when another article has it."""
+    """The title's slug, suffixed ``-2``, ``-3``… when another article has it.
+
+    Reads without autoflushing: the article being saved may already carry a
+    slug that is taken, and must not be flushed with it outside the caller's
+    savepoint.
+    """
     base = base_slug(title)
     stmt = select(Article.slug).where(
         or_(Article.slug == base, Article.slug.startswith(f"{base}-"))
     )
     if exclude_article_id is not None:
         stmt = stmt.where(Article.id != exclude_article_id)
-    taken = set(db.session.scalars(stmt)) | RESERVED_SLUGS
+    with db.session.no_autoflush:
+        _take_turns(base)
+        taken = set(db.session.scalars(stmt)) | RESERVED_SLUGS
     if base not in taken:
         return base
     suffix = 2

@@ -11,6 +11,7 @@ from app.errors import abort
 from app.extensions import db
 from app.models import Comment, User
 from app.profiles.service import is_following, viewer_id
+from app.unit_of_work import commit
 
 # Ids beyond a 32-bit integer cannot exist; asking for one is a plain 404.
 MAX_ID = 2**31 - 1
@@ -55,10 +56,14 @@ def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
 
 
 def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
+    """Comment on the article; 404 if it is gone, even if it went while this ran."""
     comment = Comment(article_id=find_article_id(slug), author_id=author.id, body=body)
     db.session.add(comment)
-    db.session.commit()
+    db.session.flush()
+    # Read back before the commit: once committed, a concurrent delete of the
+    # article may take the comment with it.
     row = db.session.execute(_comment_query(author).where(Comment.id == comment.id)).one()
+    commit()
     return _payload(row)
 
 
@@ -76,5 +81,9 @@ def delete_comment(slug: str, comment_id: int, user: User) -> None:
         abort(404, "comment", "not found")
     if comment.author_id != user.id:
         abort(403, "comment", "is not yours")
-    db.session.execute(delete(Comment).where(Comment.id == comment.id))
-    db.session.commit()
+    deleted = db.session.execute(
+        delete(Comment).where(Comment.id == comment.id).returning(Comment.id)
+    ).all()
+    if not deleted:  # a concurrent request deleted it, or its article, first
+        abort(404, "comment", "not found")
+    commit()

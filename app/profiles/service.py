@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, false, select
 from app.errors import abort
 from app.extensions import db
 from app.models import Follow, User
-from app.unit_of_work import insert_ignoring_conflicts
+from app.unit_of_work import commit, insert_ignoring_conflicts
 
 
 def profile_payload(user: User, following: bool) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def follow(username: str, follower: User) -> dict[str, Any]:
     if followed.id == follower.id:
         abort(422, "profile", "cannot follow yourself")
     insert_ignoring_conflicts(Follow, [{"follower_id": follower.id, "followed_id": followed.id}])
-    db.session.commit()
+    commit()
     return profile_payload(followed, True)
 
 
@@ -63,5 +63,5 @@ def unfollow(username: str, follower: User) -> dict[str, Any]:
     db.session.execute(
         delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
     )
-    db.session.commit()
+    commit()
     return profile_payload(followed, False)

@@ -10,7 +10,7 @@ from app.errors import ApiError, abort
 from app.extensions import db
 from app.models import User
 from app.security import create_token, hash_password, verify_password
-from app.unit_of_work import commit
+from app.unit_of_work import commit, end_reads
 
 TAKEN = "has already been taken"
 
@@ -50,8 +50,9 @@ def _ensure_available(*, username: str | None, email: str | None, exclude_id: in
 
 def register(username: str, email: str, password: str) -> User:
     email = normalize_email(email)
+    password_hash = hash_password(password)  # before the first statement (see end_reads)
     _ensure_available(username=username, email=email, exclude_id=None)
-    user = User(username=username, email=email, password_hash=hash_password(password))
+    user = User(username=username, email=email, password_hash=password_hash)
     db.session.add(user)
     commit(lambda: _ensure_available(username=username, email=email, exclude_id=None))
     return user
@@ -59,7 +60,9 @@ def register(username: str, email: str, password: str) -> User:
 
 def authenticate(email: str, password: str) -> User:
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    password_hash = user.password_hash if user else None
+    end_reads()  # argon2 takes ~0.5 s: not while holding SQLite's write lock
+    if not verify_password(password_hash, password) or user is None:
         abort(401, "email or password", "is invalid")
     return user
 
@@ -67,11 +70,15 @@ def authenticate(email: str, password: str) -> User:
 def update(user: User, changes: dict[str, Any]) -> User:
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
+    password_hash = None
+    if "password" in changes:
+        end_reads()  # argon2 takes ~0.5 s: not while holding SQLite's write lock
+        password_hash = hash_password(changes.pop("password"))
     _ensure_available(
         username=changes.get("username"), email=changes.get("email"), exclude_id=user.id
     )
-    if "password" in changes:
-        user.password_hash = hash_password(changes.pop("password"))
+    if password_hash is not None:
+        user.password_hash = password_hash
     for field in ("image", "bio"):
         if field in changes and changes[field] is not None and not changes[field].strip():
             changes[field] = None  # an emptied field is cleared

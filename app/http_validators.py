@@ -1,0 +1,41 @@
+"""HTTP validators on API reads: ``ETag``, ``If-None-Match`` → 304, ``Cache-Control``.
+
+Every successful ``GET`` (or ``HEAD``) under ``/api/`` carries a strong
+``ETag`` (a hash of the body, Werkzeug's ``add_etag``); a request whose
+``If-None-Match`` names it gets ``304 Not Modified`` with no body (Werkzeug's
+``make_conditional``). Answers depend on who asks, so ``Vary: Authorization``;
+an answer for a signed-in viewer is ``private`` (no shared cache may keep it),
+and every answer is ``no-cache``: a client may keep it but must revalidate,
+which costs it a 304 when nothing changed.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+SAFE_READS = frozenset({"GET", "HEAD"})
+API_PREFIX = "/api/"
+
+
+def _add_validators(response: Response) -> Response:
+    if (
+        request.method not in SAFE_READS
+        or response.status_code != 200
+        or not request.path.startswith(API_PREFIX)
+        or response.is_streamed
+        or response.direct_passthrough
+    ):
+        return response
+    response.vary.add("Authorization")
+    signed_in = "Authorization" in request.headers
+    response.cache_control.no_cache = True
+    if signed_in:
+        response.cache_control.private = True
+    if "ETag" not in response.headers:
+        response.add_etag()
+    response.make_conditional(request)  # in place: 304 and no body when If-None-Match matches
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_add_validators)

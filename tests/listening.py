@@ -1,0 +1,35 @@
+"""Waiting for the response cache's change feed in tests (it listens in the background)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+from app.change_feed import ChangeFeed, PostgresChangeFeed
+
+DEADLINE_SECONDS = 5.0  # how long another instance may take to see a write, in a test
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> float:
+    """Poll until ``condition()``; returns the seconds it took, fails past the deadline."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            pytest.fail(f"not within {seconds} s")
+        time.sleep(0.002)
+    return time.monotonic() - started
+
+
+def feed_of(app: Flask) -> ChangeFeed:
+    return app.extensions["change_feed"]
+
+
+def wait_until_listening(app: Flask) -> None:
+    """PostgreSQL: the listener connects in the background; the cache is off until then."""
+    feed = feed_of(app)
+    feed.current(("users",))
+    if isinstance(feed, PostgresChangeFeed):
+        wait_for(lambda: feed.online)

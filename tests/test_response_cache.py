@@ -1,0 +1,427 @@
+"""The response cache: hot reads from memory, and never an answer a write made stale.
+
+The central property: after every write, through this instance or another one
+on the same database, every hot read answered from the cache is byte for byte
+what an instance without a cache answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import make_url, text
+
+from app import change_feed, response_cache
+from app.extensions import db
+from app.models import Base
+from tests.conftest import make_app
+from tests.factories import add_comment, auth, create_article, favorite, follow, register
+from tests.listening import feed_of, wait_for, wait_until_listening
+
+
+@pytest.fixture
+def second_app(database_url: str, app: Flask) -> Iterator[Callable[..., Flask]]:
+    """Another instance on the same database (the ``app`` fixture made the tables)."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        other = make_app(database_url, **overrides)
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        response_cache.close(other)
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def uncached(second_app) -> FlaskClient:
+    return second_app(RESPONSE_CACHE=False).test_client()
+
+
+def test_a_repeated_read_is_served_without_sql(app, client, count_queries, jake):
+    article = create_article(client, jake, tagList=["dragons"])
+    wait_until_listening(app)
+    url = f"/api/articles/{article['slug']}"
+
+    first = client.get(url, headers=auth(jake))
+    with count_queries() as counter:
+        second = client.get(url, headers=auth(jake))
+
+    assert first.headers["X-Cache"] == "miss"
+    assert second.headers["X-Cache"] == "hit"
+    assert counter.count == 0
+    assert second.get_data() == first.get_data()
+    assert second.headers["ETag"] == first.headers["ETag"]
+
+
+def test_a_hit_still_answers_if_none_match_with_304(app, client, jake):
+    create_article(client, jake)
+    wait_until_listening(app)
+    etag = client.get("/api/articles").headers["ETag"]
+
+    response = client.get("/api/articles", headers={"If-None-Match": etag})
+
+    assert response.headers["X-Cache"] == "hit"
+    assert response.status_code == 304
+
+
+def test_each_viewer_gets_their_own_favorited_and_following(app, client, jake, anna):
+    article = create_article(client, jake)
+    favorite(client, anna, article["slug"])
+    follow(client, anna, "jake")
+    wait_until_listening(app)
+    url = f"/api/articles/{article['slug']}"
+    for _ in range(2):  # the second round is served from the cache
+        as_anna = client.get(url, headers=auth(anna)).get_json()["article"]
+        as_jake = client.get(url, headers=auth(jake)).get_json()["article"]
+        anonymous = client.get(url).get_json()["article"]
+
+        assert (as_anna["favorited"], as_anna["author"]["following"]) == (True, True)
+        assert (as_jake["favorited"], as_jake["author"]["following"]) == (False, False)
+        assert (anonymous["favorited"], anonymous["author"]["following"]) == (False, False)
+
+
+def test_a_bad_token_is_refused_even_when_the_answer_is_cached(app, client, jake):
+    wait_until_listening(app)
+    client.get("/api/articles", headers=auth(jake))
+    assert client.get("/api/articles", headers=auth(jake)).headers["X-Cache"] == "hit"
+
+    forged = client.get("/api/articles", headers={"Authorization": f"Token {jake['token']}x"})
+    unknown_scheme = client.get("/api/articles", headers={"Authorization": "Basic abc"})
+
+    assert forged.status_code == 401
+    assert unknown_scheme.status_code == 401
+
+
+def test_an_answer_read_before_a_write_is_not_stored_after_it(app, client, jake):
+    """A miss notes the generations before reading; a write in between voids the fill."""
+    wait_until_listening(app)
+    cache = app.extensions["response_cache"]
+    tables = response_cache.DEPENDS_ON["Articles.Articles"]
+    read_at = cache.feed.current(tables)
+    create_article(client, jake)  # commits: the generations move on
+
+    entry = response_cache.Entry(b"{}", '"x"', "application/json", read_at)
+    stored = cache.put((0, "/api/articles", b""), tables, entry)
+
+    assert stored is False
+    assert client.get("/api/articles").get_json()["articlesCount"] == 1
+
+
+def test_deleting_an_article_forgets_its_comments(app, client, jake, anna):
+    """The database deletes the comments (ON DELETE CASCADE); the cache knows it."""
+    article = create_article(client, jake)
+    add_comment(client, anna, article["slug"])
+    wait_until_listening(app)
+    url = f"/api/articles/{article['slug']}/comments"
+    client.get(url)
+    assert client.get(url).headers["X-Cache"] == "hit"
+
+    client.delete(f"/api/articles/{article['slug']}", headers=auth(jake))
+
+    assert client.get(url).status_code == 404
+
+
+def test_every_table_a_write_can_reach_is_known():
+    closure = change_feed.cascades(Base.metadata)
+
+    assert closure["users"] >= {"articles", "comments", "favorites", "follows", "article_tags"}
+    assert closure["articles"] == {"articles", "comments", "favorites", "article_tags"}
+    assert closure["comments"] == {"comments"}
+    assert set(closure) == set(Base.metadata.tables)
+    for tables in response_cache.DEPENDS_ON.values():
+        assert set(tables) <= set(Base.metadata.tables)
+
+
+def test_answers_larger_than_the_budget_are_not_kept(second_app, jake):
+    small = second_app(RESPONSE_CACHE_MAX_BYTES=300).test_client()
+    create_article(small, jake, body="x" * 1000)
+    wait_until_listening(small.application)
+
+    small.get("/api/articles/" + small.get("/api/articles").get_json()["articles"][0]["slug"])
+    again = small.get("/api/tags"), small.get("/api/tags")
+
+    assert [r.headers["X-Cache"] for r in again] == ["miss", "hit"]  # small answers still are
+
+
+def test_the_tags_are_one_answer_for_every_viewer(app, client, jake):
+    wait_until_listening(app)
+    client.get("/api/tags")
+
+    as_jake = client.get("/api/tags", headers=auth(jake))
+    with_a_bad_token = client.get("/api/tags", headers={"Authorization": "Token nonsense"})
+
+    assert as_jake.headers["X-Cache"] == "hit"
+    assert with_a_bad_token.status_code == 200  # the tags never looked at the token
+
+
+def test_the_cache_can_be_switched_off(uncached):
+    response = uncached.get("/api/tags")
+
+    assert response.status_code == 200
+    assert "X-Cache" not in response.headers
+
+
+# --- the property: cached equals uncached after every write ------------------
+
+
+class World:
+    """Users and an article, written through any instance; knows the hot reads."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.jake = register(client, username="jake")
+        self.anna = register(client, username="anna")
+        self.slug = create_article(client, self.jake, tagList=["dragons"])["slug"]
+        self.comment_id: int | None = None
+
+    def reads(self) -> list[tuple[str, dict[str, str]]]:
+        urls = [
+            "/api/articles",
+            "/api/articles?tag=dragons",
+            "/api/articles?author=jake",
+            "/api/articles?favorited=anna",
+            "/api/articles?limit=1&offset=1",
+            f"/api/articles/{self.slug}",
+            f"/api/articles/{self.slug}/comments",
+            "/api/tags",
+            "/api/profiles/jake",
+            "/api/profiles/anna",
+        ]
+        viewers = [{}, auth(self.jake), auth(self.anna)]
+        signed_in = [
+            ("/api/articles/feed", auth(self.anna)),
+            ("/api/articles/feed", auth(self.jake)),
+        ]
+        return [(url, viewer) for url in urls for viewer in viewers] + signed_in
+
+
+def _register(world: World, client: FlaskClient) -> None:
+    register(client, username="carol")
+
+
+def _create(world: World, client: FlaskClient) -> None:
+    create_article(client, world.jake, tagList=["dragons", "training"])
+
+
+def _favorite(world: World, client: FlaskClient) -> None:
+    favorite(client, world.anna, world.slug)
+
+
+def _follow(world: World, client: FlaskClient) -> None:
+    follow(client, world.anna, "jake")
+
+
+def _comment(world: World, client: FlaskClient) -> None:
+    world.comment_id = add_comment(client, world.anna, world.slug)["id"]
+
+
+def _retitle(world: World, client: FlaskClient) -> None:
+    response = client.put(
+        f"/api/articles/{world.slug}",
+        json={"article": {"title": "A new title", "tagList": ["training"]}},
+        headers=auth(world.jake),
+    )
+    assert response.status_code == 200
+    world.slug = response.get_json()["article"]["slug"]
+
+
+def _update_profile(world: World, client: FlaskClient) -> None:
+    response = client.put(
+        "/api/user", json={"user": {"bio": "I like dragons"}}, headers=auth(world.jake)
+    )
+    assert response.status_code == 200
+
+
+def _unfavorite(world: World, client: FlaskClient) -> None:
+    response = client.delete(f"/api/articles/{world.slug}/favorite", headers=auth(world.anna))
+    assert response.status_code == 200
+
+
+def _unfollow(world: World, client: FlaskClient) -> None:
+    response = client.delete("/api/profiles/jake/follow", headers=auth(world.anna))
+    assert response.status_code == 200
+
+
+def _delete_comment(world: World, client: FlaskClient) -> None:
+    response = client.delete(
+        f"/api/articles/{world.slug}/comments/{world.comment_id}", headers=auth(world.anna)
+    )
+    assert response.status_code == 204
+
+
+def _delete_article(world: World, client: FlaskClient) -> None:
+    response = client.delete(f"/api/articles/{world.slug}", headers=auth(world.jake))
+    assert response.status_code == 204
+
+
+WRITES = [
+    _register,
+    _create,
+    _favorite,
+    _follow,
+    _comment,
+    _retitle,
+    _update_profile,
+    _unfavorite,
+    _unfollow,
+    _delete_comment,
+    _delete_article,
+]
+
+
+def _answer(client: FlaskClient, url: str, headers: dict[str, str]) -> tuple[int, bytes, str]:
+    response = client.get(url, headers=headers)
+    return response.status_code, response.get_data(), response.headers.get("X-Cache", "")
+
+
+def _warm(cached: FlaskClient, world: World) -> None:
+    for url, headers in world.reads():
+        _answer(cached, url, headers)
+        status, _, state = _answer(cached, url, headers)
+        assert status != 200 or state == "hit", (url, state)
+
+
+def _differences(cached: FlaskClient, uncached: FlaskClient, world: World) -> list[str]:
+    return [
+        url
+        for url, headers in world.reads()
+        if _answer(cached, url, headers)[:2] != _answer(uncached, url, headers)[:2]
+    ]
+
+
+@pytest.mark.parametrize("writer", ["same instance", "another instance"])
+def test_after_every_write_cached_answers_equal_uncached_ones(app, client, uncached, writer):
+    wait_until_listening(app)
+    world = World(uncached)
+    through = client if writer == "same instance" else uncached
+
+    for write in WRITES:
+        _warm(client, world)
+        write(world, through)
+
+        if writer == "same instance":  # read-your-writes: no delay at all
+            assert _differences(client, uncached, world) == [], write.__name__
+        else:
+            wait_for(lambda: _differences(client, uncached, world) == [])
+
+
+# --- PostgreSQL: replicas, and a listener that dies -------------------------
+
+
+@pytest.fixture
+def postgres_app(postgres_url: str) -> Iterator[Callable[..., Flask]]:
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = make_app(postgres_url, **overrides)
+        if not made:
+            with app.app_context():
+                db.drop_all()
+                db.create_all()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        response_cache.close(app)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_two_instances_on_postgresql_see_each_others_writes(postgres_app):
+    one, two = postgres_app().test_client(), postgres_app().test_client()
+    wait_until_listening(one.application)
+    wait_until_listening(two.application)
+    jake = register(one, username="jake")
+    for reader in (one, two):
+        reader.get("/api/articles")
+        assert reader.get("/api/articles").headers["X-Cache"] == "hit"
+
+    create_article(one, jake)
+    seen_by_one = one.get("/api/articles").get_json()["articlesCount"]
+    wait_for(lambda: two.get("/api/articles").get_json()["articlesCount"] == 1)
+    create_article(two, jake)
+    wait_for(lambda: one.get("/api/articles").get_json()["articlesCount"] == 2)
+
+    two.get("/api/articles")
+    assert seen_by_one == 1  # the writer at once
+    assert two.get("/api/articles").headers["X-Cache"] == "hit"  # and caching again
+
+
+def test_a_write_leaves_reads_of_other_tables_cached(postgres_app):
+    """On PostgreSQL the feed knows which tables a write touched (SQLite's
+    ``data_version`` does not, so there every write moves every table)."""
+    client = postgres_app().test_client()
+    wait_until_listening(client.application)
+    jake, anna = register(client, username="jake"), register(client, username="anna")
+    article = create_article(client, jake)
+    reads = ["/api/articles", "/api/tags", f"/api/articles/{article['slug']}/comments"]
+    for url in reads:
+        client.get(url)
+
+    add_comment(client, anna, article["slug"])
+
+    states = {url: client.get(url).headers["X-Cache"] for url in reads}
+    assert states == {
+        "/api/articles": "hit",
+        "/api/tags": "hit",
+        f"/api/articles/{article['slug']}/comments": "miss",
+    }
+
+
+def _kill_listener(app: Flask) -> None:
+    feed = feed_of(app)
+    with app.app_context():
+        db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": feed.backend_pid})
+        db.session.commit()
+
+
+def test_a_lost_listener_turns_the_cache_off_not_stale(postgres_app):
+    cached = postgres_app(RESPONSE_CACHE_RECONNECT_SECONDS=3600).test_client()
+    writer = postgres_app(RESPONSE_CACHE=False).test_client()
+    wait_until_listening(cached.application)
+    jake = register(writer, username="jake")
+    cached.get("/api/articles")
+    assert cached.get("/api/articles").headers["X-Cache"] == "hit"
+
+    _kill_listener(cached.application)
+    wait_for(lambda: not feed_of(cached.application).online)
+    create_article(writer, jake)
+    response = cached.get("/api/articles")
+
+    assert response.headers["X-Cache"] == "off"
+    assert response.get_json()["articlesCount"] == 1
+
+
+def test_the_cache_comes_back_when_the_listener_reconnects(postgres_app):
+    cached = postgres_app().test_client()
+    writer = postgres_app(RESPONSE_CACHE=False).test_client()
+    wait_until_listening(cached.application)
+    jake = register(writer, username="jake")
+    cached.get("/api/articles")
+    feed = feed_of(cached.application)
+    lost_before = feed.disconnections
+
+    _kill_listener(cached.application)
+    wait_for(lambda: feed.disconnections > lost_before)
+    create_article(writer, jake)  # perhaps while nobody listened
+    wait_until_listening(cached.application)
+
+    assert cached.get("/api/articles").get_json()["articlesCount"] == 1
+    assert cached.get("/api/articles").headers["X-Cache"] == "hit"
+
+
+def test_a_database_the_feed_cannot_hear_turns_the_cache_off():
+    engine = SimpleNamespace(url=make_url("mysql://nobody@127.0.0.1/none"))  # only its URL is read
+
+    assert change_feed.feed_for(engine).current(("users",)) is None
