@@ -74,7 +74,7 @@ else:
 loglevel = settings.log_level.lower()
 accesslog = None
 errorlog = "-"
-logconfig_dict = gunicorn_logconfig(settings.log_level, settings.log_format)
+logconfig_dict = gunicorn_logconfig(settings.log_format)
 
 # Build the app once in the master: a bad configuration stops startup with one
 # line (wsgi.py turns ConfigurationError into SystemExit) instead of a crash

@@ -117,10 +117,11 @@ def configure_logging(level: str, log_format: str = "json") -> None:
     handler.setFormatter(FORMATTERS[log_format]())
 
 
-def gunicorn_logconfig(level: str, log_format: str) -> dict[str, Any]:
+def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
     """gunicorn's ``logconfig_dict``: its own lines in the application's format, on stderr.
 
-    The root logger gets no handler, so the application's records (which
+    Levels stay gunicorn's (``loglevel``, which ``--log-level`` overrides). The
+    root logger gets no handler, so the application's records (which
     propagate) are written once, by their own handler.
     """
     handler = {
@@ -135,8 +136,8 @@ def gunicorn_logconfig(level: str, log_format: str) -> dict[str, Any]:
         "handlers": {"console": handler, "error_console": handler},
         "root": {"level": "WARNING", "handlers": []},
         "loggers": {
-            "gunicorn.error": {"level": level, "handlers": ["error_console"], "propagate": False},
-            "gunicorn.access": {"level": level, "handlers": ["console"], "propagate": False},
+            "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "propagate": False},
         },
     }
 
