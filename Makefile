@@ -32,10 +32,20 @@ help: ## List the targets by section
 	  /^##@ / { printf "\n%s%s%s\n", bold, substr($$0, 5), reset; next } \
 	  /^[a-zA-Z_-]+:.*## / { printf "  %s%-20s%s %s\n", bold, $$1, reset, $$2 }' $(MAKEFILE_LIST)
 
-.PHONY: run serve settings install install-dev python-version node-version
-run: install ## Set up, migrate, serve with reload on http://127.0.0.1:5000 (PORT, HOST, .env)
+.PHONY: run dev serve settings install install-dev python-version node-version
+run: install ## Set up, migrate, build the web app (with node 20+), serve both with reload on http://127.0.0.1:5000 (PORT, HOST, .env)
 	$(BIN)/flask db run
+	@if scripts/prerequisites.sh node 2>/dev/null; then $(MAKE) $(WEBAPP); \
+	else echo "node 20 or newer is not installed: serving the API only (/ says how to get the web app)"; fi
 	$(BIN)/python -m app.devserver
+
+# The API where the settings put it (flask settings: environment, .env, defaults).
+DEV_PORT ?= 5173
+dev: install $(FRONTEND_DEPS) ## The API on PORT and the web app with hot reload on http://127.0.0.1:5173 (DEV_PORT), proxying /api and /docs
+	$(BIN)/flask db run
+	@eval "$$($(BIN)/flask settings HOST PORT)"; \
+	$(BIN)/python -m app.devserver & api=$$!; trap 'kill $$api' EXIT; \
+	CONDUIT_API=http://$$HOST:$$PORT VITE_PORT=$(DEV_PORT) npm --prefix frontend run dev
 
 serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CONCURRENCY, PORT, ...)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -78,8 +88,9 @@ $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
 ##@ Tests and quality
 
 .PHONY: test test-quick lint format conformance fuzz browser
-test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL (ARGS="-k follow" goes to pytest)
+test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and the web app's unit tests (ARGS="-k follow" goes to pytest)
 	$(BIN)/pytest -n 2 $(ARGS)
+	npm --prefix frontend run --silent test
 
 test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
 	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
@@ -99,7 +110,7 @@ conformance: install ## The public Postman suite against gunicorn on a throwaway
 fuzz: install-dev ## schemathesis, every check, against a throwaway gunicorn (PORT, FUZZ_SECONDS)
 	scripts/fuzz.sh
 
-browser: ## Install Debian's chromium (for the /docs page test) unless it is there; needs root
+browser: ## Install Debian's chromium (for the /docs page and end-to-end tests) unless it is there; needs root
 	@if command -v chromium >/dev/null; then echo "chromium is installed"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
@@ -122,15 +133,32 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
   git rev-parse --verify -q "$$ref^{commit}" >/dev/null && { echo "$$ref"; break; }; done)
 
-.PHONY: frontend-types frontend-build api-diff
+.PHONY: frontend-types frontend-build frontend-test e2e screenshots api-diff frontend-deps
 frontend-types: $(FRONTEND_DEPS) ## Regenerate frontend/src/api/schema.d.ts from openapi.json
 	npm --prefix frontend run --silent generate
 
-frontend-build: $(FRONTEND_DEPS) ## Check the committed TypeScript types are current, then generate and tsc --strict
-	@npm --prefix frontend run --silent generate -- --check || { \
-	  echo "frontend/src/api/schema.d.ts is stale: run 'make frontend-types' and commit it"; exit 1; }
-	@echo "frontend/src/api/schema.d.ts is current"
+# The built web app, rebuilt when its sources, its dependencies or the API contract change.
+WEBAPP := frontend/dist/index.html
+WEBAPP_SOURCES := $(shell find frontend/src frontend/public -type f -not -name schema.d.ts 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/eslint.config.js openapi.json
+$(WEBAPP): $(FRONTEND_DEPS) $(WEBAPP_SOURCES)
 	npm --prefix frontend run --silent build
+
+frontend-build: $(FRONTEND_DEPS) ## Build the web app: generate the types from openapi.json, tsc --strict, eslint, vite build (frontend/dist)
+	npm --prefix frontend run --silent build
+
+frontend-test: $(FRONTEND_DEPS) ## The web app's unit tests (Vitest)
+	npm --prefix frontend run --silent test
+
+# scripts/e2e.sh installs the npm dependencies once it has found node (it skips without, unless CI=true).
+e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
+	scripts/e2e.sh
+
+screenshots: install ## Run the end-to-end journey and copy its home and article screenshots to docs/screenshots
+	scripts/e2e.sh e2e/journey.spec.ts
+	cp frontend/e2e-results/screenshots/home.png frontend/e2e-results/screenshots/article.png docs/screenshots/
+
+frontend-deps: $(FRONTEND_DEPS)
 
 api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git ref> (default: origin/main, else main)
 	scripts/api_diff.sh $(or $(base),$(API_DIFF_BASE))

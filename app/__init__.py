@@ -20,6 +20,7 @@ from app import (
     request_log,
     response_cache,
     unit_of_work,
+    webapp,
 )
 from app.api import PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
@@ -63,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["slug"] = ArticleSlugConverter
     _register_blueprints()
     app.register_blueprint(docs.blp)
+    webapp.init_app(app)
     app.register_error_handler(Exception, _unexpected_error)
     unit_of_work.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)

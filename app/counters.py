@@ -37,7 +37,7 @@ from app.unit_of_work import upsert_adding
 
 ARTICLES = "articles"
 # ``flask counters recount`` on a live PostgreSQL database: attempts to take its locks.
-RECOUNT_LOCK_ATTEMPTS = 50
+RECOUNT_LOCK_ATTEMPTS = 300  # 30 s: writers hold their locks briefly, but a busy host is slow
 RECOUNT_LOCK_PAUSE_SECONDS = 0.1
 
 

@@ -1,18 +1,20 @@
 # Sourced by scripts that need the app served for a while: gunicorn on
-# 127.0.0.1:$PORT (a free port when PORT is unset), on a fresh SQLite database
-# migrated to head, stopped and removed on exit. Sets $workdir, $port and $base;
-# extra gunicorn options can come through GUNICORN_CMD_ARGS. Waits until $1 (a
-# path, default /healthz) answers; a server that does not come up within 20 s
-# (a taken port, a broken app) stops the caller with its log.
+# 127.0.0.1:$port, on a fresh SQLite database migrated to head, stopped and
+# removed on exit. The port is THROWAWAY_PORT (the end-to-end tests), else PORT
+# (make fuzz PORT=…, make conformance PORT=…), else a free one. Sets $workdir,
+# $port and $base; extra gunicorn options can come through GUNICORN_CMD_ARGS.
+# Waits until $1 (a path, default /healthz) answers; a server that does not
+# come up within 20 s (a taken port, a broken app) stops the caller with its log.
 #
 # The server is sealed from the developer's settings: .env is not read, and
 # everything it needs is set here.
 
 workdir=$(mktemp -d)
-port=${PORT:-$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+chosen_port=${THROWAWAY_PORT:-${PORT:-}}
+port=${chosen_port:-$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 base="http://127.0.0.1:$port"
-if [[ -n ${PORT:-} ]] && ! .venv/bin/python -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
-  echo "throwaway server: port $port is taken (PORT=$port): pick another, or leave PORT unset for a free one" >&2
+if [[ -n $chosen_port ]] && ! .venv/bin/python -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$port" 2>/dev/null; then
+  echo "throwaway server: port $port is taken: pick another, or leave PORT unset for a free one" >&2
   exit 1
 fi
 export ENV_FILE= FLASK_SKIP_DOTENV=1
@@ -25,7 +27,7 @@ unset GUNICORN_CONTROL_SOCKET
   cat "$workdir/migrate.log" >&2
   exit 1
 }
-.venv/bin/gunicorn -c gunicorn.conf.py wsgi:app >"$workdir/gunicorn.log" 2>&1 &
+.venv/bin/gunicorn -c gunicorn.conf.py --no-control-socket wsgi:app >"$workdir/gunicorn.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$workdir"' EXIT
 

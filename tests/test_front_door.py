@@ -254,8 +254,7 @@ def test_make_fuzz_on_a_taken_port_fails_loudly() -> None:
 
     assert completed.returncode != 0
     assert (
-        f"throwaway server: port {port} is taken (PORT={port}): pick another, "
-        "or leave PORT unset for a free one"
+        f"throwaway server: port {port} is taken: pick another, or leave PORT unset for a free one"
     ) in completed.stderr
 
 

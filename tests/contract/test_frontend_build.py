@@ -1,11 +1,13 @@
-"""A contract change in a marshmallow schema fails the frontend build, and only until reverted.
+"""A contract change in a marshmallow schema fails the web app's build, and only until reverted.
 
 Each case works on a scratch copy of the project (app/, scripts/, openapi.json,
-frontend/ with a symlink to the real node_modules): it edits one schema,
-regenerates openapi.json, and runs ``npm run build`` (openapi-typescript, then
-``tsc --strict``), which must fail with a TypeScript error naming the field.
-Then it restores the file, regenerates, and the build passes again on a spec
-identical to the committed one.
+the Makefile, frontend/ with symlinks to the real node_modules and .venv): it
+edits one schema, runs ``make openapi`` and ``make frontend-build``
+(openapi-typescript, then ``tsc --strict`` over the pages, eslint, vite build),
+which must fail with the TypeScript error naming the field, in the file of the
+app that reads or sends it, before anything is bundled. Then it restores the
+file, and ``make openapi frontend-build`` passes again on a spec identical to
+the committed one.
 
 Needs node, npm and frontend/node_modules (``make frontend-build`` installs
 them); without them the tests skip, unless CI=true, where that is a failure.
@@ -57,6 +59,7 @@ class ContractChange:
     file: str
     edit: Callable[[str], str]
     tsc_says: str  # the TypeScript diagnostic that names the field (a regex)
+    where: str  # the app's file that reads or sends the field
     in_spec: Callable[[dict], bool]  # true of the regenerated openapi.json once changed
 
 
@@ -84,13 +87,15 @@ CHANGES = {
         "app/articles/schemas.py",
         _rename_articles_count,
         r"error TS2339: Property 'articlesCount' does not exist on type",
+        "src/components/ArticleList.tsx",  # pages the list with the count
         lambda spec: "articlesTotal" in _component(spec, "MultipleArticlesResponse")["required"],
     ),
-    # A request field made required: the settings form that changes only the email breaks.
+    # A request field made required: the settings form, which sends only what changed, breaks.
     "request-field-required": ContractChange(
         "app/users/schemas.py",
         _require_bio_on_update,
-        r"error TS2345: .*\n\s+Property 'bio' is missing in type '\{ email: string; \}'",
+        r"error TS2741: Property 'bio' is missing in type '\{\}' but required in type",
+        "src/pages/settings/changes.ts",
         lambda spec: "bio" in _component(spec, "UpdateUser").get("required", []),
     ),
 }
@@ -98,19 +103,27 @@ CHANGES = {
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> Path:
-    """A copy of what the contract pipeline reads, sharing the real node_modules."""
-    ignore = shutil.ignore_patterns("__pycache__", "node_modules", "*.pyc")
-    for folder in ("app", "scripts", "frontend"):
+    """A copy of what the contract pipeline reads, sharing node_modules and .venv."""
+    ignore = shutil.ignore_patterns("__pycache__", "node_modules", "*.pyc", "dist", "test-results")
+    for folder in ("app", "scripts", "frontend", "migrations"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=ignore)
-    shutil.copy2(ROOT / "openapi.json", tmp_path / "openapi.json")
+    for file in ("openapi.json", "Makefile", "wsgi.py", "requirements.txt", "requirements-dev.txt"):
+        shutil.copy2(ROOT / file, tmp_path / file)  # keeps mtimes: make installs nothing
     (tmp_path / "frontend" / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     return tmp_path
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _make(project: Path, *targets: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "NO_UPDATE_NOTIFIER": "1",
+        "npm_config_update_notifier": "false",
+        "MAKEFLAGS": "",
+        "PYTHONPATH": str(project),  # the edited app/ is the one imported
+    }
     return subprocess.run(
-        command,
-        cwd=cwd,
+        ["make", "--no-print-directory", "-C", str(project), *targets],
         env=env,
         capture_output=True,
         text=True,
@@ -120,16 +133,9 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
 
 
 def _regenerate_spec(project: Path) -> str:
-    # PYTHONPATH names only the copy, so the edited app/ is the one imported.
-    env = {**os.environ, "PYTHONPATH": str(project)}
-    result = _run([sys.executable, "scripts/generate_openapi.py"], project, env)
-    assert result.returncode == 0, result.stderr
+    result = _make(project, "openapi")
+    assert result.returncode == 0, result.stdout + result.stderr
     return (project / "openapi.json").read_text(encoding="utf-8")
-
-
-def _build_frontend(project: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_UPDATE_NOTIFIER": "1", "npm_config_update_notifier": "false"}
-    return _run(["npm", "run", "build"], project / "frontend", env)
 
 
 @pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
@@ -144,13 +150,16 @@ def test_contract_change_fails_the_frontend_build_until_reverted(
     changed_spec = json.loads(_regenerate_spec(scratch))
     assert change.in_spec(changed_spec), "the schema edit did not reach openapi.json"
 
-    broken = _build_frontend(scratch)
+    broken = _make(scratch, "frontend-build")
     output = broken.stdout + broken.stderr
     assert broken.returncode != 0, f"the build passed on a breaking change:\n{output}"
     assert re.search(change.tsc_says, output), f"not the expected TypeScript error:\n{output}"
-    assert "src/api/usage.ts(" in output  # where a client of the API would have broken
+    assert f"{change.where}(" in output, output  # where the app reads or sends the field
+    assert "stale" not in output  # the compiler speaks first, not a staleness check
+    assert not (scratch / "frontend" / "dist").exists()  # nothing was bundled
 
     schema_file.write_text(original, encoding="utf-8")
     assert _regenerate_spec(scratch) == baseline_spec
-    restored = _build_frontend(scratch)
+    restored = _make(scratch, "frontend-build")
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert (scratch / "frontend" / "dist" / "index.html").is_file()

@@ -37,6 +37,10 @@ export function setToken(jwt: string | null): void {
   token = jwt;
 }
 
+export function getToken(): string | null {
+  return token;
+}
+
 export const authMiddleware: Middleware = {
   onRequest({ request }) {
     if (token !== null) request.headers.set("Authorization", `Token ${token}`);

@@ -1,0 +1,76 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { cleanup, render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { createMemoryRouter, RouterProvider } from "react-router";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { setBaseUrl } from "../api/client";
+import { SessionProvider } from "../session/SessionProvider";
+import { Auth } from "./Auth";
+
+function answer(status: number, body: unknown) {
+  return vi.fn<(request: Request) => Promise<Response>>(async () => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } }));
+}
+
+function renderAt(path: string) {
+  const router = createMemoryRouter(
+    [
+      { path: "/register", element: <Auth mode="register" /> },
+      { path: "/login", element: <Auth mode="login" /> },
+      { path: "/", element: <p>Home page</p> },
+    ],
+    { initialEntries: [path] },
+  );
+  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  render(
+    <QueryClientProvider client={queryClient}>
+      <SessionProvider>
+        <RouterProvider router={router} />
+      </SessionProvider>
+    </QueryClientProvider>,
+  );
+}
+
+describe("the sign-up form", () => {
+  beforeEach(() => localStorage.clear());
+  afterEach(() => {
+    cleanup();
+    vi.unstubAllGlobals();
+  });
+
+  it("shows each of the API's messages beside its field", async () => {
+    vi.stubGlobal("fetch", answer(422, { errors: { email: ["has already been taken"], username: ["can't be blank"] } }));
+    setBaseUrl("http://conduit.test"); // the client picks up the stubbed fetch
+    renderAt("/register");
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Email"), "ann@example.com");
+    await user.type(screen.getByLabelText("Password"), "long enough password");
+    await user.click(screen.getByRole("button", { name: "Sign up" }));
+
+    const email = screen.getByLabelText("Email");
+    expect(await screen.findByText("email has already been taken")).toBeTruthy();
+    expect(email.getAttribute("aria-invalid")).toBe("true");
+    expect(document.getElementById(email.getAttribute("aria-describedby") ?? "")?.textContent).toBe(
+      "email has already been taken",
+    );
+    expect(screen.getByLabelText("Username").getAttribute("aria-invalid")).toBe("true");
+    expect(screen.getByLabelText("Password").getAttribute("aria-invalid")).toBe("false");
+  });
+
+  it("signs in, stores the token and goes home", async () => {
+    const user = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: null, image: null };
+    const fetch = answer(200, { user });
+    vi.stubGlobal("fetch", fetch);
+    setBaseUrl("http://conduit.test");
+    renderAt("/login");
+    const events = userEvent.setup();
+    await events.type(screen.getByLabelText("Email"), user.email);
+    await events.type(screen.getByLabelText("Password"), "long enough password");
+    await events.click(screen.getByRole("button", { name: "Sign in" }));
+
+    expect(await screen.findByText("Home page")).toBeTruthy();
+    expect(localStorage.getItem("conduit.token")).toBe("jwt-1");
+    const request = fetch.mock.calls[0]?.[0];
+    expect(request?.url).toBe("http://conduit.test/api/users/login");
+    expect(await request?.json()).toEqual({ user: { email: user.email, password: "long enough password" } });
+  });
+});

@@ -1,0 +1,139 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent, type KeyboardEvent } from "react";
+import { useNavigate, useParams } from "react-router";
+import { createArticle, updateArticle } from "../api/client";
+import { errorMessages, splitFieldErrors } from "../api/errors";
+import { keys, useArticle } from "../api/queries";
+import type { Article } from "../api/types";
+import { ErrorList } from "../components/ErrorList";
+import { Field } from "../components/Field";
+import { addTags, removeTag } from "../lib/tags";
+
+const FIELDS = ["title", "description", "body", "tagList"] as const;
+
+/** /editor writes a new article; /editor/:slug edits one. */
+export function Editor() {
+  const { slug } = useParams();
+  const existing = useArticle(slug);
+  if (slug === undefined) return <ArticleForm key="new" />;
+  if (existing.isPending) return <div className="container page">Loading article…</div>;
+  if (existing.isError) return <div className="container page error-messages">Could not load the article.</div>;
+  return <ArticleForm key={slug} article={existing.data} />;
+}
+
+function ArticleForm({ article }: { article?: Article }) {
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [title, setTitle] = useState(article?.title ?? "");
+  const [description, setDescription] = useState(article?.description ?? "");
+  const [body, setBody] = useState(article?.body ?? "");
+  const [tagList, setTagList] = useState<string[]>(article?.tagList ?? []);
+  const [tagInput, setTagInput] = useState("");
+
+  const mutation = useMutation({
+    mutationFn: () => {
+      const fields = { title, description, body, tagList: addTags(tagList, tagInput) };
+      return article ? updateArticle(article.slug, fields) : createArticle(fields);
+    },
+    onSuccess: async ({ article: saved }) => {
+      queryClient.setQueryData(keys.article(saved.slug), saved);
+      await queryClient.invalidateQueries({ queryKey: keys.articles });
+      await queryClient.invalidateQueries({ queryKey: keys.tags });
+      navigate(`/article/${encodeURIComponent(saved.slug)}`);
+    },
+  });
+  const { byField, other } = mutation.isError
+    ? splitFieldErrors(errorMessages(mutation.error), FIELDS)
+    : { byField: {}, other: [] };
+
+  const onTagKey = (event: KeyboardEvent<HTMLInputElement>) => {
+    if (event.key === "Enter" || event.key === ",") {
+      event.preventDefault(); // Enter adds the tag; it does not submit the form
+      setTagList((tags) => addTags(tags, tagInput));
+      setTagInput("");
+    }
+  };
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    mutation.mutate();
+  };
+
+  return (
+    <div className="editor-page">
+      <div className="container page">
+        <div className="row">
+          <div className="col-md-10 offset-md-1 col-xs-12">
+            <h1 className="sr-only">{article ? "Edit article" : "New article"}</h1>
+            <ErrorList messages={other} />
+            <form onSubmit={submit} aria-label={article ? "Edit article" : "New article"}>
+              <Field label="Article Title" field="title" errors={byField.title}>
+                {(props) => (
+                  <input
+                    {...props}
+                    className={`${props.className} form-control-lg`}
+                    type="text"
+                    placeholder="Article Title"
+                    value={title}
+                    onChange={(e) => setTitle(e.target.value)}
+                  />
+                )}
+              </Field>
+              <Field label="What's this article about?" field="description" errors={byField.description}>
+                {(props) => (
+                  <input
+                    {...props}
+                    type="text"
+                    placeholder="What's this article about?"
+                    value={description}
+                    onChange={(e) => setDescription(e.target.value)}
+                  />
+                )}
+              </Field>
+              <Field label="Write your article (in markdown)" field="body" errors={byField.body}>
+                {(props) => (
+                  <textarea
+                    {...props}
+                    rows={8}
+                    placeholder="Write your article (in markdown)"
+                    value={body}
+                    onChange={(e) => setBody(e.target.value)}
+                  />
+                )}
+              </Field>
+              <Field label="Enter tags" field="tagList" errors={byField.tagList}>
+                {(props) => (
+                  <input
+                    {...props}
+                    type="text"
+                    placeholder="Enter tags"
+                    value={tagInput}
+                    onChange={(e) => setTagInput(e.target.value)}
+                    onKeyDown={onTagKey}
+                  />
+                )}
+              </Field>
+              <ul className="tag-list" aria-label="Tags">
+                {tagList.map((tag) => (
+                  <li key={tag} className="tag-default tag-pill">
+                    <button
+                      type="button"
+                      className="tag-remove"
+                      aria-label={`Remove tag ${tag}`}
+                      onClick={() => setTagList((tags) => removeTag(tags, tag))}
+                    >
+                      <i className="ion-close-round" aria-hidden="true" />
+                    </button>
+                    {tag}
+                  </li>
+                ))}
+              </ul>
+              <button type="submit" className="btn btn-lg float-right btn-primary" disabled={mutation.isPending}>
+                Publish Article
+              </button>
+            </form>
+          </div>
+        </div>
+      </div>
+    </div>
+  );
+}
