@@ -1,28 +1,73 @@
-# The developer's front door: every workflow in the README is a target here,
-# and CI (.ci/run) calls the same targets.
+# The front door: every workflow in the README and docs/ is a target here, and
+# CI (.ci/run) calls the same targets. `make help` lists them by section.
+#
+# Settings (PORT, HOST, DATABASE_URL, ...) are not Make variables: every entry
+# point reads them itself, from the environment, then .env, then defaults
+# (app/config.py). `make run PORT=6203` and `PORT=6203 make run` both work.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 5000
 export FLASK_APP := wsgi
 export PYTHONPATH := $(CURDIR)
+# The app reads .env itself (app/config.py); the flask command must not load it
+# a second time into the environment, where it would outrank ENV_FILE.
+export FLASK_SKIP_DOTENV := 1
 
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
+FRONTEND_DEPS := frontend/node_modules/.package-lock.json
+
+##@ Getting started
 
 .PHONY: help
-help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
+help: ## List the targets by section
+	@bold=; reset=; if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then bold=$$'\033[1m'; reset=$$'\033[0m'; fi; \
+	awk -v bold="$$bold" -v reset="$$reset" 'BEGIN { FS = ":[^#]*## " } \
+	  /^##@ / { printf "\n%s%s%s\n", bold, substr($$0, 5), reset; next } \
+	  /^[a-zA-Z_-]+:.*## / { printf "  %s%-20s%s %s\n", bold, $$1, reset, $$2 }' $(MAKEFILE_LIST)
 
-# --- setup -----------------------------------------------------------------
+.PHONY: run dev serve settings install install-dev python-version node-version
+run: install ## Set up, migrate, build the web app (with node 20+), serve both with reload on http://127.0.0.1:5000 (PORT, HOST, .env)
+	$(BIN)/flask db run
+	@if scripts/prerequisites.sh node 2>/dev/null; then $(MAKE) $(WEBAPP); \
+	else echo "node 20 or newer is not installed: serving the API only (/ says how to get the web app)"; fi
+	$(BIN)/python -m app.devserver
+
+# The API where the settings put it (flask settings: environment, .env, defaults).
+DEV_PORT ?= 5173
+dev: install $(FRONTEND_DEPS) ## The API on PORT and the web app with hot reload on http://127.0.0.1:5173 (DEV_PORT), proxying /api and /docs
+	$(BIN)/flask db run
+	@eval "$$($(BIN)/flask settings HOST PORT)"; \
+	$(BIN)/python -m app.devserver & api=$$!; trap 'kill $$api' EXIT; \
+	CONDUIT_API=http://$$HOST:$$PORT VITE_PORT=$(DEV_PORT) npm --prefix frontend run dev
+
+serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CONCURRENCY, PORT, ...)
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+settings: install ## The settings in effect and where each comes from (environment, .env, default)
+	@$(BIN)/flask settings
+
+install: python-version ## Create .venv (Python 3.11+) and install the runtime dependencies
+	@$(MAKE) -q $(RUNTIME) || $(MAKE) $(RUNTIME)
+
+install-dev: python-version ## Create .venv and install runtime and development dependencies
+	@$(MAKE) -q $(DEV) || $(MAKE) $(DEV)
+
+# Checked before anything is installed; a .venv built by another interpreter is rebuilt.
+python-version:
+	@scripts/prerequisites.sh python "$(PYTHON)" $(VENV)
+
+node-version:
+	@scripts/prerequisites.sh node
 
 $(VENV)/bin/python:
+	@scripts/prerequisites.sh python "$(PYTHON)" $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
@@ -35,39 +80,20 @@ $(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
 	touch $@
 
 # The frontend's dependencies (npm ci) whenever the lockfile is newer than node_modules.
-FRONTEND_DEPS := frontend/node_modules/.package-lock.json
 $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
+	@scripts/prerequisites.sh node
 	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
 	touch $@
 
-.PHONY: install install-dev
-install: $(RUNTIME) ## Create .venv and install the runtime dependencies
-install-dev: $(DEV) ## Create .venv and install runtime and development dependencies
+##@ Tests and quality
 
-# --- run -------------------------------------------------------------------
-
-.PHONY: run serve dev
-run: install ## Migrate the SQLite database, build the web app (when node is there), serve both on http://127.0.0.1:5000
-	$(BIN)/flask db run
-	@if command -v node >/dev/null; then $(MAKE) --no-print-directory $(WEBAPP); \
-	else echo "node is not installed: serving the API only (/ says how to get the web app)"; fi
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
-
-DEV_PORT ?= 5173
-dev: install $(FRONTEND_DEPS) ## The API on PORT and the web app with hot reload on http://127.0.0.1:5173 (DEV_PORT), proxying /api and /docs
-	$(BIN)/flask db run
-	@$(BIN)/flask run --host $(HOST) --port $(PORT) & api=$$!; trap 'kill $$api' EXIT; \
-	CONDUIT_API=http://$(HOST):$(PORT) VITE_PORT=$(DEV_PORT) npm --prefix frontend run dev
-
-serve: install ## Serve with gunicorn (gunicorn.conf.py: WEB_CONCURRENCY, HOST, PORT, LOG_LEVEL)
-	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
-
-# --- quality ---------------------------------------------------------------
-
-.PHONY: test lint format conformance
-test: install-dev $(FRONTEND_DEPS) ## Run the whole test suite on SQLite and PostgreSQL, and the web app's unit tests
-	$(BIN)/pytest -n 2
+.PHONY: test test-quick lint format conformance fuzz browser
+test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and the web app's unit tests (ARGS="-k follow" goes to pytest)
+	$(BIN)/pytest -n 2 $(ARGS)
 	npm --prefix frontend run --silent test
+
+test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
+	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
 
 lint: install-dev ## ruff check, ruff format --check, mypy on app/
 	$(BIN)/ruff check .
@@ -78,10 +104,19 @@ format: install-dev ## Format and autofix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-conformance: install ## Run the public Postman suite against gunicorn on a throwaway SQLite database
+conformance: install ## The public Postman suite against gunicorn on a throwaway SQLite database (PORT)
 	scripts/conformance.sh
 
-# --- API contract ------------------------------------------------------------
+fuzz: install-dev ## schemathesis, every check, against a throwaway gunicorn (PORT, FUZZ_SECONDS)
+	scripts/fuzz.sh
+
+browser: ## Install Debian's chromium (for the /docs page and end-to-end tests) unless it is there; needs root
+	@if command -v chromium >/dev/null; then echo "chromium is installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "browser: install Debian's chromium package as root (apt-get install chromium)" >&2; exit 1; fi
+
+##@ API contract
 
 .PHONY: openapi openapi-check
 openapi: install ## Write openapi.json from the marshmallow schemas (no server, no database)
@@ -98,7 +133,7 @@ openapi-check: install ## Fail when the committed openapi.json is stale
 API_DIFF_BASE = $(shell for ref in origin/main main HEAD; do \
   git rev-parse --verify -q "$$ref^{commit}" >/dev/null && { echo "$$ref"; break; }; done)
 
-.PHONY: frontend-types frontend-build frontend-test e2e screenshots api-diff fuzz browser frontend-deps
+.PHONY: frontend-types frontend-build frontend-test e2e screenshots api-diff frontend-deps
 frontend-types: $(FRONTEND_DEPS) ## Regenerate frontend/src/api/schema.d.ts from openapi.json
 	npm --prefix frontend run --silent generate
 
@@ -128,16 +163,7 @@ frontend-deps: $(FRONTEND_DEPS)
 api-diff: $(FRONTEND_DEPS) ## Breaking changes in openapi.json since base=<git ref> (default: origin/main, else main)
 	scripts/api_diff.sh $(or $(base),$(API_DIFF_BASE))
 
-fuzz: install-dev ## schemathesis, every check, against gunicorn on a throwaway SQLite database (FUZZ_SECONDS)
-	scripts/fuzz.sh
-
-browser: ## Install Debian's chromium (for the /docs page and end-to-end tests) unless it is there; needs root
-	@if command -v chromium >/dev/null; then echo "chromium is installed"; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "browser: install Debian's chromium package as root (apt-get install chromium)" >&2; exit 1; fi
-
-# --- migrations --------------------------------------------------------------
+##@ Database and migrations
 # Thin calls to `flask db <subcommand>` (app/db/commands.py). docs/migrations.md
 # has the workflow and the exit codes (make itself exits 2 when a
 # command fails; scripts that branch on the code call `flask db …` directly).
@@ -147,7 +173,7 @@ require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
 
 .PHONY: migration-generate migration-create migration-run migration-revert migration-show \
 	migration-verify migration-accept migration-lint migration-review migration-check migration-sql \
-	db-backup db-restore
+	db-backup db-restore db-reset
 migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
 	$(call require,name,AddUserTable)
 	$(FLASK_DB) generate "$(name)"
@@ -193,7 +219,12 @@ db-restore: install ## Check a backup, back up the database, replace it: file=ba
 	$(call require,file,backups/<file>)
 	$(FLASK_DB) restore "$(file)" $(if $(yes),--yes)
 
-# --- serving and benchmarks ----------------------------------------------
+db-reset: install ## Development: drop every table, migrate, seed (SEED_ARGS); refuses in production
+	$(BIN)/flask drop-tables
+	$(FLASK_DB) run
+	$(BIN)/flask seed $(SEED_ARGS)
+
+##@ Seed data, benchmarks, deployment
 # docs/deployment.md has the release step, docs/performance.md the numbers. Bench runs are
 # bounded: BENCH_DURATION seconds per endpoint, BENCH_MAX_SECONDS in all.
 
@@ -203,26 +234,29 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-replicas bench-workers deploy-demo
+.PHONY: seed bench bench-scale bench-replicas bench-workers deploy-demo bench-install
+bench-install: install
+	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
+
 seed: install ## Fill the database with seed data (SEED_ARGS="--users 100 --articles 1000 ...")
 	$(BIN)/flask seed $(SEED_ARGS)
 
-bench: $(BENCH) ## wrk against gunicorn on PostgreSQL and SQLite, cache on and off, and the ceiling; bench-results/
+bench: bench-install ## wrk against gunicorn on PostgreSQL and SQLite, cache on and off, and the ceiling; bench-results/
 	$(BIN)/python -m bench.run standard
 
-bench-scale: $(BENCH) ## List, feed, tag and favorited latency at 1k, 10k and 100k articles
+bench-scale: bench-install ## List, feed, tag and favorited latency at 1k, 10k and 100k articles
 	$(BIN)/python -m bench.run scale --databases $${BENCH_DATABASES:-postgresql}
 
-bench-replicas: $(BENCH) ## Two replicas on one PostgreSQL: how soon a write on one is seen on the other
+bench-replicas: bench-install ## Two replicas on one PostgreSQL: how soon a write on one is seen on the other
 	$(BIN)/python -m bench.run replicas
 
-bench-workers: $(BENCH) ## Compare gunicorn worker classes and thread counts (GET /api/articles)
+bench-workers: bench-install ## Compare gunicorn worker classes and thread counts (GET /api/articles)
 	$(BIN)/python -m bench.run workers
 
 deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
 	deploy/demo.sh
 
-# --- housekeeping ----------------------------------------------------------
+##@ Housekeeping
 
 .PHONY: clean
 clean: ## Remove the virtual environment, caches and local tools

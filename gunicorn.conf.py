@@ -1,4 +1,7 @@
-"""gunicorn settings, from the environment: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+"""gunicorn settings: ``gunicorn -c gunicorn.conf.py wsgi:app`` (``make serve``).
+
+Read like every other entry point's (app/config.py): the environment, then
+``.env``, then these defaults. A bad value stops startup with one line.
 
 | variable                    | default                 |
 | --------------------------- | ----------------------- |
@@ -8,7 +11,8 @@
 | GUNICORN_THREADS            | 4 (gthread only)        |
 | GUNICORN_TIMEOUT            | 30 s                    |
 | GUNICORN_GRACEFUL_TIMEOUT   | 20 s                    |
-| LOG_LEVEL                   | info                    |
+| GUNICORN_CONTROL_SOCKET     | none                    |
+| LOG_LEVEL / LOG_FORMAT      | INFO / json (text in development) |
 
 Worker class and threads were chosen by measurement (``make bench-workers``:
 wrk -t2 -c32 -d10s on GET /api/articles, PostgreSQL with 2,000 seeded
@@ -34,21 +38,29 @@ is within noise while each thread may hold a database connection (the pool
 keeps 5 per process). Hence one worker per CPU, 4 threads each.
 """
 
-import multiprocessing
 import os
 
 from gunicorn import util
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+from app import http_edges
+from app.config import ConfigurationError, server_settings
+from app.request_log import gunicorn_logconfig
+
+try:
+    settings = server_settings()
+except ConfigurationError as error:
+    raise SystemExit(f"configuration error: {error}") from None
+
+bind = settings.bind
+workers = settings.workers
+worker_class = settings.worker_class
+threads = settings.threads
 
 # Graceful: a worker that stops answering is replaced after ``timeout``; on
 # SIGTERM (a deploy, a scale-down) workers finish the requests in flight for up
 # to ``graceful_timeout`` before they are killed.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+timeout = settings.timeout
+graceful_timeout = settings.graceful_timeout
 keepalive = 5  # above nginx's upstream keepalive_timeout would be wasted; 5 s is enough
 # The workers' heartbeat files live in memory, not on a disk that may stall.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
@@ -63,14 +75,22 @@ limit_request_line = 8190
 
 def on_starting(server):
     """Before the workers fork: gunicorn's refusals in the envelope (app/http_edges.py)."""
-    from app import http_edges  # importable now: gunicorn has put its --chdir on sys.path
-
     util.write_error = http_edges.write_gunicorn_error
 
 
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-accesslog = None  # the application logs one structured JSON line per request
+# gunicorn's control socket (gunicornc) defaults to one path in the user's
+# home, shared by every gunicorn they run: each server gets its own, or none.
+if settings.control_socket:
+    control_socket = settings.control_socket
+else:
+    control_socket_disable = True
+
+# gunicorn's own lines (start, workers, errors) in the application's format;
+# no access log: the application logs one line per request.
+loglevel = settings.log_level.lower()
+accesslog = None
 errorlog = "-"
+logconfig_dict = gunicorn_logconfig(settings.log_format)
 
 # Build the app once in the master: a bad configuration stops startup with one
 # line (wsgi.py turns ConfigurationError into SystemExit) instead of a crash

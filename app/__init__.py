@@ -25,12 +25,13 @@ from app import (
 )
 from app.api import AsciiIntegerConverter, PathSegmentConverter
 from app.articles.slugs import ArticleSlugConverter
-from app.config import load_settings
+from app.config import load_settings, settings_command
 from app.counters import counters_cli
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
 from app.json_provider import OrjsonProvider
+from app.reset import drop_tables_command
 from app.seed import seed_command
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -73,6 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     response_cache.init_app(app)  # after the validators: it stores answers before a 304
     app.cli.add_command(seed_command)
+    app.cli.add_command(drop_tables_command)
+    app.cli.add_command(settings_command)
     app.cli.add_command(counters_cli)
     return app
 

@@ -1,48 +1,138 @@
 """Settings from the environment (12-factor), with safe development defaults.
 
-Every setting is read from the process environment, then from a ``.env`` file
-at the project root, then from the defaults below. ``create_app`` may also
-receive explicit overrides (the tests use them). Production refuses to start
-with settings that are only fit for development.
+Every entry point reads the same settings in the same order: the process
+environment, then a ``.env`` file at the project root (``ENV_FILE`` names
+another one; an empty ``ENV_FILE`` reads none), then the defaults in
+:data:`SETTINGS`. ``create_app`` reads the application's settings
+(:func:`load_settings`), ``gunicorn.conf.py`` and the development server the
+server's (:func:`server_settings`). ``create_app`` may also receive explicit
+overrides (the tests use them). A bad value stops startup with one line naming
+the setting; production also refuses settings only fit for development.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "testing", "production")
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+# Every setting an entry point reads, with its default as documented
+# (docs/configuration.md and .env.example list each one; a test keeps them in step).
+SETTINGS: dict[str, str] = {
+    "APP_ENV": "development",
+    "SECRET_KEY": "a development-only key",
+    "DATABASE_URL": "sqlite:///instance/conduit.db",
+    "HOST": "127.0.0.1",
+    "PORT": "5000",
+    "JWT_EXPIRES_SECONDS": "604800",
+    "CORS_ORIGINS": "*",
+    "RESPONSE_CACHE": "on",
+    "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text in development, json otherwise",
+    "BACKUP_DIRECTORY": "backups/",
+    "MIGRATION_LOCK_TIMEOUT": "5s",
+    "WEB_CONCURRENCY": "one worker per CPU",
+    "GUNICORN_WORKER_CLASS": "gthread",
+    "GUNICORN_THREADS": "4",
+    "GUNICORN_TIMEOUT": "30",
+    "GUNICORN_GRACEFUL_TIMEOUT": "20",
+    "GUNICORN_CONTROL_SOCKET": "none",
+}
 
 
 class ConfigurationError(RuntimeError):
     """The configuration is unsafe or invalid; the message says why, in one line."""
 
 
-def _int(raw: str, name: str) -> int:
+def env_file_path() -> Path | None:
+    """The ``.env`` file to read: ``ENV_FILE`` when set (empty: none), else the project's."""
+    named = os.environ.get("ENV_FILE")
+    if named is None:
+        return PROJECT_ROOT / ".env"
+    return Path(named) if named else None
+
+
+def read_environment(
+    overrides: Mapping[str, Any] | None = None,
+    env_file: Path | None = None,
+) -> dict[str, Any]:
+    """The environment over the ``.env`` file, with ``overrides`` over both."""
+    path = env_file if env_file is not None else env_file_path()
+    from_file = dotenv_values(path) if path is not None and path.is_file() else {}
+    return {
+        **{k: v for k, v in from_file.items() if v is not None},
+        **os.environ,
+        **dict(overrides or {}),
+    }
+
+
+def _text(env: Mapping[str, Any], name: str) -> str:
+    """A setting's value; an empty one counts as unset."""
+    return str(env.get(name) or "").strip()
+
+
+def _int(env: Mapping[str, Any], name: str, default: int, minimum: int = 0) -> int:
+    raw = _text(env, name)
+    if not raw:
+        return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
-# Read from the environment and overrides alike above; the rest of the overrides win as given.
-_PARSED = ("APP_ENV", "SECRET_KEY", "DATABASE_URL", "RESPONSE_CACHE", "RESPONSE_CACHE_MAX_BYTES")
+def _choice(env: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name)
+    if value is None:
+        return default
+    if str(value).strip().lower() not in {choice.lower() for choice in choices}:
+        shown = f"{value!r}" if str(value).strip() else "empty"
+        raise ConfigurationError(
+            f"{name} must be one of {', '.join(choices)} (or unset: {default}), got {shown}"
+        )
+    return next(c for c in choices if c.lower() == str(value).strip().lower())
 
 
-def _switch(raw: str, name: str) -> bool:
-    value = raw.strip().lower()
+def app_environment(env: Mapping[str, Any]) -> str:
+    return _choice(env, "APP_ENV", ENVIRONMENTS, "development")
+
+
+def log_level(env: Mapping[str, Any]) -> str:
+    return _choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO")
+
+
+def log_format(env: Mapping[str, Any], app_env: str) -> str:
+    return _choice(env, "LOG_FORMAT", LOG_FORMATS, "text" if app_env == "development" else "json")
+
+
+def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = str(raw).strip().lower()
     if value in ("on", "true", "1", "yes"):
         return True
     if value in ("off", "false", "0", "no"):
         return False
-    raise ConfigurationError(f"{name} must be on or off, got {raw!r}")
+    raise ConfigurationError(f"{name} must be on or off, got {str(raw)!r}")
 
 
 def normalize_database_url(url: str) -> str:
@@ -53,27 +143,35 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def _database_url(env: Mapping[str, Any], instance_path: str, production: bool) -> str:
+    url = _text(env, "DATABASE_URL")
+    if not url:
+        if production:
+            raise ConfigurationError("DATABASE_URL must be set in production")
+        return f"sqlite:///{Path(instance_path) / 'conduit.db'}"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme.split("+", 1)[0] not in DATABASE_SCHEMES:
+        shown = f"the scheme {scheme + '://'!r}" if scheme else "no scheme"
+        raise ConfigurationError(
+            f"DATABASE_URL must start with sqlite:/// or postgresql://, got {shown} "
+            "(e.g. postgresql://user:password@localhost:5432/conduit)"
+        )
+    return normalize_database_url(url)
+
+
 def load_settings(
     instance_path: str,
     overrides: Mapping[str, Any] | None = None,
-    env_file: Path = PROJECT_ROOT / ".env",
+    env_file: Path | None = None,
 ) -> dict[str, Any]:
     """Build the Flask config mapping from the environment, ``.env`` and overrides."""
     overrides = dict(overrides or {})
-    env: dict[str, Any] = {
-        **{k: v for k, v in dotenv_values(env_file).items() if v is not None},
-        **os.environ,
-        **overrides,
-    }
+    env = read_environment(overrides, env_file)
 
-    app_env = str(env.get("APP_ENV", "development"))
-    if app_env not in ENVIRONMENTS:
-        raise ConfigurationError(
-            f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}"
-        )
+    app_env = app_environment(env)
     production = app_env == "production"
 
-    secret_key = str(env.get("SECRET_KEY") or "")
+    secret_key = _text(env, "SECRET_KEY")
     if production:
         if not secret_key or secret_key == DEVELOPMENT_SECRET_KEY:
             raise ConfigurationError("SECRET_KEY must be set to a unique value in production")
@@ -83,41 +181,34 @@ def load_settings(
             )
     secret_key = secret_key or DEVELOPMENT_SECRET_KEY
 
-    database_url = str(env.get("DATABASE_URL") or "")
-    if production and not database_url:
-        raise ConfigurationError("DATABASE_URL must be set in production")
-    if not database_url:
-        database_url = f"sqlite:///{Path(instance_path) / 'conduit.db'}"
-
     testing = app_env == "testing"
     settings: dict[str, Any] = {
         "APP_ENV": app_env,
         "TESTING": testing,
         "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path, production),
         # No ping on every checkout: app/pool.py pings connections idle for a second or more.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
-        "JWT_EXPIRES_SECONDS": _int(
-            str(env.get("JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7)), "JWT_EXPIRES_SECONDS"
-        ),
+        # hide_parameters: a failed statement's error (and so its log line) never
+        # carries the values bound to it (emails, password hashes, tokens).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
+        "JWT_EXPIRES_SECONDS": _int(env, "JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7, minimum=1),
         # Cheap hashing keeps the test suite fast; real deployments use
         # argon2-cffi's RFC 9106 "low memory" profile.
         "PASSWORD_HASH_PROFILE": "testing" if testing else "default",
         "CORS_ORIGINS": [
             origin.strip()
-            for origin in str(env.get("CORS_ORIGINS", "*")).split(",")
+            for origin in str(env.get("CORS_ORIGINS") or "*").split(",")
             if origin.strip()
         ],
-        "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
+        "LOG_LEVEL": log_level(env),
+        "LOG_FORMAT": log_format(env, app_env),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Hot reads from memory (app/response_cache.py); per process, in bytes.
-        "RESPONSE_CACHE": _switch(str(env.get("RESPONSE_CACHE", "on")), "RESPONSE_CACHE"),
-        "RESPONSE_CACHE_MAX_BYTES": _int(
-            str(env.get("RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024)), "RESPONSE_CACHE_MAX_BYTES"
-        ),
+        "RESPONSE_CACHE": _switch(env, "RESPONSE_CACHE", True),
+        "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
-        "BACKUP_DIRECTORY": str(env.get("BACKUP_DIRECTORY") or PROJECT_ROOT / "backups"),
-        "MIGRATION_LOCK_TIMEOUT": str(env.get("MIGRATION_LOCK_TIMEOUT") or "5s"),
+        "BACKUP_DIRECTORY": _text(env, "BACKUP_DIRECTORY") or str(PROJECT_ROOT / "backups"),
+        "MIGRATION_LOCK_TIMEOUT": _text(env, "MIGRATION_LOCK_TIMEOUT") or "5s",
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
@@ -129,5 +220,112 @@ def load_settings(
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "deepLinking": True},
     }
-    settings.update({k: v for k, v in overrides.items() if k not in _PARSED})
+    # Other overrides are Flask config keys, taken as given (settings were read above).
+    settings.update({k: v for k, v in overrides.items() if k not in SETTINGS})
     return settings
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where and how the app is served: gunicorn.conf.py and the development server."""
+
+    app_env: str
+    host: str
+    port: int
+    workers: int
+    worker_class: str
+    threads: int
+    timeout: int
+    graceful_timeout: int
+    log_level: str
+    log_format: str
+    control_socket: str | None
+
+    @property
+    def bind(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def server_settings(
+    overrides: Mapping[str, Any] | None = None, env_file: Path | None = None
+) -> ServerSettings:
+    """The serving settings, read like the application's (environment, ``.env``, defaults)."""
+    env = read_environment(overrides, env_file)
+    app_env = app_environment(env)
+    return ServerSettings(
+        app_env=app_env,
+        host=_text(env, "HOST") or "127.0.0.1",
+        port=_int(env, "PORT", 5000),
+        workers=_int(env, "WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1),
+        worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "gthread",
+        threads=_int(env, "GUNICORN_THREADS", 4, minimum=1),
+        timeout=_int(env, "GUNICORN_TIMEOUT", 30),
+        graceful_timeout=_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 20),
+        log_level=log_level(env),
+        log_format=log_format(env, app_env),
+        control_socket=_text(env, "GUNICORN_CONTROL_SOCKET") or None,
+    )
+
+
+def _shown(name: str, value: str) -> str:
+    """A setting's value as it may be printed: no secret key, no password."""
+    if name == "SECRET_KEY":
+        return "<set>"
+    if name == "DATABASE_URL" and "://" in value:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except ArgumentError:
+            return value
+    return value
+
+
+def describe(names: list[str] | None = None) -> list[str]:
+    """One line per setting (all by default): ``NAME=value  # where it came from``.
+
+    Values are shell-quoted; the secret key and a database password are masked.
+    A setting left to a default the server resolves (``PORT``, ``WEB_CONCURRENCY``
+    …) shows the resolved value; others show their default as a comment.
+    """
+    served = server_settings()
+    resolved = {
+        "APP_ENV": served.app_env,
+        "HOST": served.host,
+        "PORT": str(served.port),
+        "LOG_LEVEL": served.log_level,
+        "LOG_FORMAT": served.log_format,
+        "WEB_CONCURRENCY": str(served.workers),
+        "GUNICORN_WORKER_CLASS": served.worker_class,
+        "GUNICORN_THREADS": str(served.threads),
+        "GUNICORN_TIMEOUT": str(served.timeout),
+        "GUNICORN_GRACEFUL_TIMEOUT": str(served.graceful_timeout),
+    }
+    path = env_file_path()
+    from_file = dotenv_values(path) if path is not None and path.is_file() else {}
+    lines = []
+    for name in names or list(SETTINGS):
+        if name not in SETTINGS:
+            raise ConfigurationError(f"{name} is not a setting (see docs/configuration.md)")
+        if os.environ.get(name):
+            value, source = os.environ[name], "environment"
+        elif from_file.get(name):
+            value, source = str(from_file[name]), str(path)
+        elif name in resolved:
+            value, source = resolved[name], "default"
+        else:
+            lines.append(f"# {name}: {SETTINGS[name]} (default)")
+            continue
+        lines.append(f"{name}={shlex.quote(_shown(name, value))}  # {source}")
+    return lines
+
+
+@click.command("settings")
+@click.argument("names", nargs=-1)
+def settings_command(names: tuple[str, ...]) -> None:
+    """Print the settings in effect and where each comes from (environment, .env, default)."""
+    try:
+        click.echo("\n".join(describe(list(names))))
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None

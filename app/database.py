@@ -1,4 +1,4 @@
-"""Connection settings the application relies on.
+"""Connection settings the application relies on, and connection errors in one line.
 
 SQLite runs with pysqlite's own transaction handling switched off and
 SQLAlchemy emitting ``BEGIN`` itself, as SQLAlchemy documents for pysqlite
@@ -11,11 +11,12 @@ and rollbacks behave as on PostgreSQL.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import URL, Connection, Engine, event
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -50,3 +51,37 @@ def _begin_sqlite(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         connection.exec_driver_sql("BEGIN")
+
+
+_MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
+
+
+def connection_problem(error: BaseException, url: URL) -> str | None:
+    """One line for a database that cannot be reached, naming the setting and the fix.
+
+    Recognises a PostgreSQL database that does not exist (with the
+    ``createdb`` command that creates it) and a server that does not answer;
+    ``None`` for any other error. The password never appears.
+    """
+    text = str(getattr(error, "orig", None) or error).strip()
+    missing = _MISSING_DATABASE.search(text)
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if missing:
+        command = ["createdb"]
+        if url.host:
+            command += ["-h", url.host]
+        if url.port:
+            command += ["-p", str(url.port)]
+        if url.username:
+            command += ["-U", url.username]
+        command.append(missing["name"])
+        return (
+            f'DATABASE_URL names the database "{missing["name"]}", which does not exist on '
+            f"{where}: create it with `{' '.join(command)}`, or point DATABASE_URL at another"
+        )
+    if "Connection refused" in text or "could not translate host name" in text:
+        return (
+            f"DATABASE_URL: no PostgreSQL server answers at {where}: start it, "
+            "or point DATABASE_URL at one"
+        )
+    return None

@@ -1,4 +1,9 @@
-"""Structured logs: JSON lines, and one line per request.
+"""Logs: one line per request, JSON lines in production, readable text in development.
+
+``LOG_FORMAT`` (app/config.py) picks the format: ``json`` (production and
+tests: one object per line, a traceback as a field) or ``text`` (development:
+one readable line per request, tracebacks as text). gunicorn's own lines use
+the same formatter (:func:`gunicorn_logconfig`).
 
 Every request gets an id: the client's ``X-Request-ID`` when it is a sane
 token, otherwise a fresh one. It is returned in the response header and
@@ -53,6 +58,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line per record; a request as ``GET /path 200 3.1 ms``; tracebacks as text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        if record.name == request_logger.name and hasattr(record, "status"):
+            duration = getattr(record, "duration_ms", None)
+            user = getattr(record, "user_id", None)
+            message = (
+                f"{record.method} {record.path} {record.status}"  # type: ignore[attr-defined]
+                + (f" {duration:.1f} ms" if duration is not None else "")
+                + (f" user={user}" if user is not None else "")
+            )
+        else:
+            message = f"{record.name}: {record.getMessage()}"
+        request_id = getattr(record, "request_id", None)
+        line = f"{moment} {record.levelname:<7} {message}"
+        if request_id:
+            line += f"  [{str(request_id)[:8]}]"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+FORMATTERS: dict[str, type[logging.Formatter]] = {"json": JsonFormatter, "text": TextFormatter}
+
+
 class RequestIdFilter(logging.Filter):
     """Stamps records written during a request with that request's id."""
 
@@ -72,17 +104,42 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def configure_logging(level: str) -> None:
-    """Send the application's loggers (``app.*``) to stderr as JSON lines, once."""
+def configure_logging(level: str, log_format: str = "json") -> None:
+    """Send the application's loggers (``app.*``) to stderr in ``log_format``, once."""
     logger = logging.getLogger("app")
     logger.setLevel(level)
-    if any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
-        return
-    handler = _StderrHandler()
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
-    setattr(handler, _HANDLER_MARK, True)
-    logger.addHandler(handler)
+    handler = next((h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.addFilter(RequestIdFilter())
+        setattr(handler, _HANDLER_MARK, True)
+        logger.addHandler(handler)
+    handler.setFormatter(FORMATTERS[log_format]())
+
+
+def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict``: its own lines in the application's format, on stderr.
+
+    Levels stay gunicorn's (``loglevel``, which ``--log-level`` overrides). The
+    root logger gets no handler, so the application's records (which
+    propagate) are written once, by their own handler.
+    """
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "conduit",
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"conduit": {"()": FORMATTERS[log_format]}},
+        "handlers": {"console": handler, "error_console": handler},
+        "root": {"level": "WARNING", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "propagate": False},
+        },
+    }
 
 
 def _request_id() -> str:
@@ -128,7 +185,7 @@ def _log_request(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """JSON logging for the ``app`` loggers; the request id and the access line."""
-    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+    """Logging for the ``app`` loggers; the request id and the access line."""
+    configure_logging(app.config.get("LOG_LEVEL", "INFO"), app.config.get("LOG_FORMAT", "json"))
     app.before_request(_start_request)
     app.after_request(_log_request)

@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # Runs the public Conduit Postman collection with newman against gunicorn
-# serving the app on a throwaway SQLite database. Fails on any failed assertion.
+# serving the app on a throwaway SQLite database (scripts/throwaway_server.sh;
+# PORT picks its port). Fails on any failed assertion.
+#
+# The collection is the RealWorld project's api/Conduit.postman_collection.json
+# (https://github.com/gothinkster/realworld/tree/main/api), found in
+# REALWORLD_API_DIR (default ../shared/conduit). Without it the run is skipped,
+# except with CI=true, where that is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-COLLECTION="${COLLECTION:-../shared/conduit/Conduit.postman_collection.json}"
+REALWORLD_API_DIR="${REALWORLD_API_DIR:-../shared/conduit}"
+COLLECTION="${COLLECTION:-$REALWORLD_API_DIR/Conduit.postman_collection.json}"
 NEWMAN_VERSION=6.2.2
 TOOLS=.tools/newman
 
 if [[ ! -f "$COLLECTION" ]]; then
-  echo "conformance: skipped: $COLLECTION not found (it lives in ../shared/conduit)"
+  where="the RealWorld project's api/ folder (https://github.com/gothinkster/realworld/tree/main/api)"
+  case "${CI:-}" in
+    1 | true | yes)
+      echo "conformance: $COLLECTION not found (CI=true): it comes from $where; set REALWORLD_API_DIR" >&2
+      exit 1 ;;
+  esac
+  echo "conformance: skipped: $COLLECTION not found. It comes from $where:" \
+    "put that folder at ../shared/conduit, or point REALWORLD_API_DIR at it"
   exit 0
 fi
+scripts/prerequisites.sh node
 
 if [[ ! -x "$TOOLS/node_modules/.bin/newman" ]]; then
   echo "conformance: installing newman $NEWMAN_VERSION into $TOOLS"

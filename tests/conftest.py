@@ -1,8 +1,10 @@
 """Fixtures: an app per test on a fresh database, SQLite and PostgreSQL alike.
 
-Every test that asks for ``app`` or ``client`` runs twice, once per database.
+Every test that asks for ``app`` or ``client`` runs twice, once per database
+(``--databases sqlite`` keeps the SQLite half: ``make test-quick``).
 PostgreSQL tests skip with instructions when the server is unreachable, unless
-``CI=true``, where that is a failure.
+``CI=true``, where that is a failure. The suite is sealed from the developer's
+``.env`` and exported settings (tests/environment.py).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from sqlalchemy import Engine, event, text
 
 from app import create_app, response_cache
 from app.extensions import db
-from tests import databases, factories
+from tests import databases, environment, factories
 from tests.serving import ServedApp, migrate_to_head, serve
+
+environment.seal()
 
 DATABASES = ("sqlite", "postgresql")
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
@@ -248,7 +252,44 @@ def sql(app: Flask) -> Callable[[str], list[Any]]:
     return run
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return (
-        f"databases: sqlite, postgresql ({databases.POSTGRES_URL}); CI={os.environ.get('CI', '')}"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--databases",
+        default=",".join(DATABASES),
+        help="comma-separated databases to run on (default: sqlite,postgresql)",
     )
+
+
+def _selected_databases(config: pytest.Config) -> set[str]:
+    chosen = {name.strip() for name in str(config.getoption("--databases")).split(",")}
+    unknown = chosen - set(DATABASES)
+    if unknown:
+        raise pytest.UsageError(f"--databases: unknown {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests of a database left out with ``--databases``."""
+    chosen = _selected_databases(config)
+    if chosen == set(DATABASES):
+        return
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec else {}
+        database = params.get("database_url") or params.get("served_app")
+        if item.get_closest_marker("postgresql_only") or "postgres_url" in getattr(
+            item, "fixturenames", ()
+        ):
+            database = "postgresql"
+        (kept if database is None or database in chosen else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = _selected_databases(config)
+    postgres = f"postgresql ({databases.POSTGRES_URL})" if "postgresql" in chosen else ""
+    names = ", ".join(filter(None, ["sqlite" if "sqlite" in chosen else "", postgres]))
+    return f"databases: {names}; CI={os.environ.get('CI', '')}"

@@ -1,8 +1,9 @@
 """Throwaway databases for the test suite: a SQLite file or a PostgreSQL database.
 
 PostgreSQL is reached through ``TEST_POSTGRES_URL`` (default: the local server,
-user ``postgres``, trust auth). Each test session creates its own database
-(one per xdist worker) and drops it at the end.
+user ``postgres``, trust auth, its ``postgres`` maintenance database, which every
+PostgreSQL has). Each test session creates its own database (one per xdist
+worker) and drops it at the end. ``DATABASE_URL`` is never read.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.environment import IN_CI as IN_CI  # re-exported: the tests import it from here
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 
 HOW_TO_ENABLE = (
     f"PostgreSQL is not reachable at {POSTGRES_URL}: start it, or point TEST_POSTGRES_URL "

@@ -1,9 +1,21 @@
 """Settings from the environment; production refuses unsafe ones."""
 
+import os
+import re
+
 import pytest
+from dotenv import dotenv_values
 
 from app import create_app
-from app.config import DEVELOPMENT_SECRET_KEY, ConfigurationError, load_settings
+from app.config import (
+    DEVELOPMENT_SECRET_KEY,
+    PROJECT_ROOT,
+    SETTINGS,
+    ConfigurationError,
+    load_settings,
+    server_settings,
+)
+from tests import environment
 
 STRONG_KEY = "k" * 48
 
@@ -93,3 +105,150 @@ def test_the_response_cache_is_switched_on_or_off(raw, expected):
 def test_an_unclear_response_cache_switch_is_refused():
     with pytest.raises(ConfigurationError, match="RESPONSE_CACHE must be on or off"):
         settings(RESPONSE_CACHE="maybe")
+
+
+def test_an_empty_env_file_setting_reads_no_env_file(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("JWT_EXPIRES_SECONDS=120\n")
+    monkeypatch.setenv("ENV_FILE", "")
+    monkeypatch.delenv("JWT_EXPIRES_SECONDS", raising=False)
+
+    assert load_settings("/tmp/instance")["JWT_EXPIRES_SECONDS"] == 604800
+
+
+def test_env_file_names_the_file_to_read(tmp_path, monkeypatch):
+    env_file = tmp_path / "conduit.env"
+    env_file.write_text("JWT_EXPIRES_SECONDS=120\n")
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    monkeypatch.delenv("JWT_EXPIRES_SECONDS", raising=False)
+
+    assert load_settings("/tmp/instance")["JWT_EXPIRES_SECONDS"] == 120
+
+
+def test_server_settings_come_from_the_env_file_under_the_environment(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PORT=6203\nHOST=0.0.0.0\nWEB_CONCURRENCY=3\nGUNICORN_THREADS=8\nLOG_LEVEL=debug\n"
+    )
+    for name in ("PORT", "HOST", "WEB_CONCURRENCY", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GUNICORN_THREADS", "2")
+
+    served = server_settings(env_file=env_file)
+
+    assert served.bind == "0.0.0.0:6203"
+    assert served.workers == 3
+    assert served.threads == 2
+    assert served.log_level == "DEBUG"
+
+
+def test_server_defaults_are_loopback_port_5000_and_one_worker_per_cpu(tmp_path, monkeypatch):
+    for name in ("PORT", "HOST", "WEB_CONCURRENCY", "GUNICORN_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+    served = server_settings(env_file=tmp_path / "absent.env")
+
+    assert served.bind == "127.0.0.1:5000"
+    assert served.workers == (os.cpu_count() or 1)
+    assert served.threads == 4
+    assert served.control_socket is None
+
+
+@pytest.mark.parametrize("value", ["verbose", "", " "])
+def test_log_level_must_name_a_level(value):
+    with pytest.raises(ConfigurationError, match=r"^LOG_LEVEL must be one of DEBUG, INFO"):
+        settings(LOG_LEVEL=value)
+
+
+def test_log_level_is_read_in_any_case():
+    assert settings(LOG_LEVEL="warning")["LOG_LEVEL"] == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("app_env", "log_format"),
+    [("development", "text"), ("testing", "json"), ("production", "json")],
+)
+def test_logs_read_as_text_in_development_and_json_otherwise(app_env, log_format):
+    loaded = settings(APP_ENV=app_env, SECRET_KEY=STRONG_KEY, DATABASE_URL="sqlite://")
+
+    assert loaded["LOG_FORMAT"] == log_format
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://conduit:s3cret@db/conduit", "conduit.db", "sqlite3:///conduit.db"]
+)
+def test_an_unsupported_database_url_is_one_line_without_the_password(url):
+    with pytest.raises(ConfigurationError) as raised:
+        settings(DATABASE_URL=url)
+
+    message = str(raised.value)
+    assert message.startswith("DATABASE_URL must start with sqlite:/// or postgresql://")
+    assert "\n" not in message
+    assert "s3cret" not in message
+
+
+@pytest.mark.parametrize("app_env", ["development", "testing", "production"])
+def test_statement_parameters_are_hidden_in_every_environment(app_env):
+    loaded = settings(APP_ENV=app_env, SECRET_KEY=STRONG_KEY, DATABASE_URL="sqlite://")
+
+    assert loaded["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] is True
+
+
+def test_the_suite_ignores_the_developers_env_file_and_database_url(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_URL=postgresql://me@localhost/my_own_data\n")
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me@localhost/my_own_data")
+
+    environment.seal()
+
+    assert (
+        create_app({"APP_ENV": "testing"})
+        .config["SQLALCHEMY_DATABASE_URI"]
+        .startswith("sqlite:///")
+    )
+
+
+def test_every_setting_is_documented_and_in_the_example_env_file():
+    documented = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    example = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+
+    assert [name for name in SETTINGS if f"`{name}`" not in documented] == []
+    assert [name for name in SETTINGS if not re.search(rf"^(# )?{name}=", example, re.M)] == []
+    entries = dotenv_values(PROJECT_ROOT / ".env.example")
+    assert [name for name in entries if name not in SETTINGS] == []
+
+
+def test_a_copy_of_the_example_env_file_starts_as_documented(monkeypatch):
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    example = PROJECT_ROOT / ".env.example"
+
+    loaded = load_settings("/tmp/instance", env_file=example)
+    served = server_settings(env_file=example)
+
+    assert loaded["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/instance/conduit.db"
+    assert (loaded["LOG_LEVEL"], loaded["LOG_FORMAT"]) == ("INFO", "text")
+    assert (served.bind, served.workers, served.threads) == ("127.0.0.1:5000", os.cpu_count(), 4)
+
+
+def test_flask_settings_shows_each_value_and_where_it_came_from(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PORT=6203\nDATABASE_URL=postgresql://me:s3cret@db/conduit\nSECRET_KEY=" + STRONG_KEY
+    )
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    monkeypatch.setenv("HOST", "10.0.0.5")
+    app = create_app({"APP_ENV": "testing"})
+
+    output = app.test_cli_runner().invoke(args=["settings"]).output
+
+    lines = output.splitlines()
+    assert "HOST=10.0.0.5  # environment" in lines
+    assert f"PORT=6203  # {env_file}" in lines
+    assert f"DATABASE_URL='postgresql://me:***@db/conduit'  # {env_file}" in lines
+    assert f"SECRET_KEY='<set>'  # {env_file}" in lines
+    assert "GUNICORN_THREADS=4  # default" in lines
+    assert "# JWT_EXPIRES_SECONDS: 604800 (default)" in lines
+    assert "s3cret" not in output
+    assert STRONG_KEY not in output

@@ -74,3 +74,15 @@ def test_probes_are_documented(client) -> None:
     assert spec["paths"]["/readyz"]["get"]["operationId"] == "GetReadiness"
     assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
     assert {"HealthResponse", "ReadinessResponse"} <= set(spec["components"]["schemas"])
+
+
+def test_an_unreachable_database_is_logged_with_the_fix(caplog) -> None:
+    app = make_app("postgresql://postgres@127.0.0.1:1/nowhere")
+
+    app.test_client().get("/readyz")
+
+    (warning,) = [r for r in caplog.records if r.name == "app.health.service"]
+    assert warning.getMessage() == (
+        "Readiness: the database is not reachable: DATABASE_URL: no PostgreSQL server answers "
+        "at 127.0.0.1:1: start it, or point DATABASE_URL at one"
+    )

@@ -1,15 +1,22 @@
-"""Structured request logs, request ids, and the generic 500."""
+"""Request logs (JSON lines, or readable text in development), request ids, the generic 500."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from app.request_log import JsonFormatter
+from app import response_cache
+from app.extensions import db
+from app.request_log import JsonFormatter, TextFormatter
 from tests import factories
+from tests.conftest import make_app
 from tests.listening import wait_until_listening
 
 REQUEST_LOGGER = "app.request"
@@ -106,3 +113,76 @@ def test_an_unhandled_exception_is_logged_and_answered_with_a_generic_500(
     assert "RuntimeError: secret internals" in entry["traceback"]
     (access,) = _request_records(caplog)
     assert access.status == 500
+
+
+SECRET = "jake@example.com $argon2id$v=19$secret-hash"
+
+
+def _failing_statement() -> None:
+    db.session.execute(text("SELECT * FROM no_such_table WHERE email = :email"), {"email": SECRET})
+
+
+def test_a_failed_statement_never_carries_its_parameters(app: Flask) -> None:
+    with app.app_context(), pytest.raises(SQLAlchemyError) as raised:
+        _failing_statement()
+
+    assert "no_such_table" in str(raised.value)
+    assert "SQL parameters hidden" in str(raised.value)
+    assert "jake@example.com" not in str(raised.value)
+
+
+def test_a_failed_request_logs_the_failure_without_its_parameters(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.add_url_rule("/api/failing-statement", "failing_statement", _failing_statement)
+    caplog.set_level(logging.INFO)
+
+    response = app.test_client().get("/api/failing-statement")
+
+    assert response.status_code >= 500
+    logged = "\n".join(
+        formatter.format(record)
+        for record in caplog.records
+        for formatter in (JsonFormatter(), TextFormatter())
+    )
+    assert "no_such_table" in logged
+    assert "jake@example.com" not in logged
+    assert SECRET not in logged
+
+
+@pytest.fixture
+def text_app(database_url: str) -> Iterator[Flask]:
+    """An app that logs as in development (LOG_FORMAT=text)."""
+    app = make_app(database_url, LOG_FORMAT="text")
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    response_cache.close(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_development_logs_one_readable_line_per_request(text_app: Flask, capsys) -> None:
+    text_app.test_client().get("/api/tags?x=1", headers={"X-Request-ID": "req-12345678-more"})
+
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\.\d{3} INFO +GET /api/tags 200 [\d.]+ ms  \[req-1234\]", lines[0]
+    )
+
+
+def test_development_logs_a_traceback_as_text(text_app: Flask, capsys) -> None:
+    def explode():
+        raise RuntimeError("secret internals")
+
+    text_app.add_url_rule("/api/explode", "explode", explode)
+    text_app.test_client().get("/api/explode")
+
+    err = capsys.readouterr().err
+    assert "ERROR   app: Unhandled exception" in err
+    assert "\nTraceback (most recent call last):\n" in err
+    assert "\nRuntimeError: secret internals\n" in err
+    assert re.search(r"INFO +GET /api/explode 500 ", err)

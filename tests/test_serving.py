@@ -1,34 +1,61 @@
-"""gunicorn startup: unsafe production settings stop it with one line, no traceback."""
+"""gunicorn: settings from the environment and .env, JSON lines, one-line refusals."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
+STRONG_KEY = "k" * 40
+
+
+def _environment(**env: str) -> dict[str, str]:
+    """The (sealed) test environment with ``PYTHONPATH`` and ``env``."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **env}
 
 
 def _start(**env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("SECRET_KEY", "DATABASE_URL", "APP_ENV")
-    }
-    environment.update({"PYTHONPATH": str(ROOT), "HOST": "127.0.0.1", "PORT": "0", **env})
     return subprocess.run(
         [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
         cwd=ROOT,
-        env=environment,
+        env=_environment(HOST="127.0.0.1", PORT="0", **env),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def _effective_config(**env: str) -> dict[str, str]:
+    """gunicorn's own view of its settings (``--print-config``): name -> value."""
+    completed = subprocess.run(
+        [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "--print-config", "wsgi:app"],
+        cwd=ROOT,
+        env=_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pairs = re.findall(r"^(\w+) +=(?: (.*))?$", completed.stdout, re.M)
+    return {name: value for name, value in pairs}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -51,3 +78,86 @@ def test_gunicorn_refuses_unsafe_production_settings(env: dict[str, str], reason
     assert completed.returncode != 0
     assert completed.stderr.strip().splitlines()[-1] == f"configuration error: {reason}"
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("log_level", ["verbose", ""])
+def test_gunicorn_refuses_a_log_level_that_is_not_one_in_one_line(log_level: str) -> None:
+    completed = _start(LOG_LEVEL=log_level)
+
+    assert completed.returncode != 0
+    assert completed.stderr.strip().splitlines() == [
+        "configuration error: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL "
+        f"(or unset: INFO), got {repr(log_level) if log_level else 'empty'}"
+    ]
+
+
+def test_gunicorn_reads_its_settings_from_the_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PORT=6203\nHOST=0.0.0.0\nWEB_CONCURRENCY=3\nGUNICORN_THREADS=6\nLOG_LEVEL=warning\n"
+    )
+
+    config = _effective_config(ENV_FILE=str(env_file))
+
+    assert config["bind"] == "['0.0.0.0:6203']"
+    assert (config["workers"], config["threads"], config["loglevel"]) == ("3", "6", "warning")
+
+
+def test_the_environment_outranks_the_env_file_for_gunicorn(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=6203\nWEB_CONCURRENCY=3\n")
+
+    config = _effective_config(ENV_FILE=str(env_file), PORT="6204")
+
+    assert (config["bind"], config["workers"]) == ("['127.0.0.1:6204']", "3")
+
+
+def test_gunicorn_opens_no_shared_control_socket() -> None:
+    assert _effective_config()["control_socket_disable"] == "True"
+
+
+def test_a_control_socket_is_opened_only_where_it_is_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "conduit.ctl"
+
+    config = _effective_config(GUNICORN_CONTROL_SOCKET=str(path))
+
+    assert (config["control_socket"], config["control_socket_disable"]) == (str(path), "False")
+
+
+def test_in_production_every_line_gunicorn_writes_is_json(tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+        cwd=ROOT,
+        env=_environment(
+            APP_ENV="production",
+            SECRET_KEY=STRONG_KEY,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'conduit.db'}",
+            PORT=str(port),
+            WEB_CONCURRENCY="1",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "gunicorn did not come up"
+                time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        stdout, stderr = server.communicate(timeout=30)
+
+    lines = (stdout + stderr).splitlines()
+    entries = [json.loads(line) for line in lines]
+    gunicorn_lines = [entry["message"] for entry in entries if entry["logger"] == "gunicorn.error"]
+    assert any(message.startswith("Listening at: ") for message in gunicorn_lines)
+    assert any(message.startswith("Shutting down") for message in gunicorn_lines)
+    (request,) = [entry for entry in entries if entry["logger"] == "app.request"]
+    assert (request["path"], request["status"]) == ("/healthz", 200)

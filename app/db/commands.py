@@ -30,6 +30,7 @@ from flask_migrate.cli import db as db_group
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.database import connection_problem
 from app.db import history
 from app.db.audit import ACCEPT, FORGET, RESTORE, include_name, most_recent, record
 from app.db.backup import (
@@ -94,7 +95,7 @@ def _handles_errors(function: Callable[..., Any]) -> Callable[..., Any]:
         except MigrationRefused as error:
             _fail(f"Error: {error}", error.exit_code)
         except (CommandError, SQLAlchemyError, BackupError, LintError, history.GitError) as error:
-            _fail(f"Error: {str(error).strip()}")
+            _fail(f"Error: {connection_problem(error, db.engine.url) or str(error).strip()}")
         return None
 
     verbose = click.option("-v", "--verbose", is_flag=True, help="Show Alembic's own log lines.")
@@ -571,6 +572,46 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
     return problems
 
 
+def model_differences() -> list[Any]:
+    """Alembic's diff between the models and a scratch SQLite database upgraded to head.
+
+    Empty when every model change has its migration (the development server
+    warns with it at start). Needs an app context.
+    """
+    with scratch_sqlite() as engine, engine.connect() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        config.attributes[QUIET_ATTRIBUTE] = True
+        command.upgrade(config, "heads")
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": True, "include_name": include_name},
+        )
+        diffs: list[Any] = compare_metadata(context, db.metadata)
+        return diffs
+
+
+def _difference(diff: Any) -> str:
+    """One Alembic diff in a few words: ``add_column users.nickname``, ``add_table counters``."""
+    if isinstance(diff, list):  # modify_* diffs come grouped per column
+        return ", ".join(_difference(item) for item in diff)
+    operation, *rest = diff
+    if operation.startswith("modify_"):
+        return f"{operation} {rest[1]}.{rest[2]}"
+    if operation in ("add_column", "remove_column"):
+        return f"{operation} {rest[1]}.{rest[2].name}"
+    named = getattr(rest[0], "name", None) if rest else None
+    return f"{operation} {named}" if named else str(diff)
+
+
+def describe_differences(diffs: list[Any]) -> str:
+    listed = "; ".join(_difference(diff) for diff in diffs[:10])
+    more = f" and {len(diffs) - 10} more" if len(diffs) > 10 else ""
+    return (
+        f"the models changed without a migration (make migration-generate name=…): {listed}{more}"
+    )
+
+
 def _scratch_problems() -> list[str]:
     """Run, revert, run on scratch SQLite and PostgreSQL databases; then compare with the models."""
     with scratch_sqlite() as engine:
@@ -613,11 +654,7 @@ def _round_trip(label: str, engine: Engine) -> list[str]:
         )
         diffs = compare_metadata(context, db.metadata)
     if diffs:
-        listed = "; ".join(str(diff) for diff in diffs[:10])
-        return [
-            f"{label}: the models changed without a migration (make migration-generate name=…): "
-            + listed
-        ]
+        return [f"{label}: {describe_differences(diffs)}"]
     click.echo(f"ok    {label}: run, revert, run; the models match the migrations")
     return []
 

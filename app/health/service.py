@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.database import connection_problem
 from app.errors import abort
 from app.extensions import db
 
@@ -31,7 +32,8 @@ def readiness() -> str:
             connection.execute(text("SELECT 1"))
             current = set(MigrationContext.configure(connection).get_current_heads())
     except SQLAlchemyError as error:
-        log.warning("Readiness: the database is not reachable: %s", error.__class__.__name__)
+        problem = connection_problem(error, db.engine.url) or error.__class__.__name__
+        log.warning("Readiness: the database is not reachable: %s", problem)
         abort(503, "database", "is not reachable")
     heads = migration_heads()
     if not current:

@@ -29,6 +29,8 @@ from tests.conftest import make_app
 from tests.contract.conftest import operations
 from tests.databases import IN_CI
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

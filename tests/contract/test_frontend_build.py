@@ -29,6 +29,8 @@ import pytest
 
 from tests.databases import IN_CI
 
+pytestmark = pytest.mark.node
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "frontend" / "node_modules"
 TSC = NODE_MODULES / ".bin" / "tsc"

@@ -1,0 +1,40 @@
+"""The test suite's environment: sealed from the developer's settings.
+
+The suite never reads the developer's ``.env`` nor the settings exported in
+their shell (``DATABASE_URL`` above all): every app, CLI run and server a test
+starts gets its settings from the test itself. Only the suite's own knobs pass
+through: ``CI``, ``TEST_POSTGRES_URL`` and ``REALWORLD_API_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.config import SETTINGS
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REALWORLD_API_DIR = Path(
+    os.environ.get("REALWORLD_API_DIR") or PROJECT_ROOT.parent / "shared" / "conduit"
+)
+
+
+def seal() -> None:
+    """Forget the caller's settings and ``.env`` for this process and its children."""
+    for name in (*SETTINGS, "GUNICORN_CMD_ARGS", "FLASK_APP", "FLASK_DEBUG"):
+        os.environ.pop(name, None)
+    os.environ["ENV_FILE"] = ""  # an empty ENV_FILE: no .env file at all
+    os.environ["FLASK_SKIP_DOTENV"] = "1"  # nor the one the flask command would load
+
+
+def realworld_api_file(name: str) -> tuple[Path, str | None]:
+    """A file of the RealWorld project's ``api/`` folder, and why it is missing (or None)."""
+    path = REALWORLD_API_DIR / name
+    if path.is_file():
+        return path, None
+    return path, (
+        f"{path} not found: it is the RealWorld project's api/{name} "
+        "(https://github.com/gothinkster/realworld/tree/main/api); put that folder at "
+        "../shared/conduit or point REALWORLD_API_DIR at it (CI=true makes this a failure)"
+    )
