@@ -162,6 +162,7 @@ class PostgresChangeFeed(ChangeFeed):
         self.online = False
         self.backend_pid: int | None = None  # the listener's server process (tests kill it)
         self.disconnections = 0
+        self.notices = 0  # notifications received by this process (tests wait on it)
 
     def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
         if self._pid != os.getpid() and not self._closed:
@@ -208,6 +209,7 @@ class PostgresChangeFeed(ChangeFeed):
                     while not stop.is_set():
                         for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
                             self.generations.bump(_tables_in(notification.payload))
+                            self.notices += 1
                         connection.execute("SELECT 1")  # a dead connection fails here
             except psycopg.Error as error:
                 if not stop.is_set() and not warned:  # once per loss, not once per retry
