@@ -57,10 +57,10 @@ class Email(ma.fields.Email):
 
 
 # Non-blank: at least one visible character, i.e. one that is neither whitespace
-# (to Python or to JavaScript, which adds U+FEFF) nor an invisible format
-# character (category Cf: U+200B, U+2060, U+00AD…), so the pattern published in
+# (to Python or to JavaScript, which adds U+FEFF) nor a character that shows
+# nothing (``app.text.is_invisible``: U+200B, U+3164, U+034F…), so the pattern published in
 # the spec means the same to every client's regex engine as it does here.
-_VISIBLE = r"[^\s\x1c-\x1f\x85" + character_class("format") + "]"
+_VISIBLE = r"[^\s\x1c-\x1f\x85" + character_class("invisible") + "]"
 _NOT_BLANK = re.compile(_VISIBLE)
 # What a ``String`` accepts, published: no NUL anywhere (``String`` refuses it)…
 NO_NUL_PATTERN = r"^[^\x00]*$"

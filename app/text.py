@@ -7,6 +7,12 @@ tags. Unicode gives one text several spellings: fullwidth ``a`` (U+FF41) and ``a
 case folding (Unicode chapter 3.13, ``str.casefold``) then makes ``Kay``,
 ``KAY`` and ``kay`` one name. The folding is applied for comparison only: what
 the user typed is what is stored and shown.
+
+Some characters show nothing at all: format characters (category Cf, U+200B),
+and the rest of Unicode's Default_Ignorable_Code_Point property (Unicode
+chapter 5.21: the Hangul fillers U+3164 and U+115F, the combining grapheme
+joiner U+034F, variation selectors…), plus the blank Braille pattern U+2800.
+They are no part of a name, a tag or text that is required to say something.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
+
+import regex
+
+_INVISIBLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]")
 
 
 def nfkc(text: str) -> str:
@@ -34,24 +44,25 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _is_format_character(char: str) -> bool:
-    return unicodedata.category(char) == "Cf"
+def is_invisible(char: str) -> bool:
+    """A character that shows nothing (see the module docstring)."""
+    return _INVISIBLE.match(char) is not None
 
 
-def remove_format_characters(text: str) -> str:
-    """Drop the invisible format characters (category Cf: U+200B, U+FEFF, U+00AD…)."""
-    return "".join(char for char in text if not _is_format_character(char))
+def remove_invisible_characters(text: str) -> str:
+    """Drop the characters that show nothing (U+200B, U+FEFF, U+00AD, U+3164, U+034F…)."""
+    return "".join(char for char in text if not is_invisible(char))
 
 
 def canonical_tag(text: str) -> str:
-    """A tag as readers see it: NFKC, no format characters, whitespace trimmed and collapsed.
+    """A tag as readers see it: NFKC, no invisible characters, whitespace trimmed and collapsed.
 
     ``" python\u200b"`` (in fullwidth letters) and ``"python"`` are one tag; tags
     stay case-sensitive.
     Runs of whitespace inside become one space. An empty result means the tag
     was blank.
     """
-    return " ".join(remove_format_characters(nfkc(text)).split())
+    return " ".join(remove_invisible_characters(nfkc(text)).split())
 
 
 def character_class(predicate_name: str) -> str:
@@ -64,11 +75,14 @@ def character_class(predicate_name: str) -> str:
 
 
 _PREDICATES = {
-    # Unicode letters (L*), combining marks (M*) and decimal digits (Nd).
+    # Unicode letters (L*), combining marks (M*) and decimal digits (Nd) that show.
     "word": lambda char: (
-        unicodedata.category(char) == "Nd" or unicodedata.category(char)[0] in "LM"
+        (unicodedata.category(char) == "Nd" or unicodedata.category(char)[0] in "LM")
+        and not is_invisible(char)
     ),
-    "format": _is_format_character,
+    # Combining marks: they belong to the character before them.
+    "mark": lambda char: unicodedata.category(char)[0] == "M",
+    "invisible": is_invisible,
 }
 
 

@@ -272,3 +272,19 @@ def test_feed_path_is_not_an_article(client, author, method):
 
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.mark.parametrize(
+    "blank",
+    ["\u3164", "\u2800", "\u034f", "\u200b\u3000"],
+    ids=["filler", "braille", "cgj", "zwsp"],
+)
+def test_text_that_shows_nothing_is_blank(client, jake, auth_headers, blank):
+    article = {"title": blank, "description": blank, "body": blank}
+
+    response = client.post("/api/articles", json={"article": article}, headers=auth_headers(jake))
+
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "errors": {field: ["can't be blank"] for field in ("title", "description", "body")}
+    }

@@ -175,8 +175,38 @@ def test_dots_beside_other_characters_are_a_username(client, username):
 
 @pytest.mark.parametrize(
     "username",
-    ["a/b", "a%2eb", "a?b", "a#b", "a b", "a\u00a0b", "a\u200bb", "jake\U0001d400"],
-    ids=["slash", "percent", "question", "hash", "space", "nbsp", "zero width", "astral"],
+    [
+        "a/b",
+        "a%2eb",
+        "a?b",
+        "a#b",
+        "a b",
+        "a\u00a0b",
+        "a\u200bb",
+        "jake\U0001d400",
+        "alice\u3164",  # HANGUL FILLER: a letter that shows nothing
+        "alice\u115f",  # HANGUL CHOSEONG FILLER
+        "alice\u034f",  # COMBINING GRAPHEME JOINER: a mark that shows nothing
+        "alice\u17b4",  # KHMER VOWEL INHERENT AQ
+        "\u0301",  # a combining mark with nothing to sit on
+        "\u0301jake",
+    ],
+    ids=[
+        "slash",
+        "percent",
+        "question",
+        "hash",
+        "space",
+        "nbsp",
+        "zero width",
+        "astral",
+        "hangul filler",
+        "choseong filler",
+        "grapheme joiner",
+        "khmer inherent vowel",
+        "mark alone",
+        "leading mark",
+    ],
 )
 def test_what_is_not_letters_digits_or_dot_dash_underscore_is_refused(client, username):
     response = client.post("/api/users", json=new_user(username))

@@ -61,8 +61,26 @@ def test_equally_used_tags_list_in_code_point_order_on_every_collation(collating
         "t\u00adag",  # SOFT HYPHEN
         "tag\u2060",  # WORD JOINER
         "\u00a0tag\u3000",  # no-break and ideographic spaces
+        "tag\u034f",  # COMBINING GRAPHEME JOINER (a mark that shows nothing)
+        "tag\u3164",  # HANGUL FILLER (a letter that shows nothing)
+        "t\u115fag",  # HANGUL CHOSEONG FILLER
+        "tag\u2800",  # BRAILLE PATTERN BLANK
+        "tag\ufe0f",  # VARIATION SELECTOR-16
     ],
-    ids=["fullwidth", "spaces", "zwsp", "bom", "soft hyphen", "word joiner", "unicode spaces"],
+    ids=[
+        "fullwidth",
+        "spaces",
+        "zwsp",
+        "bom",
+        "soft hyphen",
+        "word joiner",
+        "unicode spaces",
+        "grapheme joiner",
+        "hangul filler",
+        "choseong filler",
+        "braille blank",
+        "variation selector",
+    ],
 )
 def test_tags_that_read_the_same_are_one_tag(client, spelling):
     jake = register(client)
@@ -99,7 +117,9 @@ def test_the_tag_filter_finds_a_tag_by_a_spelling_that_reads_the_same(client):
     assert response.get_json()["articlesCount"] == 1
 
 
-@pytest.mark.parametrize("blank", ["\u200b", "\ufeff\u2060", " \u00ad "])
+@pytest.mark.parametrize(
+    "blank", ["\u200b", "\ufeff\u2060", " \u00ad ", "\u3164", "\u2800\u2800", "\u034f\uffa0"]
+)
 def test_a_tag_of_invisible_characters_is_blank(client, blank):
     jake = register(client)
 

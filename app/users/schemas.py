@@ -21,7 +21,10 @@ BIO_MAX_LENGTH = 10_000
 # matters. A username is a URL path segment (/api/profiles/<username>), so "."
 # and "..", which URL parsers remove as dot segments, are refused.
 USERNAME_CHARACTERS = "-_." + character_class("word")
-USERNAME_PATTERN, _USERNAME = ecma_anchored(r"(?!\.\.?$)[" + USERNAME_CHARACTERS + "]+")
+# Not "." or "..", and not starting with a combining mark (it has nothing to sit on).
+USERNAME_PATTERN, _USERNAME = ecma_anchored(
+    r"(?!\.\.?$)(?![" + character_class("mark") + "])[" + USERNAME_CHARACTERS + "]+"
+)
 _DOT_SEGMENT = re.compile(r"\.\.?\Z")
 
 
