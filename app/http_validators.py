@@ -6,12 +6,18 @@ Every successful ``GET`` (or ``HEAD``) under ``/api/`` carries a strong
 ``make_conditional``). Answers depend on who asks, so ``Vary: Authorization``;
 an answer for a signed-in viewer is ``private`` (no shared cache may keep it),
 and every answer is ``no-cache``: a client may keep it but must revalidate,
-which costs it a 304 when nothing changed.
+which costs it a 304 when nothing changed. A failed ``If-Match`` or
+``If-Unmodified-Since`` is a 412 in the error envelope (Werkzeug would keep the
+body of the answer it refused).
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import Flask, Response, request
+
+from app.errors import error_response
 
 SAFE_READS = frozenset({"GET", "HEAD"})
 API_PREFIX = "/api/"
@@ -34,6 +40,9 @@ def _add_validators(response: Response) -> Response:
     if "ETag" not in response.headers:
         response.add_etag()
     response.make_conditional(request)  # in place: 304 and no body when If-None-Match matches
+    if response.status_code == HTTPStatus.PRECONDITION_FAILED:
+        field = "If-Match" if "If-Match" in request.headers else "If-Unmodified-Since"
+        return error_response(412, {field: ["does not match the current representation"]})
     return response
 
 

@@ -90,3 +90,25 @@ def test_the_304_keeps_the_request_id_and_cors_headers(client, world):
     assert response.status_code == 304
     assert response.headers["X-Request-ID"]
     assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+
+
+@pytest.mark.parametrize("path", READS)
+def test_a_failed_if_match_is_a_412_in_the_envelope(client, world, path):
+    url = path.format(slug=world["slug"])
+    client.get(url)  # warm the response cache: a hit answers the same
+
+    response = client.get(url, headers={"If-Match": '"not-the-current-etag"'})
+
+    assert response.status_code == 412
+    assert response.get_json() == {
+        "errors": {"If-Match": ["does not match the current representation"]}
+    }
+
+
+def test_a_matching_if_match_gets_the_body(client, world):
+    etag = client.get("/api/tags").headers["ETag"]
+
+    response = client.get("/api/tags", headers={"If-Match": etag})
+
+    assert response.status_code == 200
+    assert response.get_json() == {"tags": ["dragons"]}
