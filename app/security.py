@@ -22,6 +22,7 @@ from flask_smorest import Blueprint
 from app.errors import abort
 from app.extensions import db
 from app.models import MAX_ID, User
+from app.text import nfkc
 
 F = TypeVar("F", bound=Callable[..., Any])
 JWT_ALGORITHM = "HS256"
@@ -44,20 +45,32 @@ def password_hasher() -> PasswordHasher:
 
 
 def hash_password(password: str) -> str:
-    """Hash with argon2id."""
-    return password_hasher().hash(password)
+    """Hash the NFKC form with argon2id.
+
+    One typed password has several Unicode spellings (``é`` precomposed or as
+    ``e`` plus an accent, depending on the keyboard and system); NIST SP
+    800-63B (5.1.1.2) asks verifiers to normalise with NFKC before hashing.
+    """
+    return password_hasher().hash(nfkc(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check ``password``; spends the same effort when there is no user to compare."""
+    """Check ``password``; spends the same effort when there is no user to compare.
+
+    Hashes made before passwords were normalised hold the form as typed, so
+    that form is tried too when it differs.
+    """
     hasher = password_hasher()
     if password_hash is None:
         hasher.hash(password)  # no timing difference between unknown and wrong
         return False
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    for candidate in dict.fromkeys((nfkc(password), password)):
+        try:
+            if hasher.verify(password_hash, candidate):
+                return True
+        except (VerificationError, InvalidHashError):
+            continue
+    return False
 
 
 def create_token(user: User) -> str:

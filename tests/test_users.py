@@ -1,7 +1,13 @@
 """Registration, login and the current user."""
 
-import pytest
+import unicodedata
 
+import pytest
+from sqlalchemy import update
+
+from app.extensions import db
+from app.models import User
+from app.security import password_hasher
 from tests.factories import PASSWORD, auth, register
 
 NEW_USER = {"username": "jake", "email": "jake@example.com", "password": PASSWORD}
@@ -112,6 +118,44 @@ def test_login_email_is_case_insensitive(client):
 
     response = client.post(
         "/api/users/login", json={"user": {"email": "Jake@Example.com", "password": PASSWORD}}
+    )
+
+    assert response.status_code == 200
+
+
+NFD_PASSWORD = unicodedata.normalize("NFD", "café-crème-brûlée")
+NFC_PASSWORD = unicodedata.normalize("NFC", NFD_PASSWORD)
+FULLWIDTH_PASSWORD = "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11"  # "password1"
+
+
+@pytest.mark.parametrize(
+    ("registered_with", "typed"),
+    [
+        (NFD_PASSWORD, NFC_PASSWORD),
+        (NFC_PASSWORD, NFD_PASSWORD),
+        (FULLWIDTH_PASSWORD, "password1"),
+    ],
+    ids=["nfd then nfc", "nfc then nfd", "fullwidth then ascii"],
+)
+def test_login_accepts_any_spelling_of_the_same_password(client, registered_with, typed):
+    register(client, email="jake@example.com", password=registered_with)
+
+    response = client.post(
+        "/api/users/login", json={"user": {"email": "jake@example.com", "password": typed}}
+    )
+
+    assert response.status_code == 200
+
+
+def test_a_password_hashed_as_typed_before_normalisation_still_logs_in(client, app):
+    register(client, email="jake@example.com")
+    with app.app_context():
+        legacy_hash = password_hasher().hash(NFD_PASSWORD)  # as hashes were made before NFKC
+        db.session.execute(update(User).values(password_hash=legacy_hash))
+        db.session.commit()
+
+    response = client.post(
+        "/api/users/login", json={"user": {"email": "jake@example.com", "password": NFD_PASSWORD}}
     )
 
     assert response.status_code == 200
