@@ -21,6 +21,6 @@ from flask import Flask
 
 def register_db_commands(app: Flask) -> None:
     """Add the workflow's subcommands to ``flask db`` (wiring only, no I/O)."""
-    from app.db.commands import register_db_commands as register
+    from app.db.commands import add_workflow_subcommands
 
-    register(app)
+    add_workflow_subcommands(app)

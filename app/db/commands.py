@@ -147,9 +147,11 @@ def _production() -> bool:
     return current_app.config.get("APP_ENV") == "production"
 
 
-def _backup_now(engine: Engine, label: str) -> Path:
-    directory = current_app.config["BACKUP_DIRECTORY"]
-    path = backup(engine.url, backup_path(directory, engine.url, label))
+def _backup_now(engine: Engine, label: str, output: Path | None = None) -> Path:
+    """Back the database up to ``output``, or to a labelled file in the backup directory."""
+    if output is None:
+        output = backup_path(current_app.config["BACKUP_DIRECTORY"], engine.url, label)
+    path = backup(engine.url, output)
     click.echo(f"Backup written: {path}")
     click.echo(f"Restore it with: {restore_command(path)}")
     return path
@@ -684,15 +686,9 @@ def _main_branch_problems() -> list[str]:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @with_appcontext
 @_handles_errors
-def backup_command(output: Path | None) -> None:
+def backup_database(output: Path | None) -> None:
     """Back up the database (SQLite online backup, pg_dump for PostgreSQL)."""
-    engine = _engine()
-    if output is None:
-        _backup_now(engine, "manual")
-        return
-    path = backup(engine.url, output)
-    click.echo(f"Backup written: {path}")
-    click.echo(f"Restore it with: {restore_command(path)}")
+    _backup_now(_engine(), "manual", output)
 
 
 @click.command("restore")
@@ -700,7 +696,7 @@ def backup_command(output: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @with_appcontext
 @_handles_errors
-def restore_command_(file: Path, yes: bool) -> None:
+def restore_database(file: Path, yes: bool) -> None:
     """Replace the database with a backup made by `flask db backup`.
 
     The backup is checked first (readable, an alembic_version row, the
@@ -811,12 +807,12 @@ COMMANDS = (
     lint,
     review,
     gate,
-    backup_command,
-    restore_command_,
+    backup_database,
+    restore_database,
 )
 
 
-def register_db_commands(_app: Flask) -> None:
+def add_workflow_subcommands(_app: Flask) -> None:
     """Add the workflow's subcommands to Flask-Migrate's ``flask db`` group."""
     for subcommand in COMMANDS:
         db_group.add_command(subcommand)
