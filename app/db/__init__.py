@@ -2,6 +2,8 @@
 
 - ``commands``: generate, create, run, revert, status, clean, verify, accept,
   sql, lint, review, gate, backup, restore (on Flask-Migrate's ``db`` group);
+- ``alembic_setup``: the migrations directory, Alembic's configuration and scripts;
+- ``gate``: the CI gate's checks (one head, run-revert-run, main untouched);
 - ``status`` and ``audit``: what is applied, from which file (checksums);
 - ``diagnose``: why autogenerate found nothing; refusals; destructive banner;
   what autogenerate cannot see in the revision it wrote;
