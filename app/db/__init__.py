@@ -11,6 +11,7 @@
 - ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
 - ``lock``: one migration run at a time per database;
 - ``backup``: SQLite online backup, pg_dump / pg_restore, checking a backup;
+- ``backup_check``: before a restore, the backup's revisions and tables against this code;
 - ``scratch``: the gate's scratch SQLite and PostgreSQL databases;
 - ``sqlite_batch``: foreign keys off during SQLite runs; leftover batch tables;
 - ``history``: the committed ``migrations/HEAD`` file and the main branch.

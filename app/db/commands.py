@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -24,7 +23,7 @@ from alembic.util import CommandError
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import connection_problem
@@ -37,7 +36,6 @@ from app.db.alembic_setup import (
 )
 from app.db.audit import ACCEPT, FORGET, RESTORE, most_recent, record
 from app.db.backup import (
-    BackupContents,
     BackupError,
     backup,
     backup_path,
@@ -45,18 +43,17 @@ from app.db.backup import (
     restore,
     restore_command,
 )
+from app.db.backup_check import check_backup_tables
 from app.db.diagnose import (
     BANNER_ATTRIBUTE,
     BLIND_SPOTS_ATTRIBUTE,
     DatabaseBehindHead,
     MigrationRefused,
-    application_tables,
     diagnose,
 )
 from app.db.exit_codes import ExitCode
 from app.db.gate import gate_problems
 from app.db.lint import (
-    QUIET_ATTRIBUTE,
     LintError,
     LintResult,
     lint_revision,
@@ -563,7 +560,7 @@ def restore_database(file: Path, yes: bool) -> None:
     engine = _engine()
     try:
         contents = read_backup(engine.url, file)
-        _check_backup_tables(file, contents)
+        check_backup_tables(file, contents)
     except BackupError as error:
         _fail(f"Refused: {error}. Nothing was changed.")
     if not yes and _interactive():
@@ -594,47 +591,6 @@ def _has_database(engine: Engine) -> bool:
         database = engine.url.database
         return bool(database) and Path(str(database)).is_file()
     return True
-
-
-def _check_backup_tables(file: Path, contents: BackupContents) -> None:
-    """The backup's tables must include the application's tables at its revision."""
-    script = script_directory()
-    unknown = [rev for rev in contents.revisions if not _known(script, rev)]
-    if unknown:
-        raise BackupError(
-            f"{file} is at revision {', '.join(unknown)}, which this code does not have "
-            "(check out the code that made it)"
-        )
-    expected = _tables_at(list(contents.revisions))
-    missing = sorted(expected - contents.tables)
-    if missing:
-        raise BackupError(
-            f"{file} lacks the application's tables {', '.join(missing)} "
-            f"(expected at revision {', '.join(contents.revisions)})"
-        )
-
-
-def _known(script: ScriptDirectory, revision: str) -> bool:
-    try:
-        return script.get_revision(revision) is not None
-    except CommandError:
-        return False
-
-
-def _tables_at(revisions: list[str]) -> set[str]:
-    """The application's tables at these revisions: upgrade a scratch SQLite database to them."""
-    with tempfile.TemporaryDirectory() as folder:
-        engine = create_engine(f"sqlite:///{Path(folder) / 'tables.db'}")
-        try:
-            with engine.connect() as connection:
-                config = alembic_config()
-                config.attributes["connection"] = connection
-                config.attributes[QUIET_ATTRIBUTE] = True
-                for revision in revisions:
-                    command.upgrade(config, revision)
-                return application_tables(connection)
-        finally:
-            engine.dispose()
 
 
 def _position(status: MigrationStatus) -> str:
