@@ -95,7 +95,7 @@ test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and 
 test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
 	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
 
-lint: install-dev ## ruff check, ruff format --check, mypy on app/
+lint: install-dev ## ruff check, ruff format --check, mypy on app/ and bench/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

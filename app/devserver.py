@@ -47,7 +47,7 @@ def schema_warnings(app: Flask) -> list[str]:
     """
     from alembic.script import ScriptDirectory
 
-    from app.db.commands import describe_differences, model_differences
+    from app.db.gate import describe_differences, model_differences
     from app.db.status import read_status
     from app.extensions import db
 

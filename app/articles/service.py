@@ -45,7 +45,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.profiles.service import is_following
+from app.profiles.service import is_following, profile_payload
 from app.text import canonical_tag, identity_key
 from app.unit_of_work import commit, insert_ignoring_conflicts, translate
 
@@ -132,12 +132,7 @@ def _payloads(rows: Sequence[Row[Any]], with_body: bool) -> list[dict[str, Any]]
             "updated_at": row.updated_at,
             "favorited": bool(row.favorited),
             "favorites_count": row.favorites_count,
-            "author": {
-                "username": row.username,
-                "bio": row.bio,
-                "image": row.image,
-                "following": bool(row.following),
-            },
+            "author": profile_payload(row, row.following),
         }
         if with_body:
             payload["body"] = row.body

@@ -10,7 +10,7 @@ from app.articles.service import find_article_id
 from app.errors import abort
 from app.extensions import db
 from app.models import MAX_ID, Comment, User
-from app.profiles.service import is_following, viewer_id
+from app.profiles.service import is_following, profile_payload, viewer_id
 from app.unit_of_work import commit
 
 
@@ -33,12 +33,7 @@ def _payload(row: Any) -> dict[str, Any]:
         "body": row.body,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-        "author": {
-            "username": row.username,
-            "bio": row.bio,
-            "image": row.image,
-            "following": bool(row.following),
-        },
+        "author": profile_payload(row, row.following),
     }
 
 

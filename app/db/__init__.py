@@ -2,6 +2,8 @@
 
 - ``commands``: generate, create, run, revert, status, clean, verify, accept,
   sql, lint, review, gate, backup, restore (on Flask-Migrate's ``db`` group);
+- ``alembic_setup``: the migrations directory, Alembic's configuration and scripts;
+- ``gate``: the CI gate's checks (one head, run-revert-run, main untouched);
 - ``status`` and ``audit``: what is applied, from which file (checksums);
 - ``diagnose``: why autogenerate found nothing; refusals; destructive banner;
   what autogenerate cannot see in the revision it wrote;
@@ -9,6 +11,7 @@
 - ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
 - ``lock``: one migration run at a time per database;
 - ``backup``: SQLite online backup, pg_dump / pg_restore, checking a backup;
+- ``backup_check``: before a restore, the backup's revisions and tables against this code;
 - ``scratch``: the gate's scratch SQLite and PostgreSQL databases;
 - ``sqlite_batch``: foreign keys off during SQLite runs; leftover batch tables;
 - ``history``: the committed ``migrations/HEAD`` file and the main branch.
@@ -21,6 +24,6 @@ from flask import Flask
 
 def register_db_commands(app: Flask) -> None:
     """Add the workflow's subcommands to ``flask db`` (wiring only, no I/O)."""
-    from app.db.commands import register_db_commands as register
+    from app.db.commands import add_workflow_subcommands
 
-    register(app)
+    add_workflow_subcommands(app)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -19,22 +18,24 @@ from typing import Any
 
 import click
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import connection_problem
 from app.db import history
-from app.db.audit import ACCEPT, FORGET, RESTORE, include_name, most_recent, record
+from app.db.alembic_setup import (
+    alembic_config,
+    migrations_directory,
+    script_directory,
+    set_verbose,
+)
+from app.db.audit import ACCEPT, FORGET, RESTORE, most_recent, record
 from app.db.backup import (
-    BackupContents,
     BackupError,
     backup,
     backup_path,
@@ -42,17 +43,17 @@ from app.db.backup import (
     restore,
     restore_command,
 )
+from app.db.backup_check import check_backup_tables
 from app.db.diagnose import (
     BANNER_ATTRIBUTE,
     BLIND_SPOTS_ATTRIBUTE,
     DatabaseBehindHead,
     MigrationRefused,
-    application_tables,
     diagnose,
 )
 from app.db.exit_codes import ExitCode
+from app.db.gate import gate_problems
 from app.db.lint import (
-    QUIET_ATTRIBUTE,
     LintError,
     LintResult,
     lint_revision,
@@ -62,7 +63,6 @@ from app.db.lint import (
     report,
 )
 from app.db.lock import migration_lock
-from app.db.scratch import ScratchUnavailable, in_ci, scratch_postgres, scratch_sqlite
 from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
@@ -88,7 +88,7 @@ def _handles_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def wrapper(*args: Any, verbose: bool = False, **kwargs: Any) -> Any:
-        g.migration_verbose = verbose
+        set_verbose(verbose)
         try:
             with nullcontext() if verbose else quiet_alembic():
                 return function(*args, **kwargs)
@@ -102,28 +102,6 @@ def _handles_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     return verbose(wrapper)
 
 
-def _verbose() -> bool:
-    return bool(getattr(g, "migration_verbose", False))
-
-
-def _directory() -> str:
-    return str(getattr(g, "directory", None) or current_app.extensions["migrate"].directory)
-
-
-def _config(*opts: str) -> Config:
-    quiet = () if _verbose() else ("quiet",)  # Alembic's "Generating …" and the like
-    config: Config = current_app.extensions["migrate"].migrate.get_config(
-        _directory(), opts=[*opts, *quiet]
-    )
-    if not _verbose():
-        config.attributes[QUIET_ATTRIBUTE] = True  # env.py: no logging.fileConfig
-    return config
-
-
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config())
-
-
 def _engine() -> Engine:
     engine: Engine = db.engine
     return engine
@@ -135,7 +113,7 @@ def _url(engine: Engine) -> str:
 
 def _status(engine: Engine) -> MigrationStatus:
     with engine.connect() as connection:
-        return read_status(_script(), connection)
+        return read_status(script_directory(), connection)
 
 
 def _message(name: str) -> str:
@@ -147,9 +125,11 @@ def _production() -> bool:
     return current_app.config.get("APP_ENV") == "production"
 
 
-def _backup_now(engine: Engine, label: str) -> Path:
-    directory = current_app.config["BACKUP_DIRECTORY"]
-    path = backup(engine.url, backup_path(directory, engine.url, label))
+def _backup_now(engine: Engine, label: str, output: Path | None = None) -> Path:
+    """Back the database up to ``output``, or to a labelled file in the backup directory."""
+    if output is None:
+        output = backup_path(current_app.config["BACKUP_DIRECTORY"], engine.url, label)
+    path = backup(engine.url, output)
     click.echo(f"Backup written: {path}")
     click.echo(f"Restore it with: {restore_command(path)}")
     return path
@@ -184,7 +164,7 @@ def _report_tampered(status: MigrationStatus, tampered: list[RevisionStatus] | N
 @_handles_errors
 def generate(name: str) -> None:
     """Generate a migration from model changes (autogenerate), then review it."""
-    script = _script()
+    script = script_directory()
     heads = list(script.get_heads())
     if len(heads) > 1:
         _fail(f"Error: {history.several_heads_advice(heads)}")
@@ -199,7 +179,7 @@ def generate(name: str) -> None:
                 "Cannot generate a migration: the database is not at head.\n"
                 + "\n".join(f"  - {cause}" for cause in causes)
             )
-    config = _config("autogenerate")
+    config = alembic_config("autogenerate")
     created = command.revision(config, message=_message(name), autogenerate=True)
     assert isinstance(created, Script)
     click.echo(f"Generated {created.path}")
@@ -215,9 +195,9 @@ def generate(name: str) -> None:
 
 def _review(created: Script) -> None:
     click.echo("\nPostgreSQL SQL of the upgrade (review it before production):\n")
-    click.echo(render_sql(_config, created))
+    click.echo(render_sql(alembic_config, created))
     try:
-        result = lint_revision(_config, created)
+        result = lint_revision(alembic_config, created)
     except LintError as error:
         click.echo(f"Lint skipped: {error}")
         return
@@ -240,7 +220,7 @@ def _review(created: Script) -> None:
 @_handles_errors
 def create(name: str, data: bool) -> None:
     """Create an empty migration (--data: a data-migration template)."""
-    config = _config()
+    config = alembic_config()
     config.attributes[DATA_MIGRATION_ATTRIBUTE] = data
     created = command.revision(config, message=_message(name))
     assert isinstance(created, Script)
@@ -273,7 +253,7 @@ def run() -> None:
         if _production():
             _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
         started = time.perf_counter()
-        command.upgrade(_config(), "heads")
+        command.upgrade(alembic_config(), "heads")
         elapsed = time.perf_counter() - started
     click.echo(f"Applied {len(status.pending)} migration(s) in {elapsed:.2f}s:")
     for revision in status.pending:
@@ -302,7 +282,7 @@ def revert() -> None:
                 target = f"{most_recent(connection, status.current)}@-1"
         if _production():
             _backup_now(engine, f"before-revert-{'-'.join(status.current)}")
-        command.downgrade(_config(), target)
+        command.downgrade(alembic_config(), target)
         after = _status(engine)
     reverted = [r for r in _applied(status) if r not in _applied(after)]
     click.echo(f"Reverted {', '.join(reverted) or 'nothing'}; the database is now at {_at(after)}.")
@@ -338,8 +318,8 @@ def _amendments(status: MigrationStatus) -> list[RevisionStatus]:
     changed = status.having(State.CHANGED)
     if _production() or not changed:
         return []
-    branch_only = history.branch_only(Path(_directory()) / "versions")
-    versions = Path(_directory()) / "versions"
+    branch_only = history.branch_only(Path(migrations_directory()) / "versions")
+    versions = Path(migrations_directory()) / "versions"
     return [r for r in changed if (versions / str(r.filename)).resolve() in branch_only]
 
 
@@ -362,7 +342,7 @@ def status(check: bool) -> None:
     """One line per revision, oldest first: [X] applied, [ ] pending, [M] changed, [?] missing."""
     engine = _engine()
     current = _status(engine)
-    click.echo(f"Migrations in {_directory()} for {_url(engine)}")
+    click.echo(f"Migrations in {migrations_directory()} for {_url(engine)}")
     for revision in current.revisions:
         click.echo(revision.line)
     for problem in current.problems:
@@ -426,7 +406,7 @@ def accept(revisions: tuple[str, ...], everything: bool) -> None:
     if not revisions and not everything:
         _fail("Name the revision(s) to accept, or pass --all.", ExitCode.USAGE)
     engine = _engine()
-    script = _script()
+    script = script_directory()
     with migration_lock(engine), engine.begin() as connection:
         current = read_status(script, connection)
         by_id = {r.revision: r for r in current.revisions}
@@ -466,11 +446,11 @@ def _accept_one(connection: Any, script: ScriptDirectory, revision: RevisionStat
 @_handles_errors
 def sql(revision: str) -> None:
     """Print the PostgreSQL SQL of one revision's upgrade (offline, no server needed)."""
-    found = _script().get_revision(revision)
+    found = script_directory().get_revision(revision)
     if found is None:
         _fail(f"Error: no revision {revision}")
     assert found is not None
-    click.echo(render_sql(_config, found))
+    click.echo(render_sql(alembic_config, found))
 
 
 # --- review and CI ------------------------------------------------------------------
@@ -483,14 +463,14 @@ def sql(revision: str) -> None:
 @_handles_errors
 def lint(revisions: tuple[str, ...], everything: bool) -> None:
     """squawk over new revisions' SQL (default: those not on main); hazards fail."""
-    script = _script()
+    script = script_directory()
     chosen = _lint_selection(script, revisions, everything)
     if not chosen:
         click.echo("No new revisions to lint.")
         return
     results: list[LintResult] = []
     for found in chosen:
-        results.append(lint_revision(_config, found))
+        results.append(lint_revision(alembic_config, found))
         click.echo("\n".join(report(results[-1])))
     blocking = [r for r in results if r.blocking]
     if blocking:
@@ -514,7 +494,7 @@ def _lint_selection(
     if revisions:
         found = [script.get_revision(r) for r in revisions]
         return [f for f in found if f is not None]
-    versions = Path(_directory()) / "versions"
+    versions = Path(migrations_directory()) / "versions"
     root = history.repository_root(versions)
     branch, base = history.main_base(root)
     added = {p.resolve() for p in history.added_since(root, base, versions)}
@@ -531,11 +511,11 @@ def review(revision: str, reason: str) -> None:
     """Record that a revision's lint hazards were checked (in migrations/reviewed.txt)."""
     if not reason.strip():
         _fail("Say why the hazards are safe.", ExitCode.USAGE)
-    found = _script().get_revision(revision)
+    found = script_directory().get_revision(revision)
     if found is None:
         _fail(f"Error: no revision {revision}")
     assert found is not None
-    path = record_review(_directory(), found.revision, reason)
+    path = record_review(migrations_directory(), found.revision, reason)
     click.echo(f"Recorded the review of {found.revision} in {path}; commit it with the revision.")
 
 
@@ -545,136 +525,12 @@ def review(revision: str, reason: str) -> None:
 def gate() -> None:
     """CI gate: one head (migrations/HEAD); run, revert, run on scratch SQLite and PostgreSQL
     databases, which then match the models; no revision already on main modified."""
-    script = _script()
-    problems = _head_problems(script) + _scratch_problems() + _main_branch_problems()
+    problems = gate_problems()
     for problem in problems:
         click.echo(f"FAIL  {problem}", err=True)
     if problems:
         _fail(f"{len(problems)} migration check(s) failed.")
     click.echo("Migration checks passed.")
-
-
-def _head_problems(script: ScriptDirectory) -> list[str]:
-    heads = list(script.get_heads())
-    problems = []
-    if len(heads) != 1:
-        problems.append(history.several_heads_advice(heads))
-    named = history.read_head_file(_directory())
-    if len(heads) > 1:
-        return problems
-    if sorted(named) != sorted(heads):
-        problems.append(
-            f"migrations/HEAD names {', '.join(named) or 'nothing'} but the head is "
-            f"{', '.join(heads) or 'none'}: new revisions rewrite it; fix it by hand after a merge."
-        )
-    else:
-        click.echo(f"ok    one head, {heads[0] if heads else 'none'}, named by migrations/HEAD")
-    return problems
-
-
-def model_differences() -> list[Any]:
-    """Alembic's diff between the models and a scratch SQLite database upgraded to head.
-
-    Empty when every model change has its migration (the development server
-    warns with it at start). Needs an app context.
-    """
-    with scratch_sqlite() as engine, engine.connect() as connection:
-        config = _config()
-        config.attributes["connection"] = connection
-        config.attributes[QUIET_ATTRIBUTE] = True
-        command.upgrade(config, "heads")
-        context = MigrationContext.configure(
-            connection,
-            opts={"compare_type": True, "include_name": include_name},
-        )
-        diffs: list[Any] = compare_metadata(context, db.metadata)
-        return diffs
-
-
-def _difference(diff: Any) -> str:
-    """One Alembic diff in a few words: ``add_column users.nickname``, ``add_table counters``."""
-    if isinstance(diff, list):  # modify_* diffs come grouped per column
-        return ", ".join(_difference(item) for item in diff)
-    operation, *rest = diff
-    if operation.startswith("modify_"):
-        return f"{operation} {rest[1]}.{rest[2]}"
-    if operation in ("add_column", "remove_column"):
-        return f"{operation} {rest[1]}.{rest[2].name}"
-    named = getattr(rest[0], "name", None) if rest else None
-    return f"{operation} {named}" if named else str(diff)
-
-
-def describe_differences(diffs: list[Any]) -> str:
-    listed = "; ".join(_difference(diff) for diff in diffs[:10])
-    more = f" and {len(diffs) - 10} more" if len(diffs) > 10 else ""
-    return (
-        f"the models changed without a migration (make migration-generate name=…): {listed}{more}"
-    )
-
-
-def _scratch_problems() -> list[str]:
-    """Run, revert, run on scratch SQLite and PostgreSQL databases; then compare with the models."""
-    with scratch_sqlite() as engine:
-        problems = _round_trip("SQLite", engine)
-    try:
-        with scratch_postgres() as engine:
-            problems += _round_trip("PostgreSQL", engine)
-    except ScratchUnavailable as error:
-        if in_ci():
-            problems.append(f"PostgreSQL is required when CI=true: {error}")
-        else:
-            click.echo(f"skip  run, revert, run on PostgreSQL: {error} (required when CI=true)")
-    return problems
-
-
-ROUND_TRIP = (
-    ("run", "upgrade", "heads"),
-    ("revert", "downgrade", "base"),
-    ("run", "upgrade", "heads"),
-)
-
-
-def _round_trip(label: str, engine: Engine) -> list[str]:
-    """Empty → head → base → head on a scratch database, then compare it with the models."""
-    with engine.connect() as connection:
-        for step, (name, direction, target) in enumerate(ROUND_TRIP, start=1):
-            config = _config()
-            config.attributes["connection"] = connection
-            config.attributes[QUIET_ATTRIBUTE] = True
-            try:
-                getattr(command, direction)(config, target)
-            except Exception as error:  # reported as a failed check, not a traceback
-                if connection.in_transaction():
-                    connection.rollback()
-                detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-                return [f"{label}: step {step} of run, revert, run ({name}) failed: {detail}"]
-        context = MigrationContext.configure(
-            connection,
-            opts={"compare_type": True, "include_name": include_name},
-        )
-        diffs = compare_metadata(context, db.metadata)
-    if diffs:
-        return [f"{label}: {describe_differences(diffs)}"]
-    click.echo(f"ok    {label}: run, revert, run; the models match the migrations")
-    return []
-
-
-def _main_branch_problems() -> list[str]:
-    versions = Path(_directory()) / "versions"
-    try:
-        root = history.repository_root(versions)
-        branch, base = history.main_base(root)
-        modified = history.modified_since(root, base, versions)
-    except history.GitError as error:
-        click.echo(f"skip  comparison with the main branch: {error}")
-        return []
-    if modified:
-        return [
-            f"revisions already on {branch} were modified: {', '.join(modified)}; "
-            "write a new revision instead"
-        ]
-    click.echo(f"ok    no revision on {branch} ({base[:12]}) was modified")
-    return []
 
 
 # --- backups ----------------------------------------------------------------------
@@ -684,15 +540,9 @@ def _main_branch_problems() -> list[str]:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @with_appcontext
 @_handles_errors
-def backup_command(output: Path | None) -> None:
+def backup_database(output: Path | None) -> None:
     """Back up the database (SQLite online backup, pg_dump for PostgreSQL)."""
-    engine = _engine()
-    if output is None:
-        _backup_now(engine, "manual")
-        return
-    path = backup(engine.url, output)
-    click.echo(f"Backup written: {path}")
-    click.echo(f"Restore it with: {restore_command(path)}")
+    _backup_now(_engine(), "manual", output)
 
 
 @click.command("restore")
@@ -700,7 +550,7 @@ def backup_command(output: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @with_appcontext
 @_handles_errors
-def restore_command_(file: Path, yes: bool) -> None:
+def restore_database(file: Path, yes: bool) -> None:
     """Replace the database with a backup made by `flask db backup`.
 
     The backup is checked first (readable, an alembic_version row, the
@@ -710,7 +560,7 @@ def restore_command_(file: Path, yes: bool) -> None:
     engine = _engine()
     try:
         contents = read_backup(engine.url, file)
-        _check_backup_tables(file, contents)
+        check_backup_tables(file, contents)
     except BackupError as error:
         _fail(f"Refused: {error}. Nothing was changed.")
     if not yes and _interactive():
@@ -743,47 +593,6 @@ def _has_database(engine: Engine) -> bool:
     return True
 
 
-def _check_backup_tables(file: Path, contents: BackupContents) -> None:
-    """The backup's tables must include the application's tables at its revision."""
-    script = _script()
-    unknown = [rev for rev in contents.revisions if not _known(script, rev)]
-    if unknown:
-        raise BackupError(
-            f"{file} is at revision {', '.join(unknown)}, which this code does not have "
-            "(check out the code that made it)"
-        )
-    expected = _tables_at(list(contents.revisions))
-    missing = sorted(expected - contents.tables)
-    if missing:
-        raise BackupError(
-            f"{file} lacks the application's tables {', '.join(missing)} "
-            f"(expected at revision {', '.join(contents.revisions)})"
-        )
-
-
-def _known(script: ScriptDirectory, revision: str) -> bool:
-    try:
-        return script.get_revision(revision) is not None
-    except CommandError:
-        return False
-
-
-def _tables_at(revisions: list[str]) -> set[str]:
-    """The application's tables at these revisions: upgrade a scratch SQLite database to them."""
-    with tempfile.TemporaryDirectory() as folder:
-        engine = create_engine(f"sqlite:///{Path(folder) / 'tables.db'}")
-        try:
-            with engine.connect() as connection:
-                config = _config()
-                config.attributes["connection"] = connection
-                config.attributes[QUIET_ATTRIBUTE] = True
-                for revision in revisions:
-                    command.upgrade(config, revision)
-                return application_tables(connection)
-        finally:
-            engine.dispose()
-
-
 def _position(status: MigrationStatus) -> str:
     """Where the database stands against the code's head, in one line."""
     at = _at(status)
@@ -811,12 +620,12 @@ COMMANDS = (
     lint,
     review,
     gate,
-    backup_command,
-    restore_command_,
+    backup_database,
+    restore_database,
 )
 
 
-def register_db_commands(_app: Flask) -> None:
+def add_workflow_subcommands(_app: Flask) -> None:
     """Add the workflow's subcommands to Flask-Migrate's ``flask db`` group."""
     for subcommand in COMMANDS:
         db_group.add_command(subcommand)

@@ -1,7 +1,5 @@
 """Routes: profiles and follows."""
 
-from http import HTTPStatus
-
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -33,7 +31,7 @@ class Follow(MethodView):
     @auth_required
     @blp.response(200, ProfileResponseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response=HTTPStatus.UNPROCESSABLE_ENTITY.name)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.doc(operationId="FollowUserByUsername")
     def post(self, username):
         """Follow a user"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, select
+from sqlalchemy import ColumnElement, Row, and_, delete, exists, false, select
 
 from app.errors import abort
 from app.extensions import db
@@ -13,8 +13,17 @@ from app.text import identity_key
 from app.unit_of_work import commit, insert_ignoring_conflicts
 
 
-def profile_payload(user: User, following: bool) -> dict[str, Any]:
-    return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
+def profile_payload(person: User | Row[Any], following: object) -> dict[str, Any]:
+    """The profile shape, also every article's and comment's author.
+
+    ``person`` is a user or a row with its ``username``, ``bio`` and ``image`` columns.
+    """
+    return {
+        "username": person.username,
+        "bio": person.bio,
+        "image": person.image,
+        "following": bool(following),
+    }
 
 
 def is_following(follower_id: Any, author_id: Any) -> ColumnElement[bool]:
@@ -48,7 +57,7 @@ def get_profile(username: str, viewer: User | None) -> dict[str, Any]:
     if row is None:
         abort(404, "profile", "not found")
     user, following = row
-    return profile_payload(user, bool(following))
+    return profile_payload(user, following)
 
 
 def follow(username: str, follower: User) -> dict[str, Any]:
