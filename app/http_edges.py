@@ -22,6 +22,10 @@ One mechanism per kind of fault, applied to every request before any view runs:
   ``DISCARD_LIMIT`` bytes) is read and thrown away first: a server that closes
   the connection while the client is still uploading makes the client's TCP
   stack reset it, and the client never reads the answer.
+- **A content-coded body** (``Content-Encoding: gzip`` or any coding but
+  ``identity``) is a 415 (RFC 9110, 8.4): the API reads bodies as sent and
+  would otherwise parse compressed bytes, or bytes merely labelled compressed,
+  as JSON.
 """
 
 from __future__ import annotations
@@ -114,6 +118,9 @@ def _read_body() -> None:
         _refuse_if_more(request.environ["wsgi.input"])
     if expected is not None and len(data) < expected:
         abort(400, "body", f"is shorter than its Content-Length ({len(data)} of {expected} bytes)")
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        abort(415, "body", f"must not be encoded (Content-Encoding: {coding} is not supported)")
 
 
 def _refuse_if_more(stream: Any) -> None:

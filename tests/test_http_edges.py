@@ -195,3 +195,24 @@ def test_no_route_is_declared_with_a_trailing_slash(app):
     # such a route could never match.
     rules = [rule.rule for rule in app.url_map.iter_rules()]
     assert [rule for rule in rules if rule.endswith("/") and rule != "/"] == []
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate, gzip", "x-unknown"])
+def test_a_content_coded_body_is_415_and_writes_nothing(client, sql, coding):
+    body = {"user": {"username": "jake", "email": "jake@example.com", "password": PASSWORD}}
+
+    response = client.post("/api/users", json=body, headers={"Content-Encoding": coding})
+
+    assert response.status_code == 415
+    assert response.get_json() == {
+        "errors": {"body": [f"must not be encoded (Content-Encoding: {coding} is not supported)"]}
+    }
+    assert sql("SELECT count(*) FROM users") == [(0,)]
+
+
+def test_an_identity_coded_body_is_read_as_sent(client):
+    body = {"user": {"username": "jake", "email": "jake@example.com", "password": PASSWORD}}
+
+    response = client.post("/api/users", json=body, headers={"Content-Encoding": "identity"})
+
+    assert response.status_code == 201
