@@ -37,14 +37,14 @@ run: install ## Set up, migrate, build the web app (with node 20+), serve both w
 	$(BIN)/flask db run
 	@if scripts/prerequisites.sh node 2>/dev/null; then $(MAKE) $(WEBAPP); \
 	else echo "node 20 or newer is not installed: serving the API only (/ says how to get the web app)"; fi
-	$(BIN)/python -m app.devserver
+	$(BIN)/python -m app.web.devserver
 
 # The API where the settings put it (flask settings: environment, .env, defaults).
 DEV_PORT ?= 5173
 dev: install $(FRONTEND_DEPS) ## The API on PORT and the web app with hot reload on http://127.0.0.1:5173 (DEV_PORT), proxying /api and /docs
 	$(BIN)/flask db run
 	@eval "$$($(BIN)/flask settings HOST PORT)"; \
-	$(BIN)/python -m app.devserver & api=$$!; trap 'kill $$api' EXIT; \
+	$(BIN)/python -m app.web.devserver & api=$$!; trap 'kill $$api' EXIT; \
 	CONDUIT_API=http://$$HOST:$$PORT VITE_PORT=$(DEV_PORT) npm --prefix frontend run dev
 
 serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CONCURRENCY, PORT, ...)

@@ -42,9 +42,9 @@ import os
 
 from gunicorn import util
 
-from app import http_edges
 from app.config import ConfigurationError, server_settings
-from app.request_log import gunicorn_logconfig
+from app.web import http_edges
+from app.web.request_log import gunicorn_logconfig
 
 try:
     settings = server_settings()
@@ -66,7 +66,7 @@ keepalive = 5  # above nginx's upstream keepalive_timeout would be wasted; 5 s i
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 
 # Requests gunicorn refuses itself. The request line's limit is gunicorn's
-# maximum, above the application's own URL limit (app/http_edges.py:
+# maximum, above the application's own URL limit (app/web/http_edges.py:
 # MAX_URL_LENGTH), so URLs up to that limit reach the application and longer
 # ones get its 414; gunicorn's own refusals (longer request lines, headers past
 # limit_request_field_size) are written in the API's error envelope, not HTML.
@@ -74,7 +74,7 @@ limit_request_line = 8190
 
 
 def on_starting(server):
-    """Before the workers fork: gunicorn's refusals in the envelope (app/http_edges.py)."""
+    """Before the workers fork: gunicorn's refusals in the envelope (app/web/http_edges.py)."""
     util.write_error = http_edges.write_gunicorn_error
 
 

@@ -10,29 +10,31 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import InternalServerError
 
-from app import (
-    database,  # noqa: F401  (registers connection settings)
-    docs,
-    http_edges,
-    http_validators,
-    models,  # noqa: F401  (every model is known to migrations)
-    pool,
-    read_requests,  # noqa: F401  (safe requests read in autocommit)
-    request_log,
-    response_cache,
-    unit_of_work,
-    webapp,
-)
-from app.api import AsciiIntegerConverter, PathSegmentConverter
+from app import models  # noqa: F401  (every model is known to migrations)
 from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings, settings_command
-from app.counters import counters_cli
+from app.data import (
+    database,  # noqa: F401  (registers connection settings)
+    pool,
+    read_requests,  # noqa: F401  (safe requests read in autocommit)
+    unit_of_work,
+)
+from app.data.counters import counters_cli
+from app.data.reset import drop_tables_command
+from app.data.seed import seed_command
 from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import api, cors, db, migrate
-from app.json_provider import OrjsonProvider
-from app.reset import drop_tables_command
-from app.seed import seed_command
+from app.web import (
+    docs,
+    http_edges,
+    http_validators,
+    request_log,
+    response_cache,
+    webapp,
+)
+from app.web.api import AsciiIntegerConverter, PathSegmentConverter
+from app.web.json_provider import OrjsonProvider
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
 log = logging.getLogger(__name__)

@@ -187,7 +187,7 @@ def load_settings(
         "TESTING": testing,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path, production),
-        # No ping on every checkout: app/pool.py pings connections idle for a second or more.
+        # No ping on every checkout: app/data/pool.py pings connections idle for a second or more.
         # hide_parameters: a failed statement's error (and so its log line) never
         # carries the values bound to it (emails, password hashes, tokens).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
@@ -203,7 +203,7 @@ def load_settings(
         "LOG_LEVEL": log_level(env),
         "LOG_FORMAT": log_format(env, app_env),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        # Hot reads from memory (app/response_cache.py); per process, in bytes.
+        # Hot reads from memory (app/web/response_cache.py); per process, in bytes.
         "RESPONSE_CACHE": _switch(env, "RESPONSE_CACHE", True),
         "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
@@ -215,7 +215,7 @@ def load_settings(
         "OPENAPI_VERSION": "3.1.0",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
-        # Interactive docs at /docs: Swagger UI from the app's own files (app/docs.py).
+        # Interactive docs at /docs: Swagger UI from the app's own files (app/web/docs.py).
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "deepLinking": True},

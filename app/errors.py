@@ -3,7 +3,7 @@
 Every error the API answers with, whatever raised it, is rendered here, so
 clients can rely on a single shape while status codes stay distinct:
 401 no or bad token, 403 not yours, 404 missing, 409 conflict, 422 invalid,
-503 the database is unavailable (with ``Retry-After``; app/unit_of_work.py).
+503 the database is unavailable (with ``Retry-After``; app/data/unit_of_work.py).
 """
 
 from __future__ import annotations

@@ -188,13 +188,13 @@ class Tag(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH), unique=True)
-    # How many articles carry the tag, kept in step by app/counters.py: the tag
+    # How many articles carry the tag, kept in step by app/data/counters.py: the tag
     # filter's total and the popular tags are read here, not counted each time.
     article_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Counter(Base):
-    """A running total kept in step with the rows it counts (app/counters.py)."""
+    """A running total kept in step with the rows it counts (app/data/counters.py)."""
 
     __tablename__ = "counters"
 

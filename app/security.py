@@ -122,7 +122,7 @@ def claimed_viewer_id() -> int | None:
     ``0`` when no token is sent, the user id when the token is valid and
     unexpired, ``None`` for anything the views would answer 401 to. Only a
     view knows the user still exists; the response cache relies on this for
-    answers it computed for that user earlier (app/response_cache.py).
+    answers it computed for that user earlier (app/web/response_cache.py).
     """
     header = request.headers.get("Authorization")
     if header is None:

@@ -163,7 +163,7 @@ class Project:
         logging.getLogger("app.request").disabled = True
 
     def seed(self, **sizes: int) -> Any:
-        from app.seed import SeedSizes, seed
+        from app.data.seed import SeedSizes, seed
 
         with self.app.app_context():
             return seed(SeedSizes(**sizes), random_seed=42)

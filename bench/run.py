@@ -27,7 +27,7 @@ bench-workers``) compares gunicorn worker classes and thread counts.
 
 Every run is bounded: ``BENCH_DURATION`` seconds per endpoint (default 10),
 ``BENCH_MAX_SECONDS`` for the whole run (default 1,500), and wrk only ever
-targets 127.0.0.1. Data is seeded through ``app.seed``; nothing here knows
+targets 127.0.0.1. Data is seeded through ``app.data.seed``; nothing here knows
 the business rules.
 
 The harness (servers, databases, wrk) is ``bench.harness``; what is measured,

@@ -16,7 +16,7 @@ Built in (the pieces live in ``app.db``):
 - generated revisions create the PostgreSQL enum types they introduce and drop
   them on the way back (``app.db.enum_types``);
 - transactions: on SQLite the whole run is one transaction (Alembic's SQLite
-  impl says ``transactional_ddl = False``; ``app.database`` gives pysqlite
+  impl says ``transactional_ddl = False``; ``app.data.database`` gives pysqlite
   real transactions, so it is switched on here): a failed run rolls back
   whole, batch copies (``_alembic_tmp_*``) included. On PostgreSQL each
   revision is its own transaction (``transaction_per_migration``), so a long

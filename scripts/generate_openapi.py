@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from app.openapi import render_openapi
+from app.web.openapi import render_openapi
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "openapi.json"
 

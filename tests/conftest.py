@@ -19,8 +19,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from app import create_app, response_cache
+from app import create_app
 from app.extensions import db
+from app.web import response_cache
 from tests import databases, environment, factories
 from tests.serving import ServedApp, migrate_to_head, serve
 
@@ -219,7 +220,7 @@ def count_queries(app: Flask) -> Callable[[], Any]:
     """``with count_queries() as counter:`` records the SQL statements run inside.
 
     Transaction control is left out: SQLite's ``BEGIN`` is sent as a statement
-    (``app.database``), PostgreSQL's by the driver, unseen here.
+    (``app.data.database``), PostgreSQL's by the driver, unseen here.
     """
 
     @contextmanager

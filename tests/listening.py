@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from app.change_feed import ChangeFeed, PostgresChangeFeed
+from app.data.change_feed import ChangeFeed, PostgresChangeFeed
 
 DEADLINE_SECONDS = 5.0  # how long another instance may take to see a write, in a test
 

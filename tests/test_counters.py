@@ -6,7 +6,7 @@ totals one request at a time, and ``flask counters verify`` / ``recount``.
 
 import threading
 
-from app import counters
+from app.data import counters
 from app.extensions import db
 from tests.factories import auth, create_article, register
 from tests.serving import ServedApp, storm

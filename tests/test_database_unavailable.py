@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, event
 
-from app import counters, database
+from app.data import counters, database
 from app.extensions import db
 from tests import databases
 from tests.conftest import make_app

@@ -17,9 +17,10 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from app import MIGRATIONS_DIRECTORY, response_cache
-from app.devserver import DatabaseUnreachable, schema_warnings
+from app import MIGRATIONS_DIRECTORY
 from app.extensions import db
+from app.web import response_cache
+from app.web.devserver import DatabaseUnreachable, schema_warnings
 from tests.conftest import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,7 +161,7 @@ class DevServer:
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    """python -m app.devserver on an empty SQLite database, set up by a .env file as make run is."""
+    """python -m app.web.devserver on an empty SQLite database, set up by .env as make run is."""
     folder = tmp_path_factory.mktemp("devserver")
     port = _free_port()
     env_file = folder / ".env"
@@ -168,7 +169,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     log = folder / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.devserver"],
+            [sys.executable, "-m", "app.web.devserver"],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT), "ENV_FILE": str(env_file)},
             stdout=output,
@@ -187,7 +188,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 def test_the_development_server_warns_at_start_about_pending_migrations(
     dev_server: DevServer,
 ) -> None:
-    pending = f"WARNING app.devserver: schema: {REVISIONS} migration(s) pending"
+    pending = f"WARNING app.web.devserver: schema: {REVISIONS} migration(s) pending"
     assert pending in dev_server.log.read_text()
 
 
@@ -212,7 +213,7 @@ def test_the_development_server_reloads_when_a_source_file_changes(dev_server: D
 
 def test_the_development_server_does_not_serve_production() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "app.devserver"],
+        [sys.executable, "-m", "app.web.devserver"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "APP_ENV": "production"},
         capture_output=True,

@@ -8,11 +8,11 @@ from decimal import Decimal
 import marshmallow as ma
 import pytest
 
-from app.api import BaseSchema, Timestamp
 from app.articles.schemas import MultipleArticlesResponseSchema, SingleArticleResponseSchema
 from app.comments.schemas import MultipleCommentsResponseSchema
 from app.profiles.schemas import ProfileResponseSchema
 from app.tags.schemas import TagsResponseSchema
+from app.web.api import BaseSchema, Timestamp
 
 
 def _slow(schema: ma.Schema, obj, many=None):

@@ -7,7 +7,7 @@ tests/test_served_edges.py.
 
 import pytest
 
-from app.http_edges import MAX_URL_LENGTH
+from app.web.http_edges import MAX_URL_LENGTH
 from tests.factories import PASSWORD, auth, create_article, register
 
 ARTICLE = {"article": {"title": "Slash", "description": "d", "body": "b", "tagList": ["x"]}}

@@ -6,8 +6,8 @@ import time
 
 import psycopg
 
-from app import response_cache
 from app.extensions import db
+from app.web import response_cache
 from tests.conftest import make_app
 from tests.databases import POSTGRES_URL
 

@@ -16,11 +16,11 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event
 
-from app import response_cache
+from app.data.seed import SeedResult, SeedSizes, seed
 from app.extensions import db
 from app.models import User
 from app.security import create_token
-from app.seed import SeedResult, SeedSizes, seed
+from app.web import response_cache
 from tests import databases
 from tests.conftest import make_app
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from app import counters
+from app.data import counters
 from tests.serving import HttpClient, ServedApp, storm
 
 ROUNDS = 4

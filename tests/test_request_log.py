@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import response_cache
 from app.extensions import db
-from app.request_log import JsonFormatter, TextFormatter
+from app.web import response_cache
+from app.web.request_log import JsonFormatter, TextFormatter
 from tests import factories
 from tests.conftest import make_app
 from tests.listening import wait_until_listening

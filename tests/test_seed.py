@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.data.seed import SEED_PASSWORD, SeedSizes, seed
 from app.extensions import db
-from app.seed import SEED_PASSWORD, SeedSizes, seed
 
 SMALL = SeedSizes(
     users=12,

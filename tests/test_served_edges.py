@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from app.http_edges import MAX_URL_LENGTH
+from app.web.http_edges import MAX_URL_LENGTH
 from tests.factories import PASSWORD
 from tests.serving import Answer, exchange, http_request, port_of, read_answer
 

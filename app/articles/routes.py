@@ -2,7 +2,6 @@
 
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.articles import service
 from app.articles.schemas import (
     ArticleListQuerySchema,
@@ -13,6 +12,7 @@ from app.articles.schemas import (
     UpdateArticleRequestSchema,
 )
 from app.security import auth_optional, auth_required, current_user, viewer
+from app.web.api import Blueprint
 
 blp = Blueprint(
     "Articles",

@@ -5,7 +5,10 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api import (
+from app.models import TAG_MAX_LENGTH, TITLE_MAX_LENGTH
+from app.profiles.schemas import ProfileSchema
+from app.text import canonical_tag
+from app.web.api import (
     NOT_BLANK_PATTERN,
     AsciiInteger,
     BaseSchema,
@@ -15,9 +18,6 @@ from app.api import (
     max_length,
     not_blank,
 )
-from app.models import TAG_MAX_LENGTH, TITLE_MAX_LENGTH
-from app.profiles.schemas import ProfileSchema
-from app.text import canonical_tag
 
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 2**31 - 1

@@ -31,8 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
-from app import counters
 from app.articles.slugs import base_slug, unique_slug
+from app.data import counters
+from app.data.unit_of_work import commit, insert_ignoring_conflicts, translate
 from app.errors import abort
 from app.extensions import db
 from app.models import (
@@ -47,7 +48,6 @@ from app.models import (
 )
 from app.profiles.service import is_following, profile_payload
 from app.text import canonical_tag, identity_key
-from app.unit_of_work import commit, insert_ignoring_conflicts, translate
 
 SLUG_ATTEMPTS = 5
 # A page past the end is read again if articles appeared since (see _page).

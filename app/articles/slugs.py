@@ -7,9 +7,9 @@ import zlib
 from slugify import slugify
 from sqlalchemy import func, or_, select
 
-from app.api import PathSegmentConverter
 from app.extensions import db
 from app.models import SLUG_MAX_LENGTH, Article
+from app.web.api import PathSegmentConverter
 
 # Room for a "-<n>" suffix within the column.
 BASE_MAX_LENGTH = SLUG_MAX_LENGTH - 12

@@ -2,7 +2,6 @@
 
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.comments import service
 from app.comments.schemas import (
     MultipleCommentsResponseSchema,
@@ -10,6 +9,7 @@ from app.comments.schemas import (
     SingleCommentResponseSchema,
 )
 from app.security import auth_optional, auth_required, current_user, viewer
+from app.web.api import Blueprint
 
 blp = Blueprint(
     "Comments",

@@ -2,8 +2,8 @@
 
 import marshmallow as ma
 
-from app.api import BaseSchema, String, Timestamp, max_length, not_blank
 from app.profiles.schemas import ProfileSchema
+from app.web.api import BaseSchema, String, Timestamp, max_length, not_blank
 
 COMMENT_MAX_LENGTH = 10_000
 

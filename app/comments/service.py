@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import Select, delete, select
 
 from app.articles.service import find_article_id
+from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
 from app.models import MAX_ID, Comment, User
 from app.profiles.service import is_following, profile_payload, viewer_id
-from app.unit_of_work import commit
 
 
 def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:

@@ -26,7 +26,7 @@ from flask_migrate.cli import db as db_group
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.database import connection_problem
+from app.data.database import connection_problem
 from app.db import history
 from app.db.alembic_setup import (
     alembic_config,

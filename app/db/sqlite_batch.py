@@ -2,11 +2,11 @@
 
 SQLite's batch migrations copy a table, drop the original and rename the
 copy. The application enforces foreign keys on every connection
-(``app.database``), so that drop would cascade: dropping ``tags`` to add a
+(``app.data.database``), so that drop would cascade: dropping ``tags`` to add a
 column deletes every ``article_tags`` row. Alembic's batch documentation says
 to switch enforcement off around such migrations; ``PRAGMA foreign_keys``
 only takes effect outside a transaction, so it goes straight to the driver
-(SQLAlchemy would begin one first: ``app.database``). Before the run's
+(SQLAlchemy would begin one first: ``app.data.database``). Before the run's
 transaction commits, ``PRAGMA foreign_key_check`` must find nothing, or the
 run fails and rolls back.
 

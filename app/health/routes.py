@@ -2,9 +2,9 @@
 
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.health import service
 from app.health.schemas import HealthResponseSchema, ReadinessResponseSchema
+from app.web.api import Blueprint
 
 blp = Blueprint("Health", __name__, url_prefix="", description="Liveness and readiness probes.")
 

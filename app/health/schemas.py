@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.api import BaseSchema
+from app.web.api import BaseSchema
 
 
 class HealthResponseSchema(BaseSchema):

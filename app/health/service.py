@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.database import connection_problem
+from app.data.database import connection_problem
 from app.errors import abort
 from app.extensions import db
 

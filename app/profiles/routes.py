@@ -2,10 +2,10 @@
 
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.profiles import service
 from app.profiles.schemas import ProfileResponseSchema
 from app.security import auth_optional, auth_required, current_user, viewer
+from app.web.api import Blueprint
 
 blp = Blueprint(
     "Profile", __name__, url_prefix="/api/profiles", description="Public profiles and follows."

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, delete, exists, false, select
 
+from app.data.unit_of_work import commit, insert_ignoring_conflicts
 from app.errors import abort
 from app.extensions import db
 from app.models import Follow, User
 from app.text import identity_key
-from app.unit_of_work import commit, insert_ignoring_conflicts
 
 
 def profile_payload(person: User | Row[Any], following: object) -> dict[str, Any]:

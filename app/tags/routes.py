@@ -2,9 +2,9 @@
 
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.tags import service
 from app.tags.schemas import TagsResponseSchema
+from app.web.api import Blueprint
 
 blp = Blueprint("Tags", __name__, url_prefix="/api/tags", description="Tags in use.")
 

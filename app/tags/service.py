@@ -9,7 +9,7 @@ from app.models import CodePointOrder, Tag
 def popular_tags() -> list[str]:
     """Every tag on at least one article, the most used first, then by name (code points).
 
-    ``Tag.article_count`` is a running total (app/counters.py), so this reads
+    ``Tag.article_count`` is a running total (app/data/counters.py), so this reads
     the tags table alone instead of aggregating every article's tags.
     """
     return list(

@@ -2,7 +2,6 @@
 
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.security import auth_required, current_user
 from app.users import service
 from app.users.schemas import (
@@ -11,6 +10,7 @@ from app.users.schemas import (
     UpdateUserRequestSchema,
     UserResponseSchema,
 )
+from app.web.api import Blueprint
 
 blp = Blueprint(
     "User and Authentication",

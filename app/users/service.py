@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.data.unit_of_work import commit, end_reads
 from app.errors import ApiError, abort
 from app.extensions import db
 from app.models import User
 from app.security import create_token, hash_password, verify_password
 from app.text import identity_key, normalize_email
-from app.unit_of_work import commit, end_reads
 
 TAKEN = "has already been taken"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 
 
 @pytest.fixture(scope="session")

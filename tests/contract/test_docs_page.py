@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 from tests.conftest import make_app
 from tests.contract.conftest import operations
 from tests.databases import IN_CI

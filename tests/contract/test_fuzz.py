@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.extensions import db
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 from tests import factories
 from tests.conftest import make_app, reset_database
 from tests.contract.conftest import operations

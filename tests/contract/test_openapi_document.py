@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from app.openapi import render_openapi
+from app.web.openapi import render_openapi
 from tests.contract.conftest import operations
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import unicodedata
 
 import pytest
 
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 from tests.databases import IN_CI
 from tests.factories import PASSWORD, auth, register
 

@@ -86,7 +86,7 @@ def end_reads() -> None:
     """End the request's transaction before slow work, when nothing was written yet.
 
     On SQLite a request that may write holds the database's single write
-    lock from its first statement (``BEGIN IMMEDIATE``, app.database). Work
+    lock from its first statement (``BEGIN IMMEDIATE``, app.data.database). Work
     that takes long without the database (hashing a password with argon2,
     about half a second) must not hold it: every other write would queue
     behind it, and past the busy timeout answer 503. Objects read so far are

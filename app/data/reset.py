@@ -13,7 +13,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import MetaData
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.database import connection_problem
+from app.data.database import connection_problem
 from app.extensions import db
 
 

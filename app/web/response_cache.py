@@ -6,7 +6,7 @@ keyed by who asks (the token's user id, ``0`` for anonymous) and the path
 with its query string. A hit is answered in ``before_request``: no view, no
 argument parsing, no serialization, no database.
 
-Correctness rests on the change feed's *generations* (app/change_feed.py):
+Correctness rests on the change feed's *generations* (app/data/change_feed.py):
 one number per table, moved after every committed write to it by any process
 or replica. Each hot read names the tables its answer is read from
 (``DEPENDS_ON``). A miss notes their generations *before* the view reads the
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 from flask import Flask, Response, current_app, g, request
 
-from app import change_feed
+from app.data import change_feed
 from app.extensions import db
 from app.security import claimed_viewer_id
 
@@ -167,7 +167,7 @@ def _keep(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Serve hot reads from the cache when ``RESPONSE_CACHE`` is on.
 
-    Register after app/http_validators.py: Flask runs ``after_request``
+    Register after app/web/http_validators.py: Flask runs ``after_request``
     functions last-registered first, and the answer must be stored before a
     ``304`` empties it.
     """

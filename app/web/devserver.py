@@ -1,4 +1,4 @@
-"""The development server (``make run``): ``python -m app.devserver``.
+"""The development server (``make run``): ``python -m app.web.devserver``.
 
 Serves the app with werkzeug on ``HOST``/``PORT`` (read like every entry
 point's settings: environment, ``.env``, defaults), restarts it when a source
@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.serving import WSGIRequestHandler, is_running_from_reloader, run_simple
 
 from app.config import ConfigurationError, server_settings
-from app.database import connection_problem
+from app.data.database import connection_problem
 
-log = logging.getLogger("app.devserver")
+log = logging.getLogger("app.web.devserver")
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

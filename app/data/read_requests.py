@@ -10,7 +10,7 @@ pool restores the default isolation level (client-side, no round trip) when
 the connection comes back. Requests that write are untouched.
 
 PostgreSQL only: on SQLite, leaving AUTOCOMMIT makes pysqlite's dialect turn
-the driver's own transaction handling back on (see ``app.database``), and a
+the driver's own transaction handling back on (see ``app.data.database``), and a
 local ``BEGIN`` costs no round trip there anyway.
 """
 
@@ -20,7 +20,7 @@ from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from app.database import SAFE_METHODS
+from app.data.database import SAFE_METHODS
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -24,9 +24,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, IntegerConverter
 
 from app.errors import AUTHENTICATE_CHALLENGE, ErrorResponseSchema, abort, render_http_exception
-from app.fast_dump import FastDumpSchema
-from app.http_edges import MAX_URL_LENGTH
 from app.text import character_class
+from app.web.fast_dump import FastDumpSchema
+from app.web.http_edges import MAX_URL_LENGTH
 
 CANT_BE_BLANK = "can't be blank"
 

@@ -2,7 +2,7 @@
 
 A ``ChangeFeed`` keeps a *generation* per table: a number that moves after
 every committed write to that table, from any process or replica. The
-response cache (app/response_cache.py) notes the generations of the tables an
+response cache (app/web/response_cache.py) notes the generations of the tables an
 answer depends on *before* reading the database, and serves the answer only
 while they are unchanged. ``None`` means the feed cannot vouch for them now.
 

@@ -22,13 +22,13 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import Table, insert, select, text
 
-from app import counters
 from app.articles.slugs import base_slug
+from app.data import counters
+from app.data.unit_of_work import insert_ignoring_conflicts
 from app.extensions import db
 from app.models import Article, ArticleTag, Base, Comment, Favorite, Follow, Tag, User
 from app.security import hash_password
 from app.text import identity_key
-from app.unit_of_work import insert_ignoring_conflicts
 
 SEED_PASSWORD = "seed-password"  # noqa: S105  (documented: every seeded user has it)
 

@@ -31,9 +31,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from app.data.unit_of_work import upsert_adding
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, Tag
-from app.unit_of_work import upsert_adding
 
 ARTICLES = "articles"
 # ``flask counters recount`` on a live PostgreSQL database: attempts to take its locks.
