@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from app.web import webapp
 from tests.conftest import make_app
 
 INDEX = "<!doctype html><title>Conduit</title><div id=root></div>"
@@ -99,3 +100,9 @@ def test_without_a_build_home_says_how_to_get_the_app(tmp_path: Path) -> None:
     assert 'href="/docs"' in page
     assert fetch(client, "/article/x").status_code == 404
     assert fetch(client, "/api/nope").get_json() == {"errors": {"body": ["not found"]}}
+
+
+def test_the_built_web_app_is_looked_for_in_the_projects_frontend_folder():
+    project = Path(__file__).resolve().parent.parent
+
+    assert project / "frontend" / "dist" == webapp.DEFAULT_DIST

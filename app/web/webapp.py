@@ -19,7 +19,9 @@ from flask import Blueprint, Flask, Response, current_app, send_from_directory
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import PathConverter
 
-DEFAULT_DIST = Path(__file__).resolve().parent.parent / "frontend" / "dist"
+from app.config import PROJECT_ROOT
+
+DEFAULT_DIST = PROJECT_ROOT / "frontend" / "dist"
 ASSET_MAX_AGE = 365 * 24 * 60 * 60
 
 NOT_BUILT = """<!doctype html>
