@@ -104,6 +104,14 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
     )
 
 
+def close_app(app: Flask) -> None:
+    """Stop an app's change-feed listener and close its sessions and connections."""
+    response_cache.close(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def reset_database(app: Flask) -> None:
     """Drop every table the models know, and Alembic's version table."""
     with app.app_context():
@@ -119,10 +127,7 @@ def app(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
-    response_cache.close(app)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture(params=DATABASES)

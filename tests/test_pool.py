@@ -7,8 +7,7 @@ import time
 import psycopg
 
 from app.extensions import db
-from app.web import response_cache
-from tests.conftest import make_app
+from tests.conftest import close_app, make_app
 from tests.databases import POSTGRES_URL
 
 IDLE_SECONDS = 0.2
@@ -42,7 +41,4 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_not_an_error(postgres
 
         assert response.status_code == 200
     finally:
-        response_cache.close(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)

@@ -20,9 +20,8 @@ from app.data.seed import SeedResult, SeedSizes, seed
 from app.extensions import db
 from app.models import User
 from app.security import create_token
-from app.web import response_cache
 from tests import databases
-from tests.conftest import make_app
+from tests.conftest import close_app, make_app
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -47,10 +46,7 @@ def seeded(postgres_url: str) -> Iterator[tuple[Flask, SeedResult]]:
             upgrade()
             result = seed(SIZES, random_seed=7)
         yield app, result
-        response_cache.close(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
 
 
 def _seq_scans(plan: dict[str, Any]) -> list[str]:

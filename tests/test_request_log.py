@@ -13,10 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.web import response_cache
 from app.web.request_log import JsonFormatter, TextFormatter
 from tests import factories
-from tests.conftest import make_app
+from tests.conftest import close_app, make_app
 from tests.listening import wait_until_listening
 
 REQUEST_LOGGER = "app.request"
@@ -158,10 +157,7 @@ def text_app(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
-    response_cache.close(app)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def test_development_logs_one_readable_line_per_request(text_app: Flask, capsys) -> None:

@@ -20,7 +20,7 @@ from app.data import change_feed
 from app.extensions import db
 from app.models import Base
 from app.web import response_cache
-from tests.conftest import make_app
+from tests.conftest import close_app, make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import feed_of, wait_for, wait_until_listening
 
@@ -37,10 +37,7 @@ def second_app(database_url: str, app: Flask) -> Iterator[Callable[..., Flask]]:
 
     yield make
     for other in made:
-        response_cache.close(other)
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(other)
 
 
 @pytest.fixture
@@ -337,10 +334,7 @@ def postgres_app(postgres_url: str) -> Iterator[Callable[..., Flask]]:
 
     yield make
     for app in made:
-        response_cache.close(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
 
 
 def test_two_instances_on_postgresql_see_each_others_writes(postgres_app):
