@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,6 +131,26 @@ def app(database_url: str) -> Iterator[Flask]:
     close_app(app)
 
 
+@contextmanager
+def _served_on(engine_name: str, workdir: Path, label: str, **settings: str) -> Iterator[ServedApp]:
+    """gunicorn serving a freshly migrated SQLite file or throwaway PostgreSQL database."""
+    if engine_name == "sqlite":
+        database: Any = nullcontext(f"sqlite:///{workdir / 'served.db'}")
+    else:
+        _require_postgres()
+        database = databases.throwaway_postgres_database(label)
+    with database as url:
+        app = make_app(url)
+        migrate_to_head(app)
+        try:
+            with serve(app, url, workdir, **settings) as served:
+                yield served
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
 @pytest.fixture(params=DATABASES)
 def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iterator[ServedApp]:
     """The app served by gunicorn (2 processes, 4 threads each) on its own migrated database.
@@ -137,21 +158,8 @@ def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iter
     A SQLite file or a throwaway PostgreSQL database, created for this test and
     dropped after it, so a concurrency test can assert the final state.
     """
-    if request.param == "sqlite":
-        database: Any = nullcontext(f"sqlite:///{tmp_path / 'served.db'}")
-    else:
-        _require_postgres()
-        database = databases.throwaway_postgres_database(f"served_{worker_id}")
-    with database as url:
-        app = make_app(url)
-        migrate_to_head(app)
-        try:
-            with serve(app, url, tmp_path) as served:
-                yield served
-        finally:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+    with _served_on(request.param, tmp_path, f"served_{worker_id}") as served:
+        yield served
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -164,21 +172,11 @@ def served_module(
     start a gunicorn per test.
     """
     workdir = tmp_path_factory.mktemp("served")
-    if request.param == "sqlite":
-        database: Any = nullcontext(f"sqlite:///{workdir / 'served.db'}")
-    else:
-        _require_postgres()
-        database = databases.throwaway_postgres_database(f"served_module_{worker_id}")
-    with database as url:
-        app = make_app(url)
-        migrate_to_head(app)
-        try:
-            with serve(app, url, workdir, WEB_CONCURRENCY="1", GUNICORN_THREADS="2") as served:
-                yield served
-        finally:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+    label = f"served_module_{worker_id}"
+    with _served_on(
+        request.param, workdir, label, WEB_CONCURRENCY="1", GUNICORN_THREADS="2"
+    ) as served:
+        yield served
 
 
 @pytest.fixture
