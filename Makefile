@@ -32,7 +32,7 @@ help: ## List the targets by section
 	  /^##@ / { printf "\n%s%s%s\n", bold, substr($$0, 5), reset; next } \
 	  /^[a-zA-Z_-]+:.*## / { printf "  %s%-20s%s %s\n", bold, $$1, reset, $$2 }' $(MAKEFILE_LIST)
 
-.PHONY: run dev serve settings install install-dev python-version node-version
+.PHONY: run dev serve throwaway settings install install-dev python-version node-version
 run: install ## Set up, migrate, build the web app (with node 20+), serve both with reload on http://127.0.0.1:5000 (PORT, HOST, .env)
 	$(BIN)/flask db run
 	@if scripts/prerequisites.sh node 2>/dev/null; then $(MAKE) $(WEBAPP); \
@@ -49,6 +49,10 @@ dev: install $(FRONTEND_DEPS) ## The API on PORT and the web app with hot reload
 
 serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CONCURRENCY, PORT, ...)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+DATABASE ?= sqlite
+throwaway: install ## The app on a fresh, migrated database (DATABASE=postgresql) on a free loopback port (PORT) until Ctrl-C; removed after
+	$(BIN)/python -m scripts.throwaway --database $(DATABASE) --port $${PORT:-0}
 
 settings: install ## The settings in effect and where each comes from (environment, .env, default)
 	@$(BIN)/flask settings
@@ -95,7 +99,7 @@ test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and 
 test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
 	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
 
-lint: install-dev ## ruff check, ruff format --check, mypy on app/ and bench/
+lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -1,0 +1,1 @@
+"""The project's scripts; ``scripts.throwaway`` is also imported by the tests and benchmarks."""
