@@ -1,5 +1,8 @@
 """The benchmark's harness: throwaway databases, the project in-process, gunicorn, wrk.
 
+Databases and servers come from the throwaway environment (scripts/throwaway.py)
+that the tests and the other scripts use too.
+
 Nothing here decides what is measured (``bench.scenarios``) or how it is
 reported (``bench.report``). Load only ever goes to 127.0.0.1; every run is
 bounded by ``BENCH_MAX_SECONDS``.
@@ -12,27 +15,21 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql as pgsql
+from scripts import throwaway
+from scripts.throwaway import Server
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "lua"
 RESULTS = ROOT / "bench-results"
-HOST = "127.0.0.1"  # load only ever goes to loopback
+HOST = throwaway.HOST  # load only ever goes to loopback
 
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
@@ -41,7 +38,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 MAX_SECONDS = int(os.environ.get("BENCH_MAX_SECONDS", "1500"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL",
-    os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
 )
 SECRET_KEY = "benchmark-secret-key-" + secrets.token_hex(16)
 STARTED = time.monotonic()
@@ -81,63 +78,31 @@ def ensure_wrk() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 # --- databases ---------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def throwaway_database(kind: str) -> Iterator[str]:
-    """A new, empty database: a PostgreSQL database or a SQLite file."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="conduit-bench-") as directory:
-            yield f"sqlite:///{directory}/bench.db"
-        return
-    name = f"conduit_bench_{secrets.token_hex(4)}"
-    info = psycopg.conninfo.conninfo_to_dict(POSTGRES_ADMIN_URL)
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
-    try:
-        password = f":{info['password']}" if info.get("password") else ""
-        yield (
-            f"postgresql://{info.get('user', 'postgres')}{password}@"
-            f"{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
-        )
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
-            )
+def deployed_settings(**extra: str) -> dict[str, str | None]:
+    """The app's settings for a measured server: production, as deployed.
 
-
-def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    ``None`` leaves gunicorn.conf.py's and the app's defaults in force (one
+    worker process per CPU; JSON log lines), not the throwaway environment's.
+    """
     return {
-        **os.environ,
         "APP_ENV": "production",
         "SECRET_KEY": SECRET_KEY,
-        "DATABASE_URL": database_url,
-        "FLASK_APP": "wsgi",
-        "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
+        "LOG_FORMAT": None,
+        "WEB_CONCURRENCY": None,
         **extra,
     }
 
 
-def migrate(database_url: str) -> None:
-    """The release step: ``flask db upgrade``."""
-    subprocess.run(  # noqa: S603
-        [str(BIN / "flask"), "db", "upgrade"],
-        cwd=ROOT,
-        env=server_env(database_url),
-        check=True,
-        timeout=300,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+@contextlib.contextmanager
+def migrated_database(kind: str) -> Iterator[str]:
+    """A new ``sqlite`` or ``postgresql`` database at head (the throwaway environment's)."""
+    with throwaway.database(kind, label="bench", server_url=POSTGRES_ADMIN_URL) as url:
+        throwaway.migrate(url, deployed_settings())
+        yield url
 
 
 # --- the application, in-process (seeding, tokens, statement counts) ---------
@@ -218,61 +183,25 @@ class Project:
 # --- gunicorn and wrk --------------------------------------------------------
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    log_path: Path
+def gunicorn(
+    database_url: str,
+    workdir: Path,
+    *,
+    app: str = "wsgi:app",
+    probe: str = "/readyz",
+    **settings: str,
+) -> AbstractContextManager[Server]:
+    """gunicorn -c gunicorn.conf.py APP on a free loopback port, with :func:`deployed_settings`.
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-
-@contextlib.contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], workdir: Path, probe: str) -> Iterator[Server]:
-    """gunicorn -c gunicorn.conf.py APP on a free loopback port; stopped (SIGTERM) after."""
-    port = free_port()
-    log_path = workdir / f"gunicorn-{port}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                # Several servers run at once (replicas, other benchmarks on this machine):
-                # none may take the default control socket from another.
-                "--no-control-socket",
-                app_spec,
-            ],
-            cwd=ROOT,
-            env={**env, "HOST": HOST, "PORT": str(port)},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise BenchError(f"gunicorn exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(server.url + probe, timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"gunicorn did not become ready: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    Stopped (SIGTERM) when the block ends; ``settings`` override the deployed ones.
+    """
+    return throwaway.serve(
+        database_url,
+        settings=deployed_settings(**settings),
+        app=app,
+        probe=probe,
+        workdir=workdir,
+    )
 
 
 def wrk(

@@ -40,8 +40,10 @@ import argparse
 import os
 import sys
 
+from app.db.scratch import ScratchUnavailable
 from bench.harness import BenchError, ensure_wrk
 from bench.scenarios import run_replicas, run_scale, run_standard, run_workers
+from scripts.throwaway import ThrowawayError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             run_replicas()
         else:
             run_workers()
-    except BenchError as error:
+    except (BenchError, ThrowawayError, ScratchUnavailable) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     return 0

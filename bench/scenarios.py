@@ -32,9 +32,7 @@ from bench.harness import (
     ensure_wrk,
     gunicorn,
     log,
-    migrate,
-    server_env,
-    throwaway_database,
+    migrated_database,
     wrk,
 )
 from bench.report import Measurement, machine, print_table, write_results
@@ -92,9 +90,8 @@ def write_mix_statements(project: Project, tokens: list[str], slug: str) -> floa
 def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measurement], bytes]:
     """Seed one database, serve it with gunicorn, wrk every endpoint."""
     measurements: list[Measurement] = []
-    with throwaway_database(kind) as url:
-        log(f"{kind}: migrating and seeding {STANDARD_SIZES['articles']:,} articles")
-        migrate(url)
+    log(f"{kind}: migrating and seeding {STANDARD_SIZES['articles']:,} articles")
+    with migrated_database(kind) as url:
         project = Project(url)
         seeded = project.seed(**STANDARD_SIZES)
         tokens = project.tokens(seeded.user_ids[:8])
@@ -121,8 +118,7 @@ def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measur
         project.close()
 
         for cache in CACHE_SETTINGS:
-            env_settings = server_env(url, RESPONSE_CACHE=cache)
-            with gunicorn("wsgi:app", env_settings, workdir, "/readyz") as server:
+            with gunicorn(url, workdir, RESPONSE_CACHE=cache) as server:
                 for endpoint in endpoints:
                     headers = auth if endpoint.token and not endpoint.write_mix else {}
                     script = LUA / (endpoint.script or "write_mix.lua")
@@ -133,10 +129,10 @@ def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measur
                         "BENCH_RUN_ID": f"{run_id}-{kind}-{cache}",
                     }
                     if WARMUP and not endpoint.write_mix:
-                        wrk(server.url + endpoint.path, duration=WARMUP, headers=headers)
+                        wrk(server.base_url + endpoint.path, duration=WARMUP, headers=headers)
                     log(f"{kind}, cache {cache}: {endpoint.name} for {DURATION} s")
                     results = wrk(
-                        server.url + endpoint.path,
+                        server.base_url + endpoint.path,
                         duration=DURATION,
                         headers=headers,
                         script=script if endpoint.write_mix else None,
@@ -165,12 +161,17 @@ CACHE_SETTINGS = tuple(
 def measure_ceiling(body: bytes, workdir: Path) -> Measurement:
     body_path = workdir / "ceiling-body.json"
     body_path.write_bytes(body)
-    env = {**os.environ, "BENCH_CEILING_BODY": str(body_path), "PYTHONPATH": str(ROOT)}
-    with gunicorn("bench.ceiling_app:app", env, workdir, "/api/articles") as server:
+    with gunicorn(
+        "sqlite://",  # the ceiling touches no database
+        workdir,
+        app="bench.ceiling_app:app",
+        probe="/api/articles",
+        BENCH_CEILING_BODY=str(body_path),
+    ) as server:
         if WARMUP:
-            wrk(server.url + "/api/articles", duration=WARMUP)
+            wrk(server.base_url + "/api/articles", duration=WARMUP)
         log(f"ceiling: bare Flask route, {len(body):,} bytes, for {DURATION} s")
-        results = wrk(server.url + "/api/articles", duration=DURATION)
+        results = wrk(server.base_url + "/api/articles", duration=DURATION)
     return Measurement("none", "ceiling", "/api/articles", 0, results)
 
 
@@ -221,8 +222,7 @@ def run_scale(databases: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="conduit-bench-") as tmp:
         workdir = Path(tmp)
         for kind in databases:
-            with throwaway_database(kind) as url:
-                migrate(url)
+            with migrated_database(kind) as url:
                 project = Project(url)
                 total, first = 0, None
                 for target in steps:
@@ -252,7 +252,7 @@ def run_scale(databases: list[str]) -> None:
                         Endpoint("tag filter", f"/api/articles?tag={first['tag']}"),
                         Endpoint("favorited", f"/api/articles?favorited={first['favoriter']}"),
                     ]
-                    with gunicorn("wsgi:app", server_env(url), workdir, "/readyz") as server:
+                    with gunicorn(url, workdir) as server:
                         for endpoint in endpoints:
                             headers = auth if endpoint.token else {}
                             status, statements, body = project.statements(
@@ -260,10 +260,10 @@ def run_scale(databases: list[str]) -> None:
                             )
                             matches = json.loads(body)["articlesCount"] if status == 200 else None
                             alone_ms = project.median_ms(endpoint.path, headers)
-                            wrk(server.url + endpoint.path, duration=1, headers=headers)
+                            wrk(server.base_url + endpoint.path, duration=1, headers=headers)
                             log(f"{kind} {target:,}: {endpoint.name}")
                             results = wrk(
-                                server.url + endpoint.path,
+                                server.base_url + endpoint.path,
                                 duration=duration,
                                 headers=headers,
                                 connections=connections,
@@ -362,16 +362,14 @@ def run_replicas() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="conduit-bench-") as tmp:
         workdir = Path(tmp)
-        with throwaway_database("postgresql") as url:
-            migrate(url)
+        with migrated_database("postgresql") as url:
             project = Project(url)
             seeded = project.seed(**STANDARD_SIZES)
             token = project.tokens(seeded.user_ids[:1])[0]
             project.close()
-            env = server_env(url, RESPONSE_CACHE="on")
             with (
-                gunicorn("wsgi:app", env, workdir, "/readyz") as one,
-                gunicorn("wsgi:app", env, workdir, "/readyz") as two,
+                gunicorn(url, workdir, RESPONSE_CACHE="on") as one,
+                gunicorn(url, workdir, RESPONSE_CACHE="on") as two,
             ):
                 for load in ("idle", "under load"):
                     log(f"replicas, {load}: {REPLICA_WRITES} writes on one, polled on two")
@@ -383,7 +381,7 @@ def run_replicas() -> None:
                                 "-t1",
                                 f"-c{CONNECTIONS // 2}",
                                 f"-d{POLL_SECONDS * REPLICA_WRITES:.0f}s",
-                                two.url + "/api/articles",
+                                two.base_url + "/api/articles",
                             ],
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,
@@ -438,8 +436,7 @@ def run_workers() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="conduit-bench-") as tmp:
         workdir = Path(tmp)
-        with throwaway_database("postgresql") as url:
-            migrate(url)
+        with migrated_database("postgresql") as url:
             project = Project(url)
             project.seed(**STANDARD_SIZES)
             _, _, body = project.statements("GET", "/api/articles", {})
@@ -455,19 +452,17 @@ def run_workers() -> None:
                 label = f"{worker_class} -w {workers}" + (
                     f" -t {threads}" if worker_class == "gthread" else ""
                 )
-                for target, spec, env, probe in (
-                    ("project", "wsgi:app", server_env(url, **settings), "/readyz"),
-                    (
-                        "ceiling",
-                        "bench.ceiling_app:app",
-                        {**os.environ, **settings, "BENCH_CEILING_BODY": str(body_path)},
-                        "/api/articles",
-                    ),
+                ceiling_body = {"BENCH_CEILING_BODY": str(body_path)}
+                for target, app, probe, extra in (
+                    ("project", "wsgi:app", "/readyz", {}),
+                    ("ceiling", "bench.ceiling_app:app", "/api/articles", ceiling_body),
                 ):
-                    with gunicorn(spec, env, workdir, probe) as server:
-                        wrk(server.url + "/api/articles", duration=WARMUP or 1)
+                    with gunicorn(
+                        url, workdir, app=app, probe=probe, **settings, **extra
+                    ) as server:
+                        wrk(server.base_url + "/api/articles", duration=WARMUP or 1)
                         log(f"{label}: {target}")
-                        results = wrk(server.url + "/api/articles", duration=DURATION)
+                        results = wrk(server.base_url + "/api/articles", duration=DURATION)
                     rows.append({"settings": label, "target": target, **results})
     document = {"kind": "workers", "machine": machine(), "rows": rows}
     path = write_results("bench-workers", document)

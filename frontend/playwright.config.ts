@@ -1,6 +1,7 @@
 // End-to-end tests in Debian's chromium (never a browser download: CHROMIUM or
 // /usr/bin/chromium) against the real backend: gunicorn serving the built app
-// and the API on a fresh SQLite database (../scripts/e2e_server.sh), on a free port.
+// and the API on a fresh, migrated SQLite database, on a free port (the
+// throwaway environment, ../scripts/throwaway.py, removed when the run ends).
 import { defineConfig } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 
@@ -12,8 +13,8 @@ function freePort(): string {
 }
 
 // Chosen once: the workers inherit it, so they talk to the same server.
-process.env.THROWAWAY_PORT ??= freePort();
-const baseURL = `http://127.0.0.1:${process.env.THROWAWAY_PORT}`;
+process.env.E2E_PORT ??= freePort();
+const baseURL = `http://127.0.0.1:${process.env.E2E_PORT}`;
 
 export default defineConfig({
   testDir: "e2e",
@@ -43,7 +44,8 @@ export default defineConfig({
     },
   ],
   webServer: {
-    command: "bash ../scripts/e2e_server.sh",
+    command: `.venv/bin/python -m scripts.throwaway --port ${process.env.E2E_PORT}`,
+    cwd: "..",
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the public Conduit Postman collection with newman against gunicorn
-# serving the app on a throwaway SQLite database (scripts/throwaway_server.sh;
-# PORT picks its port). Fails on any failed assertion.
+# serving the app on a throwaway SQLite database (scripts/throwaway.py; PORT
+# picks its port). Fails on any failed assertion.
 #
 # The collection is the RealWorld project's api/Conduit.postman_collection.json
 # (https://github.com/gothinkster/realworld/tree/main/api), found in
@@ -34,7 +34,12 @@ if [[ ! -x "$TOOLS/node_modules/.bin/newman" ]]; then
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" "newman@$NEWMAN_VERSION" >/dev/null
 fi
 
-source scripts/throwaway_server.sh
+# The run goes inside the throwaway environment, which serves the app, runs
+# this script again with THROWAWAY_URL set, and removes it all afterwards.
+if [[ -z ${THROWAWAY_URL:-} ]]; then
+  exec .venv/bin/python -m scripts.throwaway --port "${PORT:-0}" -- scripts/conformance.sh "$@"
+fi
+base=$THROWAWAY_URL
 
 suffix=$(date +%s%N | tail -c 9)
 "$TOOLS/node_modules/.bin/newman" run "$COLLECTION" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Contract fuzzing campaign: schemathesis runs every check against gunicorn
-# serving the app on a throwaway SQLite database (migrated to head), with the
-# token of a freshly registered user on every request. Exits non-zero on any
+# serving the app on a throwaway SQLite database (migrated to head; PORT picks
+# its port), with the token of a freshly registered user on every request. Exits non-zero on any
 # failure, and prints a curl command that reproduces each one.
 #
 #   scripts/fuzz.sh [schemathesis run options]    (make fuzz)
@@ -19,11 +19,17 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
 FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-200}
 
-# gunicorn answers a request line over 4094 bytes itself, with an HTML 414 that
-# never reaches the app; negative fuzzing of query parameters sends such lines.
-# The campaign checks the app's contract, so the limit is lifted here only.
-export GUNICORN_CMD_ARGS="--limit-request-line 0"
-source scripts/throwaway_server.sh
+# The campaign runs inside the throwaway environment (scripts/throwaway.py),
+# which serves the app, runs this script again with THROWAWAY_URL set, and
+# removes it all afterwards.
+if [[ -z ${THROWAWAY_URL:-} ]]; then
+  # gunicorn answers a request line past its limit itself, never reaching the
+  # app; negative fuzzing of query parameters sends such lines. The campaign
+  # checks the app's contract, so the limit is lifted here only.
+  export GUNICORN_CMD_ARGS="--limit-request-line 0"
+  exec .venv/bin/python -m scripts.throwaway --port "${PORT:-0}" -- scripts/fuzz.sh "$@"
+fi
+base=$THROWAWAY_URL
 
 # The fuzzing user, and a few rows for it to find.
 post() {

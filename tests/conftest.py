@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ from sqlalchemy import Engine, event, text
 from app import create_app
 from app.extensions import db
 from app.web import response_cache
+from scripts import throwaway
 from tests import databases, environment, factories
-from tests.serving import ServedApp, migrate_to_head, serve
+from tests.serving import ServedApp
 
 environment.seal()
 
@@ -133,22 +134,30 @@ def app(database_url: str) -> Iterator[Flask]:
 
 @contextmanager
 def _served_on(engine_name: str, workdir: Path, label: str, **settings: str) -> Iterator[ServedApp]:
-    """gunicorn serving a freshly migrated SQLite file or throwaway PostgreSQL database."""
-    if engine_name == "sqlite":
-        database: Any = nullcontext(f"sqlite:///{workdir / 'served.db'}")
-    else:
+    """gunicorn serving a freshly migrated SQLite file or throwaway PostgreSQL database.
+
+    Two worker processes with four threads each unless ``settings`` say otherwise.
+    """
+    if engine_name == "postgresql":
         _require_postgres()
-        database = databases.throwaway_postgres_database(label)
-    with database as url:
-        app = make_app(url)
-        migrate_to_head(app)
+    with throwaway.environment(
+        engine_name,
+        settings={
+            "APP_ENV": "testing",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "WEB_CONCURRENCY": "2",
+            "GUNICORN_THREADS": "4",
+            **settings,
+        },
+        workdir=workdir,
+        label=f"test_{label}",
+        server_url=databases.POSTGRES_URL,
+    ) as served:
+        app = make_app(served.database_url)
         try:
-            with serve(app, url, workdir, **settings) as served:
-                yield served
+            yield ServedApp(served.base_url, served.database_url, app, served.server)
         finally:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
+            close_app(app)
 
 
 @pytest.fixture(params=DATABASES)

@@ -254,25 +254,8 @@ def test_make_fuzz_on_a_taken_port_fails_loudly() -> None:
 
     assert completed.returncode != 0
     assert (
-        f"throwaway server: port {port} is taken: pick another, or leave PORT unset for a free one"
+        f"throwaway server: port {port} is taken: pick another, or leave it unset for a free one"
     ) in completed.stderr
-
-
-def test_a_throwaway_server_that_does_not_come_up_fails_with_its_log() -> None:
-    completed = subprocess.run(
-        ["bash", "-c", "set -euo pipefail; source scripts/throwaway_server.sh; echo served"],
-        cwd=ROOT,
-        env={**os.environ, "GUNICORN_CMD_ARGS": "--worker-class no.such.Worker"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert completed.returncode != 0
-    assert "served" not in completed.stdout
-    assert "throwaway server: gunicorn did not come up on http://127.0.0.1:" in completed.stderr
-    assert "no.such.Worker" in completed.stderr
 
 
 def test_conformance_without_the_spec_skips_and_says_where_it_comes_from(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The interactive docs at /docs render in a real browser from the app's own files.
 
-The app is served on a loopback port (werkzeug, a throwaway SQLite database);
+The app is served on a loopback port (gunicorn on a throwaway SQLite database);
 headless Chromium (Debian's ``chromium``, ``make browser``) loads /docs and
 dumps the DOM after Swagger UI has rendered, while Chromium's net log records
 every request. Any host other than 127.0.0.1 resolves to nothing, so even
@@ -15,17 +15,16 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from app.web.openapi import openapi_document
-from tests.conftest import make_app
+from scripts import throwaway
+from tests.conftest import TEST_SECRET_KEY, make_app
 from tests.contract.conftest import operations
 from tests.databases import IN_CI
 
@@ -71,16 +70,12 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app, served on a free loopback port for the duration of the module."""
-    database = tmp_path_factory.mktemp("docs") / "conduit.db"
-    server = make_server("127.0.0.1", 0, make_app(f"sqlite:///{database}"), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with throwaway.environment(
+        "sqlite",
+        settings={"APP_ENV": "testing", "SECRET_KEY": TEST_SECRET_KEY},
+        workdir=tmp_path_factory.mktemp("docs"),
+    ) as served:
+        yield served.base_url
 
 
 def _net_log(path: Path) -> tuple[list[str], list[str]]:
