@@ -23,10 +23,13 @@ As a command (``make throwaway``)::
     python -m scripts.throwaway [--database sqlite|postgresql] [--port N] [-- COMMAND …]
 
 With a COMMAND, runs it with ``THROWAWAY_URL`` (the server's base URL, e.g.
-``http://127.0.0.1:41234``) and ``THROWAWAY_DATABASE_URL`` set, tears everything
-down and exits with its status. Without one, serves until interrupted (Ctrl-C,
-SIGTERM). A port that is taken, a failed migration or a server that does not
-come up is one ``throwaway server: …`` line (with gunicorn's log) and exit 1.
+``http://127.0.0.1:41234``) and ``THROWAWAY_DATABASE_URL`` set (and sealed
+like the server), tears everything down and exits with its status, shell-style
+(128+N when signal N ended it; 127 when it cannot be found). Without one,
+serves until interrupted. Ctrl-C, SIGTERM and SIGHUP are passed on to the
+command and clean up as the normal end does. A port that is taken, a failed
+migration or a server that does not come up is one ``throwaway server: …``
+line (with gunicorn's log) and exit 1.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 HOST = "127.0.0.1"  # a throwaway server never listens beyond loopback
 STARTUP_SECONDS = 30
 STOP_SECONDS = 30
+COMMAND_STOP_SECONDS = 10
 LOG_TAIL_CHARACTERS = 3000
 
 # Two worker processes (each a connection pool of its own), development logs.
@@ -190,6 +194,10 @@ def serve(
                 env=environment,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C or hang-up meant for the caller does not
+                # reach it, only the orderly SIGTERM below does (gthread workers
+                # signalled twice at once can deadlock until the graceful timeout).
+                start_new_session=True,
             )
         try:
             base_url = _wait_until_answering(process, log_path, probe)
@@ -266,6 +274,8 @@ def _check_port(port: int) -> None:
     if not port:
         return
     with socket.socket() as probe:
+        # As gunicorn binds: a port whose last connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -321,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     _seal()
     from app.db.scratch import ScratchUnavailable
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     try:
         with environment(
             arguments.database, port=arguments.port, probe=arguments.probe, label="throwaway"
@@ -333,14 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             if command:
-                return subprocess.call(  # noqa: S603 (the caller's own command)
-                    command,
-                    env={
-                        **os.environ,
-                        "THROWAWAY_URL": served.base_url,
-                        "THROWAWAY_DATABASE_URL": served.database_url,
-                    },
-                )
+                return _run(command, served)
             return _serve_until_stopped(served.server)
     except (ThrowawayError, ScratchUnavailable) as error:
         print(f"throwaway server: {error}", file=sys.stderr)
@@ -349,13 +353,44 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _run(command: list[str], served: Environment) -> int:
+    """Run ``command`` against ``served``; its exit status, shell-style (128+N for signal N).
+
+    Stopped while it runs (Ctrl-C, SIGTERM, SIGHUP), this passes the signal on
+    and gives it :data:`COMMAND_STOP_SECONDS` to finish before killing it.
+    """
+    environment = {
+        **os.environ,
+        "THROWAWAY_URL": served.base_url,
+        "THROWAWAY_DATABASE_URL": served.database_url,
+    }
+    try:
+        child = subprocess.Popen(command, env=environment)  # noqa: S603 (the caller's own)
+    except OSError as error:
+        print(f"throwaway server: cannot run {command[0]}: {error.strerror}", file=sys.stderr)
+        return 127 if isinstance(error, FileNotFoundError) else 126
+    try:
+        status = child.wait()
+    except BaseException as stopped:
+        signum = stopped.signum if isinstance(stopped, _Stopped) else signal.SIGINT
+        if child.poll() is None:
+            child.send_signal(signum)
+        try:
+            child.wait(timeout=COMMAND_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+    return 128 - status if status < 0 else status
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.throwaway",
         description="Serve the app on a fresh, migrated database; remove it all afterwards.",
     )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--port", type=tcp_port, default=0, help="default: a free port")
     parser.add_argument("--probe", default="/healthz", help="the path that answers 200 when up")
     parser.add_argument(
         "command",
@@ -363,6 +398,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run it with THROWAWAY_URL set, then tear down (default: serve until Ctrl-C)",
     )
     return parser
+
+
+def tcp_port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
 
 
 def _seal() -> None:
@@ -375,8 +417,16 @@ def _seal() -> None:
     os.environ["FLASK_SKIP_DOTENV"] = "1"
 
 
+class _Stopped(SystemExit):
+    """SIGTERM or SIGHUP: exit 128+N once the blocks unwind (server stopped, database gone)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds the blocks: the server stops, the database goes
+    raise _Stopped(signum)
 
 
 def _serve_until_stopped(server: Server) -> int:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,55 @@ def test_the_command_runs_against_the_server_and_its_status_is_passed_on() -> No
 
     assert completed.returncode == 7, completed.stderr
     assert completed.stdout == '{"tags":[]}\n'
+
+
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        (["sh", "-c", "kill -9 $$"], 128 + 9),
+        (["/no/such/command"], 127),
+    ],
+    ids=["killed by a signal", "not found"],
+)
+def test_the_commands_end_is_reported_as_a_shell_would(command: list[str], status: int) -> None:
+    completed = _command("--", *command)
+
+    assert completed.returncode == status, completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stopped_run_passes_the_signal_on_and_removes_everything(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    told = tmp_path / "told"
+    script = (
+        f'echo "$THROWAWAY_URL $THROWAWAY_DATABASE_URL" > {told}; '
+        f"trap 'echo stopped >> {told}; exit 0' TERM HUP INT; "
+        "while :; do sleep 0.1; done"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.throwaway", "--", "bash", "-c", script],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not told.exists() or not told.read_text().strip():
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.1)
+        base_url, database_url = told.read_text().split()
+        process.send_signal(signum)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 128 + signum
+    assert told.read_text().splitlines()[-1] == "stopped"
+    assert _refused(base_url)
+    assert not _exists(database_url)
 
 
 def test_a_server_that_does_not_come_up_is_one_line_with_its_log() -> None:
