@@ -115,6 +115,27 @@ balancer="http://127.0.0.1:$port_lb"
 wait_for "$balancer/readyz"
 say "nginx balancing on $balancer"
 
+# nginx's own refusals come in the API's error envelope (deploy/nginx.conf's error_page).
+$PY - "$balancer" <<'PY' || die "nginx answered one of its own refusals outside the error envelope"
+import json, sys, urllib.error, urllib.request
+base = sys.argv[1]
+def refused(request, status):
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        body = json.loads(error.read())
+        assert error.code == status, (error.code, body)
+        assert error.headers.get_content_type() == "application/json", error.headers
+        assert list(body) == ["errors"], body
+        print(f"[demo] nginx's own {status}: {json.dumps(body)}")
+        return
+    raise AssertionError(f"no {status}")
+too_large = b"x" * (2 << 20)  # over client_max_body_size
+refused(urllib.request.Request(base + "/api/users", data=too_large,
+                               headers={"Content-Type": "application/json"}), 413)
+refused(base + "/api/articles?tag=" + "a" * 9000, 414)  # over large_client_header_buffers
+PY
+
 # --- 3. the suite and a write load through nginx; one replica dies mid-run ------------
 read -r token slug < <($PY - "$balancer" <<'PY'
 import json, sys, urllib.request
@@ -216,3 +237,9 @@ print("[demo] OK: no request failed beyond those in flight, nothing acknowledged
 PY
 curl -fs -o /dev/null "$balancer/readyz" || die "the balancer stopped answering"
 say "after the kill, $balancer/readyz still answers 200 (served by replica B)"
+
+kill -KILL -- "-$replica_b"
+answer=$(curl -s -w ' %{http_code} %{content_type}' "$balancer/api/tags")
+[[ $answer == '{"errors":{"server":["is unavailable"]}}'*' 502 application/json' ]] ||
+  die "with no replica left nginx answered: $answer"
+say "with no replica left, nginx answers 502 in the error envelope"
