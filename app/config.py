@@ -13,6 +13,7 @@ the setting; production also refuses settings only fit for development.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ SETTINGS: dict[str, str] = {
     "LOG_FORMAT": "text in development, json otherwise",
     "BACKUP_DIRECTORY": "backups/",
     "MIGRATION_LOCK_TIMEOUT": "5s",
+    "DATABASE_LOCK_TIMEOUT": "5s",
     "WEB_CONCURRENCY": "one worker per CPU",
     "GUNICORN_WORKER_CLASS": "gthread",
     "GUNICORN_THREADS": "4",
@@ -159,6 +161,33 @@ def _database_url(env: Mapping[str, Any], instance_path: str, production: bool) 
     return normalize_database_url(url)
 
 
+# PostgreSQL's interval syntax as lock_timeout takes it: 5s, 500ms, 1min; 0 is no limit.
+_DURATION = re.compile(r"\d+(ms|s|min|h)?")
+
+
+def _engine_options(database_url: str, env: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy's engine options for the app's connections.
+
+    No ping on every checkout: app/data/pool.py pings connections idle for a
+    second or more. ``hide_parameters``: a failed statement's error (and so its
+    log line) never carries the values bound to it (emails, password hashes,
+    tokens). PostgreSQL: every connection waits at most
+    ``DATABASE_LOCK_TIMEOUT`` for a lock (a row a concurrent request holds, a
+    table a migration holds), then the request answers 503 instead of hanging
+    until gunicorn's worker timeout (app/data/unit_of_work.py). Migrations set
+    their own (``MIGRATION_LOCK_TIMEOUT``, migrations/env.py).
+    """
+    options: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
+    lock_timeout = _text(env, "DATABASE_LOCK_TIMEOUT") or "5s"
+    if not _DURATION.fullmatch(lock_timeout):
+        raise ConfigurationError(
+            f"DATABASE_LOCK_TIMEOUT must look like 5s, 500ms or 1min, got {lock_timeout!r}"
+        )
+    if database_url.startswith("postgresql"):
+        options["connect_args"] = {"options": f"-c lock_timeout={lock_timeout}"}
+    return options
+
+
 def load_settings(
     instance_path: str,
     overrides: Mapping[str, Any] | None = None,
@@ -182,15 +211,13 @@ def load_settings(
     secret_key = secret_key or DEVELOPMENT_SECRET_KEY
 
     testing = app_env == "testing"
+    database_url = _database_url(env, instance_path, production)
     settings: dict[str, Any] = {
         "APP_ENV": app_env,
         "TESTING": testing,
         "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path, production),
-        # No ping on every checkout: app/data/pool.py pings connections idle for a second or more.
-        # hide_parameters: a failed statement's error (and so its log line) never
-        # carries the values bound to it (emails, password hashes, tokens).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url, env),
         "JWT_EXPIRES_SECONDS": _int(env, "JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7, minimum=1),
         # Cheap hashing keeps the test suite fast; real deployments use
         # argon2-cffi's RFC 9106 "low memory" profile.

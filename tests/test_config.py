@@ -107,6 +107,25 @@ def test_an_unclear_response_cache_switch_is_refused():
         settings(RESPONSE_CACHE="maybe")
 
 
+def test_postgresql_connections_wait_for_a_lock_at_most_the_database_lock_timeout():
+    loaded = settings(DATABASE_URL="postgresql://db/conduit", DATABASE_LOCK_TIMEOUT="750ms")
+
+    connect_args = loaded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert connect_args == {"options": "-c lock_timeout=750ms"}
+
+
+def test_the_database_lock_timeout_defaults_to_five_seconds():
+    loaded = settings(DATABASE_URL="postgresql://db/conduit")
+
+    assert loaded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"options": "-c lock_timeout=5s"}
+
+
+@pytest.mark.parametrize("raw", ["5 s", "soon", "-1s", "5s; DROP TABLE users"])
+def test_an_unclear_database_lock_timeout_is_refused(raw):
+    with pytest.raises(ConfigurationError, match="DATABASE_LOCK_TIMEOUT must look like 5s"):
+        settings(DATABASE_URL="postgresql://db/conduit", DATABASE_LOCK_TIMEOUT=raw)
+
+
 def test_an_empty_env_file_setting_reads_no_env_file(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     env_file.write_text("JWT_EXPIRES_SECONDS=120\n")

@@ -294,3 +294,79 @@ def test_a_write_waiting_past_the_busy_timeout_is_a_503_and_writes_nothing(
     assert client.get("/api/articles").get_json()["articlesCount"] == 0
     retried = client.post("/api/articles", json=NEW_ARTICLE, headers=auth(author))
     assert retried.status_code == 201
+
+
+# --- a PostgreSQL lock held past DATABASE_LOCK_TIMEOUT ----------------------------
+
+LOCK_HELD_SECONDS = 20  # released then even if the request waited (the test fails, not hangs)
+
+
+@pytest.fixture
+def impatient_app(postgres_url: str) -> Iterator[Flask]:
+    """An app on PostgreSQL whose requests wait 300 ms for a lock instead of 5 s."""
+    app = make_app(postgres_url, DATABASE_LOCK_TIMEOUT="300ms")
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def lock_table(postgres_url: str) -> Iterator[Callable[[str], None]]:
+    """``lock_table("articles")``: another session holds it as a migration's DDL would."""
+    holders: list[tuple[psycopg.Connection, threading.Timer]] = []
+
+    def lock(table: str) -> None:
+        holder = psycopg.connect(postgres_url)
+        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        release = threading.Timer(LOCK_HELD_SECONDS, holder.rollback)
+        release.start()
+        holders.append((holder, release))
+
+    yield lock
+    for holder, release in holders:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "table"),
+    [
+        ("GET", "/api/articles", None, "articles"),
+        ("GET", "/api/tags", None, "tags"),
+        ("POST", "/api/articles", NEW_ARTICLE, "articles"),
+        ("PUT", "/api/user", {"user": {"bio": "new"}}, "users"),
+    ],
+    ids=["list", "tags", "create article", "update user"],
+)
+def test_a_request_blocked_by_a_lock_past_the_lock_timeout_is_a_503(
+    impatient_app: Flask, lock_table: Callable[[str], None], method, path, body, table
+) -> None:
+    client = impatient_app.test_client()
+    author = register(client)
+    lock_table(table)
+
+    response = client.open(path, method=method, json=body, headers=auth(author))
+
+    assert_unavailable(response, BUSY)
+
+
+def test_a_write_blocked_by_a_lock_writes_nothing_and_succeeds_once_it_is_released(
+    impatient_app: Flask, postgres_url: str
+) -> None:
+    client = impatient_app.test_client()
+    author = register(client)
+    with psycopg.connect(postgres_url) as holder:
+        holder.execute("LOCK TABLE tags IN ACCESS EXCLUSIVE MODE")
+
+        response = client.post("/api/articles", json=NEW_ARTICLE, headers=auth(author))
+
+        assert_unavailable(response, BUSY)
+        holder.rollback()
+    assert client.get("/api/articles").get_json()["articlesCount"] == 0
+    retried = client.post("/api/articles", json=NEW_ARTICLE, headers=auth(author))
+    assert retried.status_code == 201

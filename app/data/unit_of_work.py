@@ -18,8 +18,9 @@ The mapping, in one place (:func:`translate`):
   serialization failure) → **409** ``{"body": ["conflicts with a concurrent
   change, please retry"]}``;
 - the database is unreachable, the connection died mid-request, the pool is
-  exhausted, or SQLite stayed locked past its busy timeout → **503**
-  ``{"database": [...]}`` with ``Retry-After``.
+  exhausted, SQLite stayed locked past its busy timeout, or a PostgreSQL lock
+  was not granted within ``DATABASE_LOCK_TIMEOUT`` (a migration holding a
+  table, say) → **503** ``{"database": [...]}`` with ``Retry-After``.
 
 Anything else is a bug: logged with its traceback, answered 500.
 """
@@ -65,6 +66,7 @@ _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 _FOREIGN_KEY_VIOLATION = "23503"
 _UNIQUE_VIOLATION = "23505"
 _TRANSACTION_ROLLBACK = "40"
+_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out (app/config.py: DATABASE_LOCK_TIMEOUT)
 
 
 def commit(explain_conflict: Callable[[], None] | None = None) -> None:
@@ -108,7 +110,9 @@ def translate(error: SQLAlchemyError) -> ApiError | None:
     if isinstance(error, OperationalError | InterfaceError | PoolTimeoutError) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):
-        busy = "database is locked" in str(error.orig) if isinstance(error, DBAPIError) else False
+        busy = isinstance(error, DBAPIError) and (
+            "database is locked" in str(error.orig) or _sqlstate(error) == _LOCK_NOT_AVAILABLE
+        )
         message = "is busy, please retry" if busy else "is not reachable, please retry"
         return ApiError(
             503, {"database": [message]}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
