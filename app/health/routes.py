@@ -6,7 +6,14 @@ from app.health import service
 from app.health.schemas import HealthResponseSchema, ReadinessResponseSchema
 from app.web.api import Blueprint
 
-blp = Blueprint("Health", __name__, url_prefix="", description="Liveness and readiness probes.")
+# Not database_backed: liveness touches no database; readiness documents its own 503.
+blp = Blueprint(
+    "Health",
+    __name__,
+    url_prefix="",
+    description="Liveness and readiness probes.",
+    database_backed=False,
+)
 
 
 @blp.route("/healthz")

@@ -169,7 +169,28 @@ class JSONParser(FlaskParser):
 
 
 class Blueprint(SmorestBlueprint):
+    """flask-smorest's ``Blueprint``: strict JSON bodies, and 503 documented everywhere.
+
+    Every operation of a ``database_backed`` blueprint (the default) may answer
+    503 (the database unreachable or busy, a lock past ``DATABASE_LOCK_TIMEOUT``:
+    app/data/unit_of_work.py), so each documents it; ``database_backed=False``
+    leaves it to the views (the liveness probe touches no database).
+    """
+
     ARGUMENTS_PARSER = JSONParser()
+
+    def __init__(self, *args: Any, database_backed: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.database_backed = database_backed
+
+    def _prepare_response_doc(
+        self, doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any]:
+        if self.database_backed:
+            responses = doc_info.setdefault("response", {}).setdefault("responses", {})
+            responses.setdefault(503, ["SERVICE_UNAVAILABLE"])
+        prepared: dict[str, Any] = super()._prepare_response_doc(doc, doc_info, **kwargs)
+        return prepared
 
 
 def _not_blank_pattern(
@@ -239,8 +260,21 @@ class ConduitApi(Api):
         )
 
     def _register_responses(self) -> None:
-        """flask-smorest's error responses; the 401 also documents its challenge header."""
+        """flask-smorest's error responses; the 401 and 503 also document their headers."""
         super()._register_responses()
+        unavailable: dict[str, Any] = {
+            "description": "Service Unavailable: the database cannot be reached or is busy, "
+            "and nothing was written; try again later (`Retry-After`, when given).",
+            "schema": self.ERROR_SCHEMA,
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying (RFC 9110 §10.2.3).",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
+        }
+        prepare_response(unavailable, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response("SERVICE_UNAVAILABLE", unavailable, lazy=True)
         unauthorized: dict[str, Any] = {
             "description": "Unauthorized",
             "schema": self.ERROR_SCHEMA,

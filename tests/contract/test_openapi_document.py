@@ -9,7 +9,7 @@ from app.web.openapi import render_openapi
 from tests.contract.conftest import operations
 
 ROOT = Path(__file__).resolve().parents[2]
-ERROR_CODES = {"401", "403", "404", "422"}
+ERROR_CODES = {"401", "403", "404", "422", "503"}
 
 
 def test_document_is_valid_openapi_3_1(spec):
@@ -64,6 +64,20 @@ def test_operations_with_a_body_document_422(spec):
     for path, method, operation in operations(spec):
         if "requestBody" in operation:
             assert "422" in operation["responses"], f"{method.upper()} {path}"
+
+
+def test_every_api_operation_documents_503_with_retry_after(spec):
+    unavailable = spec["components"]["responses"]["SERVICE_UNAVAILABLE"]
+    assert "Retry-After" in unavailable["headers"]
+    for path, method, operation in operations(spec):
+        if path.startswith("/api/"):
+            assert operation["responses"].get("503") == {
+                "$ref": "#/components/responses/SERVICE_UNAVAILABLE"
+            }, f"{method.upper()} {path}"
+
+
+def test_the_liveness_probe_documents_no_503(spec):
+    assert "503" not in spec["paths"]["/healthz"]["get"]["responses"]
 
 
 def _response_schema_names(spec):
