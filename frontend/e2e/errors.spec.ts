@@ -1,5 +1,5 @@
 // The API's validation messages reach the person filling the form, next to the field.
-import { expect, register, screenshot, signIn, test } from "./fixtures";
+import { expect, publish, register, screenshot, signIn, test } from "./fixtures";
 
 test("sign up with a taken username and email shows each message beside its field", async ({ page, request }) => {
   const taken = await register(request, "taken");
@@ -74,4 +74,28 @@ test("the whole app works from the keyboard: sign in and reach the editor", asyn
   await nav.getByRole("link", { name: "New Article" }).focus();
   await page.keyboard.press("Enter");
   await expect(page.getByLabel("Article Title")).toBeVisible();
+});
+
+test("a token the API stops accepting mid-session signs out instead of failing every action", async ({ page, request }) => {
+  const author = await register(request, "author");
+  const reader = await register(request, "reader");
+  const slug = await publish(request, author, { title: "Kept short", description: "d", body: "b" });
+  await signIn(page, reader);
+  await page.goto(`/article/${slug}`);
+  // The token expires between loading the page and the click.
+  await page.route("**/api/articles/*/favorite", (route) =>
+    route.fulfill({
+      status: 401,
+      contentType: "application/json",
+      headers: { "WWW-Authenticate": "Token" },
+      body: JSON.stringify({ errors: { token: ["has expired"] } }),
+    }),
+  );
+
+  await page.getByRole("button", { name: "Favorite Article (0)" }).first().click();
+
+  const navigation = page.getByRole("navigation", { name: "Main" });
+  await expect(navigation.getByRole("link", { name: "Sign in" })).toBeVisible();
+  await expect(navigation.getByRole("link", { name: reader.username })).toHaveCount(0);
+  expect(await page.evaluate(() => localStorage.getItem("conduit.token"))).toBeNull();
 });

@@ -1,6 +1,6 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useMemo, useState, type ReactNode } from "react";
-import { ApiError, getCurrentUser } from "../api/client";
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
+import { ApiError, getCurrentUser, getToken } from "../api/client";
 import { keys } from "../api/queries/keys";
 import type { User } from "../api/types";
 import { SessionContext, type Session } from "./context";
@@ -46,6 +46,26 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setTokenState(null);
     queryClient.clear();
   }, [queryClient]);
+
+  // A token the API stops accepting mid-session (it expired, the key was
+  // rotated) signs out wherever it shows: a 401 on any query or mutation sent
+  // with a token. Deferred, so the caches are not cleared while they notify.
+  useEffect(() => {
+    const onError = (error: unknown) => {
+      if (error instanceof ApiError && error.status === 401 && getToken() !== null) {
+        setTimeout(signOut, 0);
+      }
+    };
+    const stops = [
+      queryClient.getQueryCache().subscribe((event) => {
+        if (event.type === "updated" && event.action.type === "error") onError(event.action.error);
+      }),
+      queryClient.getMutationCache().subscribe((event) => {
+        if (event.type === "updated" && event.action.type === "error") onError(event.action.error);
+      }),
+    ];
+    return () => stops.forEach((stop) => stop());
+  }, [queryClient, signOut]);
 
   const update = useCallback(
     (user: User) => {
