@@ -262,31 +262,38 @@ class ConduitApi(Api):
     def _register_responses(self) -> None:
         """flask-smorest's error responses; the 401 and 503 also document their headers."""
         super()._register_responses()
-        unavailable: dict[str, Any] = {
-            "description": "Service Unavailable: the database cannot be reached or is busy, "
+        self._register_error_response(
+            "SERVICE_UNAVAILABLE",
+            "Service Unavailable: the database cannot be reached or is busy, "
             "and nothing was written; try again later (`Retry-After`, when given).",
+            "Retry-After",
+            "Seconds to wait before retrying (RFC 9110 §10.2.3).",
+            {"type": "integer", "minimum": 0},
+        )
+        self._register_error_response(
+            "UNAUTHORIZED",
+            "Unauthorized",
+            "WWW-Authenticate",
+            "The scheme to authenticate with (RFC 9110 §11.6.1).",
+            {"type": "string", "const": AUTHENTICATE_CHALLENGE},
+        )
+
+    def _register_error_response(
+        self,
+        name: str,
+        description: str,
+        header: str,
+        header_description: str,
+        header_schema: dict[str, Any],
+    ) -> None:
+        """Register (replace) the error response ``name``, documenting one header it carries."""
+        response: dict[str, Any] = {
+            "description": description,
             "schema": self.ERROR_SCHEMA,
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds to wait before retrying (RFC 9110 §10.2.3).",
-                    "schema": {"type": "integer", "minimum": 0},
-                }
-            },
+            "headers": {header: {"description": header_description, "schema": header_schema}},
         }
-        prepare_response(unavailable, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
-        self.spec.components.response("SERVICE_UNAVAILABLE", unavailable, lazy=True)
-        unauthorized: dict[str, Any] = {
-            "description": "Unauthorized",
-            "schema": self.ERROR_SCHEMA,
-            "headers": {
-                "WWW-Authenticate": {
-                    "description": "The scheme to authenticate with (RFC 9110 §11.6.1).",
-                    "schema": {"type": "string", "const": AUTHENTICATE_CHALLENGE},
-                }
-            },
-        }
-        prepare_response(unauthorized, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
-        self.spec.components.response("UNAUTHORIZED", unauthorized, lazy=True)
+        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response(name, response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):
         return render_http_exception(error)
