@@ -85,14 +85,8 @@ def collating_client(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask
         url = request.getfixturevalue("postgres_url")
     else:
         url = request.getfixturevalue("postgres_icu_url")
-    app = make_app(url)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    yield app.test_client()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with app_with_tables(url) as app:
+        yield app.test_client()
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:
@@ -114,6 +108,19 @@ def close_app(app: Flask) -> None:
         db.engine.dispose()
 
 
+@contextmanager
+def app_with_tables(database_url: str, **overrides: Any) -> Iterator[Flask]:
+    """An app on ``database_url`` with the models' tables created afresh; closed afterwards."""
+    app = make_app(database_url, **overrides)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    try:
+        yield app
+    finally:
+        close_app(app)
+
+
 def reset_database(app: Flask) -> None:
     """Drop every table the models know, and Alembic's version table."""
     with app.app_context():
@@ -124,12 +131,8 @@ def reset_database(app: Flask) -> None:
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    app = make_app(database_url)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    yield app
-    close_app(app)
+    with app_with_tables(database_url) as app:
+        yield app
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, event
 from app.data import counters, database
 from app.extensions import db
 from tests import databases
-from tests.conftest import make_app
+from tests.conftest import app_with_tables, make_app
 from tests.factories import auth, create_article, register
 from tests.serving import ServedApp, storm
 
@@ -77,14 +77,8 @@ def test_an_unreachable_database_is_a_503(unreachable_app: Flask, method, path, 
 
 @pytest.fixture
 def pg_app(postgres_url: str) -> Iterator[Flask]:
-    app = make_app(postgres_url)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with app_with_tables(postgres_url) as app:
+        yield app
 
 
 def terminate(connection: Connection) -> None:
@@ -304,14 +298,8 @@ LOCK_HELD_SECONDS = 20  # released then even if the request waited (the test fai
 @pytest.fixture
 def impatient_app(postgres_url: str) -> Iterator[Flask]:
     """An app on PostgreSQL whose requests wait 300 ms for a lock instead of 5 s."""
-    app = make_app(postgres_url, DATABASE_LOCK_TIMEOUT="300ms")
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with app_with_tables(postgres_url, DATABASE_LOCK_TIMEOUT="300ms") as app:
+        yield app
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import psycopg
 
 from app.extensions import db
-from tests.conftest import close_app, make_app
+from tests.conftest import app_with_tables
 from tests.databases import POSTGRES_URL
 
 IDLE_SECONDS = 0.2
@@ -26,11 +26,9 @@ def _terminate_app_connections(database: str) -> int:
 
 
 def test_a_pooled_connection_killed_while_idle_is_replaced_not_an_error(postgres_url):
-    app = make_app(postgres_url, POOL_PING_AFTER_IDLE_SECONDS=IDLE_SECONDS, RESPONSE_CACHE=False)
-    try:
+    settings = {"POOL_PING_AFTER_IDLE_SECONDS": IDLE_SECONDS, "RESPONSE_CACHE": False}
+    with app_with_tables(postgres_url, **settings) as app:
         with app.app_context():
-            db.drop_all()
-            db.create_all()
             database = db.engine.url.database
         client = app.test_client()
         assert client.get("/api/tags").status_code == 200  # a connection is now pooled
@@ -40,5 +38,3 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_not_an_error(postgres
         response = client.get("/api/tags")
 
         assert response.status_code == 200
-    finally:
-        close_app(app)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.web.request_log import JsonFormatter, TextFormatter
 from tests import factories
-from tests.conftest import close_app, make_app
+from tests.conftest import app_with_tables
 from tests.listening import wait_until_listening
 
 REQUEST_LOGGER = "app.request"
@@ -152,12 +152,8 @@ def test_a_failed_request_logs_the_failure_without_its_parameters(
 @pytest.fixture
 def text_app(database_url: str) -> Iterator[Flask]:
     """An app that logs as in development (LOG_FORMAT=text)."""
-    app = make_app(database_url, LOG_FORMAT="text")
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    yield app
-    close_app(app)
+    with app_with_tables(database_url, LOG_FORMAT="text") as app:
+        yield app
 
 
 def test_development_logs_one_readable_line_per_request(text_app: Flask, capsys) -> None:
