@@ -8,6 +8,8 @@ from app.models import Base
 from app.web.api import ConduitApi
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(compare_type=True, render_as_batch=True)
+# Autogenerate's comparisons (also the gate's, app.db.gate): server defaults are off by
+# default in Alembic; docs/migrations.md lists what it cannot compare reliably.
+migrate = Migrate(compare_type=True, compare_server_default=True, render_as_batch=True)
 api = ConduitApi()
 cors = CORS()

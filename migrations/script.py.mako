@@ -5,7 +5,23 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
 """
-<% destructive = config.attributes.get("destructive_operations") or [] %>
+<%
+    destructive = (config.attributes.get("destructive_operations") or {}).get(up_revision) or []
+    phase = (
+        (config.attributes.get("revision_phases") or {}).get(up_revision)
+        or config.attributes.get("phase")
+        or "expand"
+    )
+%>
+% if phase == "contract":
+# =============================================================================
+# CONTRACT: this revision breaks the previous release (it drops, renames or
+# tightens). It runs only after every replica runs the new code:
+#   make migration-run phase=contract
+# Its downgrade cannot bring back the data it drops: the contract phase is
+# one-way in production (the downgrade is there for development and CI).
+# =============================================================================
+% endif
 % if destructive:
 # =============================================================================
 # DESTRUCTIVE: this revision loses or rewrites data.
@@ -33,6 +49,10 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+
+# When it runs: expand (before the new code ships, while the previous release
+# serves) or contract (after every replica runs the new code). docs/migrations.md
+phase = ${repr(phase)}
 
 # Describe what you touch, for example:
 #   users = sa.table("users", sa.column("id", sa.Integer), sa.column("bio", sa.Text))
@@ -71,6 +91,10 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+
+# When it runs: expand (before the new code ships, while the previous release
+# serves) or contract (after every replica runs the new code). docs/migrations.md
+phase = ${repr(phase)}
 
 
 def upgrade():

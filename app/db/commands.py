@@ -63,11 +63,22 @@ from app.db.lint import (
     report,
 )
 from app.db.lock import migration_lock
+from app.db.phases import (
+    CONTRACT,
+    EXPAND,
+    PHASES,
+    PhaseOrderError,
+    RunPlan,
+    contract_revisions,
+    phase_of,
+    run_plan,
+)
 from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
 
 DATA_MIGRATION_ATTRIBUTE = "data_migration"
+PHASE_ATTRIBUTE = "phase"  # create --phase, read by script.py.mako
 
 
 # --- plumbing ---------------------------------------------------------------
@@ -180,17 +191,26 @@ def generate(name: str) -> None:
                 + "\n".join(f"  - {cause}" for cause in causes)
             )
     config = alembic_config("autogenerate")
-    created = command.revision(config, message=_message(name), autogenerate=True)
-    assert isinstance(created, Script)
-    click.echo(f"Generated {created.path}")
-    for operation in config.attributes.get(BANNER_ATTRIBUTE) or []:
-        click.echo(f"  DESTRUCTIVE: {operation}")
+    written = command.revision(config, message=_message(name), autogenerate=True)
+    created = [s for s in (written if isinstance(written, list) else [written]) if s is not None]
+    for written_script in created:
+        click.echo(f"Generated {written_script.path} ({phase_of(written_script)})")
+        banners = config.attributes.get(BANNER_ATTRIBUTE) or {}
+        for operation in banners.get(written_script.revision, []):
+            click.echo(f"  DESTRUCTIVE: {operation}")
+    if len(created) > 1:
+        click.echo(
+            "The change both adds and removes: its expand operations run before the new code "
+            "ships, its contract revision after every replica runs it (docs/migrations.md, "
+            "Releasing)."
+        )
     notes = config.attributes.get(BLIND_SPOTS_ATTRIBUTE) or []
     if notes:
         click.echo("Autogenerate cannot see everything in this change; check by hand:")
         for note in notes:
             click.echo(f"  - {note}")
-    _review(created)
+    for written_script in created:
+        _review(written_script)
 
 
 def _review(created: Script) -> None:
@@ -213,27 +233,45 @@ def _review(created: Script) -> None:
     )
 
 
+PHASE_CHOICE = click.Choice(PHASES)
+
+
 @click.command("create")
 @click.argument("name")
 @click.option("--data", is_flag=True, help="Use the data-migration template.")
+@click.option(
+    "--phase",
+    type=PHASE_CHOICE,
+    default=EXPAND,
+    show_default=True,
+    help="contract: runs only after every replica runs the new code.",
+)
 @with_appcontext
 @_handles_errors
-def create(name: str, data: bool) -> None:
-    """Create an empty migration (--data: a data-migration template)."""
+def create(name: str, data: bool, phase: str) -> None:
+    """Create an empty migration (--data: a data-migration template; --phase contract)."""
     config = alembic_config()
     config.attributes[DATA_MIGRATION_ATTRIBUTE] = data
+    config.attributes[PHASE_ATTRIBUTE] = phase
     created = command.revision(config, message=_message(name))
     assert isinstance(created, Script)
-    click.echo(f"Created {created.path}")
+    click.echo(f"Created {created.path} ({phase})")
 
 
 # --- running --------------------------------------------------------------------
 
 
 @click.command("run")
+@click.option(
+    "--phase",
+    type=PHASE_CHOICE,
+    default=None,
+    help="expand: up to the first contract revision (before the new code ships); "
+    "contract: the rest (after every replica runs it). Default: everything (development).",
+)
 @with_appcontext
 @_handles_errors
-def run() -> None:
+def run(phase: str | None) -> None:
     """Apply pending migrations: locked, verified, backed up first in production."""
     engine = _engine()
     with migration_lock(engine):
@@ -250,14 +288,46 @@ def run() -> None:
         if not status.pending:
             click.echo(f"No pending migrations: the database is at head ({_at(status)}).")
             return
+        plan = _plan(status, phase)
+        if not plan.revisions:
+            click.echo(
+                f"Nothing to apply in the expand phase: the next pending revision, "
+                f"{status.pending[0].revision}, is a contract revision "
+                "(make migration-run phase=contract, once every replica runs the new code)."
+            )
+            return
         if _production():
             _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
         started = time.perf_counter()
-        command.upgrade(alembic_config(), "heads")
+        command.upgrade(alembic_config(), plan.target)
         elapsed = time.perf_counter() - started
-    click.echo(f"Applied {len(status.pending)} migration(s) in {elapsed:.2f}s:")
-    for revision in status.pending:
-        click.echo(f"  {revision.revision}  {revision.filename}")
+    click.echo(f"Applied {len(plan.revisions)} migration(s) in {elapsed:.2f}s:")
+    for script in plan.revisions:
+        click.echo(f"  {script.revision}  {phase_of(script):<8}  {Path(script.path).name}")
+    left = len(status.pending) - len(plan.revisions)
+    if left:
+        click.echo(f"{left} contract revision(s) left for `make migration-run phase=contract`.")
+
+
+def _plan(status: MigrationStatus, phase: str | None) -> RunPlan:
+    """What this run applies; refuses (exit 7) what the phases forbid."""
+    scripts = script_directory()
+    current = status.current[0] if status.current else None
+    try:
+        plan = run_plan(scripts, current, phase)
+    except PhaseOrderError as error:
+        _fail(f"Error: nothing was applied: {error}", ExitCode.PHASE)
+    if phase is None and _production():
+        contract = contract_revisions(plan.revisions)
+        if contract:
+            _fail(
+                "Error: nothing was applied: contract revision(s) "
+                f"{', '.join(s.revision for s in contract)} break the release still serving. "
+                "In production, run `make migration-run phase=expand`, deploy the new code to "
+                "every replica, then `make migration-run phase=contract`.",
+                ExitCode.PHASE,
+            )
+    return plan
 
 
 @click.command("revert")
@@ -280,12 +350,27 @@ def revert() -> None:
         if len(status.current) > 1:  # one step down the branch applied last
             with engine.connect() as connection:
                 target = f"{most_recent(connection, status.current)}@-1"
+        _warn_one_way(status.current)
         if _production():
             _backup_now(engine, f"before-revert-{'-'.join(status.current)}")
         command.downgrade(alembic_config(), target)
         after = _status(engine)
     reverted = [r for r in _applied(status) if r not in _applied(after)]
     click.echo(f"Reverted {', '.join(reverted) or 'nothing'}; the database is now at {_at(after)}.")
+
+
+def _warn_one_way(current: tuple[str, ...]) -> None:
+    """Say so when the revision to revert is a contract one: its downgrade restores no data."""
+    scripts = script_directory()
+    for revision in current:
+        script = scripts.get_revision(revision)
+        if script is not None and phase_of(script) == CONTRACT:
+            click.echo(
+                f"Warning: {revision} is a contract revision, one-way where its downgrade "
+                "cannot bring data back: the columns and tables it dropped come back empty. "
+                "In production, restore the backup taken before it instead (make db-restore).",
+                err=True,
+            )
 
 
 def _applied(status: MigrationStatus) -> list[str]:

@@ -7,7 +7,8 @@
 - refuses an empty migration (no file is written) with a diagnosis that names
   the cause where it can be detected;
 - refuses a migration that drops every table (the classic sign of models that
-  were not imported);
+  were not imported), and one that looks like a rename (``app.db.renames``);
+- writes one revision per phase, expand then contract (``app.db.phases``);
 - lists destructive operations, which the revision template turns into a banner.
 """
 
@@ -26,9 +27,12 @@ from sqlalchemy import Connection, MetaData, inspect
 from app.db.audit import TOOLING_TABLES
 from app.db.enum_types import add_enum_type_operations, enum_columns, native_enum
 from app.db.exit_codes import ExitCode
+from app.db.phases import split_by_phase
+from app.db.renames import rename_refusal
 
-# Template argument (``config.attributes``) read by script.py.mako.
+# Template arguments (``config.attributes``) read by script.py.mako, keyed by revision id.
 BANNER_ATTRIBUTE = "destructive_operations"
+PHASES_ATTRIBUTE = "revision_phases"
 # What autogenerate cannot see in the revision just written (``flask db generate`` prints it).
 BLIND_SPOTS_ATTRIBUTE = "blind_spots"
 
@@ -38,8 +42,8 @@ NO_CHANGES = (
 )
 
 UNDETECTABLE_CHANGES = (
-    "renamed tables and columns (seen as a drop plus an add: "
-    "use op.rename_table / op.alter_column(new_column_name=…))",
+    "renamed tables and columns (seen as a drop plus an add, which generate refuses "
+    "with the two-release recipe)",
     "server defaults (server_default) and computed columns",
     "CHECK constraints and new values of an Enum type",
     "views, triggers, functions, sequences, and data (rows)",
@@ -61,6 +65,12 @@ class DatabaseBehindHead(MigrationRefused):
 
 
 class DestructiveMigrationRefused(MigrationRefused):
+    exit_code = ExitCode.REFUSED
+
+
+class RenameRefused(MigrationRefused):
+    """A drop plus an add that may be a rename (:mod:`app.db.renames`)."""
+
     exit_code = ExitCode.REFUSED
 
 
@@ -169,17 +179,11 @@ def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[s
             "Later changes to its values are not detected: write them by hand "
             "(ALTER TYPE … ADD VALUE) with make migration-create."
         )
-    added: dict[str, list[str]] = {}
     dropped: dict[str, list[str]] = {}
-    created_tables: list[str] = []
     dropped_tables_: list[str] = []
     for operation in _walk(upgrade_ops.ops):
-        if isinstance(operation, ops.AddColumnOp):
-            added.setdefault(operation.table_name, []).append(operation.column.name)
-        elif isinstance(operation, ops.DropColumnOp):
+        if isinstance(operation, ops.DropColumnOp):
             dropped.setdefault(operation.table_name, []).append(operation.column_name)
-        elif isinstance(operation, ops.CreateTableOp):
-            created_tables.append(operation.table_name)
         elif isinstance(operation, ops.DropTableOp):
             dropped_tables_.append(operation.table_name)
         elif isinstance(operation, ops.AlterColumnOp) and native_enum(operation.modify_type):
@@ -187,23 +191,12 @@ def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[s
                 f"{operation.table_name}.{operation.column_name} becomes an Enum: autogenerate "
                 "writes no CREATE TYPE and no USING cast for it; add both by hand."
             )
-    for table in sorted(added.keys() & dropped.keys()):
-        notes.append(
-            f"{table}: drops {', '.join(dropped[table])} and adds {', '.join(added[table])}. "
-            "A rename looks like this to autogenerate: if it is one, use "
-            "op.alter_column(…, new_column_name=…) and keep the data."
-        )
     gone = [f"{t}.{c}" for t, cs in sorted(dropped.items()) for c in cs] + dropped_tables_
     if gone:
         notes.append(
             f"drops {', '.join(gone)}: a PostgreSQL enum type used only there is not dropped "
             "with it; drop it by hand (sa.Enum(name=…).drop(op.get_bind())) and create it again "
             "in downgrade()."
-        )
-    if created_tables and dropped_tables_:
-        notes.append(
-            f"drops {', '.join(dropped_tables_)} and creates {', '.join(created_tables)}: "
-            "if that is a rename, use op.rename_table and keep the data."
         )
     return notes
 
@@ -231,8 +224,19 @@ def revision_hook(
                 "Usually the models were not imported (an empty metadata). If you really "
                 "mean it, write it by hand: make migration-create name=…"
             )
-        config.attributes[BANNER_ATTRIBUTE] = destructive_operations(upgrade_ops)
-        created_types = add_enum_type_operations(directives[0], metadata, context.connection)
-        config.attributes[BLIND_SPOTS_ATTRIBUTE] = blind_spots(upgrade_ops, created_types)
+        refusal = rename_refusal(upgrade_ops)
+        if refusal:
+            raise RenameRefused(refusal)
+        config.attributes[PHASES_ATTRIBUTE] = split_by_phase(directives)
+        # Rewriters of the operations (safe forms) chain here, over each script in turn.
+        banners: dict[str, list[str]] = {}
+        notes: list[str] = []
+        for directive in directives:
+            assert directive.upgrade_ops is not None and directive.rev_id is not None
+            banners[directive.rev_id] = destructive_operations(directive.upgrade_ops)
+            created_types = add_enum_type_operations(directive, metadata, context.connection)
+            notes += blind_spots(directive.upgrade_ops, created_types)
+        config.attributes[BANNER_ATTRIBUTE] = banners
+        config.attributes[BLIND_SPOTS_ATTRIBUTE] = notes
 
     return process_revision_directives

@@ -19,6 +19,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask import current_app
 from sqlalchemy import Engine
 
 from app.db import history
@@ -53,6 +54,15 @@ def _head_problems(script: ScriptDirectory) -> list[str]:
     return problems
 
 
+def comparison_options() -> dict[str, Any]:
+    """The comparisons autogenerate makes (``compare_type``, ``compare_server_default``, set
+    on Flask-Migrate's ``Migrate`` in ``app.extensions``), so the gate sees what ``generate``
+    sees; the tooling's own tables are left out. Needs an app context."""
+    configured = current_app.extensions["migrate"].configure_args
+    options = {key: value for key, value in configured.items() if key.startswith("compare_")}
+    return {**options, "include_name": include_name}
+
+
 def model_differences() -> list[Any]:
     """Alembic's diff between the models and a scratch SQLite database upgraded to head.
 
@@ -64,10 +74,7 @@ def model_differences() -> list[Any]:
         config.attributes["connection"] = connection
         config.attributes[QUIET_ATTRIBUTE] = True
         command.upgrade(config, "heads")
-        context = MigrationContext.configure(
-            connection,
-            opts={"compare_type": True, "include_name": include_name},
-        )
+        context = MigrationContext.configure(connection, opts=comparison_options())
         diffs: list[Any] = compare_metadata(context, db.metadata)
         return diffs
 
@@ -129,10 +136,7 @@ def _round_trip(label: str, engine: Engine) -> list[str]:
                     connection.rollback()
                 detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
                 return [f"{label}: step {step} of run, revert, run ({name}) failed: {detail}"]
-        context = MigrationContext.configure(
-            connection,
-            opts={"compare_type": True, "include_name": include_name},
-        )
+        context = MigrationContext.configure(connection, opts=comparison_options())
         diffs = compare_metadata(context, db.metadata)
     if diffs:
         return [f"{label}: {describe_differences(diffs)}"]

@@ -24,12 +24,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import Script
+
+from app.db.phases import CONTRACT, phase_of
 
 OFFLINE_URL = "postgresql+psycopg://"
 SQL_URL_ATTRIBUTE = "sql_url"
@@ -47,6 +49,12 @@ HAZARD_RULES = {
     "renaming-table": "renamed table: running code uses the old name",
     "require-lock-timeout": "no lock_timeout: a blocked lock stalls every query behind it",
 }
+# Expected in a contract revision (it runs once no replica runs the previous release),
+# a hazard in an expand one (the previous release still reads the column or table).
+CONTRACT_RULES = frozenset(
+    {"ban-drop-column", "ban-drop-table", "renaming-column", "renaming-table"}
+)
+IN_EXPAND = "; in an expand revision, which runs while the previous release serves"
 REVIEWED_FILE_NAME = "reviewed.txt"
 REVIEWED_HEADER = (
     "# Lint reviews: one line per revision whose hazards were checked,\n"
@@ -71,6 +79,7 @@ class LintResult:
     script: Script
     findings: list[Finding] = field(default_factory=list)
     reviewed: str | None = None  # the reason given, when marked reviewed
+    expected: list[Finding] = field(default_factory=list)  # CONTRACT_RULES in a contract revision
 
     @property
     def blocking(self) -> bool:
@@ -167,18 +176,32 @@ def run_squawk(sql: str, name: str) -> list[Finding]:
 
 
 def lint_revision(make_config: Callable[[], Config], script: Script) -> LintResult:
+    """squawk's findings, judged by the revision's phase (:data:`CONTRACT_RULES`)."""
     findings = run_squawk(render_sql(make_config, script), Path(script.path).stem)
     directory = Path(script.path).resolve().parent.parent
-    return LintResult(script, findings, read_reviews(directory).get(script.revision))
+    reviewed = read_reviews(directory).get(script.revision)
+    if phase_of(script) == CONTRACT:
+        expected = [f for f in findings if f.rule in CONTRACT_RULES]
+        hazards = [f for f in findings if f.rule not in CONTRACT_RULES]
+        return LintResult(script, hazards, reviewed, expected)
+    findings = [
+        replace(f, message=f.message + IN_EXPAND) if f.rule in CONTRACT_RULES else f
+        for f in findings
+    ]
+    return LintResult(script, findings, reviewed)
 
 
 def report(result: LintResult) -> list[str]:
     """Human-readable lines for one revision's result."""
     name = Path(result.script.path).name
+    expected = [
+        f"  expected in a contract revision: {f.rule}: {f.statement or f.message}"
+        for f in result.expected
+    ]
     if not result.findings:
-        return [f"ok       {name}"]
+        return [f"ok       {name}", *expected]
     verdict = f"reviewed {name}: {result.reviewed}" if result.reviewed else f"HAZARDS  {name}"
-    lines = [verdict]
+    lines = [verdict, *expected]
     for finding in result.findings:
         lines.append(f"  {finding.rule}: {finding.message}")
         if finding.statement:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from app.db.audit import AuditEntry, file_checksum, read_audit
 from app.db.exit_codes import ExitCode
+from app.db.phases import CONTRACT, EXPAND, PhaseError, phase_of
 from app.db.sqlite_batch import leftover_batch_tables
 
 CLEAN_COMMAND = "flask db clean"
@@ -38,13 +39,17 @@ class RevisionStatus:
     message: str
     state: State
     checksum_recorded: bool = True
+    phase: str = EXPAND  # app.db.phases; "?" when the revision names an unknown one
 
     @property
     def line(self) -> str:
         if self.state is State.MISSING:
             return f"[?] {self.revision}  {self.filename or ''}  (file missing)"
         note = "" if self.checksum_recorded else "  (no checksum recorded)"
-        return f"[{self.state.value}] {self.revision}  {self.filename}  {self.message}{note}"
+        return (
+            f"[{self.state.value}] {self.revision}  {self.phase:<8}  {self.filename}  "
+            f"{self.message}{note}"
+        )
 
 
 @dataclass
@@ -114,8 +119,33 @@ class MigrationStatus:
         if self.tampered:
             text += " Changed or missing files: see `make migration-verify`."
         elif self.pending:
-            text += " Apply with `make migration-run`."
+            text += " Apply with `make migration-run`. " + self.phase_summary()
         return text
+
+    def phase_summary(self) -> str:
+        """What ``run --phase expand`` and then ``run --phase contract`` would apply."""
+        pending = self.pending
+        first_contract = next(
+            (i for i, r in enumerate(pending) if r.phase == CONTRACT), len(pending)
+        )
+        expand, contract = pending[:first_contract], pending[first_contract:]
+        return (
+            f"An expand run would apply {_listed(expand)}; a contract run then {_listed(contract)}."
+        )
+
+
+def _listed(revisions: list[RevisionStatus]) -> str:
+    if not revisions:
+        return "nothing"
+    return f"{len(revisions)} ({', '.join(r.revision for r in revisions)})"
+
+
+def _phase(script: Script, problems: list[str]) -> str:
+    try:
+        return phase_of(script)
+    except PhaseError as error:
+        problems.append(str(error))
+        return "?"
 
 
 def _revisions_oldest_first(script: ScriptDirectory) -> tuple[list[Script], list[str]]:
@@ -162,18 +192,17 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
         entry = audit.get(rev.revision)
         filename = Path(rev.path).name
         message = (rev.doc or "").strip()
+        phase = _phase(rev, problems)
+        recorded = True
         if rev.revision not in applied:
-            statuses.append(RevisionStatus(rev.revision, filename, message, State.PENDING))
+            state = State.PENDING
         elif entry is None or entry.checksum is None:
-            statuses.append(
-                RevisionStatus(
-                    rev.revision, filename, message, State.APPLIED, checksum_recorded=False
-                )
-            )
+            state, recorded = State.APPLIED, False
         elif entry.checksum != file_checksum(rev.path):
-            statuses.append(RevisionStatus(rev.revision, filename, message, State.CHANGED))
+            state = State.CHANGED
         else:
-            statuses.append(RevisionStatus(rev.revision, filename, message, State.APPLIED))
+            state = State.APPLIED
+        statuses.append(RevisionStatus(rev.revision, filename, message, state, recorded, phase))
 
     missing = (applied | {rev for rev, entry in audit.items() if entry.applied}) - known
     for gone in sorted(missing, key=lambda r: _missing_sort_key(audit.get(r), r)):

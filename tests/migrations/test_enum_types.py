@@ -126,19 +126,3 @@ def test_the_gate_runs_run_revert_run_on_postgresql_and_fails_on_a_missing_type(
     assert result.exit_code == ExitCode.FAILED
     assert "PostgreSQL: step 1 of run, revert, run (run) failed" in result.output
     assert 'type "user_kind" does not exist' in result.output
-
-
-def test_generate_says_a_dropped_and_an_added_column_may_be_a_rename(
-    flask_db: FlaskDb, define_badges: DefineBadges
-) -> None:
-    flask_db("run")
-    define_badges(Column("title", sa.Text()))
-    flask_db("generate", "AddBadges")
-    flask_db("run")
-    define_badges(Column("name", sa.Text()))
-
-    generated = flask_db("generate", "RenameBadgeTitle")
-
-    assert generated.exit_code == ExitCode.OK, generated.output
-    assert "badges: drops title and adds name. A rename looks like this" in generated.output
-    assert "op.alter_column(…, new_column_name=…)" in generated.output
