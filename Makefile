@@ -182,12 +182,12 @@ migration-generate: install-dev ## Generate a migration from model changes: name
 	$(call require,name,AddUserTable)
 	$(FLASK_DB) generate "$(name)"
 
-migration-create: install-dev ## Create an empty migration: name=BackfillBios (data=1: data-migration template)
+migration-create: install-dev ## Create an empty migration: name=BackfillBios (data=1: data-migration template; phase=contract)
 	$(call require,name,BackfillBios)
-	$(FLASK_DB) create "$(name)" $(if $(data),--data)
+	$(FLASK_DB) create "$(name)" $(if $(data),--data) $(if $(phase),--phase $(phase))
 
-migration-run: install ## Apply pending migrations (locked; verified; backed up first in production)
-	$(FLASK_DB) run
+migration-run: install ## Apply pending migrations (locked; verified; backed up first in production; phase=expand|contract)
+	$(FLASK_DB) run $(if $(phase),--phase $(phase))
 
 migration-revert: install ## Revert the last applied migration (one step; repeat for more)
 	$(FLASK_DB) revert
