@@ -134,10 +134,10 @@ def contract_revisions(revisions: Sequence[Script]) -> list[Script]:
 
 # --- autogenerate: one revision per phase --------------------------------------------
 
-# Operations of other modules (``app.db.ops``, ``app.db.enum_types``) name their phase by
-# class name: ``safe_*`` forms are expand except the one that tightens, ``unsafe_*`` are
-# contract (pg_ha_migrations' naming: the name carries the safety).
-CONTRACT_SAFE_OPERATIONS = ("SafeSetNotNullOp",)
+# Operations of other modules (``app.db.ops``, ``app.db.enum_types``) declare a class
+# attribute ``phase``, or are named for it: ``Safe*`` forms are expand except the one that
+# tightens, ``Unsafe*`` are contract (pg_ha_migrations' naming: the name carries the safety).
+CONTRACT_SAFE_OPERATIONS = ("SafeSetNotNull",)
 
 
 def operation_phase(operation: ops.MigrateOperation) -> str:
@@ -154,8 +154,11 @@ def operation_phase(operation: ops.MigrateOperation) -> str:
     if isinstance(operation, ops.OpContainer):
         phases = {operation_phase(inner) for inner in operation.ops}
         return CONTRACT if CONTRACT in phases else EXPAND
+    declared = getattr(type(operation), "phase", None)
+    if declared in PHASES:
+        return str(declared)
     name = type(operation).__name__
-    if name.startswith("Unsafe") or name in CONTRACT_SAFE_OPERATIONS:
+    if name.startswith(("Unsafe", *CONTRACT_SAFE_OPERATIONS)):
         return CONTRACT
     if name.startswith(("Safe", "CreateEnumType")):
         return EXPAND

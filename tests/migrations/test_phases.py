@@ -67,6 +67,12 @@ class UnsafeDropColumnOp(ops.DropColumnOp):
     """Stands for app.db.ops' operation of that name."""
 
 
+class BackfillOp(ops.ExecuteSQLOp):
+    """An operation that declares its phase."""
+
+    phase = EXPAND
+
+
 @pytest.mark.parametrize(
     ("operation", "phase"),
     [
@@ -105,6 +111,7 @@ class UnsafeDropColumnOp(ops.DropColumnOp):
         (SafeCreateIndexOp("ix_users_bio", "users", ["bio"]), EXPAND),
         (SafeSetNotNullOp("users", "bio", modify_nullable=False), CONTRACT),
         (UnsafeDropColumnOp("users", "bio"), CONTRACT),
+        (BackfillOp("UPDATE users SET bio = ''"), EXPAND),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, ops.MigrateOperation) else value,
 )
@@ -293,7 +300,10 @@ def test_status_shows_each_revisions_phase_and_what_each_phase_would_apply(
 def test_production_run_refuses_a_pending_contract_revision_without_a_phase(
     app_for: Callable[..., Flask], empty_database: str, migrations_dir: Path, tmp_path: Path
 ) -> None:
-    write_revision(migrations_dir, "dropbio", head(migrations_dir), CONTRACT)
+    released = head(migrations_dir)
+    assert cli(app_for(empty_database, migrations_dir))("run").exit_code == ExitCode.OK
+    write_revision(migrations_dir, "addnick", released, EXPAND)
+    write_revision(migrations_dir, "dropbio", "addnick", CONTRACT)
     production = cli(
         app_for(empty_database, migrations_dir, APP_ENV="production", BACKUP_DIRECTORY=tmp_path)
     )
@@ -303,9 +313,23 @@ def test_production_run_refuses_a_pending_contract_revision_without_a_phase(
     assert refused.exit_code == ExitCode.PHASE
     assert "contract revision(s) dropbio" in refused.output
     assert "make migration-run phase=expand" in refused.output
-    assert "[X] " not in production("status").output
+    assert "[ ] addnick" in production("status").output
     assert production("run", "--phase", "expand").exit_code == ExitCode.OK
     assert production("run", "--phase", "contract").exit_code == ExitCode.OK
+
+
+def test_production_run_on_an_empty_database_applies_contract_revisions_too(
+    app_for: Callable[..., Flask], empty_database: str, migrations_dir: Path, tmp_path: Path
+) -> None:
+    write_revision(migrations_dir, "dropbio", head(migrations_dir), CONTRACT)
+    production = cli(
+        app_for(empty_database, migrations_dir, APP_ENV="production", BACKUP_DIRECTORY=tmp_path)
+    )
+
+    result = production("run")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "dropbio  contract" in result.output
 
 
 def test_development_run_without_a_phase_applies_contract_revisions_too(
