@@ -44,7 +44,7 @@ NO_CHANGES = (
 UNDETECTABLE_CHANGES = (
     "renamed tables and columns (seen as a drop plus an add, which generate refuses "
     "with the two-release recipe)",
-    "server defaults (server_default) and computed columns",
+    "computed columns, and server defaults the database spells differently",
     "CHECK constraints and new values of an Enum type",
     "views, triggers, functions, sequences, and data (rows)",
 )
