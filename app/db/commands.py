@@ -70,6 +70,8 @@ from app.db.phases import (
     PhaseOrderError,
     RunPlan,
     contract_revisions,
+    out_of_order,
+    pending_revisions,
     phase_of,
     run_plan,
 )
@@ -317,6 +319,14 @@ def _plan(status: MigrationStatus, phase: str | None) -> RunPlan:
         plan = run_plan(scripts, current, phase)
     except PhaseOrderError as error:
         _fail(f"Error: nothing was applied: {error}", ExitCode.PHASE)
+    misplaced = out_of_order(pending_revisions(scripts, current)) if phase == EXPAND else []
+    if misplaced:
+        click.echo(
+            f"Warning: expand revision(s) {', '.join(s.revision for s in misplaced)} follow a "
+            "contract revision: this run stops before them, and the contract run refuses "
+            "until they are moved before it.",
+            err=True,
+        )
     if phase is None and _production() and status.current:  # on an empty database no release serves
         contract = contract_revisions(plan.revisions)
         if contract:
