@@ -180,7 +180,6 @@ def _alter_column_phase(operation: ops.AlterColumnOp) -> str:
         operation.existing_server_default is not None
         and operation.existing_server_default is not False
     )
-
     if operation.modify_type is not None or operation.modify_name or tightens or drops_default:
         return CONTRACT
     return EXPAND
