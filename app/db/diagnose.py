@@ -24,6 +24,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, inspect
 
 from app.db.audit import TOOLING_TABLES
+from app.db.safe_rewrite import rewrite_to_safe_operations
 from app.db.enum_types import add_enum_type_operations, enum_columns, native_enum
 from app.db.exit_codes import ExitCode
 
@@ -234,5 +235,6 @@ def revision_hook(
         config.attributes[BANNER_ATTRIBUTE] = destructive_operations(upgrade_ops)
         created_types = add_enum_type_operations(directives[0], metadata, context.connection)
         config.attributes[BLIND_SPOTS_ATTRIBUTE] = blind_spots(upgrade_ops, created_types)
+        rewrite_to_safe_operations(context, _revision, directives)  # last: after every split
 
     return process_revision_directives
