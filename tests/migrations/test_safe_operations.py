@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,31 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import inspect, text
 
-from app.db.history import read_head_file
-from tests.migrations.conftest import FlaskDb, cli, reset_postgres_schema
-
-AddRevision = Callable[[str, str], Path]
-
-
-@pytest.fixture
-def add_revision(migrations_dir: Path) -> AddRevision:
-    """``add_revision(name, upgrade_body)``: a hand-written revision after the current head."""
-
-    def add(name: str, body: str) -> Path:
-        (head,) = read_head_file(migrations_dir)
-        path = migrations_dir / "versions" / f"29990101_000000_{name}.py"
-        path.write_text(
-            f'"""{name}"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
-            f"revision = {name!r}\ndown_revision = {head!r}\n"
-            "branch_labels = None\ndepends_on = None\n\n\n"
-            "def upgrade():\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n\n\n"
-            "def downgrade():\n    pass\n"
-        )
-        (migrations_dir / "HEAD").write_text(name + "\n")
-        return path
-
-    return add
-
+from tests.migrations.conftest import AddRevision, FlaskDb, cli, reset_postgres_schema
 
 @pytest.fixture
 def postgres_db(
