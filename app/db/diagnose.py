@@ -24,9 +24,9 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, inspect
 
 from app.db.audit import TOOLING_TABLES
-from app.db.safe_rewrite import rewrite_to_safe_operations
 from app.db.enum_types import add_enum_type_operations, enum_columns, native_enum
 from app.db.exit_codes import ExitCode
+from app.db.safe_rewrite import rewrite_to_safe_operations
 
 # Template argument (``config.attributes``) read by script.py.mako.
 BANNER_ATTRIBUTE = "destructive_operations"

@@ -48,7 +48,7 @@ class RetryPolicy:
 
 
 def current_policy() -> RetryPolicy:
-    """The policy from the app's settings (``MIGRATION_LOCK_RETRIES``, ``MIGRATION_RETRY_DELAY``)."""
+    """The app's ``MIGRATION_LOCK_RETRIES`` and ``MIGRATION_RETRY_DELAY`` (defaults outside one)."""
     from flask import current_app, has_app_context
 
     if not has_app_context():

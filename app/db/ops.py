@@ -53,7 +53,6 @@ class SafeOperation(MigrateOperation):
         self.kw = kw
 
 
-
 def _register(name: str, signature: str) -> Callable[[type[SafeOperation]], type[SafeOperation]]:
     def register(cls: type[SafeOperation]) -> type[SafeOperation]:
         def invoke(cls: type[SafeOperation], operations: Operations, *args: Any, **kw: Any) -> Any:
@@ -244,7 +243,9 @@ def safe_set_not_null(operations: Operations, operation: SafeSetNotNullOp) -> No
     )
     _add_then_validate(operations, table, check, add, f"ADD CONSTRAINT {check} NOT VALID")
     with operations.get_context().autocommit_block():
-        set_not_null = f"ALTER TABLE {quoted} ALTER COLUMN {_quote(operations, column)} SET NOT NULL"
+        set_not_null = (
+            f"ALTER TABLE {quoted} ALTER COLUMN {_quote(operations, column)} SET NOT NULL"
+        )
         _step(operations, set_not_null, lambda: operations.execute(set_not_null))
         drop = f"ALTER TABLE {quoted} DROP CONSTRAINT IF EXISTS {_quote(operations, check)}"
         _step(operations, drop, lambda: operations.execute(drop))

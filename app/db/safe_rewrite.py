@@ -27,7 +27,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.rewriter import Rewriter
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint
+from sqlalchemy import CheckConstraint, Column
 from sqlalchemy.sql.elements import ClauseElement
 
 from app.db import ops as safe
@@ -57,10 +57,36 @@ def rewrite_to_safe_operations(
             (op.table_name, op.column.name) for op in upgrade if isinstance(op, ops.AddColumnOp)
         }
         _rewriter(context, revision, [script])
+        for upgrade_ops in script.upgrade_ops_list:
+            upgrade_ops.ops = _out_of_batches(upgrade_ops.ops)
+
+
+def _out_of_batches(operations: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """Safe operations as ``op.*`` calls of their own, between the ``batch_alter_table`` blocks."""
+    found: list[ops.MigrateOperation] = []
+    for operation in operations:
+        if not isinstance(operation, ops.ModifyTableOps):
+            found.append(operation)
+            continue
+        batch: list[ops.MigrateOperation] = []
+        for inner in operation.ops:
+            if isinstance(inner, safe.SafeOperation):
+                if batch:
+                    found.append(
+                        ops.ModifyTableOps(operation.table_name, batch, schema=operation.schema)
+                    )
+                    batch = []
+                found.append(inner)
+            else:
+                batch.append(inner)
+        if batch:
+            found.append(ops.ModifyTableOps(operation.table_name, batch, schema=operation.schema))
+    return found
 
 
 def _existing_table(operation: Any) -> bool:
-    return id(operation) in _new["upgrade"] and operation.table_name not in _new["tables"]
+    table = getattr(operation, "table_name", None) or getattr(operation, "source_table", None)
+    return id(operation) in _new["upgrade"] and table not in _new["tables"]
 
 
 def _plain(value: Any) -> bool:
@@ -69,7 +95,7 @@ def _plain(value: Any) -> bool:
 
 @_rewriter.rewrites(ops.CreateIndexOp)
 def _index(_context: Any, _revision: Any, op: ops.CreateIndexOp) -> Any:
-    columns = list(op.columns)
+    columns = [c.name if isinstance(c, Column) else c for c in op.columns]
     if not _existing_table(op) or not all(isinstance(c, str) for c in columns):
         return op  # a new table, or an expression index: left as written
     if not all(_plain(v) for v in op.kw.values()):
@@ -142,7 +168,10 @@ def _render(autogen_context: AutogenContext, operation: safe.SafeOperation) -> s
     args = [operation.table_name, *operation.args]
     if isinstance(
         operation,
-        safe.SafeCreateIndexOp | safe.SafeAddForeignKeyOp | safe.SafeAddCheckOp | safe.SafeAddUniqueOp,
+        safe.SafeCreateIndexOp
+        | safe.SafeAddForeignKeyOp
+        | safe.SafeAddCheckOp
+        | safe.SafeAddUniqueOp,
     ):
         args[0], args[1] = args[1], args[0]  # these take the name first, as Alembic's do
     rendered = [_literal(autogen_context, a) for a in args]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 import subprocess
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,6 @@ def add_revision(migrations_dir: Path) -> AddRevision:
         return path
 
     return add
-
 
 
 DefineBadges = Callable[..., Table]

@@ -1,4 +1,4 @@
-"""PostgreSQL: a revision that cannot get its lock times out and is retried; the app keeps reading."""
+"""PostgreSQL: a revision that cannot get its lock times out and is retried; reads go on."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def table_held(url: str, table: str, seconds: float) -> Iterator[None]:
 
     def hold() -> None:
         with psycopg.connect(url) as connection:
-            connection.execute(f"SELECT count(*) FROM {table}")  # ACCESS SHARE until commit
+            connection.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - ACCESS SHARE held
             holding.set()
             time.sleep(seconds)
             connection.rollback()
@@ -58,20 +58,27 @@ def test_a_revision_that_times_out_on_a_lock_is_retried_until_it_applies(
     migrating: Callable[..., Flask], add_revision: AddRevision, postgres_url: str
 ) -> None:
     add_revision("alter", "op.add_column('articles', sa.Column('note', sa.Text()))")
-    app = migrating(MIGRATION_LOCK_TIMEOUT="100ms", MIGRATION_LOCK_RETRIES=20, MIGRATION_RETRY_DELAY=0.1)
+    app = migrating(
+        MIGRATION_LOCK_TIMEOUT="100ms", MIGRATION_LOCK_RETRIES=20, MIGRATION_RETRY_DELAY=0.1
+    )
 
     with table_held(postgres_url, "articles", 1.0):
         result = cli(app)("run")
 
     assert result.exit_code == 0, result.output
-    assert "lock timeout (canceling statement due to lock timeout): revision; attempt 2" in result.output
+    assert (
+        "lock timeout (canceling statement due to lock timeout): revision; attempt 2"
+        in result.output
+    )
 
 
 def test_a_revision_gives_up_after_the_configured_number_of_retries(
     migrating: Callable[..., Flask], add_revision: AddRevision, postgres_url: str
 ) -> None:
     add_revision("alter", "op.add_column('articles', sa.Column('note', sa.Text()))")
-    app = migrating(MIGRATION_LOCK_TIMEOUT="50ms", MIGRATION_LOCK_RETRIES=2, MIGRATION_RETRY_DELAY=0.01)
+    app = migrating(
+        MIGRATION_LOCK_TIMEOUT="50ms", MIGRATION_LOCK_RETRIES=2, MIGRATION_RETRY_DELAY=0.01
+    )
 
     with table_held(postgres_url, "articles", 2.0):
         result = cli(app)("run")
@@ -91,7 +98,9 @@ def test_a_revision_that_committed_part_of_itself_is_not_re_run(
         op.add_column('articles', sa.Column('note', sa.Text()))
         """,
     )
-    app = migrating(MIGRATION_LOCK_TIMEOUT="50ms", MIGRATION_LOCK_RETRIES=5, MIGRATION_RETRY_DELAY=0.01)
+    app = migrating(
+        MIGRATION_LOCK_TIMEOUT="50ms", MIGRATION_LOCK_RETRIES=5, MIGRATION_RETRY_DELAY=0.01
+    )
 
     with table_held(postgres_url, "articles", 1.0):
         result = cli(app)("run")

@@ -1,4 +1,4 @@
-"""op.safe_* (app/db/ops.py): each operation's statements, locks and end state, on both databases."""
+"""op.safe_* (app/db/ops.py): each operation's statements and end state, on both databases."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import inspect, text
 
 from tests.migrations.conftest import AddRevision, FlaskDb, cli, reset_postgres_schema
+
 
 @pytest.fixture
 def postgres_db(
@@ -88,18 +89,26 @@ def test_safe_create_index_replaces_an_invalid_index_left_by_a_failed_build(
     postgres_db: tuple[FlaskDb, str], add_revision: AddRevision
 ) -> None:
     flask_db, url = postgres_db
-    add_revision("ix", "op.safe_create_index('ix_tags_one', 'tags', ['article_count'], unique=True)")
+    add_revision(
+        "ix", "op.safe_create_index('ix_tags_one', 'tags', ['article_count'], unique=True)"
+    )
     flask_db("upgrade", "234cf5ebce0c")
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("INSERT INTO tags (name, article_count) VALUES ('a', 1), ('b', 1)")
         with pytest.raises(psycopg.errors.UniqueViolation):
-            connection.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_tags_one ON tags (article_count)")
+            connection.execute(
+                "CREATE UNIQUE INDEX CONCURRENTLY ix_tags_one ON tags (article_count)"
+            )
         connection.execute("UPDATE tags SET article_count = 2 WHERE name = 'b'")
-    assert catalog(url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tags_one'::regclass") == [(False,)]
+    assert catalog(
+        url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tags_one'::regclass"
+    ) == [(False,)]
 
     applied(flask_db)
 
-    assert catalog(url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tags_one'::regclass") == [(True,)]
+    assert catalog(
+        url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_tags_one'::regclass"
+    ) == [(True,)]
 
 
 def test_safe_add_foreign_key_and_check_end_validated(
@@ -110,7 +119,9 @@ def test_safe_add_foreign_key_and_check_end_validated(
         "fk",
         """
         op.add_column('comments', sa.Column('reply_to_id', sa.Integer()))
-        op.safe_add_foreign_key('fk_comments_reply_to_id_comments', 'comments', 'comments', ['reply_to_id'], ['id'])
+        op.safe_add_foreign_key(
+            'fk_comments_reply_to_id_comments', 'comments', 'comments', ['reply_to_id'], ['id']
+        )
         op.safe_add_check('ck_comments_body', 'comments', 'length(body) > 0')
         """,
     )
@@ -129,11 +140,20 @@ def test_safe_set_not_null_ends_not_null_without_its_check(
     postgres_db: tuple[FlaskDb, str], add_revision: AddRevision
 ) -> None:
     flask_db, url = postgres_db
-    add_revision("nn", "op.execute(\"UPDATE users SET bio = '' WHERE bio IS NULL\")\nop.safe_set_not_null('users', 'bio')")
+    add_revision(
+        "nn",
+        """
+        op.execute("UPDATE users SET bio = '' WHERE bio IS NULL")
+        op.safe_set_not_null('users', 'bio')
+        """,
+    )
 
     applied(flask_db)
 
-    nullable = "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'bio'"
+    nullable = (
+        "SELECT is_nullable FROM information_schema.columns "
+        "WHERE table_name = 'users' AND column_name = 'bio'"
+    )
     assert catalog(url, nullable) == [("NO",)]
     assert catalog(url, "SELECT 1 FROM pg_constraint WHERE conname = 'ck_users_bio_not_null'") == []
 
@@ -146,7 +166,11 @@ def test_safe_add_unique_is_a_constraint_using_the_concurrent_index(
 
     applied(flask_db)
 
-    rows = catalog(url, "SELECT contype, conindid::regclass::text FROM pg_constraint WHERE conname = 'uq_comments_body'")
+    rows = catalog(
+        url,
+        "SELECT contype, conindid::regclass::text FROM pg_constraint "
+        "WHERE conname = 'uq_comments_body'",
+    )
     assert rows == [("u", "uq_comments_body")]
 
 
@@ -183,9 +207,13 @@ def test_on_sqlite_each_safe_operation_is_the_plain_one(
         if check == "index":
             assert "ix_comments_body" in {i["name"] for i in found.get_indexes("comments")}
         elif check == "check":
-            assert "ck_comments_body" in {c["name"] for c in found.get_check_constraints("comments")}
+            assert "ck_comments_body" in {
+                c["name"] for c in found.get_check_constraints("comments")
+            }
         elif check == "unique":
-            assert "uq_comments_body" in {c["name"] for c in found.get_unique_constraints("comments")}
+            assert "uq_comments_body" in {
+                c["name"] for c in found.get_unique_constraints("comments")
+            }
         elif check == "not null":
             (bio,) = [c for c in found.get_columns("users") if c["name"] == "bio"]
             assert bio["nullable"] is False
@@ -193,4 +221,3 @@ def test_on_sqlite_each_safe_operation_is_the_plain_one(
             assert "image" not in {c["name"] for c in found.get_columns("users")}
         with db.engine.connect() as connection:
             assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
-
