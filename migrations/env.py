@@ -42,13 +42,13 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import Connection, make_url
 
+import app.db.ops  # noqa: F401 (registers op.safe_create_index and the other safe operations)
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
 from app.db.lock import migration_lock
 from app.db.lock_retry import RevisionRetry
-from app.db.safe_rewrite import rewrite_to_safe_operations  # noqa: F401 (op.safe_* too)
 from app.db.sqlite_batch import check_foreign_keys, foreign_keys_off
 
 config = context.config

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +65,10 @@ class Progress:
             f"backfill {self.table}: {self.done:,}/{self.total:,} rows ({share:.0f}%), "
             f"{self.rate:,.0f} rows/s"
         )
+
+
+def _rowcount(bind: Connection, statement: sa.Update) -> int:
+    return bind.execute(statement).rowcount
 
 
 def _default_pause() -> float:
@@ -118,7 +123,7 @@ def backfill(
                 .values(values)
             )
             updated = retrying(
-                lambda b=batch: bind.execute(b).rowcount,
+                partial(_rowcount, bind, batch),
                 f"{table.name} batch after {key} {last}",
                 before_retry=bind.rollback if connection is not None else None,
             )

@@ -89,6 +89,11 @@ def _existing_table(operation: Any) -> bool:
     return id(operation) in _new["upgrade"] and table not in _new["tables"]
 
 
+def _name(value: Any) -> str | None:
+    """A constraint's or index's given name; ``None`` when the naming convention is to make it."""
+    return value if isinstance(value, str) else None
+
+
 def _plain(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | type(None) | list | tuple)
 
@@ -96,34 +101,38 @@ def _plain(value: Any) -> bool:
 @_rewriter.rewrites(ops.CreateIndexOp)
 def _index(_context: Any, _revision: Any, op: ops.CreateIndexOp) -> Any:
     columns = [c.name if isinstance(c, Column) else c for c in op.columns]
-    if not _existing_table(op) or not all(isinstance(c, str) for c in columns):
+    name = _name(op.index_name)
+    if not _existing_table(op) or not all(isinstance(c, str) for c in columns) or not name:
         return op  # a new table, or an expression index: left as written
     if not all(_plain(v) for v in op.kw.values()):
         return op
-    return safe.SafeCreateIndexOp(op.index_name, op.table_name, columns, unique=op.unique, **op.kw)
+    return safe.SafeCreateIndexOp(name, op.table_name, columns, unique=op.unique, **op.kw)
 
 
 @_rewriter.rewrites(ops.CreateForeignKeyOp)
 def _foreign_key(_context: Any, _revision: Any, op: ops.CreateForeignKeyOp) -> Any:
-    if not _existing_table(op) or op.constraint_name is None:
+    name = _name(op.constraint_name)
+    if not _existing_table(op) or not name:
         return op
     kw = {k: v for k, v in op.kw.items() if v is not None and _plain(v)}
     return safe.SafeAddForeignKeyOp(
-        op.constraint_name, op.source_table, op.referent_table, op.local_cols, op.remote_cols, **kw
+        name, op.source_table, op.referent_table, op.local_cols, op.remote_cols, **kw
     )
 
 
 @_rewriter.rewrites(ops.CreateCheckConstraintOp)
 def _check(_context: Any, _revision: Any, op: ops.CreateCheckConstraintOp) -> Any:
-    if not _existing_table(op) or op.constraint_name is None:
+    name = _name(op.constraint_name)
+    if not _existing_table(op) or not name:
         return op
-    return safe.SafeAddCheckOp(op.constraint_name, op.table_name, op.condition)
+    return safe.SafeAddCheckOp(name, op.table_name, op.condition)
 
 
 @_rewriter.rewrites(ops.AddConstraintOp)
 def _constraint(_context: Any, _revision: Any, op: ops.AddConstraintOp) -> Any:
-    if isinstance(op, ops.CreateUniqueConstraintOp) and _existing_table(op) and op.constraint_name:
-        return safe.SafeAddUniqueOp(op.constraint_name, op.table_name, op.columns)
+    name = _name(getattr(op, "constraint_name", None))
+    if isinstance(op, ops.CreateUniqueConstraintOp) and _existing_table(op) and name:
+        return safe.SafeAddUniqueOp(name, op.table_name, op.columns)
     return op
 
 

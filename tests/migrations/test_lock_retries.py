@@ -12,7 +12,6 @@ import psycopg
 import pytest
 from flask import Flask
 
-from tests.conftest import make_app
 from tests.migrations.conftest import AddRevision, cli, reset_postgres_schema
 
 BASE = "234cf5ebce0c"
@@ -114,6 +113,8 @@ def test_a_revision_that_committed_part_of_itself_is_not_re_run(
 def test_requests_do_not_queue_behind_a_waiting_alter(
     migrating: Callable[..., Flask],
     add_revision: AddRevision,
+    app_for: Callable[..., Flask],
+    migrations_dir: Path,
     postgres_url: str,
     lock_timeout: str,
     queued: bool,
@@ -127,7 +128,7 @@ def test_requests_do_not_queue_behind_a_waiting_alter(
     app = migrating(
         MIGRATION_LOCK_TIMEOUT=lock_timeout, MIGRATION_LOCK_RETRIES=30, MIGRATION_RETRY_DELAY=0.2
     )
-    reader = make_app(postgres_url, RESPONSE_CACHE=False).test_client()
+    reader = app_for(postgres_url, migrations_dir, RESPONSE_CACHE=False).test_client()
     latencies: list[float] = []
     statuses: set[int] = set()
     done = threading.Event()
