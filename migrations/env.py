@@ -24,7 +24,8 @@ Built in (the pieces live in ``app.db``):
 - on PostgreSQL, every run sets ``lock_timeout`` (``MIGRATION_LOCK_TIMEOUT``)
   for its session, and resets it afterwards; a revision that hit it and
   committed nothing is re-run with backoff (``app.db.lock_retry``);
-- revisions call the lock-safe operations of ``app.db.ops`` as ``op.safe_*``;
+- revisions call the lock-safe operations of ``app.db.ops`` as ``op.safe_*``
+  (run as ``app.db.safe_ddl`` says);
 - on SQLite, foreign keys are off during a run (a batch table copy would
   otherwise cascade-delete the rows that reference it) and checked after
   (``app.db.sqlite_batch``);
@@ -42,7 +43,7 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import Connection, make_url
 
-import app.db.ops  # noqa: F401 (registers op.safe_create_index and the other safe operations)
+import app.db.safe_ddl  # noqa: F401 (op.safe_create_index and the others, app/db/ops.py)
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item

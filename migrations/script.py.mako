@@ -36,8 +36,9 @@ down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
-# Describe what you touch, for example:
+# Describe what you touch, and update it in batches, for example:
 #   users = sa.table("users", sa.column("id", sa.Integer), sa.column("bio", sa.Text))
+#   backfill(users, {"bio": ""}, pending=users.c.bio.is_(None), batch_size=1_000)
 #
 # Transactions (docs/migrations.md): on PostgreSQL this revision runs in a
 # transaction of its own, on SQLite the whole run is one. A backfill of a
@@ -48,12 +49,6 @@ depends_on = ${repr(depends_on)}
 # `pending` so that it is false once a row is done, as below.
 
 def upgrade():
-    # backfill(
-    #     users,
-    #     {"bio": ""},
-    #     pending=users.c.bio.is_(None),
-    #     batch_size=10_000,
-    # )
     pass
 
 

@@ -11,7 +11,8 @@
 - ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
 - ``lock``: one migration run at a time per database;
 - ``lock_retry``: a revision or step that hit ``lock_timeout``, retried with backoff;
-- ``ops``: the lock-safe operations revisions call (``op.safe_create_index`` …);
+- ``ops`` and ``safe_ddl``: the lock-safe operations revisions call
+  (``op.safe_create_index`` …), and how each runs on PostgreSQL and SQLite;
 - ``safe_rewrite``: generated revisions written with those operations;
 - ``hazard_advice``: the safe form beside each lint hazard;
 - ``backfill``: batched, committed, resumable updates for data migrations;

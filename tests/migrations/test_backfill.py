@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine, text
 
+from app.db.backfill import backfill
 from app.db.exit_codes import ExitCode
 from tests.migrations.conftest import AddRevision, FlaskDb
 
@@ -97,3 +99,27 @@ def test_the_data_migration_template_uses_the_backfill_helper(
 
     assert "from app.db.backfill import backfill" in created
     assert "pending=users.c.bio.is_(None)" in created
+
+
+def test_outside_a_revision_a_backfill_commits_each_batch_on_the_given_connection(
+    tags_to_backfill: Engine,
+) -> None:
+    tags = sa.table("tags", sa.column("id", sa.Integer), sa.column("label", sa.Text))
+    lines: list[str] = []
+
+    def stop_after_first_batch(line: str) -> None:
+        lines.append(line)
+        raise KeyboardInterrupt
+
+    with tags_to_backfill.connect() as connection, pytest.raises(KeyboardInterrupt):
+        backfill(
+            tags,
+            {"label": "x"},
+            pending=tags.c.label.is_(None),
+            batch_size=1_000,
+            connection=connection,
+            echo=stop_after_first_batch,
+        )
+
+    assert lines == [lines[0]] and lines[0].startswith("backfill tags: 1,000/2,500 rows (40%), ")
+    assert labelled(tags_to_backfill) == 1_000
