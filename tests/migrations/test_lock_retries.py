@@ -18,13 +18,16 @@ BASE = "234cf5ebce0c"
 
 
 @contextmanager
-def table_held(url: str, table: str, seconds: float) -> Iterator[None]:
-    """Another session reads ``table`` in a transaction it keeps open ``seconds`` long."""
+def table_held(url: str, table: str, seconds: float, mode: str = "") -> Iterator[None]:
+    """Another session reads ``table``, or locks it in ``mode``, for ``seconds``."""
     holding = threading.Event()
 
     def hold() -> None:
         with psycopg.connect(url) as connection:
-            connection.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - ACCESS SHARE held
+            if mode:
+                connection.execute(f"LOCK TABLE {table} IN {mode} MODE")
+            else:
+                connection.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - ACCESS SHARE
             holding.set()
             time.sleep(seconds)
             connection.rollback()
@@ -107,6 +110,27 @@ def test_a_revision_that_committed_part_of_itself_is_not_re_run(
     assert result.exit_code != 0
     assert "committed part of itself" in result.output
     assert "attempt 2" not in result.output
+
+
+def test_a_concurrent_index_build_that_times_out_retries_itself_and_ends_valid(
+    migrating: Callable[..., Flask], add_revision: AddRevision, postgres_url: str
+) -> None:
+    add_revision("ix", "op.safe_create_index('ix_articles_title', 'articles', ['title'])")
+    app = migrating(
+        MIGRATION_LOCK_TIMEOUT="100ms", MIGRATION_LOCK_RETRIES=20, MIGRATION_RETRY_DELAY=0.1
+    )
+
+    with table_held(postgres_url, "articles", 1.0, mode="SHARE UPDATE EXCLUSIVE"):
+        result = cli(app)("run")
+
+    assert result.exit_code == 0, result.output
+    assert "CREATE INDEX CONCURRENTLY ix_articles_title ON articles; attempt 2" in result.output
+    assert "): revision; attempt" not in result.output  # the step retried, not the revision
+    with psycopg.connect(postgres_url) as connection:
+        valid = connection.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_articles_title'::regclass"
+        ).fetchall()
+    assert valid == [(True,)]
 
 
 @pytest.mark.parametrize(("lock_timeout", "queued"), [("100ms", False), ("10s", True)])
