@@ -238,7 +238,7 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-replicas bench-workers deploy-demo bench-install
+.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration deploy-demo bench-install
 bench-install: install
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
@@ -256,6 +256,9 @@ bench-replicas: bench-install ## Two replicas on one PostgreSQL: how soon a writ
 
 bench-workers: bench-install ## Compare gunicorn worker classes and thread counts (GET /api/articles)
 	$(BIN)/python -m bench.run workers
+
+bench-migration: bench-install ## p99 before and during an index + validated check on 1M comments, safe and plain forms
+	$(BIN)/python -m bench.run migration
 
 deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
 	deploy/demo.sh

@@ -46,7 +46,10 @@ SETTINGS: dict[str, str] = {
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text in development, json otherwise",
     "BACKUP_DIRECTORY": "backups/",
-    "MIGRATION_LOCK_TIMEOUT": "5s",
+    "MIGRATION_LOCK_TIMEOUT": "1s",
+    "MIGRATION_LOCK_RETRIES": "5",
+    "MIGRATION_RETRY_DELAY": "1s",
+    "BACKFILL_PAUSE": "0.1s",
     "DATABASE_LOCK_TIMEOUT": "5s",
     "WEB_CONCURRENCY": "one worker per CPU",
     "GUNICORN_WORKER_CLASS": "gthread",
@@ -99,6 +102,18 @@ def _int(env: Mapping[str, Any], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _seconds(env: Mapping[str, Any], name: str, default: float) -> float:
+    """A duration in seconds: ``1.5``, ``1.5s`` or ``500ms``; never negative."""
+    raw = _text(env, name)
+    if not raw:
+        return default
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s)?", raw)
+    if not match:
+        raise ConfigurationError(f"{name} must look like 1s, 0.5 or 500ms, got {raw!r}")
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "ms" else value
 
 
 def _choice(env: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -235,7 +250,13 @@ def load_settings(
         "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
         "BACKUP_DIRECTORY": _text(env, "BACKUP_DIRECTORY") or str(PROJECT_ROOT / "backups"),
-        "MIGRATION_LOCK_TIMEOUT": _text(env, "MIGRATION_LOCK_TIMEOUT") or "5s",
+        "MIGRATION_LOCK_TIMEOUT": _text(env, "MIGRATION_LOCK_TIMEOUT") or "1s",
+        # A revision or CONCURRENTLY step that hit lock_timeout: attempts after the first,
+        # and the first pause (doubled each time, with jitter); app/db/lock_retry.py.
+        "MIGRATION_LOCK_RETRIES": _int(env, "MIGRATION_LOCK_RETRIES", 5),
+        "MIGRATION_RETRY_DELAY": _seconds(env, "MIGRATION_RETRY_DELAY", 1.0),
+        # A data migration's pause between batches (app/db/backfill.py).
+        "BACKFILL_PAUSE": _seconds(env, "BACKFILL_PAUSE", 0.1),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",

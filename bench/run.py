@@ -24,6 +24,9 @@ under load.
 then 100,000 articles and measures the list, the feed, the tag filter and the
 favorited filter at each size. ``python -m bench.run workers`` (``make
 bench-workers``) compares gunicorn worker classes and thread counts.
+``python -m bench.run migration`` (``make bench-migration``) applies an index
+and a validated constraint to 1,000,000 comments while the app serves, with
+the lock-safe operations and the plain ones (``bench.migration``).
 
 Every run is bounded: ``BENCH_DURATION`` seconds per endpoint (default 10),
 ``BENCH_MAX_SECONDS`` for the whole run (default 1,500), and wrk only ever
@@ -42,6 +45,7 @@ import sys
 
 from app.db.scratch import ScratchUnavailable
 from bench.harness import BenchError, ensure_wrk
+from bench.migration import run_migration
 from bench.scenarios import run_replicas, run_scale, run_standard, run_workers
 from scripts.throwaway import ThrowawayError
 
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode",
         nargs="?",
         default="standard",
-        choices=("standard", "scale", "workers", "replicas"),
+        choices=("standard", "scale", "workers", "replicas", "migration"),
     )
     parser.add_argument(
         "--databases",
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             run_scale(databases)
         elif args.mode == "replicas":
             run_replicas()
+        elif args.mode == "migration":
+            run_migration()
         else:
             run_workers()
     except (BenchError, ThrowawayError, ScratchUnavailable) as error:

@@ -22,7 +22,10 @@ Built in (the pieces live in ``app.db``):
   revision is its own transaction (``transaction_per_migration``), so a long
   data migration does not hold the locks of every revision before it;
 - on PostgreSQL, every run sets ``lock_timeout`` (``MIGRATION_LOCK_TIMEOUT``)
-  for its session, and resets it afterwards;
+  for its session, and resets it afterwards; a revision that hit it and
+  committed nothing is re-run with backoff (``app.db.lock_retry``);
+- revisions call the lock-safe operations of ``app.db.ops`` as ``op.safe_*``
+  (run as ``app.db.safe_ddl`` says);
 - on SQLite, foreign keys are off during a run (a batch table copy would
   otherwise cascade-delete the rows that reference it) and checked after
   (``app.db.sqlite_batch``);
@@ -40,11 +43,13 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import Connection, make_url
 
+import app.db.safe_ddl  # noqa: F401 (op.safe_create_index and the others, app/db/ops.py)
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
 from app.db.lock import migration_lock
+from app.db.lock_retry import RevisionRetry
 from app.db.sqlite_batch import check_foreign_keys, foreign_keys_off
 
 config = context.config
@@ -59,7 +64,8 @@ migrate_extension = current_app.extensions["migrate"]
 db = migrate_extension.db
 target_metadata = db.metadata
 record_step = AuditRecorder()
-LOCK_TIMEOUT = str(current_app.config.get("MIGRATION_LOCK_TIMEOUT") or "5s")
+retry_on_lock_timeout = RevisionRetry()
+LOCK_TIMEOUT = str(current_app.config.get("MIGRATION_LOCK_TIMEOUT") or "1s")
 
 
 def _transaction_args(dialect_name: str) -> dict:
@@ -73,7 +79,7 @@ def _configure_args(url: str) -> dict:
     args.setdefault("process_revision_directives", revision_hook(config, target_metadata, url))
     args.setdefault("include_name", include_name)
     args.setdefault("render_item", render_item)
-    args.setdefault("on_version_apply", [record_step])
+    args.setdefault("on_version_apply", [record_step, retry_on_lock_timeout.on_version_apply])
     return args
 
 
@@ -149,7 +155,7 @@ def _run_on(connection) -> None:
         )
         with context.begin_transaction():
             record_step.start()
-            context.run_migrations()
+            retry_on_lock_timeout.run(connection, context.run_migrations)
             check_foreign_keys(connection)
 
 

@@ -44,6 +44,8 @@ Create Date: ${create_date}
 import sqlalchemy as sa  # noqa: F401 (for the table descriptions)
 from alembic import op  # noqa: F401 (op.get_bind() gives the connection)
 
+from app.db.backfill import backfill  # noqa: F401 (batched, committed, resumable updates)
+
 # revision identifiers, used by Alembic.
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
@@ -54,23 +56,17 @@ depends_on = ${repr(depends_on)}
 # serves) or contract (after every replica runs the new code). docs/migrations.md
 phase = ${repr(phase)}
 
-# Describe what you touch, for example:
+# Describe what you touch, and update it in batches, for example:
 #   users = sa.table("users", sa.column("id", sa.Integer), sa.column("bio", sa.Text))
+#   backfill(users, {"bio": ""}, pending=users.c.bio.is_(None), batch_size=1_000)
 #
 # Transactions (docs/migrations.md): on PostgreSQL this revision runs in a
-# transaction of its own, on SQLite the whole run is one. Batches inside that
-# transaction keep each statement small, but every row updated stays locked
-# until the revision commits. A backfill of a large table that must not hold
-# its locks for long commits each batch, in an autocommit block:
-#   connection = op.get_bind()
-#   pending = sa.select(users.c.id).where(users.c.bio.is_(None)).limit(1000)
-#   with op.get_context().autocommit_block():  # each statement commits at once
-#       while connection.execute(
-#           users.update().where(users.c.id.in_(pending)).values(bio="")
-#       ).rowcount:
-#           pass
-# A failure midway then keeps the batches already done: write the update so
-# that running it again is harmless (as above: it only touches rows still NULL).
+# transaction of its own, on SQLite the whole run is one. A backfill of a
+# table of any size goes through backfill() (app/db/backfill.py): it updates
+# the rows still pending in batches by primary key, commits each batch (in an
+# autocommit block), pauses between batches (BACKFILL_PAUSE) and prints its
+# progress. Interrupted, it resumes where it stopped when run again: write
+# `pending` so that it is false once a row is done, as below.
 
 def upgrade():
     pass

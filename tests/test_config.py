@@ -126,6 +126,25 @@ def test_an_unclear_database_lock_timeout_is_refused(raw):
         settings(DATABASE_URL="postgresql://db/conduit", DATABASE_LOCK_TIMEOUT=raw)
 
 
+def test_migration_retry_delay_and_backfill_pause_read_seconds_or_milliseconds():
+    loaded = settings(MIGRATION_RETRY_DELAY="500ms", BACKFILL_PAUSE="2")
+
+    assert (loaded["MIGRATION_RETRY_DELAY"], loaded["BACKFILL_PAUSE"]) == (0.5, 2.0)
+
+
+def test_migrations_retry_a_lock_timeout_five_times_by_default_after_one_second():
+    loaded = settings()
+
+    assert (loaded["MIGRATION_LOCK_RETRIES"], loaded["MIGRATION_RETRY_DELAY"]) == (5, 1.0)
+    assert loaded["MIGRATION_LOCK_TIMEOUT"] == "1s"
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1s", "1 min"])
+def test_an_unclear_migration_retry_delay_is_refused(raw):
+    with pytest.raises(ConfigurationError, match="MIGRATION_RETRY_DELAY must look like 1s"):
+        settings(MIGRATION_RETRY_DELAY=raw)
+
+
 def test_an_empty_env_file_setting_reads_no_env_file(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     env_file.write_text("JWT_EXPIRES_SECONDS=120\n")

@@ -10,6 +10,12 @@
 - ``enum_types``: PostgreSQL enum types created and dropped by generated revisions;
 - ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
 - ``lock``: one migration run at a time per database;
+- ``lock_retry``: a revision or step that hit ``lock_timeout``, retried with backoff;
+- ``ops`` and ``safe_ddl``: the lock-safe operations revisions call
+  (``op.safe_create_index`` …), and how each runs on PostgreSQL and SQLite;
+- ``safe_rewrite``: generated revisions written with those operations;
+- ``hazard_advice``: the safe form beside each lint hazard;
+- ``backfill``: batched, committed, resumable updates for data migrations;
 - ``backup``: SQLite online backup, pg_dump / pg_restore, checking a backup;
 - ``backup_check``: before a restore, the backup's revisions and tables against this code;
 - ``scratch``: the gate's scratch SQLite and PostgreSQL databases;

@@ -29,6 +29,7 @@ from app.db.enum_types import add_enum_type_operations, enum_columns, native_enu
 from app.db.exit_codes import ExitCode
 from app.db.phases import split_by_phase
 from app.db.renames import rename_refusal
+from app.db.safe_rewrite import rewrite_to_safe_operations
 
 # Template arguments (``config.attributes``) read by script.py.mako, keyed by revision id.
 BANNER_ATTRIBUTE = "destructive_operations"
@@ -228,7 +229,6 @@ def revision_hook(
         if refusal:
             raise RenameRefused(refusal)
         config.attributes[PHASES_ATTRIBUTE] = split_by_phase(directives)
-        # Rewriters of the operations (safe forms) chain here, over each script in turn.
         banners: dict[str, list[str]] = {}
         notes: list[str] = []
         for directive in directives:
@@ -238,5 +238,6 @@ def revision_hook(
             notes += blind_spots(directive.upgrade_ops, created_types)
         config.attributes[BANNER_ATTRIBUTE] = banners
         config.attributes[BLIND_SPOTS_ATTRIBUTE] = notes
+        rewrite_to_safe_operations(context, _revision, directives)  # last: after the split
 
     return process_revision_directives

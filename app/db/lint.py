@@ -9,6 +9,11 @@ one line per revision:
 
     <revision id>  <why it is safe>
 
+Each finding says why and the safe form to write instead
+(``app.db.hazard_advice``), with the statement's own table and column names.
+The lock-safe operations (``op.safe_*``, ``app.db.ops``) render SQL none of
+these rules flag; ``op.unsafe_drop_*`` stays a finding to review.
+
 Reviews live there, not in the revision files, so recording one never edits
 an applied revision (whose checksum ``flask db verify`` guards).
 """
@@ -31,6 +36,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import Script
 
+from app.db.hazard_advice import safe_alternative
 from app.db.phases import CONTRACT, phase_of
 
 OFFLINE_URL = "postgresql+psycopg://"
@@ -48,6 +54,9 @@ HAZARD_RULES = {
     "renaming-column": "renamed column: running code uses the old name",
     "renaming-table": "renamed table: running code uses the old name",
     "require-lock-timeout": "no lock_timeout: a blocked lock stalls every query behind it",
+    "constraint-missing-not-valid": "constraint checked on every row while writes are blocked",
+    "adding-foreign-key-constraint": "foreign key checked on every row while writes are blocked",
+    "disallowed-unique-constraint": "unique constraint builds its index while writes are blocked",
 }
 # Expected in a contract revision (it runs once no replica runs the previous release),
 # a hazard in an expand one (the previous release still reads the column or table).
@@ -171,7 +180,9 @@ def run_squawk(sql: str, name: str) -> list[Finding]:
             continue
         line = int(report.get("line", 0))
         statement = lines[line].strip() if 0 <= line < len(lines) else ""
-        findings.append(Finding(rule, HAZARD_RULES[rule], statement))
+        instead = safe_alternative(rule, statement)
+        message = f"{HAZARD_RULES[rule]}; instead: {instead}" if instead else HAZARD_RULES[rule]
+        findings.append(Finding(rule, message, statement))
     return findings
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from app import MIGRATIONS_DIRECTORY
 from app.config import normalize_database_url
+from app.db.history import read_head_file
 from app.extensions import db
 from tests.conftest import make_app
 
@@ -174,6 +176,29 @@ def repo(tmp_path: Path, migrations_dir: Path) -> Path:
     git(root, "add", "migrations")
     git(root, "commit", "--quiet", "-m", "migrations")
     return root
+
+
+AddRevision = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def add_revision(migrations_dir: Path) -> AddRevision:
+    """``add_revision(name, upgrade_body)``: a hand-written revision after the current head."""
+
+    def add(name: str, body: str) -> Path:
+        (head,) = read_head_file(migrations_dir)
+        path = migrations_dir / "versions" / f"29990101_000000_{name}.py"
+        path.write_text(
+            f'"""{name}"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+            f"revision = {name!r}\ndown_revision = {head!r}\n"
+            "branch_labels = None\ndepends_on = None\n\n\n"
+            "def upgrade():\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n\n\n"
+            "def downgrade():\n    pass\n"
+        )
+        (migrations_dir / "HEAD").write_text(name + "\n")
+        return path
+
+    return add
 
 
 DefineBadges = Callable[..., Table]

@@ -401,10 +401,8 @@ def template_example(revision: str) -> str:
     code = []
     for line in lines[start:]:
         if not line.startswith("#   "):
-            continue
-        code.append(line[len("#   ") :])
-        if line.strip() == "#           pass":
             break
+        code.append(line[len("#   ") :])
     return "\n".join(code)
 
 
@@ -436,6 +434,7 @@ def test_the_data_migration_templates_batch_example_runs_and_backfills(
     result = flask_db("run")
 
     assert result.exit_code == ExitCode.OK, result.output
+    assert "backfill users: 2,500/2,500 rows (100%)" in result.output
     with engine.connect() as connection:
         assert (
             connection.execute(text("SELECT count(*) FROM users WHERE bio = ''")).scalar() == 2500
