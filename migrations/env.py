@@ -26,6 +26,9 @@ Built in (the pieces live in ``app.db``):
 - on SQLite, foreign keys are off during a run (a batch table copy would
   otherwise cascade-delete the rows that reference it) and checked after
   (``app.db.sqlite_batch``);
+- after every online run, new tables get the PostgreSQL change triggers and
+  every replica's response cache hears that anything may have changed
+  (``app.db.change_triggers``);
 - offline (``--sql``) renders PostgreSQL SQL when the database is SQLite, since
   SQLite batch migrations cannot be rendered offline.
 """
@@ -40,6 +43,7 @@ from alembic import context
 from flask import current_app
 from sqlalchemy import Connection, make_url
 
+from app.db import change_triggers
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item
@@ -151,6 +155,7 @@ def _run_on(connection) -> None:
             record_step.start()
             context.run_migrations()
             check_foreign_keys(connection)
+            change_triggers.after_run(connection)
 
 
 if context.is_offline_mode():
