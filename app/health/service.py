@@ -91,7 +91,7 @@ def _schema_problem(connection: Connection, current: set[str]) -> str | None:
 def _known(scripts: ScriptDirectory, revision: str) -> bool:
     try:
         return scripts.get_revision(revision) is not None
-    except CommandError:  # alembic.util.CommandError covers ResolutionError
+    except CommandError:  # what get_revision raises for a revision it does not know
         return False
 
 
