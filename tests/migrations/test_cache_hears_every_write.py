@@ -66,6 +66,33 @@ def downgrade():
     op.drop_table("badges")
 '''
 
+RENAME_REVISION = '''"""rename users.bio in one step (what breaks the running release)"""
+
+from alembic import op
+
+revision = "4e4a0e000001"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+phase = "contract"
+
+
+def upgrade():
+    op.alter_column("users", "bio", new_column_name="biography")
+
+
+def downgrade():
+    op.alter_column("users", "biography", new_column_name="bio")
+'''
+
+# SQLite needs no triggers: PRAGMA data_version sees every commit.
+postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+def add_revision(migrations: Path, name: str, template: str) -> None:
+    head = (migrations / "HEAD").read_text().strip()
+    (migrations / "versions" / f"{name}.py").write_text(template.format(head=head))
+
 
 def outside_sql(url: str, statement: str) -> None:
     """Run ``statement`` the way ``psql`` or ``sqlite3`` would: its own connection, committed."""
@@ -76,6 +103,12 @@ def outside_sql(url: str, statement: str) -> None:
         return
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(statement)
+
+
+def drop_event_triggers(url: str) -> None:
+    """As if the migrations had run as a role that is not a superuser."""
+    outside_sql(url, "DROP EVENT TRIGGER conduit_changes_ddl")
+    outside_sql(url, "DROP EVENT TRIGGER conduit_changes_drop")
 
 
 @pytest.fixture
@@ -154,10 +187,7 @@ def test_a_psql_update_reaches_the_cache(reads: Reads, empty_database: str) -> N
 def test_a_data_migration_reaches_the_cache(
     reads: Reads, tooling: FlaskDb, migrations_dir: Path
 ) -> None:
-    head = (migrations_dir / "HEAD").read_text().strip()
-    (migrations_dir / "versions" / "da7a00000001_bios.py").write_text(
-        DATA_REVISION.format(head=head)
-    )
+    add_revision(migrations_dir, "da7a00000001_bios", DATA_REVISION)
     reads.warm()
 
     assert tooling("run").exit_code == ExitCode.OK
@@ -170,6 +200,8 @@ def test_a_data_migration_reaches_the_cache(
 def test_a_restore_forgets_an_article_it_removes(
     reads: Reads, tooling: FlaskDb, tmp_path: Path
 ) -> None:
+    """On PostgreSQL the event trigger does not hear a restore (its ``DROP SCHEMA``
+    drops the trigger's function first): ``flask db restore`` announces itself."""
     backup = tmp_path / "before-the-article.backup"
     assert tooling("backup", "--output", str(backup)).exit_code == ExitCode.OK
     removed = create_article(reads.uncached, reads.jake)["slug"]
@@ -209,11 +241,25 @@ def test_a_column_rename_is_never_served_from_the_cache(reads: Reads, empty_data
     assert reads.cached.get("/api/profiles/jake").status_code == 200
 
 
+@postgresql_only
+def test_a_migration_run_announces_its_ddl_even_without_the_event_trigger(
+    reads: Reads, tooling: FlaskDb, migrations_dir: Path, empty_database: str
+) -> None:
+    drop_event_triggers(empty_database)
+    add_revision(migrations_dir, "4e4a0e000001_rename_bio", RENAME_REVISION)
+    reads.warm()
+
+    assert tooling("run").exit_code == ExitCode.OK
+    reads.wait_fresh()
+    during = reads.cached.get("/api/profiles/jake").status_code
+    assert tooling("revert").exit_code == ExitCode.OK
+    reads.wait_fresh()
+
+    assert during == 503
+    assert reads.cached.get("/api/profiles/jake").status_code == 200
+
+
 # --- PostgreSQL: the triggers themselves -------------------------------------
-
-
-# SQLite needs no triggers: PRAGMA data_version sees every commit.
-postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 def _catalog(url: str, query: str) -> list[str]:
@@ -240,10 +286,7 @@ def test_every_application_table_notifies(tooling: FlaskDb, empty_database: str)
 def test_a_table_created_by_a_later_revision_notifies_too(
     tooling: FlaskDb, empty_database: str, migrations_dir: Path
 ) -> None:
-    head = (migrations_dir / "HEAD").read_text().strip()
-    (migrations_dir / "versions" / "bad9e0000001_badges.py").write_text(
-        TABLE_REVISION.format(head=head)
-    )
+    add_revision(migrations_dir, "bad9e0000001_badges", TABLE_REVISION)
 
     assert tooling("run").exit_code == ExitCode.OK
 
