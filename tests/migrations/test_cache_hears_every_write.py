@@ -26,7 +26,7 @@ from app.models import Base
 from tests.conftest import close_app, make_app
 from tests.factories import create_article, register
 from tests.listening import wait_for, wait_until_listening
-from tests.migrations.conftest import FlaskDb, cli, reset_postgres_schema
+from tests.migrations.conftest import FlaskDb, cli, drop_event_triggers
 
 DATA_REVISION = '''"""bios written by a data migration"""
 
@@ -105,22 +105,14 @@ def outside_sql(url: str, statement: str) -> None:
         connection.execute(statement)
 
 
-def drop_event_triggers(url: str) -> None:
-    """As if the migrations had run as a role that is not a superuser."""
-    outside_sql(url, "DROP EVENT TRIGGER conduit_changes_ddl")
-    outside_sql(url, "DROP EVENT TRIGGER conduit_changes_drop")
-
-
 @pytest.fixture
 def tooling(
     app_for: Callable[..., Flask], empty_database: str, migrations_dir: Path, tmp_path: Path
-) -> Iterator[FlaskDb]:
+) -> FlaskDb:
     """``flask db …`` (the operator's tools) on a database migrated to the head."""
     flask_db = cli(app_for(empty_database, migrations_dir, BACKUP_DIRECTORY=tmp_path / "backups"))
     assert flask_db("run").exit_code == ExitCode.OK
-    yield flask_db
-    if empty_database.startswith("postgresql"):  # the event triggers are database-wide
-        reset_postgres_schema(empty_database)
+    return flask_db
 
 
 @pytest.fixture
@@ -245,7 +237,7 @@ def test_a_column_rename_is_never_served_from_the_cache(reads: Reads, empty_data
 def test_a_migration_run_announces_its_ddl_even_without_the_event_trigger(
     reads: Reads, tooling: FlaskDb, migrations_dir: Path, empty_database: str
 ) -> None:
-    drop_event_triggers(empty_database)
+    drop_event_triggers(empty_database)  # as if the migrations ran as a plain role
     add_revision(migrations_dir, "4e4a0e000001_rename_bio", RENAME_REVISION)
     reads.warm()
 
