@@ -29,6 +29,9 @@ Built in (the pieces live in ``app.db``):
 - on SQLite, foreign keys are off during a run (a batch table copy would
   otherwise cascade-delete the rows that reference it) and checked after
   (``app.db.sqlite_batch``);
+- after every online run, new tables get the PostgreSQL change triggers and
+  every replica's response cache hears that anything may have changed
+  (``app.db.change_triggers``);
 - offline (``--sql``) renders PostgreSQL SQL when the database is SQLite, since
   SQLite batch migrations cannot be rendered offline.
 """
@@ -44,6 +47,7 @@ from flask import current_app
 from sqlalchemy import Connection, make_url
 
 import app.db.safe_ddl  # noqa: F401 (op.safe_create_index and the others, app/db/ops.py)
+from app.db import change_triggers
 from app.db.audit import AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item
@@ -157,6 +161,7 @@ def _run_on(connection) -> None:
             record_step.start()
             retry_on_lock_timeout.run(connection, context.run_migrations)
             check_foreign_keys(connection)
+            change_triggers.after_run(connection)
 
 
 if context.is_offline_mode():

@@ -122,11 +122,18 @@ def app_with_tables(database_url: str, **overrides: Any) -> Iterator[Flask]:
 
 
 def reset_database(app: Flask) -> None:
-    """Drop every table the models know, and Alembic's version table."""
+    """Drop every table the models know, and Alembic's version table.
+
+    PostgreSQL: the whole ``public`` schema, with the functions and the
+    database-wide event triggers the migrations install.
+    """
     with app.app_context():
         db.drop_all()
         with db.engine.begin() as connection:
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
 
 
 @pytest.fixture

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy import text
 
+from app import MIGRATIONS_DIRECTORY
 from app.extensions import db
 from app.health.service import migration_heads
 from tests.conftest import make_app, reset_database
@@ -86,3 +90,99 @@ def test_an_unreachable_database_is_logged_with_the_fix(caplog) -> None:
         "Readiness: the database is not reachable: DATABASE_URL: no PostgreSQL server answers "
         "at 127.0.0.1:1: start it, or point DATABASE_URL at one"
     )
+
+
+# --- a rolling release: two releases serve one schema ------------------------
+
+CONTRACT_REVISION = '''"""drop users.bio (contract)"""
+
+from alembic import op
+
+revision = "c0c0c0c0c0c0"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+phase = "contract"
+
+
+def upgrade():
+    op.drop_column("users", "bio")
+
+
+def downgrade():
+    pass
+'''
+LATER_RELEASE_REVISION = "0123456789ab"  # a revision this code does not know
+
+
+@pytest.fixture
+def release_with_contract(tmp_path: Path, database_url: str) -> Iterator[Flask]:
+    """This release ships one more revision, a contract one; the database is at its
+    expand target (everything before it applied)."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIRECTORY, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    head = (migrations / "HEAD").read_text().strip()
+    (migrations / "versions" / "c0c0c0c0c0c0_drop_bio.py").write_text(
+        CONTRACT_REVISION.format(head=head)
+    )
+    app = make_app(database_url, MIGRATIONS_DIRECTORY=str(migrations))
+    reset_database(app)
+    with app.app_context():
+        upgrade(revision=head)
+    yield app
+    reset_database(app)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _stamp(app: Flask, revision: str) -> None:
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+
+
+def test_readyz_is_ready_with_only_contract_revisions_pending(release_with_contract) -> None:
+    response = release_with_contract.test_client().get("/readyz")
+
+    assert response.status_code == 200
+
+
+def test_readyz_is_503_when_an_expand_revision_is_pending_before_a_contract_one(
+    release_with_contract,
+) -> None:
+    _stamp(release_with_contract, FIRST_REVISION)
+
+    response = release_with_contract.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    (message,) = response.get_json()["errors"]["database"]
+    assert f"schema is at {FIRST_REVISION}" in message
+
+
+def test_readyz_is_ready_ahead_of_the_head_while_the_models_fit(unmigrated_app) -> None:
+    with unmigrated_app.app_context():
+        upgrade()
+    _stamp(unmigrated_app, LATER_RELEASE_REVISION)
+
+    response = unmigrated_app.test_client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "revision": LATER_RELEASE_REVISION}
+
+
+def test_readyz_is_503_ahead_of_the_head_when_a_models_column_is_gone(unmigrated_app) -> None:
+    with unmigrated_app.app_context():
+        upgrade()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE users RENAME COLUMN bio TO biography")
+    _stamp(unmigrated_app, LATER_RELEASE_REVISION)
+
+    response = unmigrated_app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "errors": {
+            "database": [
+                f"schema is at {LATER_RELEASE_REVISION}: this release needs column users.bio"
+            ]
+        }
+    }

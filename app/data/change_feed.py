@@ -20,16 +20,37 @@ How the generations move:
 * **The other processes of the replica** share the counters: they live in
   shared memory created before gunicorn forks (``preload_app``), so a write
   in one worker is seen by the next lookup in every other worker.
-* **Other replicas, PostgreSQL:** every committing transaction also runs
-  ``NOTIFY conduit_changes, '<tables>'``, which PostgreSQL delivers only if
-  and when it commits. Each worker process keeps one listener thread on its
-  own psycopg connection (``LISTEN``) that moves the named tables'
-  generations. While that connection is down the feed answers ``None`` (the
-  cache is off); on reconnecting it listens first, then moves every
-  generation (anything missed is forgotten), then vouches again.
+* **Other replicas, PostgreSQL:** the notifications on the channel
+  ``conduit_changes``, which PostgreSQL delivers only if and when the
+  transaction that sent them commits. Each worker process keeps one listener
+  thread on its own psycopg connection (``LISTEN``) that moves the named
+  tables' generations (the payload: table names separated by commas; ``*``
+  or nothing: every table). While that connection is down the feed answers
+  ``None`` (the cache is off); on reconnecting it listens first, then moves
+  every generation (anything missed is forgotten), then vouches again.
+  They come from three places:
+
+  - **the database itself**, for every writer (revision e7f98158c3b0): a
+    statement-level trigger on each table sends its name after any
+    ``INSERT``/``UPDATE``/``DELETE``/``TRUNCATE`` (a data migration, a
+    ``psql`` fix, a cascaded delete), and an event trigger sends ``*`` after
+    any DDL (when the migration role is a superuser);
+  - **the app's own sessions** (``_notify_other_processes``): every
+    committing transaction also sends the tables it wrote. Kept on purpose,
+    although the triggers send the same news: during a rolling release the
+    new code may serve a database where that revision has not run yet, and
+    databases made with ``create_all`` (the tests) have no
+    triggers. The cost is a second notification per transaction (PostgreSQL
+    folds identical ones within a transaction, so many statements on one
+    table send one); a duplicate only moves the same generations again;
+  - **the app's out-of-band tools** (:func:`announce_every_table`): after
+    ``flask db upgrade``/``run``/``revert`` (migrations/env.py, which covers
+    DDL without an event trigger), ``flask db restore`` and ``flask counters
+    recount``.
 * **Other processes, SQLite:** every lookup asks a dedicated connection for
-  ``PRAGMA data_version``, which changes whenever another connection commits;
-  it does not say which tables, so every generation moves.
+  ``PRAGMA data_version``, which changes whenever another connection commits
+  (DDL, a restore through the backup API and a migration included); it does
+  not say which tables, so every generation moves.
 """
 
 from __future__ import annotations
@@ -47,7 +68,7 @@ from typing import Any
 
 import psycopg
 from flask import current_app, has_app_context
-from sqlalchemy import Engine, MetaData, event, inspect
+from sqlalchemy import Connection, Engine, MetaData, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from app.models import Base
@@ -249,9 +270,27 @@ class _Unheard(ChangeFeed):
 
 
 def _tables_in(payload: str) -> set[str] | None:
-    """The tables a notification names; ``None`` (all of them) when it names none."""
+    """The tables a notification names; ``None`` (all of them) for ``*`` or none."""
     names = {name for name in payload.split(",") if name}
-    return names or None
+    return None if not names or EVERY_TABLE in names else names
+
+
+def announce_every_table(connection: Connection) -> None:
+    """Tell every replica's cache that anything may have changed (``NOTIFY … '*'``).
+
+    For writes made around the app's sessions (a migration run, a restore).
+    PostgreSQL delivers it when ``connection``'s transaction commits (the
+    caller commits); SQLite needs nothing (``PRAGMA data_version``). This
+    process's own feed, if any, moves at once.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "SELECT pg_notify(%(channel)s, %(payload)s)",
+            {"channel": CHANNEL, "payload": EVERY_TABLE},
+        )
+    feed = current_feed()
+    if feed is not None:
+        feed.changed(None)
 
 
 @cache

@@ -31,6 +31,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from app.data import change_feed
 from app.data.unit_of_work import upsert_adding
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, Tag
@@ -156,6 +157,8 @@ def recount_live() -> None:
             time.sleep(RECOUNT_LOCK_PAUSE_SECONDS)
             continue
         recount()
+        # Any cached answer may show a total just repaired: every replica forgets them all.
+        change_feed.announce_every_table(db.session.connection())
         db.session.commit()
         return
 

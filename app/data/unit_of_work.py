@@ -20,7 +20,12 @@ The mapping, in one place (:func:`translate`):
 - the database is unreachable, the connection died mid-request, the pool is
   exhausted, SQLite stayed locked past its busy timeout, or a PostgreSQL lock
   was not granted within ``DATABASE_LOCK_TIMEOUT`` (a migration holding a
-  table, say) → **503** ``{"database": [...]}`` with ``Retry-After``.
+  table, say) → **503** ``{"database": [...]}`` with ``Retry-After``;
+- the SQL names a column or table the database does not have (the schema
+  changed under the running release: app/data/schema_drift.py) → **503**
+  ``{"database": ["schema does not match this release, please retry"]}``
+  with ``Retry-After``; the process then suspects drift and ``/readyz``
+  answers 503 until the schema matches the models again.
 
 Anything else is a bug: logged with its traceback, answered 500.
 """
@@ -48,6 +53,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import InternalServerError
 
+from app.data import schema_drift
 from app.errors import ApiError, render_http_exception
 from app.extensions import db
 from app.models import Base
@@ -107,16 +113,15 @@ def translate(error: SQLAlchemyError) -> ApiError | None:
         return _not_found(_vanished(str(error)))
     if isinstance(error, DBAPIError) and _sqlstate(error).startswith(_TRANSACTION_ROLLBACK):
         return _conflict()
+    if isinstance(error, DBAPIError) and schema_drift.missing_object(error):
+        return _unavailable("schema does not match this release, please retry")
     if isinstance(error, OperationalError | InterfaceError | PoolTimeoutError) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):
         busy = isinstance(error, DBAPIError) and (
             "database is locked" in str(error.orig) or _sqlstate(error) == _LOCK_NOT_AVAILABLE
         )
-        message = "is busy, please retry" if busy else "is not reachable, please retry"
-        return ApiError(
-            503, {"database": [message]}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        )
+        return _unavailable("is busy, please retry" if busy else "is not reachable, please retry")
     return None
 
 
@@ -142,7 +147,11 @@ def database_error(error: SQLAlchemyError) -> Response:
     if answer is None:
         log.exception("Unhandled database error", exc_info=error)
         return render_http_exception(InternalServerError())
-    if answer.code == 503:
+    drift = schema_drift.missing_object(error) if isinstance(error, DBAPIError) else None
+    suspicion = schema_drift.suspicion()
+    if drift and suspicion is not None:
+        suspicion.noticed(drift)  # logs the first one
+    elif answer.code == 503:
         log.warning("Database unavailable: %s", _summary(error))
     elif isinstance(error, DataError):
         log.warning("Input the database refused: %s", _summary(error))
@@ -176,6 +185,7 @@ def init_app(app: Flask) -> None:
     """
     app.register_error_handler(SQLAlchemyError, database_error)
     app.teardown_appcontext(_close_session)
+    schema_drift.init_app(app)
 
 
 def _integrity_error(error: IntegrityError) -> ApiError | None:
@@ -233,6 +243,10 @@ def _vanished(message: str) -> str:
 
 def _conflict() -> ApiError:
     return ApiError(409, {"body": ["conflicts with a concurrent change, please retry"]})
+
+
+def _unavailable(message: str) -> ApiError:
+    return ApiError(503, {"database": [message]}, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _not_found(field: str) -> ApiError:

@@ -20,7 +20,9 @@
 - ``backup_check``: before a restore, the backup's revisions and tables against this code;
 - ``scratch``: the gate's scratch SQLite and PostgreSQL databases;
 - ``sqlite_batch``: foreign keys off during SQLite runs; leftover batch tables;
-- ``history``: the committed ``migrations/HEAD`` file and the main branch.
+- ``history``: the committed ``migrations/HEAD`` file and the main branch;
+- ``change_triggers``: after every run, PostgreSQL change triggers on new
+  tables and a notification to every replica's response cache.
 
 ``migrations/env.py`` wires the hooks into every Alembic run.
 """

@@ -26,6 +26,7 @@ from flask_migrate.cli import db as db_group
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.data.change_feed import announce_every_table
 from app.data.database import connection_problem
 from app.db import history
 from app.db.alembic_setup import (
@@ -671,6 +672,7 @@ def restore_database(file: Path, yes: bool) -> None:
         with engine.begin() as connection:
             # The backup's name and checksum, in the audit table of the restored database.
             record(connection, revision=",".join(contents.revisions), direction=RESTORE, path=file)
+            announce_every_table(connection)  # every replica's response cache starts afresh
     engine.dispose()  # pooled connections may have cached the old schema
     after = _status(engine)
     click.echo(f"Restored {_url(engine)} from {file}.")

@@ -34,8 +34,11 @@ class Readiness(MethodView):
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     @blp.doc(operationId="GetReadiness")
     def get(self):
-        """Check that the database answers and its schema is at the migrations' head
+        """Check that the database answers and its schema fits this release
 
-        Answers 503 with the reason in the error envelope otherwise.
+        Fits: at the migrations' head, behind it by contract revisions only, or
+        ahead of it with every table and column of the models present; and no
+        request met a missing column or table since. Answers 503 with the
+        reason in the error envelope otherwise.
         """
         return {"status": "ready", "revision": service.readiness()}

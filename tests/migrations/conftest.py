@@ -39,12 +39,35 @@ def reset_postgres_schema(url: str) -> None:
         connection.execute("CREATE SCHEMA public")
 
 
+DROP_EVENT_TRIGGERS = """
+DO $$
+DECLARE name text;
+BEGIN
+    FOR name IN SELECT evtname FROM pg_event_trigger LOOP
+        EXECUTE format('DROP EVENT TRIGGER %I', name);
+    END LOOP;
+END
+$$
+"""
+
+
+def drop_event_triggers(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(DROP_EVENT_TRIGGERS)
+
+
 @pytest.fixture
-def empty_database(database_url: str) -> str:
-    """The URL of an empty database (SQLite file or PostgreSQL, per parametrization)."""
+def empty_database(database_url: str) -> Iterator[str]:
+    """The URL of an empty database (SQLite file or PostgreSQL, per parametrization).
+
+    PostgreSQL: its event triggers are dropped afterwards, since they are
+    database-wide and would notify later tests' listeners of their DDL.
+    """
     if database_url.startswith("postgresql"):
         reset_postgres_schema(database_url)
-    return database_url
+    yield database_url
+    if database_url.startswith("postgresql"):
+        drop_event_triggers(database_url)
 
 
 @pytest.fixture
