@@ -63,6 +63,7 @@ from app.db.lint import (
     report,
 )
 from app.db.lock import migration_lock
+from app.db.release_command import release
 from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
@@ -620,6 +621,7 @@ COMMANDS = (
     lint,
     review,
     gate,
+    release,
     backup_database,
     restore_database,
 )
