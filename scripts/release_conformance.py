@@ -61,7 +61,9 @@ def main() -> int:
             if head != target:
                 runs.append(("the new code", throwaway.ROOT, head))
             failed = [
-                label for label, code, at in runs if not _passes(label, code, url, settings, at)
+                label
+                for label, code, at in runs
+                if not suite_passes(label, code, url, settings, at)
             ]
     except ReleasedError as error:
         print(f"FAIL  served previous release: {error}", file=sys.stderr)
@@ -100,7 +102,7 @@ def _plan(settings: dict[str, str]) -> str | tuple:
     return release, repository_root(migrations), target, head
 
 
-def _passes(label: str, code: Path, url: str, settings: dict[str, str], at: str) -> bool:
+def suite_passes(label: str, code: Path, url: str, settings: dict[str, str], at: str) -> bool:
     """Serve ``code`` on ``url`` upgraded to ``at``, run the Postman suite; print the verdict."""
     throwaway.migrate(url, settings, target=at)
     with throwaway.serve(url, settings=settings, root=code) as server:
@@ -120,11 +122,11 @@ def _passes(label: str, code: Path, url: str, settings: dict[str, str], at: str)
         print(f"ok    {where}: the Postman suite passes")
         return True
     print(f"FAIL  {where}: the Postman suite failed", file=sys.stderr)
-    print(_failure_report(done.stdout + done.stderr, log), file=sys.stderr)
+    print(failure_report(done.stdout + done.stderr, log), file=sys.stderr)
     return False
 
 
-def _failure_report(newman: str, log: str) -> str:
+def failure_report(newman: str, log: str) -> str:
     """The server's errors and 5xx answers, the failed requests (newman's names): deduplicated."""
     lines = [f"      server error: {line}" for line in dict.fromkeys(_EXCEPTION.findall(log))]
     requests = list(dict.fromkeys(_FAILED_REQUEST.findall(newman)))
