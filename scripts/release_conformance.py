@@ -28,8 +28,12 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scripts import throwaway
+
+if TYPE_CHECKING:
+    from app.db.released import Release
 
 CONFORMANCE = throwaway.ROOT / "scripts" / "conformance.sh"
 _FAILED_REQUEST = re.compile(r'inside "([^"]+)"')
@@ -80,7 +84,7 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def _plan(settings: dict[str, str]) -> str | tuple:
+def _plan(settings: dict[str, str]) -> str | tuple[Release, Path, str, str]:
     """``(release, repository root, expand target, head)``, or why there is nothing to serve."""
     from app import create_app
     from app.db.alembic_setup import migrations_directory, script_directory
@@ -95,7 +99,7 @@ def _plan(settings: dict[str, str]) -> str | tuple:
             return "no migrations/RELEASED: no release recorded yet"
         release = read_released(migrations)
         scripts = script_directory()
-        head = scripts.get_current_head()
+        head = scripts.get_current_head() or "base"
         if head == release.revision:
             return f"RELEASED is the head ({release}): nothing new to serve it on"
         target = expand_target(scripts, release.revision) or "base"
