@@ -177,7 +177,7 @@ require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
 
 .PHONY: migration-generate migration-create migration-run migration-revert migration-show \
 	migration-verify migration-accept migration-lint migration-review migration-check migration-sql \
-	db-backup db-restore db-reset
+	migration-release db-backup db-restore db-reset
 migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
 	$(call require,name,AddUserTable)
 	$(FLASK_DB) generate "$(name)"
@@ -210,8 +210,12 @@ migration-review: install ## Record a checked lint finding in migrations/reviewe
 	$(call require,why,<why it is safe>)
 	$(FLASK_DB) review "$(rev)" "$(why)"
 
-migration-check: install ## CI gate: one head (migrations/HEAD), models match, main's revisions untouched
+migration-check: install ## CI gate: one head, models match, main's revisions untouched, the previous release (migrations/RELEASED) serves on the new expand schema
 	$(FLASK_DB) gate
+	$(BIN)/python -m scripts.release_conformance
+
+migration-release: install ## Record the deployed commit and its head revision in migrations/RELEASED (after the contract phase ran)
+	$(FLASK_DB) release
 
 migration-sql: install ## Print a revision's PostgreSQL SQL, offline: rev=<id> (default head)
 	$(FLASK_DB) sql $(or $(rev),head)

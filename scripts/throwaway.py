@@ -126,8 +126,8 @@ def database(
     )
 
 
-def migrate(database_url: str, settings: Settings | None = None) -> None:
-    """Upgrade ``database_url`` to the migrations' head, quietly (as the CI gate does).
+def migrate(database_url: str, settings: Settings | None = None, target: str = "heads") -> None:
+    """Upgrade ``database_url`` to ``target`` (default: the migrations' head), quietly.
 
     Runs in this process with an app built from ``settings``; raises
     :class:`ThrowawayError` naming the revision's error when the upgrade fails.
@@ -142,9 +142,9 @@ def migrate(database_url: str, settings: Settings | None = None) -> None:
     app = create_app({**_chosen(settings or {}), "DATABASE_URL": database_url})
     try:
         with app.app_context():
-            command.upgrade(alembic_config(), "heads")
+            command.upgrade(alembic_config(), target)
     except Exception as error:
-        raise ThrowawayError(f"migrating to head failed: {error}") from error
+        raise ThrowawayError(f"migrating to {target} failed: {error}") from error
     finally:
         response_cache.close(app)
         with app.app_context():
@@ -161,8 +161,12 @@ def serve(
     port: int = 0,
     probe: str = "/healthz",
     workdir: Path | None = None,
+    root: Path = ROOT,
 ) -> Iterator[Server]:
     """gunicorn serving ``app`` on ``database_url`` at 127.0.0.1 until the block ends.
+
+    ``root`` is the checkout whose code and ``gunicorn.conf.py`` serve (default:
+    this one; the previous-release gate serves a released commit's worktree).
 
     ``port`` 0 lets the kernel pick a free one (read back from gunicorn's log,
     so parallel runs never collide). The block starts once ``probe`` answers
@@ -175,14 +179,14 @@ def serve(
     """
     _check_port(port)
     with _folder(workdir) as folder:
-        environment = server_environment(database_url, settings or {}, port)
+        environment = server_environment(database_url, settings or {}, port, root)
         log_path = folder / f"gunicorn-{secrets.token_hex(4)}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
                 [
                     str(GUNICORN),
                     "-c",
-                    str(ROOT / "gunicorn.conf.py"),
+                    str(root / "gunicorn.conf.py"),
                     # Several servers may run at once: none takes another's control socket.
                     "--no-control-socket",
                     # Its "Listening at" line tells the port, whatever LOG_LEVEL says.
@@ -206,7 +210,9 @@ def serve(
             _stop(process)
 
 
-def server_environment(database_url: str, settings: Settings, port: int) -> dict[str, str]:
+def server_environment(
+    database_url: str, settings: Settings, port: int, root: Path = ROOT
+) -> dict[str, str]:
     """The server's environment: this one without the app's settings, then ``settings``."""
     from app.config import SETTINGS
 
@@ -219,7 +225,7 @@ def server_environment(database_url: str, settings: Settings, port: int) -> dict
         **inherited,
         "ENV_FILE": "",  # empty: no .env file at all
         "FLASK_SKIP_DOTENV": "1",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
         **_chosen(settings),
         "DATABASE_URL": database_url,
         "HOST": HOST,
@@ -328,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m scripts.throwaway``: see the module's docstring."""
     arguments = _parser().parse_args(argv)
     command = arguments.command[1:] if arguments.command[:1] == ["--"] else arguments.command
-    _seal()
+    seal()
     from app.db.scratch import ScratchUnavailable
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -407,7 +413,7 @@ def tcp_port(text: str) -> int:
     return port
 
 
-def _seal() -> None:
+def seal() -> None:
     """This process migrates with the app too: no .env, no exported settings."""
     from app.config import SETTINGS
 

@@ -1,9 +1,14 @@
 """Migration tooling on top of Flask-Migrate: the workflow's ``flask db`` subcommands.
 
 - ``commands``: generate, create, run, revert, status, clean, verify, accept,
-  sql, lint, review, gate, backup, restore (on Flask-Migrate's ``db`` group);
+  sql, lint, review, gate, release, backup, restore (on Flask-Migrate's ``db`` group);
 - ``alembic_setup``: the migrations directory, Alembic's configuration and scripts;
 - ``gate``: the CI gate's checks (one head, run-revert-run, main untouched);
+- ``release_gate``: the previous release's models against each new revision, and
+  the new models against the expand schema;
+- ``released``: ``migrations/RELEASED`` (the release production runs), its git
+  checks and a worktree of its commit; ``release_command``: ``flask db release``;
+- ``model_shape``: the tables and columns a release's models map, read by its own code;
 - ``status`` and ``audit``: what is applied, from which file (checksums);
 - ``diagnose``: why autogenerate found nothing; refusals; destructive banner;
   what autogenerate cannot see in the revision it wrote;

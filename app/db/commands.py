@@ -76,6 +76,7 @@ from app.db.phases import (
     phase_of,
     run_plan,
 )
+from app.db.release_command import release
 from app.db.sqlite_batch import leftover_batch_tables
 from app.db.status import MigrationStatus, RevisionStatus, State, read_status
 from app.extensions import db
@@ -717,6 +718,7 @@ COMMANDS = (
     lint,
     review,
     gate,
+    release,
     backup_database,
     restore_database,
 )

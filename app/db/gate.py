@@ -4,7 +4,8 @@
 - run, revert, run on scratch SQLite and PostgreSQL databases, which then
   match the models (:func:`model_differences` also serves the development
   server's warning);
-- no revision already on the main branch modified.
+- no revision already on the main branch modified;
+- the previous release's code against the new revisions (app/db/release_gate.py).
 
 Each check prints its ``ok`` / ``skip`` line and returns its problems.
 """
@@ -26,6 +27,7 @@ from app.db import history
 from app.db.alembic_setup import alembic_config, migrations_directory, script_directory
 from app.db.audit import include_name
 from app.db.lint import QUIET_ATTRIBUTE
+from app.db.release_gate import release_gate_problems
 from app.db.scratch import ScratchUnavailable, in_ci, scratch_postgres, scratch_sqlite
 from app.extensions import db
 
@@ -33,7 +35,12 @@ from app.extensions import db
 def gate_problems() -> list[str]:
     """Every check's problems, in order (empty when the gate passes)."""
     script = script_directory()
-    return _head_problems(script) + _scratch_problems() + _main_branch_problems()
+    return (
+        _head_problems(script)
+        + _scratch_problems()
+        + _main_branch_problems()
+        + release_gate_problems()
+    )
 
 
 def _head_problems(script: ScriptDirectory) -> list[str]:

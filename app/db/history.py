@@ -72,6 +72,11 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
+def git(root: Path, *args: str) -> str:
+    """``git -C root ARGS``'s standard output; raises :class:`GitError` when it fails."""
+    return _git(root, *args)
+
+
 def repository_root(path: str | Path) -> Path:
     return Path(_git(Path(path), "rev-parse", "--show-toplevel").strip())
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from app import MIGRATIONS_DIRECTORY
 from app.config import normalize_database_url
 from app.db.history import read_head_file
+from app.db.released import RELEASED_FILE_NAME
 from app.extensions import db
 from tests.conftest import make_app
 
@@ -78,10 +79,16 @@ def sqlite_database(tmp_path: Path) -> str:
 
 @pytest.fixture
 def migrations_dir(tmp_path: Path) -> Path:
-    """A scratch copy of the project's migrations directory."""
+    """A scratch copy of the project's migrations directory, without ``RELEASED``.
+
+    Its commit is not in the scratch repositories the tests make; a test of the
+    previous-release gate writes the ``RELEASED`` it needs.
+    """
     target = tmp_path / "migrations"
     shutil.copytree(
-        MIGRATIONS_DIRECTORY, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        MIGRATIONS_DIRECTORY,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", RELEASED_FILE_NAME),
     )
     return target
 
