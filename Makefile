@@ -238,7 +238,7 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-replicas bench-workers deploy-demo bench-install
+.PHONY: seed bench bench-scale bench-replicas bench-workers deploy-demo release-demo bench-install
 bench-install: install
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
@@ -259,6 +259,9 @@ bench-workers: bench-install ## Compare gunicorn worker classes and thread count
 
 deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
 	deploy/demo.sh
+
+release-demo: install ## A rolling release under load: previous release (migrations/RELEASED) → expand, replicas, contract
+	deploy/release-demo.sh
 
 ##@ Housekeeping
 
