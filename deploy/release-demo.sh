@@ -21,7 +21,7 @@ LOG_PREFIX=release
 MAX_SECONDS="${RELEASE_DEMO_MAX_SECONDS:-300}"
 DWELL="${RELEASE_DEMO_DWELL_SECONDS:-4}"  # load on each mixed state before the next step
 CLIENTS="${RELEASE_DEMO_CLIENTS:-6}"
-CHANGE=deploy/release-demo
+CHANGE="${RELEASE_DEMO_CHANGE:-deploy/release-demo}"  # the new release: HEAD plus this change
 # shellcheck source=deploy/lib.sh
 source deploy/lib.sh
 
@@ -54,6 +54,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 start_watchdog "$MAX_SECONDS" RELEASE_DEMO_MAX_SECONDS
 started_at=$(date +%s.%N)
+step() { echo "$(date +%s.%N) $*" >>"$workdir/steps"; }  # for the per-step counts
 elapsed() { $PY -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f} s')" "$started_at"; }
 
 # Runs a command with a release's code: its directory, its imports, its migrations.
@@ -78,6 +79,7 @@ from app.extensions import db
 with create_app().app_context(), db.engine.connect() as connection:
     print(expand_target(script_directory(), MigrationContext.configure(connection).get_current_revision()))')
   fi
+  step "$1 phase"
   say "$1 phase: flask db upgrade $target (new release's code)"
   in_release "$new_tree" timeout 120 "$FLASK" db upgrade "$target" >"$workdir/migrate-$1.log" 2>&1 ||
     die "the $1 phase failed (its log: migrate-$1.log)"
@@ -127,7 +129,7 @@ say "nginx balancing on $balancer"
 # --- 2. the new release ------------------------------------------------------------------
 git worktree add -q --detach "$new_tree" HEAD
 trees+=("$new_tree")
-git -C "$new_tree" apply "$PWD/$CHANGE/models.patch"
+git -C "$new_tree" apply "$(realpath "$CHANGE")/models.patch"
 previous_head=$(tr -d '[:space:]' <"$new_tree/migrations/HEAD")
 for revision in "$CHANGE"/versions/*.py; do
   sed "s/\"PREVIOUS_HEAD\"/\"$previous_head\"/" "$revision" >"$new_tree/migrations/versions/$(basename "$revision")"
@@ -145,6 +147,7 @@ $PY deploy/release_load.py run "$balancer" "$workdir/load.json" --clients "$CLIE
   --max-seconds $((MAX_SECONDS - 30)) >"$workdir/load.log" 2>&1 &
 load=$!
 pids+=("$load")
+step "previous release"
 say "load: $CLIENTS clients reading and writing through nginx"
 sleep "$DWELL"
 
@@ -158,6 +161,7 @@ replace_replica() {  # index (0-based)
   unset 'ports[-1]' 'replicas[-1]'
   ports[$1]=$new_port
   replicas[$1]=$new_pid
+  step "replica $(($1 + 1)) replaced"
   # The new replica in, the old one out; nginx's old workers finish their requests.
   write_nginx_conf "$workdir/nginx.conf" "$port_lb" "${ports[@]}"
   reload_nginx "$workdir/nginx.conf"
@@ -184,4 +188,5 @@ uncached_port=$(free_port)
 start_replica "$uncached_port" "$workdir/uncached.log" "$new_tree" RESPONSE_CACHE=off
 wait_for "http://127.0.0.1:$uncached_port/api/tags"
 say "release done in $(elapsed); checking through an uncached replica on 127.0.0.1:$uncached_port"
-$PY deploy/release_load.py check "$workdir/load.json" "$balancer" "http://127.0.0.1:$uncached_port"
+$PY deploy/release_load.py check "$workdir/load.json" "$balancer" "http://127.0.0.1:$uncached_port" \
+  --steps "$workdir/steps"

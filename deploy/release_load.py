@@ -11,7 +11,7 @@ in and anonymous, so the response cache answers hits. Every request opens a
 connection of its own (nothing the client keeps open can go stale under a
 balancer reload). Each outcome is written to RESULTS.json.
 
-    python deploy/release_load.py check RESULTS.json BALANCER_URL UNCACHED_URL
+    python deploy/release_load.py check RESULTS.json BALANCER_URL UNCACHED_URL [--steps STEPS]
 
 Counts three things and exits 1 unless all are 0:
 
@@ -25,8 +25,10 @@ Counts three things and exits 1 unless all are 0:
   through the balancer and compared byte for byte with the same read from
   UNCACHED_URL.
 
-Its last line: ``release: N requests, F failed, W writes lost, S stale``.
-Loopback only, standard library only.
+STEPS is a file of ``<unix time> <step>`` lines (the release's steps as they
+began); the requests and failures are then also counted per step. Its last
+line: ``release: N requests, F failed, W writes lost, S stale``. Loopback
+only, standard library only.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Outcome:
     status: int | None  # None: no answer
     error: str = ""
     cache: str = ""  # X-Cache: hit, miss, off
+    at: float = 0.0  # unix time the request was sent
 
 
 @dataclass
@@ -118,12 +121,13 @@ class Client(threading.Thread):
         if not self.shared.take():
             self.stop.set()
             return 0, None
+        at = time.time()
         try:
             status, raw, cache = request(self.base, method, path, body, token)
         except OSError as error:
-            self.ledger.outcomes.append(Outcome(method, path, None, str(error)[:200]))
+            self.ledger.outcomes.append(Outcome(method, path, None, str(error)[:200], at=at))
             return 0, None
-        self.ledger.outcomes.append(Outcome(method, path, status, cache=cache))
+        self.ledger.outcomes.append(Outcome(method, path, status, cache=cache, at=at))
         try:
             return status, json.loads(raw) if raw else None
         except ValueError:
@@ -295,6 +299,9 @@ def check(arguments: argparse.Namespace) -> int:
     )
     for outcome in (failed + refused)[:10]:
         say(f"  {outcome.method} {outcome.path}: {outcome.status or outcome.error}")
+    if arguments.steps:
+        for step, sent, failures in per_step(outcomes, Path(arguments.steps)):
+            say(f"  {step}: {sent} requests, {failures} failed")
 
     uncached, balancer = arguments.uncached, arguments.balancer
     lost = lost_writes(ledgers, uncached)
@@ -324,6 +331,19 @@ def check(arguments: argparse.Namespace) -> int:
         flush=True,
     )
     return 0 if not failed and not written_lost and not stale else 1
+
+
+def per_step(outcomes: list[Outcome], steps_file: Path) -> list[tuple[str, int, int]]:
+    """(step, requests sent during it, failed) for each step, in order."""
+    steps = [line.split(" ", 1) for line in steps_file.read_text().splitlines() if line.strip()]
+    starts = [float(at) for at, _ in steps]
+    counts = []
+    for index, (_, step) in enumerate(steps):
+        end = starts[index + 1] if index + 1 < len(steps) else float("inf")
+        during = [o for o in outcomes if starts[index] <= o.at < end]
+        failures = sum(1 for o in during if o.status is None or o.status >= 500)
+        counts.append((step, len(during), failures))
+    return counts
 
 
 def lost_writes(ledgers: list[dict[str, Any]], base: str) -> dict[str, list[str]]:
@@ -399,7 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     verdict.add_argument("results")
     verdict.add_argument("balancer")
     verdict.add_argument("uncached")
+    verdict.add_argument("--steps", help="<unix time> <step> lines")
     arguments = parser.parse_args(argv)
+    for url in (getattr(arguments, name, None) for name in ("base", "balancer", "uncached")):
+        if url and urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            parser.error(f"{url}: the release load runs on loopback only")
     return run(arguments) if arguments.command == "run" else check(arguments)
 
 
