@@ -115,6 +115,7 @@ class Client(threading.Thread):
         self.rng = random.Random(number)  # noqa: S311 (load shape, not security)
         self.token = ""
         self.username = ""
+        self.bio_account = ("", "")
 
     def send(self, method: str, path: str, body: Any = None, token: str = "") -> tuple[int, Any]:
         """(status, parsed JSON or None); status 0 when there was no answer."""
@@ -176,9 +177,18 @@ class Client(threading.Thread):
             self.ledger.comments.append((slug, int(answer["comment"]["id"])))
 
     def update_bio(self, index: int) -> None:
-        bio = f"bio {self.username} {index}"
-        status, _ = self.send("PUT", "/api/user", {"user": {"bio": bio}}, self.token)
-        self.ledger.bios.append((self.username, bio, 200 <= status < 300))
+        name, token = self.bio_account
+        bio = f"bio {name} {index}"
+        status, _ = self.send("PUT", "/api/user", {"user": {"bio": bio}}, token)
+        self.ledger.bios.append((name, bio, 200 <= status < 300))
+
+    def next_bio_account(self, index: int) -> None:
+        """Bios go to a new account every 40 requests, so each account's last bio is written
+        during one step of the release, whichever release served it."""
+        name = f"rl{self.run_id}c{self.number}u{index}"
+        token = self.register(index)
+        if token:
+            self.bio_account = (name, token)
 
     def read(self) -> None:
         slug = self.shared.any_slug(self.rng)
@@ -203,10 +213,11 @@ class Client(threading.Thread):
                 break
         if not self.token:
             return
+        self.bio_account = (self.username, self.token)
         index = 0
         while not self.stop.is_set():
             index += 1
-            # One request in eight writes: bios, comments, articles, now and then a user.
+            # One request in seven writes: bios, comments, an article, a user.
             step = index % 40
             if step in (1, 21):
                 self.update_bio(index)
@@ -214,8 +225,8 @@ class Client(threading.Thread):
                 self.post_comment()
             elif step == 11:
                 self.post_article(index)
-            elif step == 31 and index % 120 == 31:
-                self.register(1000 + index)
+            elif step == 31:
+                self.next_bio_account(1000 + index)
             else:
                 self.read()
             time.sleep(PAUSE_SECONDS)
