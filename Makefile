@@ -242,7 +242,7 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration deploy-demo bench-install
+.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration deploy-demo release-demo bench-install
 bench-install: install
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
@@ -266,6 +266,9 @@ bench-migration: bench-install ## p99 before and during an index + validated che
 
 deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
 	deploy/demo.sh
+
+release-demo: install ## A rolling release under load: previous release (migrations/RELEASED) → expand, replicas, contract
+	deploy/release-demo.sh
 
 ##@ Housekeeping
 

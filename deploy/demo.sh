@@ -19,71 +19,37 @@ MAX_SECONDS="${DEMO_MAX_SECONDS:-240}"
 LOAD_SECONDS="${DEMO_LOAD_SECONDS:-12}"
 KILL_AFTER="${DEMO_KILL_AFTER:-10}"  # newman requests done before the kill
 PY=.venv/bin/python
-
-say() { printf '[demo] %s\n' "$*"; }
-die() { say "FAILED: $*"; exit 1; }
+LOG_PREFIX=demo
+# shellcheck source=deploy/lib.sh
+source deploy/lib.sh
 
 # --- tools: installed only when missing ----------------------------------------
-install_debian() {
-  [[ $(id -u) == 0 ]] || die "$1 is missing (apt-get install $2)"
-  say "installing $2 with apt-get"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
-command -v nginx >/dev/null || install_debian nginx nginx-light
-command -v wrk >/dev/null || install_debian wrk wrk
+require_tool nginx nginx-light
+require_tool wrk wrk
 [[ -f "$COLLECTION" ]] || die "$COLLECTION not found (it lives in ../shared/conduit)"
 if [[ ! -x "$NEWMAN" ]]; then
   say "installing newman $NEWMAN_VERSION into .tools/newman"
   mkdir -p .tools/newman
   npm install --silent --no-audit --no-fund --prefix .tools/newman "newman@$NEWMAN_VERSION" >/dev/null
 fi
-NGINX=$(command -v nginx)
 
 # --- cleanup, whatever happens ----------------------------------------------------
 workdir=$(mktemp -d /tmp/conduit-demo.XXXXXX)
-database="conduit_demo_$(date +%s)_$$"
-pids=()
+database_url=
 cleanup() {
   trap - EXIT INT TERM
   [[ -f "$workdir/nginx.pid" ]] && kill "$(cat "$workdir/nginx.pid")" 2>/dev/null || true
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  $PY - "$ADMIN_URL" "$database" <<'PY' || true
-import sys, psycopg
-from psycopg import sql
-with psycopg.connect(sys.argv[1], autocommit=True) as admin:
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(sys.argv[2])))
-PY
+  [[ -n $database_url ]] && drop_scratch_database "$database_url" "$ADMIN_URL" || true
   rm -rf "$workdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-( sleep "$MAX_SECONDS"; say "stopping: over DEMO_MAX_SECONDS=$MAX_SECONDS"; kill -TERM $$ ) 2>/dev/null &
-watchdog=$!
-pids+=("$watchdog")
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() {  # url
-  for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done
-  die "$1 did not answer"
-}
+start_watchdog "$MAX_SECONDS" DEMO_MAX_SECONDS
 
 # --- 1. one PostgreSQL database, migrated once by the release step ------------------
-$PY - "$ADMIN_URL" "$database" <<'PY'
-import sys, psycopg
-from psycopg import sql
-with psycopg.connect(sys.argv[1], autocommit=True) as admin:
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(sys.argv[2])))
-PY
-database_url=$($PY - "$ADMIN_URL" "$database" <<'PY'
-import sys
-from psycopg.conninfo import conninfo_to_dict
-info = conninfo_to_dict(sys.argv[1])
-password = f":{info['password']}" if info.get("password") else ""
-print(f"postgresql://{info.get('user', 'postgres')}{password}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{sys.argv[2]}")
-PY
-)
+database_url=$(create_scratch_database demo "$ADMIN_URL")
 export APP_ENV=production DATABASE_URL="$database_url" FLASK_APP=wsgi PYTHONPATH="$PWD"
 SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_urlsafe(48))')
 export SECRET_KEY BACKUP_DIRECTORY="$workdir/backups" LOG_LEVEL=info
@@ -92,12 +58,7 @@ timeout 120 .venv/bin/flask db run >"$workdir/release.log" 2>&1 || { cat "$workd
 
 # --- 2. two replicas behind nginx -----------------------------------------------------
 port_a=$(free_port); port_b=$(free_port); port_lb=$(free_port)
-start_replica() {  # port log; sets $started (the replica's pid, leader of its process group)
-  HOST=127.0.0.1 PORT=$1 WEB_CONCURRENCY=1 GUNICORN_THREADS=4 \
-    setsid .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app >"$2" 2>&1 &
-  started=$!
-  pids+=("$started")
-}
+export WEB_CONCURRENCY=1 GUNICORN_THREADS=4
 start_replica "$port_a" "$workdir/replica-a.log"
 replica_a=$started
 start_replica "$port_b" "$workdir/replica-b.log"
@@ -106,11 +67,8 @@ wait_for "http://127.0.0.1:$port_a/readyz"
 wait_for "http://127.0.0.1:$port_b/readyz"
 say "replicas ready on 127.0.0.1:$port_a (A, pid $replica_a) and 127.0.0.1:$port_b (B, pid $replica_b)"
 
-sed -e "s/127.0.0.1:8001/127.0.0.1:$port_a/" -e "s/127.0.0.1:8002/127.0.0.1:$port_b/" \
-    -e "s/listen 127.0.0.1:8080;/listen 127.0.0.1:$port_lb;/" \
-    -e "s/^worker_processes auto;/worker_processes 1;/" deploy/nginx.conf >"$workdir/nginx.conf"
-"$NGINX" -t -q -c "$workdir/nginx.conf" -g "pid $workdir/nginx.pid; error_log $workdir/nginx-error.log;"
-"$NGINX" -c "$workdir/nginx.conf" -g "pid $workdir/nginx.pid; error_log $workdir/nginx-error.log;"
+write_nginx_conf "$workdir/nginx.conf" "$port_lb" "$port_a" "$port_b"
+start_nginx "$workdir/nginx.conf"
 balancer="http://127.0.0.1:$port_lb"
 wait_for "$balancer/readyz"
 say "nginx balancing on $balancer"
@@ -239,6 +197,7 @@ curl -fs -o /dev/null "$balancer/readyz" || die "the balancer stopped answering"
 say "after the kill, $balancer/readyz still answers 200 (served by replica B)"
 
 kill -KILL -- "-$replica_b"
+wait "$replica_b" 2>/dev/null || true  # reaped here, quietly
 answer=$(curl -s -w ' %{http_code} %{content_type}' "$balancer/api/tags")
 [[ $answer == '{"errors":{"server":["is unavailable"]}}'*' 502 application/json' ]] ||
   die "with no replica left nginx answered: $answer"

@@ -87,6 +87,20 @@ def scratch_database(
 
 @contextmanager
 def _postgres_database(server: URL, label: str, icu_locale: str | None) -> Iterator[URL]:
+    url = create_postgres_database(server, label, icu_locale)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url, server)
+
+
+def create_postgres_database(server: URL, label: str, icu_locale: str | None = None) -> URL:
+    """Create ``conduit_<label>_<12 hex digits>`` on ``server``; its URL.
+
+    For callers that outlive a ``with`` block (deploy/release-demo.sh creates
+    one here and drops it with :func:`drop_postgres_database` in its exit
+    trap). Raises :class:`ScratchUnavailable` as :func:`scratch_database` does.
+    """
     name = f"conduit_{label}_{uuid.uuid4().hex[:12]}"
     create = f'CREATE DATABASE "{name}"'
     if icu_locale is not None:
@@ -94,26 +108,37 @@ def _postgres_database(server: URL, label: str, icu_locale: str | None) -> Itera
         create += (
             f" LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' LOCALE 'C.UTF-8' TEMPLATE template0"
         )
+    try:
+        _run_on_server(server, create)
+    except SQLAlchemyError as error:
+        first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise ScratchUnavailable(
+            f"PostgreSQL at {server.render_as_string(hide_password=True)}: {first_line} "
+            "(set GATE_POSTGRES_URL or TEST_POSTGRES_URL)"
+        ) from None
+    return server.set(database=name)
+
+
+def drop_postgres_database(url: URL, server: URL | None = None) -> None:
+    """Drop ``url``'s database if it exists, closing the connections still open to it.
+
+    Connects to ``server`` (default: :func:`postgres_server_url`), which names
+    another database of the same PostgreSQL server.
+    """
+    statement = f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'
+    _run_on_server(server or postgres_server_url(), statement)
+
+
+def _run_on_server(server: URL, statement: str) -> None:
+    """One statement outside a transaction, on ``server``."""
     admin = create_engine(
         server,
         isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
     try:
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(create))
-        except SQLAlchemyError as error:
-            first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            raise ScratchUnavailable(
-                f"PostgreSQL at {server.render_as_string(hide_password=True)}: {first_line} "
-                "(set GATE_POSTGRES_URL or TEST_POSTGRES_URL)"
-            ) from None
-        try:
-            yield server.set(database=name)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with admin.connect() as connection:
+            connection.execute(text(statement))
     finally:
         admin.dispose()
 
