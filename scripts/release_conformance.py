@@ -39,6 +39,7 @@ CONFORMANCE = throwaway.ROOT / "scripts" / "conformance.sh"
 _FAILED_REQUEST = re.compile(r'inside "([^"]+)"')
 _SERVER_ERROR = re.compile(r'"([A-Z]+ \S+) HTTP/[\d.]+" (5\d\d) ')
 _EXCEPTION = re.compile(r"^\w[\w.]*(?:Error|Exception): .*$", re.MULTILINE)
+_SCHEMA_DRIFT = re.compile(r"Schema drift: (.+?); answering 503")  # app/data/schema_drift.py
 MAX_REPORT_LINES = 40
 
 
@@ -132,7 +133,10 @@ def suite_passes(label: str, code: Path, url: str, settings: dict[str, str], at:
 
 def failure_report(newman: str, log: str) -> str:
     """The server's errors and 5xx answers, the failed requests (newman's names): deduplicated."""
-    lines = [f"      server error: {line}" for line in dict.fromkeys(_EXCEPTION.findall(log))]
+    errors = _EXCEPTION.findall(log) + [
+        "schema drift: " + found.replace('\\"', '"') for found in _SCHEMA_DRIFT.findall(log)
+    ]
+    lines = [f"      server error: {line}" for line in dict.fromkeys(errors)]
     requests = list(dict.fromkeys(_FAILED_REQUEST.findall(newman)))
     answered = dict.fromkeys(
         f"{status} to {request}" for request, status in _SERVER_ERROR.findall(log)

@@ -12,6 +12,9 @@
 - ``status`` and ``audit``: what is applied, from which file (checksums);
 - ``diagnose``: why autogenerate found nothing; refusals; destructive banner;
   what autogenerate cannot see in the revision it wrote;
+- ``phases``: expand and contract, each operation's phase, what a run applies;
+- ``renames``: a drop plus an add refused, with the two-release recipe;
+- ``operation_tree``: walking the operations autogenerate wrote;
 - ``enum_types``: PostgreSQL enum types created and dropped by generated revisions;
 - ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
 - ``lock``: one migration run at a time per database;

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, MetaData, inspect
 from app.db.audit import TOOLING_TABLES
 from app.db.enum_types import add_enum_type_operations, enum_columns, native_enum
 from app.db.exit_codes import ExitCode
+from app.db.operation_tree import leaf_operations
 from app.db.phases import split_by_phase
 from app.db.renames import rename_refusal
 from app.db.safe_rewrite import rewrite_to_safe_operations
@@ -138,18 +139,10 @@ def _names(names: Iterable[str]) -> str:
     return ", ".join(sorted(names))
 
 
-def _walk(operations: Iterable[ops.MigrateOperation]) -> Iterable[ops.MigrateOperation]:
-    for operation in operations:
-        if isinstance(operation, ops.OpContainer):
-            yield from _walk(operation.ops)
-        else:
-            yield operation
-
-
 def destructive_operations(upgrade_ops: ops.UpgradeOps) -> list[str]:
     """Operations that lose or rewrite data, in words, for the banner."""
     found: list[str] = []
-    for operation in _walk(upgrade_ops.ops):
+    for operation in leaf_operations(upgrade_ops.ops):
         if isinstance(operation, ops.DropTableOp):
             found.append(f"drops table {operation.table_name}")
         elif isinstance(operation, ops.DropColumnOp):
@@ -165,7 +158,7 @@ def destructive_operations(upgrade_ops: ops.UpgradeOps) -> list[str]:
 def dropped_tables(upgrade_ops: ops.UpgradeOps) -> set[str]:
     return {
         operation.table_name
-        for operation in _walk(upgrade_ops.ops)
+        for operation in leaf_operations(upgrade_ops.ops)
         if isinstance(operation, ops.DropTableOp)
     }
 
@@ -182,7 +175,7 @@ def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[s
         )
     dropped: dict[str, list[str]] = {}
     dropped_tables_: list[str] = []
-    for operation in _walk(upgrade_ops.ops):
+    for operation in leaf_operations(upgrade_ops.ops):
         if isinstance(operation, ops.DropColumnOp):
             dropped.setdefault(operation.table_name, []).append(operation.column_name)
         elif isinstance(operation, ops.DropTableOp):

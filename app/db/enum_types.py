@@ -20,7 +20,6 @@ uses it (and, generating against PostgreSQL, the database has no such type).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +28,8 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.dialects import postgresql
+
+from app.db.operation_tree import leaf_operations
 
 
 def native_enum(type_: Any) -> sa.Enum | None:
@@ -82,17 +83,9 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     return f"postgresql.{rendered!r}"
 
 
-def _walk(operations: Iterable[ops.MigrateOperation]) -> Iterable[ops.MigrateOperation]:
-    for operation in operations:
-        if isinstance(operation, ops.OpContainer):
-            yield from _walk(operation.ops)
-        else:
-            yield operation
-
-
 def _new_columns(upgrade_ops: ops.UpgradeOps) -> list[tuple[str, sa.Column[Any]]]:
     found: list[tuple[str, sa.Column[Any]]] = []
-    for operation in _walk(upgrade_ops.ops):
+    for operation in leaf_operations(upgrade_ops.ops):
         if isinstance(operation, ops.CreateTableOp):
             found += [
                 (operation.table_name, c) for c in operation.columns if isinstance(c, sa.Column)

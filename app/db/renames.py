@@ -11,24 +11,16 @@ in two releases"), filled in with the names it found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from alembic.operations import ops
 
-
-def _walk(operations: Iterable[ops.MigrateOperation]) -> Iterable[ops.MigrateOperation]:
-    for operation in operations:
-        if isinstance(operation, ops.OpContainer):
-            yield from _walk(operation.ops)
-        else:
-            yield operation
+from app.db.operation_tree import leaf_operations
 
 
 def column_renames(upgrade_ops: ops.UpgradeOps) -> list[tuple[str, list[str], list[str]]]:
     """``(table, dropped columns, added columns)`` for each table that loses and gains columns."""
     added: dict[str, list[str]] = {}
     dropped: dict[str, list[str]] = {}
-    for operation in _walk(upgrade_ops.ops):
+    for operation in leaf_operations(upgrade_ops.ops):
         if isinstance(operation, ops.AddColumnOp):
             added.setdefault(operation.table_name, []).append(operation.column.name)
         elif isinstance(operation, ops.DropColumnOp):
@@ -39,8 +31,12 @@ def column_renames(upgrade_ops: ops.UpgradeOps) -> list[tuple[str, list[str], li
 
 def table_renames(upgrade_ops: ops.UpgradeOps) -> tuple[list[str], list[str]]:
     """``(dropped tables, created tables)`` when a change both drops and creates tables."""
-    created = [o.table_name for o in _walk(upgrade_ops.ops) if isinstance(o, ops.CreateTableOp)]
-    dropped = [o.table_name for o in _walk(upgrade_ops.ops) if isinstance(o, ops.DropTableOp)]
+    created = [
+        o.table_name for o in leaf_operations(upgrade_ops.ops) if isinstance(o, ops.CreateTableOp)
+    ]
+    dropped = [
+        o.table_name for o in leaf_operations(upgrade_ops.ops) if isinstance(o, ops.DropTableOp)
+    ]
     return (dropped, created) if created and dropped else ([], [])
 
 

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from flask import Flask
 
-from tests.migrations.conftest import AddRevision, cli, reset_postgres_schema
+from app.db.history import read_head_file
+from tests.migrations.conftest import PROJECT_ROOT, AddRevision, cli, reset_postgres_schema
 
-BASE = "234cf5ebce0c"
+(BASE,) = read_head_file(PROJECT_ROOT / "migrations")  # the revisions under test come after
 
 
 @contextmanager
@@ -45,7 +46,7 @@ def table_held(url: str, table: str, seconds: float, mode: str = "") -> Iterator
 def migrating(
     app_for: Callable[..., Flask], postgres_url: str, migrations_dir: Path
 ) -> Callable[..., Flask]:
-    """``migrating(**settings)``: an app on a PostgreSQL database at the last released revision."""
+    """``migrating(**settings)``: an app on a PostgreSQL database at the head."""
     reset_postgres_schema(postgres_url)
 
     def build(**settings: object) -> Flask:

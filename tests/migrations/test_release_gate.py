@@ -1,8 +1,9 @@
 """The previous-release gate: the released code's tables and columns against the new revisions.
 
-Each scenario writes revisions after the released one (234cf5ebce0c) into a
-scratch migrations copy and runs the gate's check on a PostgreSQL database;
-the previous release is the current models (what 234cf5ebce0c serves).
+Each scenario writes revisions after the current head into a scratch
+migrations copy and runs the gate's check on a PostgreSQL database from the
+released revision (234cf5ebce0c) on; the previous release is the current
+models (the revisions in between only add).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
+from app.db.history import read_head_file
 from app.db.model_shape import ModelShape, shape_of
 from app.db.release_gate import schema_problems
 from app.extensions import db
-from tests.migrations.conftest import reset_postgres_schema
+from tests.migrations.conftest import PROJECT_ROOT, reset_postgres_schema
 
 RELEASED = "234cf5ebce0c"
+(HEAD,) = read_head_file(PROJECT_ROOT / "migrations")
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -37,7 +40,7 @@ ADD_REQUIRED_RANK = 'op.add_column("users", sa.Column("rank", sa.Integer(), null
 @pytest.fixture
 def write_revision(migrations_dir: Path) -> Callable[..., str]:
     """``write_revision(rev_id, upgrade_line, phase=…)``: a revision after the last one written."""
-    chain = [RELEASED]
+    chain = [HEAD]
 
     def write(revision: str, upgrade: str, phase: str = "expand") -> str:
         path = migrations_dir / "versions" / f"20270101_000000_{revision}_scenario.py"

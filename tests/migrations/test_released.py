@@ -22,7 +22,7 @@ from app.db.released import (
     write_released,
 )
 from tests.migrations.conftest import PROJECT_ROOT, FlaskDb, cli, git
-from tests.migrations.test_release_gate import RELEASED
+from tests.migrations.test_release_gate import HEAD, RELEASED
 
 # The release recorded when RELEASED was introduced: its migrations/HEAD is 234cf5ebce0c.
 RELEASED_COMMIT = "fb1d1a4ab094e30d3c92abd77dabffab4348e879"
@@ -58,7 +58,7 @@ def test_the_committed_released_file_names_the_release_production_runs() -> None
 
 
 def test_a_release_at_a_commit_whose_head_names_it_is_sound(repo_app: Flask, repo: Path) -> None:
-    assert problems_with(repo_app, repo, Release(RELEASED, commit_of(repo))) == []
+    assert problems_with(repo_app, repo, Release(HEAD, commit_of(repo))) == []
 
 
 def test_a_revision_not_in_this_history_is_a_problem(repo_app: Flask, repo: Path) -> None:
@@ -72,14 +72,14 @@ def test_a_commit_whose_head_names_another_revision_is_a_problem(
 ) -> None:
     (problem,) = problems_with(repo_app, repo, Release("5118002ee141", commit_of(repo)))
 
-    assert f"its commit {commit_of(repo)[:12]} has migrations/HEAD {RELEASED}" in problem
+    assert f"its commit {commit_of(repo)[:12]} has migrations/HEAD {HEAD}" in problem
 
 
 def test_release_records_the_head_and_the_checked_out_commit(repo_db: FlaskDb, repo: Path) -> None:
     result = repo_db("release")
 
     assert result.exit_code == ExitCode.OK, result.output
-    assert read_released(repo / "migrations") == Release(RELEASED, commit_of(repo))
+    assert read_released(repo / "migrations") == Release(HEAD, commit_of(repo))
 
 
 def test_release_refuses_with_an_uncommitted_revision(repo_db: FlaskDb, repo: Path) -> None:
@@ -93,7 +93,7 @@ def test_release_refuses_with_an_uncommitted_revision(repo_db: FlaskDb, repo: Pa
 
 
 def test_gate_passes_quickly_when_released_is_the_head(repo_db: FlaskDb, repo: Path) -> None:
-    write_released(repo / "migrations", Release(RELEASED, commit_of(repo)))
+    write_released(repo / "migrations", Release(HEAD, commit_of(repo)))
 
     result = repo_db("gate")
 
