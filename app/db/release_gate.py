@@ -126,7 +126,8 @@ def schema_problems(
             try:
                 _upgrade(connection, script.revision)
             except Exception as error:  # reported as a problem, not a traceback
-                detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+                words = str(getattr(error, "orig", None) or error).strip().splitlines()
+                detail = words[0] if words else type(error).__name__
                 return [*problems, f"revision {script.revision} failed: {detail}"]
             schema = _schema(connection)
             if phase_of(script) != CONTRACT:
@@ -139,10 +140,20 @@ def schema_problems(
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    """Upgrade as ``flask db run`` does: no transaction of ours open around the revision.
+
+    A revision with an autocommit block (``op.safe_create_index``, ``backfill``)
+    cannot run inside a caller's transaction, and inspecting the schema
+    between two steps begins one.
+    """
+    if connection.in_transaction():
+        connection.commit()
     config = alembic_config()
     config.attributes["connection"] = connection
     config.attributes[QUIET_ATTRIBUTE] = True
     command.upgrade(config, revision)
+    if connection.in_transaction():
+        connection.commit()
 
 
 def _schema(connection: Connection) -> Schema:

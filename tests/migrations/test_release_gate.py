@@ -95,6 +95,12 @@ def test_a_new_nullable_column_passes(write_revision, check) -> None:
     assert check() == []
 
 
+def test_a_revision_with_a_concurrent_index_build_passes(write_revision, check) -> None:
+    write_revision("a0000000000c", "op.safe_create_index('ix_users_bio', 'users', ['bio'])")
+
+    assert check() == []
+
+
 def test_a_new_table_passes(write_revision, check) -> None:
     write_revision("a0000000000b", CREATE_BADGES)
 
