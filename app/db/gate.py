@@ -133,6 +133,8 @@ def _round_trip(label: str, engine: Engine) -> list[str]:
     """Empty → head → base → head on a scratch database, then compare it with the models."""
     with engine.connect() as connection:
         for step, (name, direction, target) in enumerate(ROUND_TRIP, start=1):
+            if connection.in_transaction():  # an autocommit block needs none of ours open
+                connection.commit()
             config = alembic_config()
             config.attributes["connection"] = connection
             config.attributes[QUIET_ATTRIBUTE] = True
