@@ -105,7 +105,14 @@ def _create_index_concurrently(
             operations.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(operations, name)}")
         operations.create_index(conv(name), table, columns, postgresql_concurrently=True, **kw)
 
-    _step(f"CREATE INDEX CONCURRENTLY {name} ON {table}", build)
+    try:
+        _step(f"CREATE INDEX CONCURRENTLY {name} ON {table}", build)
+    except Exception:
+        # A failed build (duplicates, a bad expression) leaves an INVALID index that
+        # every write keeps maintaining, and a unique one keeps enforcing: the
+        # previous release must not serve with it while the revision stays pending.
+        operations.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(operations, name)}")
+        raise
 
 
 @Operations.implementation_for(SafeCreateIndexOp)
@@ -124,7 +131,15 @@ def _add_then_validate(
     with operations.get_context().autocommit_block():
         if not _has_constraint(operations, table, name):
             _step(what, add)
-        _validate(operations, table, name)
+        try:
+            _validate(operations, table, name)
+        except Exception:
+            # Rows that break it: NOT VALID still checks every new write, so the
+            # constraint would refuse the previous release's writes while the
+            # revision stays pending. Take it away; the revision fails as a whole.
+            drop = f"ALTER TABLE {_quote(operations, table)} DROP CONSTRAINT IF EXISTS "
+            operations.execute(drop + _quote(operations, name))
+            raise
 
 
 @Operations.implementation_for(SafeAddForeignKeyOp)

@@ -111,6 +111,36 @@ def test_safe_create_index_replaces_an_invalid_index_left_by_a_failed_build(
     ) == [(True,)]
 
 
+def test_a_check_the_rows_break_fails_and_leaves_no_constraint_behind(
+    postgres_db: tuple[FlaskDb, str], add_revision: AddRevision
+) -> None:
+    flask_db, url = postgres_db
+    add_revision("ck", "op.safe_add_check('ck_tags_short', 'tags', 'length(name) < 3')")
+    flask_db("upgrade", "heads-1")
+    catalog(url, "INSERT INTO tags (name, article_count) VALUES ('long name', 0) RETURNING id")
+
+    result = flask_db("run")
+
+    assert result.exit_code != 0
+    assert catalog(url, "SELECT conname FROM pg_constraint WHERE conname = 'ck_tags_short'") == []
+
+
+def test_a_unique_index_the_rows_break_fails_and_leaves_no_index_behind(
+    postgres_db: tuple[FlaskDb, str], add_revision: AddRevision
+) -> None:
+    flask_db, url = postgres_db
+    add_revision(
+        "ix", "op.safe_create_index('ix_tags_count', 'tags', ['article_count'], unique=True)"
+    )
+    flask_db("upgrade", "heads-1")
+    catalog(url, "INSERT INTO tags (name, article_count) VALUES ('a', 1), ('b', 1) RETURNING id")
+
+    result = flask_db("run")
+
+    assert result.exit_code != 0
+    assert catalog(url, "SELECT relname FROM pg_class WHERE relname = 'ix_tags_count'") == []
+
+
 def test_safe_add_foreign_key_and_check_end_validated(
     postgres_db: tuple[FlaskDb, str], add_revision: AddRevision
 ) -> None:
