@@ -68,7 +68,7 @@ def test_readyz_is_503_when_no_migration_was_applied(unmigrated_app: Flask) -> N
     response = unmigrated_app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json() == {
-        "errors": {"database": ["has no migrations applied (run flask db upgrade)"]}
+        "errors": {"database": ["has no migrations applied (run flask db run)"]}
     }
 
 
@@ -186,3 +186,25 @@ def test_readyz_is_503_ahead_of_the_head_when_a_models_column_is_gone(unmigrated
             ]
         }
     }
+
+
+def test_readyz_keeps_the_head_this_process_started_with_when_files_change_in_place(
+    tmp_path: Path, database_url: str
+) -> None:
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIRECTORY, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    head = (migrations / "HEAD").read_text().strip()
+    app = make_app(database_url, MIGRATIONS_DIRECTORY=str(migrations))
+    reset_database(app)
+    with app.app_context():
+        upgrade(revision=head)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+
+    next_release = CONTRACT_REVISION.format(head=head).replace('"contract"', '"expand"')
+    (migrations / "versions" / "c0c0c0c0c0c0_next_release.py").write_text(next_release)
+
+    assert client.get("/readyz").status_code == 200
+    reset_database(app)
+    with app.app_context():
+        db.engine.dispose()

@@ -35,14 +35,24 @@ from app.errors import abort
 from app.extensions import db
 
 log = logging.getLogger(__name__)
-UPGRADE = "(run flask db upgrade)"
+UPGRADE = "(run flask db run)"
+SCRIPTS_EXTENSION = "migration_scripts"
 
 
 def migration_scripts() -> ScriptDirectory:
-    """The migration scripts this release ships."""
-    config = Config()
-    config.set_main_option("script_location", current_app.extensions["migrate"].directory)
-    return ScriptDirectory.from_config(config)
+    """The migration scripts this release ships, read once per process.
+
+    Read once so that a release's files written in place (the next release
+    copied over this one while it still serves) do not change what this
+    running code calls its head.
+    """
+    scripts = current_app.extensions.get(SCRIPTS_EXTENSION)
+    if scripts is None:
+        config = Config()
+        config.set_main_option("script_location", current_app.extensions["migrate"].directory)
+        scripts = current_app.extensions[SCRIPTS_EXTENSION] = ScriptDirectory.from_config(config)
+        scripts.get_heads()  # reads every revision file now
+    return scripts
 
 
 def migration_heads() -> set[str]:
