@@ -77,9 +77,9 @@ def downgrade():
     #   raise NotImplementedError("this data migration is one-way")
     pass
 % else:
-
-import sqlalchemy as sa
-from alembic import op
+<% keep = "" if upgrades else "  # noqa: F401 (for the upgrade you write)" %>
+import sqlalchemy as sa${keep}
+from alembic import op${keep}
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -261,6 +261,21 @@ def test_create_writes_an_empty_revision_and_moves_head(
     assert sqlite_flask_db("run").exit_code == ExitCode.OK
 
 
+def test_an_empty_revision_keeps_the_imports_its_upgrade_will_need(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    result = sqlite_flask_db("create", "AddNickname")
+    assert result.exit_code == ExitCode.OK
+    created = last_revision(migrations_dir)
+    text = created.read_text().replace(
+        "def upgrade():\n    pass",
+        'def upgrade():\n    op.add_column("users", sa.Column("nickname", sa.Text()))',
+    )
+    created.write_text(text)
+
+    assert sqlite_flask_db("run").exit_code == ExitCode.OK, sqlite_flask_db("status").output
+
+
 # --- lint ------------------------------------------------------------------------
 
 
