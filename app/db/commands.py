@@ -204,9 +204,9 @@ def generate(name: str) -> None:
             click.echo(f"  DESTRUCTIVE: {operation}")
     if len(created) > 1:
         click.echo(
-            "The change both adds and removes: its expand operations run before the new code "
-            "ships, its contract revision after every replica runs it (docs/migrations.md, "
-            "Releasing)."
+            "The change has operations of both phases: its expand revision runs before the "
+            "new code ships, its contract revision after every replica runs it "
+            "(docs/migrations.md, Releasing)."
         )
     notes = config.attributes.get(BLIND_SPOTS_ATTRIBUTE) or []
     if notes:

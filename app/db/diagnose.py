@@ -22,7 +22,7 @@ from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, MetaData, inspect
+from sqlalchemy import Connection, MetaData, String, inspect
 
 from app.db.audit import TOOLING_TABLES
 from app.db.enum_types import add_enum_type_operations, enum_columns, native_enum
@@ -163,8 +163,37 @@ def dropped_tables(upgrade_ops: ops.UpgradeOps) -> set[str]:
     }
 
 
-def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[str]:
-    """What autogenerate could not see in this change, and what to check by hand."""
+def _drops_enum(operation: ops.DropColumnOp | ops.DropTableOp, sqlite: bool) -> bool:
+    """Whether a dropped column, or a column of a dropped table, may be a native enum.
+
+    Autogenerate keeps what was dropped (reflected) for the downgrade. SQLite
+    reflects an Enum as VARCHAR, so there any string column may have been one.
+    """
+    try:
+        if isinstance(operation, ops.DropColumnOp):
+            columns = [operation.to_column()]
+        else:
+            columns = list(operation.to_table().columns)
+    except (ValueError, AttributeError):
+        return True
+    maybe = (lambda type_: isinstance(type_, String)) if sqlite else native_enum
+    return any(maybe(column.type) for column in columns)
+
+
+def _required_without_default(operation: ops.AddColumnOp) -> bool:
+    column = operation.column
+    return not column.nullable and column.server_default is None and not column.primary_key
+
+
+def blind_spots(
+    upgrade_ops: ops.UpgradeOps, created_types: list[str], dialect_name: str = "postgresql"
+) -> list[str]:
+    """What autogenerate could not see in this change, and what to check by hand.
+
+    ``dialect_name`` is the database autogenerate compared with (``sqlite``
+    cannot tell an Enum from a string column it drops).
+    """
+    sqlite = dialect_name == "sqlite"
     notes: list[str] = []
     for table, column, type_name in enum_columns(upgrade_ops):
         made = "creates" if type_name in created_types else "uses the existing"
@@ -176,10 +205,19 @@ def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[s
     dropped: dict[str, list[str]] = {}
     dropped_tables_: list[str] = []
     for operation in leaf_operations(upgrade_ops.ops):
-        if isinstance(operation, ops.DropColumnOp):
+        if isinstance(operation, ops.DropColumnOp) and _drops_enum(operation, sqlite):
             dropped.setdefault(operation.table_name, []).append(operation.column_name)
-        elif isinstance(operation, ops.DropTableOp):
+        elif isinstance(operation, ops.DropTableOp) and _drops_enum(operation, sqlite):
             dropped_tables_.append(operation.table_name)
+        elif isinstance(operation, ops.AddColumnOp) and _required_without_default(operation):
+            name = f"{operation.table_name}.{operation.column.name}"
+            notes.append(
+                f"{name} is added NOT NULL without a server default: in an expand revision the "
+                "previous release's INSERTs fail, in a contract one the new code cannot start "
+                "before it runs. Add it nullable (or with a server_default) in an expand "
+                "revision, backfill it, and set NOT NULL in a later release's contract revision "
+                f"(op.safe_set_not_null({operation.table_name!r}, {operation.column.name!r}))."
+            )
         elif isinstance(operation, ops.AlterColumnOp) and native_enum(operation.modify_type):
             notes.append(
                 f"{operation.table_name}.{operation.column_name} becomes an Enum: autogenerate "
@@ -188,7 +226,8 @@ def blind_spots(upgrade_ops: ops.UpgradeOps, created_types: list[str]) -> list[s
     gone = [f"{t}.{c}" for t, cs in sorted(dropped.items()) for c in cs] + dropped_tables_
     if gone:
         notes.append(
-            f"drops {', '.join(gone)}: a PostgreSQL enum type used only there is not dropped "
+            f"drops {', '.join(gone)}: {'if it was an Enum, ' if sqlite else ''}"
+            "a PostgreSQL enum type used only there is not dropped "
             "with it; drop it by hand (sa.Enum(name=…).drop(op.get_bind())) and create it again "
             "in downgrade()."
         )
@@ -228,7 +267,9 @@ def revision_hook(
             assert directive.upgrade_ops is not None and directive.rev_id is not None
             banners[directive.rev_id] = destructive_operations(directive.upgrade_ops)
             created_types = add_enum_type_operations(directive, metadata, context.connection)
-            notes += blind_spots(directive.upgrade_ops, created_types)
+            notes += blind_spots(
+                directive.upgrade_ops, created_types, context.connection.dialect.name
+            )
         config.attributes[BANNER_ATTRIBUTE] = banners
         config.attributes[BLIND_SPOTS_ATTRIBUTE] = notes
         rewrite_to_safe_operations(context, _revision, directives)  # last: after the split

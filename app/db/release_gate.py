@@ -219,7 +219,8 @@ def _created_too_late(
         problems.append(
             f"the new code maps {needed.pop(key)}, which only revision {script.revision} "
             f"({phase_of(script)}) creates: the new code starts before the contract phase "
-            "runs. Split it: add the column in an expand revision (backfill it), drop the "
-            "old one in a contract revision of a later release."
+            "runs. Add it in an expand revision (nullable or with a server default, then "
+            "backfill it; set NOT NULL in a later contract revision); a column it replaces "
+            "is dropped in a contract revision of a later release."
         )
     return problems

@@ -126,3 +126,19 @@ def test_the_gate_runs_run_revert_run_on_postgresql_and_fails_on_a_missing_type(
     assert result.exit_code == ExitCode.FAILED
     assert "PostgreSQL: step 1 of run, revert, run (run) failed" in result.output
     assert 'type "user_kind" does not exist' in result.output
+
+
+def test_dropping_an_enum_column_says_its_type_is_left_to_drop_by_hand(
+    flask_db: FlaskDb, migrations_dir: Path, define_badges: DefineBadges
+) -> None:
+    flask_db("run")
+    define_badges(kind_column(), Column("label", sa.String(40)))
+    assert flask_db("generate", "AddBadges").exit_code == ExitCode.OK
+    assert flask_db("run").exit_code == ExitCode.OK
+    define_badges(Column("label", sa.String(40)))
+
+    generated = flask_db("generate", "DropBadgeKind")
+
+    assert generated.exit_code == ExitCode.OK, generated.output
+    assert "drops badges.kind: " in generated.output
+    assert "a PostgreSQL enum type used only there is not dropped" in generated.output

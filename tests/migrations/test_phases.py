@@ -157,6 +157,22 @@ def test_generate_writes_a_dropped_column_as_a_contract_revision_with_its_banner
     assert "expected in a contract revision: ban-drop-column" in result.output
 
 
+def test_generate_says_how_to_add_a_required_column_over_two_releases(
+    flask_db: FlaskDb, migrations_dir: Path, define_badges: DefineBadges
+) -> None:
+    flask_db("run")
+    define_badges(Column("label", String(40)))
+    assert flask_db("generate", "AddBadges").exit_code == ExitCode.OK
+    assert flask_db("run").exit_code == ExitCode.OK
+    define_badges(Column("label", String(40)), Column("rank", Integer, nullable=False))
+
+    result = flask_db("generate", "AddBadgeRank")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "badges.rank is added NOT NULL without a server default" in result.output
+    assert "op.safe_set_not_null('badges', 'rank')" in result.output
+
+
 def test_generate_splits_a_change_that_adds_and_drops_into_expand_then_contract(
     flask_db: FlaskDb,
     migrations_dir: Path,
