@@ -177,4 +177,4 @@ start_replica "$uncached_port" "$workdir/uncached.log" "$new_tree" RESPONSE_CACH
 wait_for "http://127.0.0.1:$uncached_port/api/tags"
 say "release done in $(elapsed); checking through an uncached replica on 127.0.0.1:$uncached_port"
 $PY deploy/release_load.py check "$workdir/load.json" "$balancer" "http://127.0.0.1:$uncached_port" \
-  --steps "$workdir/steps"
+  --steps "$workdir/steps" --out-of-band "$database_url"

@@ -23,7 +23,11 @@ Counts three things and exits 1 unless all are 0:
   answer was lost), the articles and comments exist;
 - **stale**: every hot read of the load (URL and viewer) read once more
   through the balancer and compared byte for byte with the same read from
-  UNCACHED_URL.
+  UNCACHED_URL. With ``--out-of-band DATABASE_URL``, the hot reads are first
+  read through the balancer until the replicas' caches hold them, then psql
+  changes every article title and comment body behind the app's back (as an
+  operator's fix would), so the comparison shows whether a write made outside
+  the app reached every replica's cache.
 
 STEPS is a file of ``<unix time> <step>`` lines (the release's steps as they
 began); the requests and failures are then also counted per step. Its last
@@ -38,6 +42,7 @@ import http.client
 import json
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -326,6 +331,10 @@ def check(arguments: argparse.Namespace) -> int:
         for item in missing[:5]:
             say(f"  {kind}: {item}")
 
+    if arguments.out_of_band:
+        warmed = warm(ledgers, balancer)
+        write_out_of_band(arguments.out_of_band)
+        say(f"out-of-band: {warmed} hot reads cached, then psql changed titles and comments")
     time.sleep(SETTLE_SECONDS)
     stale, compared, states = stale_reads(ledgers, balancer, uncached)
     say(
@@ -408,6 +417,34 @@ def stale_reads(
     return stale, len(reads), Counter(state for _, state in verdicts)
 
 
+WARM_ROUNDS = 4  # reads per URL through the balancer: both replicas end up holding it
+OUT_OF_BAND_SQL = (
+    "UPDATE articles SET title = title || ' (fixed in psql)'; "
+    "UPDATE comments SET body = body || ' (fixed in psql)';"
+)
+
+
+def warm(ledgers: list[dict[str, Any]], balancer: str) -> int:
+    """Read every hot URL until the replicas cache it; the reads answered by a hit last round."""
+    reads = sorted({(path, token) for ledger in ledgers for path, token in ledger["reads"]})
+    hits = 0
+    for round_ in range(WARM_ROUNDS):
+        with ThreadPoolExecutor(CHECK_THREADS) as pool:
+            states = list(
+                pool.map(lambda read: request(balancer, "GET", read[0], token=read[1])[2], reads)
+            )
+        if round_ == WARM_ROUNDS - 1:
+            hits = states.count("hit")
+    return hits
+
+
+def write_out_of_band(database_url: str) -> None:
+    """Change rows with psql, outside the app (the driver suffix is not psql's)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    command = ["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", OUT_OF_BAND_SQL]
+    subprocess.run(command, check=True)  # noqa: S603 - psql from PATH, fixed SQL
+
+
 def read_json(base: str, path: str) -> tuple[int, Any]:
     status, raw, _ = request(base, "GET", path)
     return status, json.loads(raw) if raw else None
@@ -431,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict.add_argument("balancer")
     verdict.add_argument("uncached")
     verdict.add_argument("--steps", help="<unix time> <step> lines")
+    verdict.add_argument(
+        "--out-of-band", metavar="DATABASE_URL", help="change rows with psql before the stale check"
+    )
     arguments = parser.parse_args(argv)
     for url in (getattr(arguments, name, None) for name in ("base", "balancer", "uncached")):
         if url and urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
