@@ -216,3 +216,47 @@ def test_an_identity_coded_body_is_read_as_sent(client):
     response = client.post("/api/users", json=body, headers={"Content-Encoding": "identity"})
 
     assert response.status_code == 201
+
+
+HUGE_INTEGER = "9" * 5_000  # past CPython's 4,300-digit limit for int()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/users/login", '{"user": {"email": "a@b.c", "password": %s}}'),
+        ("PUT", "/api/user", '{"user": {"bio": %s}}'),
+        ("POST", "/api/articles", '{"article": {"title": "t", "description": "d", "body": %s}}'),
+        ("POST", "/api/users", '{"user": {"username": "u", "email": "e@x.io", "password": %s}}'),
+    ],
+    ids=["login", "update user", "create article", "register"],
+)
+@pytest.mark.parametrize("value", [HUGE_INTEGER, "NaN", "-Infinity"], ids=["digits", "nan", "inf"])
+def test_a_value_the_decoder_refuses_is_400_and_writes_nothing(
+    client, jake, method, path, body, value
+):
+    response = client.open(
+        path, method=method, data=body % value, content_type="application/json", headers=auth(jake)
+    )
+
+    assert response.status_code == 400
+    assert response.get_json() == {"errors": {"body": ["is not valid JSON"]}}
+    assert client.get("/api/articles").get_json()["articlesCount"] == 0
+    assert client.get("/api/user", headers=auth(jake)).get_json()["user"]["bio"] is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"user": {"email": "a@b.c", "email": "d@e.f", "password": "x"}}',
+        '{"user": {"email": "a@b.c", "password": "x"}, "user": {}}',
+    ],
+    ids=["inside the envelope", "the envelope itself"],
+)
+def test_a_member_named_twice_is_400_naming_it(client, body):
+    response = client.post("/api/users/login", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    (message,) = response.get_json()["errors"]["body"]
+    assert message.startswith("names the member '")
+    assert ("'email'" in message) if '"email": "d' in body else ("'user'" in message)

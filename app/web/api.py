@@ -7,6 +7,7 @@ Conduit's validation messages.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -19,7 +20,8 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
 from marshmallow import validate
-from webargs.flaskparser import FlaskParser
+from marshmallow.utils import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, IntegerConverter
 
@@ -150,9 +152,46 @@ class PartialUpdateSchema(BaseSchema):
             raise ma.ValidationError("at least one field is required", self.envelope)
 
 
+class DuplicateMember(ValueError):
+    """A JSON object names one member twice (RFC 8259 §4 leaves the meaning open)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's decoder takes NaN and Infinity
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members:
+            raise DuplicateMember(name)
+        members[name] = value
+    return members
+
+
 class JSONParser(FlaskParser):
     """Answers 415 to a body that is not JSON instead of reporting it missing,
-    and 400 to JSON that is malformed or nested too deeply to parse."""
+    and 400 to JSON that is malformed, nested too deeply, holds a number the
+    decoder refuses (an integer past CPython's 4,300-digit limit) or names an
+    object member twice."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            return missing
+        try:
+            return json.loads(
+                req.get_data(cache=True).decode(),
+                object_pairs_hook=_members,
+                parse_constant=_not_json,
+            )
+        except DuplicateMember as duplicate:
+            abort(400, "body", f"names the member {duplicate.name!r} more than once")
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError, the integer digit limit
+            abort(400, "body", "is not valid JSON")
 
     def load_json(self, req: Request, schema: ma.Schema) -> Any:
         if req.get_data(cache=True) and not req.is_json:
