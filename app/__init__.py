@@ -59,8 +59,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cors.init_app(
         app,
         resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID"],
+        # The validators the API sends (ETag, Last-Modified) and the conditional
+        # headers that use them, so a cross-origin client can revalidate and
+        # refuse lost updates (RFC 9110 §13.1).
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-Request-ID",
+            "If-Match",
+            "If-None-Match",
+            "If-Modified-Since",
+            "If-Unmodified-Since",
+        ],
+        expose_headers=["X-Request-ID", "ETag", "Last-Modified", "Retry-After"],
         max_age=600,
     )
     app.url_map.converters["default"] = PathSegmentConverter

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
+from app.extensions import db
 from tests.conftest import make_app
 
 ALLOWED = "https://app.example"
@@ -69,3 +70,33 @@ def test_routes_outside_the_api_send_no_cors_headers(tmp_path, monkeypatch) -> N
     client = _client(tmp_path, monkeypatch, ALLOWED)
     response = client.get("/healthz", headers={"Origin": ALLOWED})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_preflight_allows_the_conditional_request_headers(tmp_path, monkeypatch) -> None:
+    client = _client(tmp_path, monkeypatch, ALLOWED)
+
+    response = client.options(
+        "/api/articles/some-slug",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "Authorization, If-Match, If-None-Match",
+        },
+    )
+
+    allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
+    assert {"if-match", "if-none-match"} <= {h.strip() for h in allowed_headers.split(",")}
+
+
+def test_a_cross_origin_answer_exposes_its_validators(tmp_path, monkeypatch) -> None:
+    client = _client(tmp_path, monkeypatch, ALLOWED)
+    with client.application.app_context():
+        db.create_all()
+
+    response = client.get("/api/tags", headers={"Origin": ALLOWED})
+
+    assert response.headers["ETag"]
+    exposed = {
+        h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert {"etag", "retry-after"} <= exposed
