@@ -112,3 +112,14 @@ def test_a_matching_if_match_gets_the_body(client, world):
 
     assert response.status_code == 200
     assert response.get_json() == {"tags": ["dragons"]}
+
+
+@pytest.mark.parametrize("path", READS)
+def test_if_match_star_matches_any_current_representation(client, world, path):
+    url = path.format(slug=world["slug"])
+    expected = client.get(url).get_json()
+
+    response = client.get(url, headers={"If-Match": "*"})
+
+    assert response.status_code == 200  # RFC 9110 §13.1.1: "*" matches any current one
+    assert response.get_json() == expected

@@ -8,14 +8,14 @@ an answer for a signed-in viewer is ``private`` (no shared cache may keep it),
 and every answer is ``no-cache``: a client may keep it but must revalidate,
 which costs it a 304 when nothing changed. A failed ``If-Match`` or
 ``If-Unmodified-Since`` is a 412 in the error envelope (Werkzeug would keep the
-body of the answer it refused).
+body of the answer it refused); ``If-Match: *`` matches any answer there is.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 
 from app.errors import error_response
 
@@ -39,7 +39,12 @@ def _add_validators(response: Response) -> Response:
         response.cache_control.private = True
     if "ETag" not in response.headers:
         response.add_etag()
-    response.make_conditional(request)  # in place: 304 and no body when If-None-Match matches
+    conditions: Request | dict = request
+    if request.if_match.star_tag:
+        # "*" matches any current representation (RFC 9110 §13.1.1) and this is
+        # one; Werkzeug compares it as an entity tag and answers 412.
+        conditions = {k: v for k, v in request.environ.items() if k != "HTTP_IF_MATCH"}
+    response.make_conditional(conditions)  # in place: 304 and no body when If-None-Match matches
     if response.status_code == HTTPStatus.PRECONDITION_FAILED:
         field = "If-Match" if "If-Match" in request.headers else "If-Unmodified-Since"
         return error_response(412, {field: ["does not match the current representation"]})
