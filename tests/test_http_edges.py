@@ -6,6 +6,7 @@ tests/test_served_edges.py.
 """
 
 import pytest
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app.web.http_edges import MAX_URL_LENGTH
 from tests.factories import PASSWORD, auth, create_article, register
@@ -260,3 +261,29 @@ def test_a_member_named_twice_is_400_naming_it(client, body):
     (message,) = response.get_json()["errors"]["body"]
     assert message.startswith("names the member '")
     assert ("'email'" in message) if '"email": "d' in body else ("'user'" in message)
+
+
+@pytest.mark.parametrize("host", ["bad host", "a/b", "", "exa mple.com:80", "[::1", "x:y"])
+def test_an_invalid_host_header_is_400(client, host):
+    response = client.get("/api/tags", environ_overrides={"HTTP_HOST": host})
+
+    assert response.status_code == 400
+    assert list(response.get_json()["errors"]) == ["Host"]
+
+
+@pytest.mark.parametrize(
+    "host", ["conduit.test", "conduit.test:8080", "127.0.0.1:5000", "[::1]:80"]
+)
+def test_a_valid_host_header_is_served(client, host):
+    assert client.get("/api/tags", environ_overrides={"HTTP_HOST": host}).status_code == 200
+
+
+@pytest.mark.parametrize(("protocol", "status"), [("HTTP/1.1", 400), ("HTTP/1.0", 200)])
+def test_a_missing_host_header_is_400_in_http_1_1_only(app, protocol, status):
+    environ = EnvironBuilder(path="/api/tags").get_environ()
+    del environ["HTTP_HOST"]
+    environ["SERVER_PROTOCOL"] = protocol
+
+    _, answered, _ = run_wsgi_app(app.wsgi_app, environ, buffered=True)
+
+    assert int(answered.split()[0]) == status

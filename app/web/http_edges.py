@@ -7,6 +7,9 @@ One mechanism per kind of fault, applied to every request before any view runs:
   (``/api//articles``) are one. The path is rewritten, not redirected: a
   redirect would drop a POST's body in some clients and fail a CORS preflight
   in every browser.
+- **The Host header** is required in HTTP/1.1 and must be a URI host with an
+  optional port (RFC 9112 §3.2, RFC 3986 §3.2.2): a request without one, or
+  with one that is not (spaces, slashes, an empty host), is a 400.
 - **A URL too long** (path plus query string, as sent: ``MAX_URL_LENGTH``
   bytes) is a 414. gunicorn refuses request lines past its own limit before
   the application sees them; gunicorn.conf.py sets that limit above this one
@@ -69,12 +72,25 @@ class Slashes:
 
 
 _SLASHES = re.compile(r"/{2,}")
+# RFC 3986 host (IP-literal, IPv4address or reg-name; not empty for http) and port.
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
 
 
 def init_app(app: Flask) -> None:
     app.wsgi_app = Slashes(app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(_check_host)
     app.before_request(_check_url_length)
     app.before_request(_read_body)
+
+
+def _check_host() -> None:
+    host = request.environ.get("HTTP_HOST")
+    if host is None:
+        if request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+            abort(400, "Host", "is required in HTTP/1.1")
+        return
+    if not _HOST.fullmatch(host):
+        abort(400, "Host", "is not a valid host[:port]")
 
 
 def url_length(environ: dict[str, Any]) -> int:
