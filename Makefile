@@ -30,7 +30,7 @@ help: ## List the targets by section
 	@bold=; reset=; if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then bold=$$'\033[1m'; reset=$$'\033[0m'; fi; \
 	awk -v bold="$$bold" -v reset="$$reset" 'BEGIN { FS = ":[^#]*## " } \
 	  /^##@ / { printf "\n%s%s%s\n", bold, substr($$0, 5), reset; next } \
-	  /^[a-zA-Z_-]+:.*## / { printf "  %s%-20s%s %s\n", bold, $$1, reset, $$2 }' $(MAKEFILE_LIST)
+	  /^[a-zA-Z0-9_-]+:.*## / { printf "  %s%-20s%s %s\n", bold, $$1, reset, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: run dev serve throwaway settings install install-dev python-version node-version
 run: install ## Set up, migrate, build the web app (with node 20+), serve both with reload on http://127.0.0.1:5000 (PORT, HOST, .env)
@@ -273,5 +273,6 @@ release-demo: install ## A rolling release under load: previous release (migrati
 ##@ Housekeeping
 
 .PHONY: clean
-clean: ## Remove the virtual environment, caches and local tools
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+clean: ## Remove what the Makefile built: .venv, caches, tools, node_modules, the web app's build and test output, bench results (keeps instance/ and backups/: your data)
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache bench-results \
+	  frontend/node_modules frontend/dist frontend/e2e-results frontend/test-results

@@ -82,6 +82,10 @@ def test_help_groups_the_targets_by_section() -> None:
     assert any(re.fullmatch(r"  run +Set up, migrate, .*serve.*", line) for line in lines)
 
 
+def test_help_lists_targets_with_digits_in_their_names() -> None:
+    assert re.search(r"^  e2e +\S", make("help").stdout, re.M)
+
+
 def test_help_writes_no_escape_codes_when_not_on_a_terminal() -> None:
     assert "\x1b" not in make("help").stdout
 
