@@ -3,12 +3,18 @@
 The suite never reads the developer's ``.env`` nor the settings exported in
 their shell (``DATABASE_URL`` above all): every app, CLI run and server a test
 starts gets its settings from the test itself. Only the suite's own knobs pass
-through: ``CI``, ``TEST_POSTGRES_URL`` and ``REALWORLD_API_DIR``.
+through: ``CI``, ``TEST_POSTGRES_URL`` and ``REALWORLD_API_DIR``. Backups a
+test makes without naming a folder go to a temporary one, removed at exit,
+never into the project's ``backups/`` (the developer's own).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+from functools import cache
 from pathlib import Path
 
 from app.config import SETTINGS
@@ -20,12 +26,21 @@ REALWORLD_API_DIR = Path(
 )
 
 
+@cache
+def backup_directory() -> str:
+    """This process's folder for the backups tests make; removed when it exits."""
+    folder = tempfile.mkdtemp(prefix="conduit-test-backups-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def seal() -> None:
     """Forget the caller's settings and ``.env`` for this process and its children."""
     for name in (*SETTINGS, "GUNICORN_CMD_ARGS", "FLASK_APP", "FLASK_DEBUG"):
         os.environ.pop(name, None)
     os.environ["ENV_FILE"] = ""  # an empty ENV_FILE: no .env file at all
     os.environ["FLASK_SKIP_DOTENV"] = "1"  # nor the one the flask command would load
+    os.environ["BACKUP_DIRECTORY"] = backup_directory()
 
 
 def realworld_api_file(name: str) -> tuple[Path, str | None]:

@@ -2,6 +2,7 @@
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
@@ -290,3 +291,12 @@ def test_flask_settings_shows_each_value_and_where_it_came_from(tmp_path, monkey
     assert "# JWT_EXPIRES_SECONDS: 604800 (default)" in lines
     assert "s3cret" not in output
     assert STRONG_KEY not in output
+
+
+def test_the_suite_keeps_its_backups_out_of_the_projects_backups_folder():
+    environment.seal()
+
+    folder = Path(create_app({"APP_ENV": "testing"}).config["BACKUP_DIRECTORY"])
+
+    assert folder != environment.PROJECT_ROOT / "backups"
+    assert folder.is_dir()
