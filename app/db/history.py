@@ -58,7 +58,8 @@ class GitError(RuntimeError):
     """Git is missing, this is not a checkout, or a git command failed."""
 
 
-def _git(root: Path, *args: str) -> str:
+def git(root: Path, *args: str) -> str:
+    """``git -C root ARGS``'s standard output; raises :class:`GitError` when it fails."""
     try:
         done = subprocess.run(  # noqa: S603 - fixed git arguments
             ["git", "-C", str(root), *args],  # noqa: S607
@@ -72,23 +73,18 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def git(root: Path, *args: str) -> str:
-    """``git -C root ARGS``'s standard output; raises :class:`GitError` when it fails."""
-    return _git(root, *args)
-
-
 def repository_root(path: str | Path) -> Path:
-    return Path(_git(Path(path), "rev-parse", "--show-toplevel").strip())
+    return Path(git(Path(path), "rev-parse", "--show-toplevel").strip())
 
 
 def main_base(root: Path) -> tuple[str, str]:
     """``(branch, commit)``: where this checkout forked from the main branch."""
     for branch in MAIN_BRANCHES:
         try:
-            _git(root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}")
+            git(root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}")
         except GitError:
             continue
-        return branch, _git(root, "merge-base", "HEAD", branch).strip()
+        return branch, git(root, "merge-base", "HEAD", branch).strip()
     raise GitError("no main branch (origin/main or main) to compare with")
 
 
@@ -99,11 +95,9 @@ def _relative(root: Path, directory: str | Path) -> str:
 def modified_since(root: Path, base: str, versions: str | Path) -> list[str]:
     """Revision files present at ``base`` that the working tree modified or deleted."""
     folder = _relative(root, versions)
-    on_base = set(_git(root, "ls-tree", "-r", "--name-only", base, "--", folder).splitlines())
+    on_base = set(git(root, "ls-tree", "-r", "--name-only", base, "--", folder).splitlines())
     changed = []
-    for line in _git(
-        root, "diff", "--name-status", "--no-renames", base, "--", folder
-    ).splitlines():
+    for line in git(root, "diff", "--name-status", "--no-renames", base, "--", folder).splitlines():
         status, _, name = line.partition("\t")
         if name in on_base and status[:1] in ("M", "D", "T"):
             changed.append(f"{name} ({'deleted' if status.startswith('D') else 'modified'})")
@@ -126,6 +120,6 @@ def branch_only(versions: str | Path) -> set[Path]:
 def added_since(root: Path, base: str, versions: str | Path) -> list[Path]:
     """Revision files added since ``base``: committed, staged, or untracked."""
     folder = _relative(root, versions)
-    added = _git(root, "diff", "--name-only", "--diff-filter=A", base, "--", folder).splitlines()
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--", folder).splitlines()
+    added = git(root, "diff", "--name-only", "--diff-filter=A", base, "--", folder).splitlines()
+    untracked = git(root, "ls-files", "--others", "--exclude-standard", "--", folder).splitlines()
     return sorted(root / name for name in {*added, *untracked} if name.endswith(".py"))

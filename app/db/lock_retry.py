@@ -76,8 +76,8 @@ def retrying(
     """Run ``step``; on a lock timeout sleep and run it again, ``policy.retries`` times at most.
 
     For statements that commit on their own (an autocommit block). The last
-    lock timeout is raised as it came. ``before_retry`` tidies what a failed
-    attempt left (an INVALID index).
+    lock timeout is raised as it came. ``before_retry`` runs before each
+    retry (a backfill rolls back the failed batch's transaction).
     """
     pauses = (policy or current_policy()).pauses()
     attempt = 1

@@ -89,6 +89,13 @@ def _step(what: str, step: Callable[[], Any]) -> None:
     retrying(step, what)
 
 
+def _drop_constraint(operations: Operations, table: str, name: str) -> str:
+    return (
+        f"ALTER TABLE {_quote(operations, table)} "
+        f"DROP CONSTRAINT IF EXISTS {_quote(operations, name)}"
+    )
+
+
 def _validate(operations: Operations, table: str, name: str) -> None:
     sql = f"ALTER TABLE {_quote(operations, table)} VALIDATE CONSTRAINT {_quote(operations, name)}"
     _step(sql, lambda: operations.execute(sql))
@@ -137,8 +144,7 @@ def _add_then_validate(
             # Rows that break it: NOT VALID still checks every new write, so the
             # constraint would refuse the previous release's writes while the
             # revision stays pending. Take it away; the revision fails as a whole.
-            drop = f"ALTER TABLE {_quote(operations, table)} DROP CONSTRAINT IF EXISTS "
-            operations.execute(drop + _quote(operations, name))
+            operations.execute(_drop_constraint(operations, table, name))
             raise
 
 
@@ -184,17 +190,17 @@ def safe_set_not_null(operations: Operations, operation: SafeSetNotNullOp) -> No
             batch.alter_column(column, nullable=False, **operation.kw)
         return
     check = not_null_check_name(table, column)
-    quoted = f"{_quote(operations, table)}"
     add = lambda: operations.create_check_constraint(  # noqa: E731
         conv(check), table, f"{_quote(operations, column)} IS NOT NULL", postgresql_not_valid=True
     )
     _add_then_validate(operations, table, check, add, f"ADD CONSTRAINT {check} NOT VALID")
     with operations.get_context().autocommit_block():
         set_not_null = (
-            f"ALTER TABLE {quoted} ALTER COLUMN {_quote(operations, column)} SET NOT NULL"
+            f"ALTER TABLE {_quote(operations, table)} "
+            f"ALTER COLUMN {_quote(operations, column)} SET NOT NULL"
         )
         _step(set_not_null, lambda: operations.execute(set_not_null))
-        drop = f"ALTER TABLE {quoted} DROP CONSTRAINT IF EXISTS {_quote(operations, check)}"
+        drop = _drop_constraint(operations, table, check)
         _step(drop, lambda: operations.execute(drop))
 
 
