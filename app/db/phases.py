@@ -24,8 +24,9 @@ post-deployment migrations and strong_migrations' safe operations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
@@ -34,6 +35,7 @@ from alembic.util import rev_id
 EXPAND = "expand"
 CONTRACT = "contract"
 PHASES = (EXPAND, CONTRACT)
+T = TypeVar("T")
 
 
 class PhaseError(ValueError):
@@ -67,12 +69,19 @@ def expand_target(scripts: ScriptDirectory, current: str | None) -> str | None:
     database). Returns ``current`` itself when the first pending revision is a
     contract one (nothing to run in the expand phase).
     """
-    target = current
-    for script in pending_revisions(scripts, current):
-        if phase_of(script) == CONTRACT:
-            break
-        target = script.revision
-    return target
+    expand, _ = split_phases(pending_revisions(scripts, current), phase_of)
+    return expand[-1].revision if expand else current
+
+
+def split_phases(revisions: Sequence[T], phase: Callable[[T], str]) -> tuple[list[T], list[T]]:
+    """``revisions`` (oldest first) cut at the first contract one: (expand run, contract run).
+
+    ``phase`` reads an item's phase (:func:`phase_of` for Alembic scripts).
+    """
+    first_contract = next(
+        (i for i, item in enumerate(revisions) if phase(item) == CONTRACT), len(revisions)
+    )
+    return list(revisions[:first_contract]), list(revisions[first_contract:])
 
 
 def out_of_order(revisions: Sequence[Script]) -> list[Script]:
@@ -112,9 +121,8 @@ def run_plan(scripts: ScriptDirectory, current: str | None, phase: str | None) -
     """
     pending = pending_revisions(scripts, current)
     if phase == EXPAND:
-        target = expand_target(scripts, current)
-        count = next((i for i, s in enumerate(pending) if phase_of(s) == CONTRACT), len(pending))
-        return RunPlan(target or "base", pending[:count])
+        expand, _ = split_phases(pending, phase_of)
+        return RunPlan(expand[-1].revision if expand else current or "base", expand)
     if phase == CONTRACT:
         misplaced = out_of_order(pending)
         if misplaced:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from app.db.audit import AuditEntry, file_checksum, read_audit
 from app.db.exit_codes import ExitCode
-from app.db.phases import CONTRACT, EXPAND, PhaseError, phase_of
+from app.db.phases import EXPAND, PhaseError, phase_of, split_phases
 from app.db.sqlite_batch import leftover_batch_tables
 
 CLEAN_COMMAND = "flask db clean"
@@ -124,11 +124,7 @@ class MigrationStatus:
 
     def phase_summary(self) -> str:
         """What ``run --phase expand`` and then ``run --phase contract`` would apply."""
-        pending = self.pending
-        first_contract = next(
-            (i for i, r in enumerate(pending) if r.phase == CONTRACT), len(pending)
-        )
-        expand, contract = pending[:first_contract], pending[first_contract:]
+        expand, contract = split_phases(self.pending, lambda revision: revision.phase)
         return (
             f"An expand run would apply {_listed(expand)}; a contract run then {_listed(contract)}."
         )
