@@ -90,14 +90,8 @@ def out_of_order(revisions: Sequence[Script]) -> list[Script]:
     Within one release these cannot run in their phase: an expand run stops at
     the first contract revision.
     """
-    seen_contract = False
-    misplaced = []
-    for script in revisions:
-        if phase_of(script) == CONTRACT:
-            seen_contract = True
-        elif seen_contract:
-            misplaced.append(script)
-    return misplaced
+    _, from_first_contract = split_phases(revisions, phase_of)
+    return [script for script in from_first_contract if phase_of(script) != CONTRACT]
 
 
 class PhaseOrderError(PhaseError):
