@@ -27,6 +27,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "testing", "production")
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production"  # noqa: S105
 MIN_SECRET_KEY_LENGTH = 32
+# Without JWT_SIGNING_KEYS, SECRET_KEY signs and verifies the tokens under this key id.
+DEFAULT_SIGNING_KEY_ID = "secret-key"
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -40,6 +43,8 @@ SETTINGS: dict[str, str] = {
     "HOST": "127.0.0.1",
     "PORT": "5000",
     "JWT_EXPIRES_SECONDS": "604800",
+    "JWT_SIGNING_KEYS": "secret-key:<SECRET_KEY>",
+    "JWT_SIGNING_KEY_ID": "the only key's id",
     "CORS_ORIGINS": "*",
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
@@ -203,6 +208,62 @@ def _engine_options(database_url: str, env: Mapping[str, Any]) -> dict[str, Any]
     return options
 
 
+def _checked_secret(name: str, secret: str, production: bool) -> str:
+    """``secret`` as given; production refuses the development key or a short one."""
+    if production:
+        if not secret or secret == DEVELOPMENT_SECRET_KEY:
+            raise ConfigurationError(f"{name} must be set to a unique value in production")
+        if len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigurationError(
+                f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters in production"
+            )
+    return secret
+
+
+def signing_keys(
+    env: Mapping[str, Any], secret_key: str, production: bool
+) -> tuple[dict[str, str], str]:
+    """The JWT signing keys by key id, and the id of the one that signs new tokens.
+
+    ``JWT_SIGNING_KEYS`` is ``kid:secret`` pairs separated by commas (a secret
+    holds no comma; the first ``:`` ends the id, which is 1 to 64 of
+    ``A-Z a-z 0-9 . _ -``). Every key verifies; ``JWT_SIGNING_KEY_ID`` names
+    the one that signs (needed when there are several). Unset: ``SECRET_KEY``
+    under the id ``secret-key``, so ``secret-key:<SECRET_KEY>`` in a first
+    rotation keeps the tokens already issued. Production refuses a secret
+    shorter than 32 characters, as it does ``SECRET_KEY``.
+    """
+    raw = _text(env, "JWT_SIGNING_KEYS")
+    keys: dict[str, str] = {}
+    if not raw:
+        keys[DEFAULT_SIGNING_KEY_ID] = secret_key
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        kid, colon, secret = entry.partition(":")
+        kid, secret = kid.strip(), secret.strip()
+        if not colon or not _KEY_ID.fullmatch(kid) or not secret:
+            raise ConfigurationError(
+                "JWT_SIGNING_KEYS must be comma-separated kid:secret pairs (a kid is 1 to 64 "
+                f"letters, digits, '.', '_' or '-'), got an entry {kid[:64]!r}"
+            )
+        if kid in keys:
+            raise ConfigurationError(f"JWT_SIGNING_KEYS names the key id {kid!r} twice")
+        keys[kid] = _checked_secret(f"JWT_SIGNING_KEYS ({kid})", secret, production)
+    if not keys:
+        raise ConfigurationError("JWT_SIGNING_KEYS holds no kid:secret pair")
+    signing = _text(env, "JWT_SIGNING_KEY_ID")
+    if not signing:
+        if len(keys) > 1:
+            raise ConfigurationError(
+                "JWT_SIGNING_KEY_ID must name the key that signs, one of " + ", ".join(keys)
+            )
+        signing = next(iter(keys))
+    if signing not in keys:
+        raise ConfigurationError(
+            f"JWT_SIGNING_KEY_ID {signing!r} is not in JWT_SIGNING_KEYS ({', '.join(keys)})"
+        )
+    return keys, signing
+
+
 def load_settings(
     instance_path: str,
     overrides: Mapping[str, Any] | None = None,
@@ -215,15 +276,9 @@ def load_settings(
     app_env = app_environment(env)
     production = app_env == "production"
 
-    secret_key = _text(env, "SECRET_KEY")
-    if production:
-        if not secret_key or secret_key == DEVELOPMENT_SECRET_KEY:
-            raise ConfigurationError("SECRET_KEY must be set to a unique value in production")
-        if len(secret_key) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigurationError(
-                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in production"
-            )
+    secret_key = _checked_secret("SECRET_KEY", _text(env, "SECRET_KEY"), production)
     secret_key = secret_key or DEVELOPMENT_SECRET_KEY
+    jwt_keys, jwt_signing_key_id = signing_keys(env, secret_key, production)
 
     testing = app_env == "testing"
     database_url = _database_url(env, instance_path, production)
@@ -234,6 +289,9 @@ def load_settings(
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url, env),
         "JWT_EXPIRES_SECONDS": _int(env, "JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7, minimum=1),
+        # Every key verifies a token naming its id (the JWT header's kid); one signs (app/tokens.py).
+        "JWT_SIGNING_KEYS": jwt_keys,
+        "JWT_SIGNING_KEY_ID": jwt_signing_key_id,
         # Cheap hashing keeps the test suite fast; real deployments use
         # argon2-cffi's RFC 9106 "low memory" profile.
         "PASSWORD_HASH_PROFILE": "testing" if testing else "default",
@@ -319,6 +377,9 @@ def _shown(name: str, value: str) -> str:
     """A setting's value as it may be printed: no secret key, no password."""
     if name == "SECRET_KEY":
         return "<set>"
+    if name == "JWT_SIGNING_KEYS":
+        kids = (entry.partition(":")[0].strip() for entry in value.split(",") if entry.strip())
+        return ",".join(f"{kid}:<set>" for kid in kids)
     if name == "DATABASE_URL" and "://" in value:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError

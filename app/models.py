@@ -6,6 +6,7 @@ Models hold data only. Whatever depends on who is asking (``favorited``,
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -86,6 +88,39 @@ def _code_point_order(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
 @compiles(CodePointOrder, "postgresql")
 def _code_point_order_postgresql(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
     return f'{compiler.process(element.column, **kw)} COLLATE "C"'
+
+
+SESSION_KEY_BYTES = 16  # 128 bits, stored as 32 lower-case hex digits
+
+
+def new_session_key() -> str:
+    """A fresh random session key: 32 hex digits from the OS's CSPRNG (``secrets``)."""
+    return secrets.token_hex(SESSION_KEY_BYTES)
+
+
+class RandomSessionKey(FunctionElement[str]):
+    """The database's own fresh session key, for rows the application does not key itself.
+
+    The server default of ``users.session_key``: a release that does not know
+    the column still inserts users, and they get a key too. PostgreSQL: the MD5
+    of two ``gen_random_uuid()`` (core since 13, ``pg_strong_random``: 244
+    random bits folded into 128); SQLite: 16 bytes of ``randomblob()``. Each
+    is written as the database reflects it back, so autogenerate sees no change.
+    """
+
+    type = Text()
+    name = "random_session_key"
+    inherit_cache = True
+
+
+@compiles(RandomSessionKey)
+def _random_session_key(element: RandomSessionKey, compiler: Any, **kw: Any) -> str:
+    return f"lower(hex(randomblob({SESSION_KEY_BYTES})))"
+
+
+@compiles(RandomSessionKey, "postgresql")
+def _random_session_key_postgresql(element: RandomSessionKey, compiler: Any, **kw: Any) -> str:
+    return "md5(((gen_random_uuid())::text || (gen_random_uuid())::text))"
 
 
 class Base(DeclarativeBase):
@@ -159,6 +194,12 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     bio: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str | None] = mapped_column(String(URL_MAX_LENGTH))
+    # Every token names it (app/tokens.py); a new one ends every token issued before
+    # (a password change, "sign out everywhere"), and an account that replaces a
+    # removed one under the same id has its own. NULL never authenticates.
+    session_key: Mapped[str | None] = mapped_column(
+        Text, default=new_session_key, server_default=RandomSessionKey()
+    )
 
     articles: Mapped[list[Article]] = relationship(back_populates="author", passive_deletes=True)
 

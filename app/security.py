@@ -1,14 +1,17 @@
-"""Password hashing, JWTs and the ``auth_required`` / ``auth_optional`` decorators.
+"""Password hashing and the ``auth_required`` / ``auth_optional`` decorators.
 
-Clients send ``Authorization: Token <jwt>`` (``Bearer <jwt>`` is accepted too).
+Clients send ``Authorization: Token <jwt>`` (``Bearer <jwt>`` is accepted too;
+the tokens themselves are app/tokens.py). A token is accepted when it is valid
+and its session key is the user's current one: a password change or "sign out
+everywhere" gives the account a new key and ends every token issued before.
 The decorators also add the ``Token`` security requirement and the 401
 response to the operation's OpenAPI entry.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from typing import Any, TypeVar, cast
 
@@ -21,16 +24,12 @@ from flask_smorest import Blueprint
 
 from app.errors import abort
 from app.extensions import db
-from app.models import MAX_ID, User
+from app.models import User
 from app.text import nfkc
+from app.tokens import ANONYMOUS, Claims, read_token
 
 F = TypeVar("F", bound=Callable[..., Any])
-JWT_ALGORITHM = "HS256"
 TOKEN_SCHEMES = ("token", "bearer")
-# Replicas' clocks drift apart: a token issued by one whose clock runs a few
-# seconds ahead must still be valid elsewhere (its ``iat`` is then "in the
-# future"), and expiry is judged with the same tolerance.
-CLOCK_LEEWAY_SECONDS = 10
 
 
 @cache
@@ -73,16 +72,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     return False
 
 
-def create_token(user: User) -> str:
-    now = datetime.now(UTC)
-    payload = {
-        "sub": str(user.id),
-        "iat": now,
-        "exp": now + timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"]),
-    }
-    return jwt.encode(payload, current_app.config["SECRET_KEY"], algorithm=JWT_ALGORITHM)
-
-
 def _token_from_header() -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
@@ -93,58 +82,43 @@ def _token_from_header() -> str | None:
     return token.strip()
 
 
-def _user_id(subject: Any) -> int | None:
-    """The user id a token's ``sub`` names: ASCII digits within the id range, else ``None``."""
-    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
-        return None
-    user_id = int(subject)
-    return user_id if 0 < user_id <= MAX_ID else None
-
-
-def _claimed_user_id(token: str) -> int | None:
-    """The user id a valid, unexpired token names (raises otherwise); no database.
-
-    ``None`` when the token is valid but its subject can name no user.
-    """
-    payload = jwt.decode(
-        token,
-        current_app.config["SECRET_KEY"],
-        algorithms=[JWT_ALGORITHM],
-        options={"require": ["sub", "exp"]},
-        leeway=CLOCK_LEEWAY_SECONDS,
-    )
-    return _user_id(payload["sub"])
-
-
-def claimed_viewer_id() -> int | None:
+def claimed_viewer() -> Claims | None:
     """Who the request's token says is asking, checked without the database.
 
-    ``0`` when no token is sent, the user id when the token is valid and
-    unexpired, ``None`` for anything the views would answer 401 to. Only a
-    view knows the user still exists; the response cache relies on this for
-    answers it computed for that user earlier (app/web/response_cache.py).
+    ``ANONYMOUS`` when no token is sent; the token's user id and session key
+    when it is valid and unexpired (app/tokens.py); ``None`` for anything the
+    views would answer 401 to. Only a view knows the user still exists and
+    still holds that session key; the response cache keys its answers by both,
+    so a revoked token never matches an answer computed for a valid one
+    (app/web/response_cache.py).
     """
     header = request.headers.get("Authorization")
     if header is None:
-        return 0
+        return ANONYMOUS
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() not in TOKEN_SCHEMES or not token.strip():
         return None
     try:
-        return _claimed_user_id(token.strip())
+        return read_token(token.strip())
     except jwt.InvalidTokenError:
         return None
 
 
+def holds_session_key(user: User, claimed: str) -> bool:
+    """Whether ``claimed`` is ``user``'s current session key (constant time); never a NULL key."""
+    stored = user.session_key
+    return stored is not None and hmac.compare_digest(stored.encode(), claimed.encode())
+
+
 def _user_from_token(token: str) -> User:
     try:
-        user_id = _claimed_user_id(token)
+        claims = read_token(token)
     except jwt.ExpiredSignatureError:
         abort(401, "token", "has expired")
     except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
-    user = db.session.get(User, user_id) if user_id is not None else None
-    if user is None:
+    user = db.session.get(User, claims.user_id)
+    if user is None or not holds_session_key(user, claims.session_key):
         abort(401, "token", "is invalid")
     return user
 

@@ -136,7 +136,7 @@ class Project:
     def tokens(self, user_ids: list[int]) -> list[str]:
         from app.extensions import db
         from app.models import User
-        from app.security import create_token
+        from app.tokens import create_token
 
         with self.app.app_context():
             return [create_token(db.session.get_one(User, user_id)) for user_id in user_ids]

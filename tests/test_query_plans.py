@@ -19,7 +19,7 @@ from sqlalchemy import event
 from app.data.seed import SeedResult, SeedSizes, seed
 from app.extensions import db
 from app.models import User
-from app.security import create_token
+from app.tokens import create_token
 from tests import databases
 from tests.conftest import close_app, make_app
 

@@ -109,7 +109,7 @@ def test_an_answer_read_before_a_write_is_not_stored_after_it(app, client, jake)
     create_article(client, jake)  # commits: the generations move on
 
     entry = response_cache.Entry(b"{}", '"x"', "application/json", read_at)
-    stored = cache.put((0, "/api/articles", b""), tables, entry)
+    stored = cache.put((0, "", "/api/articles", b""), tables, entry)
 
     assert stored is False
     assert client.get("/api/articles").get_json()["articlesCount"] == 1

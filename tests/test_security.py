@@ -1,19 +1,57 @@
-"""Tokens: both schemes, expiry, tampering, deleted users."""
+"""Tokens: both schemes, expiry, tampering, deleted users, session keys, rotated signing keys."""
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
+from flask import Flask
 
-from app.security import CLOCK_LEEWAY_SECONDS
-from tests.conftest import TEST_SECRET_KEY
-from tests.factories import register
+from app.config import DEFAULT_SIGNING_KEY_ID
+from app.tokens import CLOCK_LEEWAY_SECONDS
+from tests.conftest import TEST_SECRET_KEY, close_app, make_app
+from tests.factories import auth, register
+
+OLD_KEY = "old:" + "o" * 40
+NEW_KEY = "new:" + "n" * 40
 
 
-def token_for(user_id: str, secret: str = TEST_SECRET_KEY, **claims) -> str:
+def session_key_of(user: dict[str, Any]) -> str:
+    return jwt.decode(user["token"], options={"verify_signature": False})["sid"]
+
+
+def token_for(
+    user_id: str,
+    secret: str = TEST_SECRET_KEY,
+    kid: str | None = DEFAULT_SIGNING_KEY_ID,
+    **claims: Any,
+) -> str:
+    """A token signed like the app's (``kid`` in the header); ``sid`` only when given."""
     now = datetime.now(UTC)
     payload = {"sub": user_id, "iat": now, "exp": now + timedelta(minutes=5), **claims}
-    return jwt.encode(payload, secret, algorithm="HS256")
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(payload, secret, algorithm="HS256", headers=headers)
+
+
+def user_token(user: dict[str, Any], **changes: Any) -> str:
+    """``user``'s own claims (its id is 1: the first registered), with ``changes``."""
+    return token_for("1", **{"sid": session_key_of(user), **changes})
+
+
+@pytest.fixture
+def app_with_keys(database_url: str, app: Flask) -> Iterator[Callable[..., Flask]]:
+    """``app_with_keys(JWT_SIGNING_KEYS=…)``: another instance on the same database."""
+    made: list[Flask] = []
+
+    def make(**settings: str) -> Flask:
+        other = make_app(database_url, **settings)
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        close_app(other)
 
 
 @pytest.mark.parametrize("scheme", ["Token", "Bearer", "token", "bearer"])
@@ -26,8 +64,8 @@ def test_token_and_bearer_schemes_are_accepted(client, scheme):
 
 
 def test_expired_token_is_401(client):
-    register(client)
-    expired = token_for("1", exp=datetime.now(UTC) - timedelta(seconds=CLOCK_LEEWAY_SECONDS + 5))
+    user = register(client)
+    expired = user_token(user, exp=datetime.now(UTC) - timedelta(seconds=CLOCK_LEEWAY_SECONDS + 5))
 
     response = client.get("/api/user", headers={"Authorization": f"Token {expired}"})
 
@@ -36,8 +74,8 @@ def test_expired_token_is_401(client):
 
 
 def test_token_signed_with_another_key_is_401(client):
-    register(client)
-    forged = token_for("1", secret="another-secret-that-is-also-long-enough")
+    user = register(client)
+    forged = user_token(user, secret="another-secret-that-is-also-long-enough")
 
     response = client.get("/api/user", headers={"Authorization": f"Token {forged}"})
 
@@ -47,14 +85,16 @@ def test_token_signed_with_another_key_is_401(client):
 
 @pytest.mark.parametrize("subject", ["999", "abc", "-1", "99999999999999999999999"])
 def test_token_for_no_such_user_is_401(client, subject):
-    response = client.get("/api/user", headers={"Authorization": f"Token {token_for(subject)}"})
+    token = token_for(subject, sid="0" * 32)
+
+    response = client.get("/api/user", headers={"Authorization": f"Token {token}"})
 
     assert response.status_code == 401
 
 
 def test_unsigned_token_is_401(client):
     register(client)
-    unsigned = jwt.encode({"sub": "1"}, key=None, algorithm="none")
+    unsigned = jwt.encode({"sub": "1"}, key=None, algorithm="none", headers={"kid": "secret-key"})
 
     response = client.get("/api/user", headers={"Authorization": f"Token {unsigned}"})
 
@@ -62,9 +102,9 @@ def test_unsigned_token_is_401(client):
 
 
 def test_a_token_issued_by_a_clock_a_few_seconds_ahead_is_accepted(client):
-    register(client)
+    user = register(client)
     ahead = datetime.now(UTC) + timedelta(seconds=5)
-    token = token_for("1", iat=ahead, nbf=ahead, exp=ahead + timedelta(minutes=5))
+    token = user_token(user, iat=ahead, nbf=ahead, exp=ahead + timedelta(minutes=5))
 
     response = client.get("/api/user", headers={"Authorization": f"Token {token}"})
 
@@ -72,11 +112,11 @@ def test_a_token_issued_by_a_clock_a_few_seconds_ahead_is_accepted(client):
 
 
 def test_a_token_issued_further_ahead_than_the_leeway_is_401(client):
-    register(client)
+    user = register(client)
     ahead = datetime.now(UTC) + timedelta(seconds=CLOCK_LEEWAY_SECONDS + 30)
 
     response = client.get(
-        "/api/user", headers={"Authorization": f"Token {token_for('1', iat=ahead)}"}
+        "/api/user", headers={"Authorization": f"Token {user_token(user, iat=ahead)}"}
     )
 
     assert response.status_code == 401
@@ -98,9 +138,96 @@ def test_a_token_issued_further_ahead_than_the_leeway_is_401(client):
     ],
 )
 def test_a_signed_token_whose_subject_is_no_user_id_is_401(client, subject):
-    register(client)
+    user = register(client)
+    token = user_token(user, sub=subject)
 
-    response = client.get("/api/user", headers={"Authorization": f"Token {token_for(subject)}"})
+    response = client.get("/api/user", headers={"Authorization": f"Token {token}"})
 
     assert response.status_code == 401
     assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+
+
+def test_a_token_made_like_the_apps_is_accepted(client):
+    """The helper above signs as the app does: the refusals below are about one change each."""
+    user = register(client)
+
+    response = client.get("/api/user", headers={"Authorization": f"Token {user_token(user)}"})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "sid",
+    ["0" * 32, "", 12345, None, "é" * 32],
+    ids=["forged", "empty", "a number", "null", "not ascii"],
+)
+def test_a_token_whose_session_key_is_not_the_accounts_is_401(client, sid):
+    user = register(client)
+
+    response = client.get(
+        "/api/user", headers={"Authorization": f"Token {user_token(user, sid=sid)}"}
+    )
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+def test_a_token_without_a_session_key_is_401(client):
+    """Tokens from before session keys carry none: everyone signs in again once."""
+    register(client)
+
+    response = client.get("/api/user", headers={"Authorization": f"Token {token_for('1')}"})
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+
+
+@pytest.mark.parametrize("kid", [None, "retired", ""], ids=["no kid", "unknown kid", "empty kid"])
+def test_a_token_naming_no_configured_signing_key_is_401(client, kid):
+    user = register(client)
+
+    response = client.get(
+        "/api/user", headers={"Authorization": f"Token {user_token(user, kid=kid)}"}
+    )
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+
+
+def test_new_tokens_name_the_key_that_signs_them(app_with_keys):
+    app = app_with_keys(JWT_SIGNING_KEYS=f"{OLD_KEY},{NEW_KEY}", JWT_SIGNING_KEY_ID="new")
+
+    user = register(app.test_client())
+
+    assert jwt.get_unverified_header(user["token"])["kid"] == "new"
+    assert jwt.decode(user["token"], "n" * 40, algorithms=["HS256"])["sub"]
+
+
+def test_a_token_of_the_previous_key_is_valid_while_that_key_is_configured(app_with_keys):
+    before = app_with_keys(JWT_SIGNING_KEYS=OLD_KEY)
+    user = register(before.test_client())
+    rotated = app_with_keys(JWT_SIGNING_KEYS=f"{OLD_KEY},{NEW_KEY}", JWT_SIGNING_KEY_ID="new")
+
+    response = rotated.test_client().get("/api/user", headers=auth(user))
+
+    assert response.status_code == 200
+    assert jwt.get_unverified_header(response.get_json()["user"]["token"])["kid"] == "new"
+
+
+def test_removing_a_key_ends_its_tokens(app_with_keys):
+    before = app_with_keys(JWT_SIGNING_KEYS=f"{OLD_KEY},{NEW_KEY}", JWT_SIGNING_KEY_ID="old")
+    user = register(before.test_client())
+    after = app_with_keys(JWT_SIGNING_KEYS=NEW_KEY)
+
+    response = after.test_client().get("/api/user", headers=auth(user))
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+
+
+def test_without_signing_keys_the_secret_key_signs_under_its_own_key_id(client):
+    user = register(client)
+
+    assert jwt.get_unverified_header(user["token"])["kid"] == DEFAULT_SIGNING_KEY_ID
+    assert jwt.decode(user["token"], TEST_SECRET_KEY, algorithms=["HS256"])["sid"]

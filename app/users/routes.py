@@ -1,4 +1,4 @@
-"""Routes: registration, login, and the current user."""
+"""Routes: registration, login, the current user and signing out everywhere."""
 
 from flask.views import MethodView
 
@@ -64,3 +64,25 @@ class CurrentUser(MethodView):
         """
         user = service.update(current_user(), payload["user"])
         return {"user": service.user_payload(user)}
+
+
+@blp.route("/user/sessions")
+class CurrentUserSessions(MethodView):
+    @auth_required
+    @blp.response(204)
+    @blp.doc(operationId="DeleteCurrentUserSessions")
+    def delete(self):
+        """Sign out everywhere
+
+        Ends every token of the current user, the one sent included: each
+        answers 401 from then on, on every device. Sign in again for a new one.
+        A password change does the same, and answers with the new token.
+        ---
+        The user's sign-ins are a collection (``/user/sessions``) that DELETE
+        empties, as DELETE on a collection does elsewhere (RFC 9110 section
+        9.3.5), rather than an RPC-style ``POST /logout-everywhere``: it is
+        idempotent, and 204 says there is nothing left to show. Tokens are not
+        listed or ended one by one: one session key per account decides them
+        all (app/tokens.py).
+        """
+        service.sign_out_everywhere(current_user())

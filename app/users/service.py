@@ -1,4 +1,4 @@
-"""Users: registration, login and profile updates, one transaction each."""
+"""Users: registration, login, profile updates and signing out everywhere, one transaction each."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from sqlalchemy import select
 from app.data.unit_of_work import commit, end_reads
 from app.errors import ApiError, abort
 from app.extensions import db
-from app.models import User
-from app.security import create_token, hash_password, verify_password
+from app.models import User, new_session_key
+from app.security import hash_password, verify_password
 from app.text import identity_key, normalize_email
+from app.tokens import create_token
 
 TAKEN = "has already been taken"
 
 
 def user_payload(user: User) -> dict[str, Any]:
-    """The authenticated user as the contract shows it, with a fresh token."""
+    """The authenticated user as the contract shows it, with a fresh token (its current key)."""
     return {
         "email": user.email,
         "token": create_token(user),
@@ -68,7 +69,11 @@ def authenticate(email: str, password: str) -> User:
 
 
 def update(user: User, changes: dict[str, Any]) -> User:
-    """Apply the fields sent: an empty password keeps it, an empty bio or image clears it."""
+    """Apply the fields sent: an empty password keeps it, an empty bio or image clears it.
+
+    A new password also gives the account a new session key: every token
+    issued before ends, and ``user_payload`` then signs one under the new key.
+    """
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     password = changes.pop("password", "")  # "" (a blank settings field) keeps it
@@ -81,6 +86,7 @@ def update(user: User, changes: dict[str, Any]) -> User:
     )
     if password_hash is not None:
         user.password_hash = password_hash
+        user.session_key = new_session_key()
     for field in ("image", "bio"):
         if field in changes and changes[field] is not None and not changes[field].strip():
             changes[field] = None  # an emptied field is cleared
@@ -92,3 +98,9 @@ def update(user: User, changes: dict[str, Any]) -> User:
         )
     )
     return user
+
+
+def sign_out_everywhere(user: User) -> None:
+    """Give ``user`` a new session key: every token issued so far answers 401 from now on."""
+    user.session_key = new_session_key()
+    commit()

@@ -2,8 +2,8 @@
 
 The article list (with its filters), the feed, one article, its comments, the
 tags and profiles are kept per process as the bytes of their ``200`` answers,
-keyed by who asks (the token's user id, ``0`` for anonymous) and the path
-with its query string. A hit is answered in ``before_request``: no view, no
+keyed by who asks (the token's user id and session key, ``0`` and ``""`` for
+anonymous) and the path with its query string. A hit is answered in ``before_request``: no view, no
 argument parsing, no serialization, no database.
 
 Correctness rests on the change feed's *generations* (app/data/change_feed.py):
@@ -18,9 +18,13 @@ cached. While the feed cannot vouch for the generations (the listener lost
 its connection) the cache is off: every request goes to the database.
 
 Answers that depend on the viewer (``favorited``, ``following``) are keyed by
-viewer. The token is checked (signature, expiry) on every hit; the user's
-existence is not re-read: the entry was computed for that user, and any
-change to the users table would have moved the generation.
+viewer. The token is checked (signature, key id, expiry) on every hit; the
+user's existence and session key are not re-read: the entry was computed for
+a token naming that user *and that session key*, after the view found them
+current. A token whose key was replaced since (a password change, "sign out
+everywhere", an account restored away and its id reused) names another key,
+so it misses and the view answers 401; and the new key's write to the users
+table moved the generation anyway.
 
 ``X-Cache`` tells ``hit``, ``miss`` or ``off`` on the hot reads.
 """
@@ -35,7 +39,8 @@ from flask import Flask, Response, current_app, g, request
 
 from app.data import change_feed
 from app.extensions import db
-from app.security import claimed_viewer_id
+from app.tokens import ANONYMOUS
+from app.security import claimed_viewer
 
 EXTENSION = "response_cache"
 # The tables each hot read's answer is read from (the viewer's row included).
@@ -62,7 +67,7 @@ VIEWER_BLIND = frozenset({"Tags.Tags"})  # the same answer for everyone, token o
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 ENTRY_OVERHEAD = 256  # bytes beyond the body: key, headers, bookkeeping
 
-Key = tuple[int, str, bytes]
+Key = tuple[int, str, str, bytes]  # user id, session key, path, query string
 Generations = tuple[int, ...]
 
 
@@ -120,7 +125,7 @@ def _serve_from_cache() -> Response | None:
     cache = _cache()
     if cache is None or request.method != "GET" or request.endpoint not in HOT_READS:
         return None
-    viewer = 0 if request.endpoint in VIEWER_BLIND else claimed_viewer_id()
+    viewer = ANONYMOUS if request.endpoint in VIEWER_BLIND else claimed_viewer()
     if viewer is None:  # a token the view will refuse: let it
         return None
     tables = DEPENDS_ON[request.endpoint]
@@ -128,14 +133,15 @@ def _serve_from_cache() -> Response | None:
     if now is None:
         g.response_cache = "off"
         return None
-    key = (viewer, request.path, request.query_string)
+    key = (viewer.user_id, viewer.session_key, request.path, request.query_string)
     entry = cache.get(key, now)
     if entry is None:
         g.response_cache = "miss"
         g.response_cache_fill = (key, tables, now)
         return None
     g.response_cache = "hit"
-    g.cached_viewer_id = viewer or None  # for the request log: no view ran to set the user
+    # For the request log: no view ran to set the user.
+    g.cached_viewer_id = viewer.user_id or None
     response = current_app.response_class(entry.body, status=200, content_type=entry.content_type)
     response.headers["ETag"] = entry.etag
     return response
