@@ -289,7 +289,7 @@ def load_settings(
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url, env),
         "JWT_EXPIRES_SECONDS": _int(env, "JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7, minimum=1),
-        # Every key verifies a token naming its id (the JWT header's kid); one signs (app/tokens.py).
+        # Each key verifies the tokens naming its id (header kid); one signs (app/tokens.py).
         "JWT_SIGNING_KEYS": jwt_keys,
         "JWT_SIGNING_KEY_ID": jwt_signing_key_id,
         # Cheap hashing keeps the test suite fast; real deployments use

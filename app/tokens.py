@@ -69,9 +69,9 @@ def create_token(user: User) -> str:
 
 def _user_id(subject: Any) -> int:
     """The user id a token's ``sub`` names: ASCII digits within the id range."""
-    if isinstance(subject, str) and subject.isascii() and subject.isdigit():
-        if 0 < int(subject) <= MAX_ID:
-            return int(subject)
+    digits = isinstance(subject, str) and subject.isascii() and subject.isdigit()
+    if digits and 0 < int(subject) <= MAX_ID:
+        return int(subject)
     raise jwt.exceptions.InvalidSubjectError("the subject names no user id")
 
 

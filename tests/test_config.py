@@ -9,6 +9,7 @@ from dotenv import dotenv_values
 
 from app import create_app
 from app.config import (
+    DEFAULT_SIGNING_KEY_ID,
     DEVELOPMENT_SECRET_KEY,
     PROJECT_ROOT,
     SETTINGS,
@@ -62,6 +63,72 @@ def test_production_starts_with_safe_settings():
 
     assert app.config["SECRET_KEY"] == STRONG_KEY
     assert not app.config["TESTING"]
+
+
+def test_without_signing_keys_the_secret_key_signs_under_a_fixed_key_id():
+    loaded = settings(SECRET_KEY=STRONG_KEY)
+
+    assert loaded["JWT_SIGNING_KEYS"] == {DEFAULT_SIGNING_KEY_ID: STRONG_KEY}
+    assert loaded["JWT_SIGNING_KEY_ID"] == DEFAULT_SIGNING_KEY_ID
+
+
+def test_signing_keys_are_read_as_kid_secret_pairs_one_of_which_signs():
+    loaded = settings(
+        JWT_SIGNING_KEYS=" 2026-11:first:half , 2027-01:second ", JWT_SIGNING_KEY_ID="2027-01"
+    )
+
+    assert loaded["JWT_SIGNING_KEYS"] == {"2026-11": "first:half", "2027-01": "second"}
+    assert loaded["JWT_SIGNING_KEY_ID"] == "2027-01"
+
+
+def test_a_single_signing_key_signs_without_being_named():
+    assert settings(JWT_SIGNING_KEYS="only:secret")["JWT_SIGNING_KEY_ID"] == "only"
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"JWT_SIGNING_KEYS": "a:x,b:y"}, "JWT_SIGNING_KEY_ID must name the key that signs"),
+        ({"JWT_SIGNING_KEYS": "a:x", "JWT_SIGNING_KEY_ID": "b"}, "'b' is not in JWT_SIGNING_KEYS"),
+        ({"JWT_SIGNING_KEY_ID": "b"}, "'b' is not in JWT_SIGNING_KEYS"),
+        ({"JWT_SIGNING_KEYS": "a:x,a:y"}, "names the key id 'a' twice"),
+        ({"JWT_SIGNING_KEYS": "no-secret"}, "must be comma-separated kid:secret pairs"),
+        ({"JWT_SIGNING_KEYS": "a:"}, "must be comma-separated kid:secret pairs"),
+        ({"JWT_SIGNING_KEYS": "bad kid:x"}, "must be comma-separated kid:secret pairs"),
+        ({"JWT_SIGNING_KEYS": ","}, "holds no kid:secret pair"),
+    ],
+    ids=[
+        "several-unnamed",
+        "unknown-id",
+        "unknown-default-id",
+        "twice",
+        "no-colon",
+        "empty",
+        "space",
+        "none",
+    ],
+)
+def test_unclear_signing_keys_are_refused(env, reason):
+    with pytest.raises(ConfigurationError, match=reason):
+        settings(**env)
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [
+        (f"old:{STRONG_KEY},new:short", r"JWT_SIGNING_KEYS \(new\) must be at least 32 characters"),
+        (
+            f"old:{DEVELOPMENT_SECRET_KEY}",
+            r"JWT_SIGNING_KEYS \(old\) must be set to a unique value",
+        ),
+    ],
+    ids=["short", "development-key"],
+)
+def test_production_refuses_weak_signing_keys(keys, reason):
+    env = {"SECRET_KEY": STRONG_KEY, "DATABASE_URL": "sqlite://", "JWT_SIGNING_KEYS": keys}
+
+    with pytest.raises(ConfigurationError, match=reason):
+        create_app({"APP_ENV": "production", "JWT_SIGNING_KEY_ID": "old", **env})
 
 
 def test_unknown_app_env_is_refused():
@@ -274,7 +341,9 @@ def test_a_copy_of_the_example_env_file_starts_as_documented(monkeypatch):
 def test_flask_settings_shows_each_value_and_where_it_came_from(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     env_file.write_text(
-        "PORT=6203\nDATABASE_URL=postgresql://me:s3cret@db/conduit\nSECRET_KEY=" + STRONG_KEY
+        "PORT=6203\nDATABASE_URL=postgresql://me:s3cret@db/conduit\nSECRET_KEY="
+        + STRONG_KEY
+        + f"\nJWT_SIGNING_KEYS=old:{STRONG_KEY}x,new:{STRONG_KEY}y\nJWT_SIGNING_KEY_ID=new"
     )
     monkeypatch.setenv("ENV_FILE", str(env_file))
     monkeypatch.setenv("HOST", "10.0.0.5")
@@ -287,6 +356,7 @@ def test_flask_settings_shows_each_value_and_where_it_came_from(tmp_path, monkey
     assert f"PORT=6203  # {env_file}" in lines
     assert f"DATABASE_URL='postgresql://me:***@db/conduit'  # {env_file}" in lines
     assert f"SECRET_KEY='<set>'  # {env_file}" in lines
+    assert f"JWT_SIGNING_KEYS='old:<set>,new:<set>'  # {env_file}" in lines
     assert "GUNICORN_THREADS=4  # default" in lines
     assert "# JWT_EXPIRES_SECONDS: 604800 (default)" in lines
     assert "s3cret" not in output

@@ -61,6 +61,8 @@ class CurrentUser(MethodView):
         """Update the current user
 
         Only the fields sent are changed. An empty `bio` or `image` clears it.
+        A new `password` ends every token issued before, on every device; the
+        answer carries a new one.
         """
         user = service.update(current_user(), payload["user"])
         return {"user": service.user_payload(user)}

@@ -264,6 +264,9 @@ API_DESCRIPTION = (
     "The Conduit (RealWorld) API. Every error answers "
     '`{"errors": {"<field or body>": ["message"]}}`; a 401 carries '
     "`WWW-Authenticate: Token`.\n\n"
+    "A token lasts until it expires, its account changes its password or signs out "
+    "everywhere (`DELETE /api/user/sessions`), or its signing key is retired: then it "
+    "is answered 401 and the client signs in again.\n\n"
     "A trailing slash on any path is the same path without it (`/api/articles/` is "
     f"`/api/articles`). URLs longer than {MAX_URL_LENGTH} bytes are refused with 414, bodies over "
     "1 MiB with 413, a body shorter than its `Content-Length` or with a malformed "

@@ -39,8 +39,8 @@ from flask import Flask, Response, current_app, g, request
 
 from app.data import change_feed
 from app.extensions import db
-from app.tokens import ANONYMOUS
 from app.security import claimed_viewer
+from app.tokens import ANONYMOUS
 
 EXTENSION = "response_cache"
 # The tables each hot read's answer is read from (the viewer's row included).

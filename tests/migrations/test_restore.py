@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import jwt
 import pytest
 from flask import Flask
 from sqlalchemy import Engine, select, text
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, select, text
 from app.db import commands
 from app.db.audit import RESTORE, TOOLING_TABLES, audit_table
 from app.db.exit_codes import ExitCode
+from tests.factories import auth, register
 from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
 
 
@@ -27,11 +29,17 @@ def backups(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def restore_db(
+def restore_app(
     app_for: Callable[..., Flask], empty_database: str, migrations_dir: Path, backups: Path
-) -> FlaskDb:
+) -> Flask:
+    """The app on an empty database, backups into ``backups``."""
+    return app_for(empty_database, migrations_dir, BACKUP_DIRECTORY=backups)
+
+
+@pytest.fixture
+def restore_db(restore_app: Flask) -> FlaskDb:
     """``flask db …`` on a database at head holding one tag, backups into ``backups``."""
-    flask_db = cli(app_for(empty_database, migrations_dir, BACKUP_DIRECTORY=backups))
+    flask_db = cli(restore_app)
     assert flask_db("run").exit_code == ExitCode.OK
     return flask_db
 
@@ -186,3 +194,24 @@ def test_restore_on_a_terminal_asks_first_and_a_no_changes_nothing(
     assert result.exit_code != ExitCode.OK
     assert "Replace every table of" in result.output
     assert sorted(tags(engine)) == ["after-backup", "kept"]
+
+
+def test_a_restore_that_removes_an_account_ends_its_tokens(
+    restore_app: Flask, restore_db: FlaskDb, tmp_path: Path
+) -> None:
+    """The account registered after the backup is gone; the next one takes its id, not its
+    tokens (each token names the account's session key, app/tokens.py)."""
+    client = restore_app.test_client()
+    source = tmp_path / "before-mallory.backup"
+    assert restore_db("backup", "--output", str(source)).exit_code == ExitCode.OK
+    mallory = register(client, username="mallory")
+    mallory_id = jwt.decode(mallory["token"], options={"verify_signature": False})["sub"]
+
+    assert restore_db("restore", "--yes", str(source)).exit_code == ExitCode.OK
+    bob = register(client, username="bob")
+
+    assert jwt.decode(bob["token"], options={"verify_signature": False})["sub"] == mallory_id
+    refused = client.get("/api/user", headers=auth(mallory))
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == "Token"
+    assert client.get("/api/user", headers=auth(bob)).get_json()["user"]["username"] == "bob"
