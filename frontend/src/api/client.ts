@@ -82,6 +82,11 @@ export const getCurrentUser = () => unwrap(client.GET("/api/user"));
 export const updateCurrentUser = (user: RequestBody<"/api/user", "put">["user"]) =>
   unwrap(client.PUT("/api/user", { body: { user } }));
 
+/** Ends every token of the signed-in user, on every device, this one included. */
+export async function deleteCurrentUserSessions(): Promise<void> {
+  await unwrap(client.DELETE("/api/user/sessions"));
+}
+
 // --- Profile ---------------------------------------------------------------
 
 export const getProfileByUsername = (username: string) =>

@@ -1,7 +1,7 @@
 import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
-import { updateCurrentUser } from "../../api/client";
+import { deleteCurrentUserSessions, updateCurrentUser } from "../../api/client";
 import { errorMessages, splitFieldErrors } from "../../api/errors";
 import type { User } from "../../api/types";
 import { ErrorList } from "../../components/ErrorList";
@@ -34,10 +34,40 @@ export function Settings() {
             >
               Or click here to logout.
             </button>
+            <SignOutEverywhere />
           </div>
         </div>
       </div>
     </div>
+  );
+}
+
+/** Ends the account's tokens on every device (the API gives it a new session key), then here. */
+function SignOutEverywhere() {
+  const { signOut } = useSession();
+  const navigate = useNavigate();
+  const mutation = useMutation({
+    mutationFn: deleteCurrentUserSessions,
+    onSuccess: () => {
+      void navigate("/", { flushSync: true });
+      signOut();
+    },
+  });
+  const messages = mutation.isError ? splitFieldErrors(errorMessages(mutation.error), []).other : [];
+  return (
+    <section className="sign-out-everywhere" aria-labelledby="sign-out-everywhere">
+      <h2 id="sign-out-everywhere">Other devices</h2>
+      <p>Lost a device, or signed in somewhere you should not have? Signing out everywhere ends every session of this account, this one included.</p>
+      <ErrorList messages={messages} />
+      <button
+        type="button"
+        className="btn btn-outline-danger"
+        disabled={mutation.isPending}
+        onClick={() => mutation.mutate()}
+      >
+        Sign out everywhere
+      </button>
+    </section>
   );
 }
 
