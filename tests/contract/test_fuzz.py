@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import pytest
 import schemathesis
 from flask import Flask
@@ -39,6 +40,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.extensions import db
+from app.models import User
+from app.tokens import create_token
 from app.web.openapi import openapi_document
 from tests import factories
 from tests.conftest import make_app, reset_database
@@ -86,7 +89,18 @@ class World:
 
     @property
     def auth(self) -> dict[str, str]:
-        return factories.auth(self.fuzzer)
+        """The fuzzing user's token under its current session key.
+
+        Fuzzing changes the password and signs out everywhere, each of which
+        ends the tokens issued before; a fresh one keeps every example signed in.
+        """
+        return factories.auth(self.signed_in(self.fuzzer))
+
+    def signed_in(self, account: dict[str, Any]) -> dict[str, Any]:
+        """``account`` with a token under its current session key."""
+        user_id = int(jwt.decode(account["token"], options={"verify_signature": False})["sub"])
+        with self.app.app_context():
+            return {**account, "token": create_token(db.session.get_one(User, user_id))}
 
     def username(self, whose: str) -> str:
         if whose == "theirs":
@@ -98,11 +112,11 @@ class World:
         articles = self.client.get("/api/articles", query_string=query).get_json()["articles"]
         if articles:
             return articles[0]["slug"]
-        return factories.create_article(self.client, self.fuzzer)["slug"]
+        return factories.create_article(self.client, self.signed_in(self.fuzzer))["slug"]
 
     def comment_id(self, whose: str) -> int:
         """A comment on their article, by the fuzzing user (own) or by its author (theirs)."""
-        author = self.fuzzer if whose == "own" else self.other
+        author = self.signed_in(self.fuzzer) if whose == "own" else self.other
         username = self.username(whose)
         comments = self.client.get(f"/api/articles/{self.their_slug}/comments").get_json()
         for comment in comments["comments"]:
