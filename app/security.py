@@ -104,7 +104,7 @@ def claimed_viewer() -> Claims | None:
         return None
 
 
-def holds_session_key(user: User, claimed: str) -> bool:
+def _holds_session_key(user: User, claimed: str) -> bool:
     """Whether ``claimed`` is ``user``'s current session key (constant time); never a NULL key."""
     stored = user.session_key
     return stored is not None and hmac.compare_digest(stored.encode(), claimed.encode())
@@ -118,7 +118,7 @@ def _user_from_token(token: str) -> User:
     except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
     user = db.session.get(User, claims.user_id)
-    if user is None or not holds_session_key(user, claims.session_key):
+    if user is None or not _holds_session_key(user, claims.session_key):
         abort(401, "token", "is invalid")
     return user
 

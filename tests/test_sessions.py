@@ -118,6 +118,18 @@ def test_an_account_without_a_session_key_cannot_authenticate(app, client, jake)
     assert_refused(client.get("/api/user", headers=auth(jake)))
 
 
+def test_signing_in_gives_an_account_without_a_session_key_one(app, client, jake):
+    """An account the backfill has not reached yet signs in as usual (and only then)."""
+    with app.app_context():
+        db.session.execute(update(User).values(session_key=None))
+        db.session.commit()
+
+    signed_in = sign_in(client, jake)
+
+    assert client.get("/api/user", headers=auth(signed_in)).status_code == 200
+    assert_refused(client.get("/api/user", headers=auth(jake)))
+
+
 def test_a_row_inserted_without_a_session_key_gets_one_from_the_database(app):
     """The previous release does not know the column: its inserts get the server default."""
     with app.app_context():

@@ -65,6 +65,9 @@ def authenticate(email: str, password: str) -> User:
     end_reads()  # argon2 takes ~0.5 s: not while holding SQLite's write lock
     if not verify_password(password_hash, password) or user is None:
         abort(401, "email or password", "is invalid")
+    if user.session_key is None:  # a row the migration's backfill has not reached yet
+        user.session_key = new_session_key()
+        commit()
     return user
 
 
