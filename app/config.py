@@ -237,13 +237,15 @@ def signing_keys(
     keys: dict[str, str] = {}
     if not raw:
         keys[DEFAULT_SIGNING_KEY_ID] = secret_key
-    for entry in filter(None, (part.strip() for part in raw.split(","))):
+    entries = [part.strip() for part in raw.split(",") if part.strip()]
+    for position, entry in enumerate(entries, start=1):
         kid, colon, secret = entry.partition(":")
         kid, secret = kid.strip(), secret.strip()
         if not colon or not _KEY_ID.fullmatch(kid) or not secret:
+            # Never the entry itself: without its colon it may be a bare secret.
             raise ConfigurationError(
                 "JWT_SIGNING_KEYS must be comma-separated kid:secret pairs (a kid is 1 to 64 "
-                f"letters, digits, '.', '_' or '-'), got an entry {kid[:64]!r}"
+                f"letters, digits, '.', '_' or '-'); entry {position} of {len(entries)} is not"
             )
         if kid in keys:
             raise ConfigurationError(f"JWT_SIGNING_KEYS names the key id {kid!r} twice")

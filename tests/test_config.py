@@ -92,7 +92,7 @@ def test_a_single_signing_key_signs_without_being_named():
         ({"JWT_SIGNING_KEYS": "a:x", "JWT_SIGNING_KEY_ID": "b"}, "'b' is not in JWT_SIGNING_KEYS"),
         ({"JWT_SIGNING_KEY_ID": "b"}, "'b' is not in JWT_SIGNING_KEYS"),
         ({"JWT_SIGNING_KEYS": "a:x,a:y"}, "names the key id 'a' twice"),
-        ({"JWT_SIGNING_KEYS": "no-secret"}, "must be comma-separated kid:secret pairs"),
+        ({"JWT_SIGNING_KEYS": "a:x,no-colon"}, "entry 2 of 2 is not"),
         ({"JWT_SIGNING_KEYS": "a:"}, "must be comma-separated kid:secret pairs"),
         ({"JWT_SIGNING_KEYS": "bad kid:x"}, "must be comma-separated kid:secret pairs"),
         ({"JWT_SIGNING_KEYS": ","}, "holds no kid:secret pair"),
@@ -370,3 +370,10 @@ def test_the_suite_keeps_its_backups_out_of_the_projects_backups_folder():
 
     assert folder != environment.PROJECT_ROOT / "backups"
     assert folder.is_dir()
+
+
+def test_a_malformed_signing_key_entry_is_refused_without_printing_it():
+    with pytest.raises(ConfigurationError) as refused:
+        settings(JWT_SIGNING_KEYS=STRONG_KEY)
+
+    assert STRONG_KEY not in str(refused.value)

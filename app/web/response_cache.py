@@ -3,8 +3,8 @@
 The article list (with its filters), the feed, one article, its comments, the
 tags and profiles are kept per process as the bytes of their ``200`` answers,
 keyed by who asks (the token's user id and session key, ``0`` and ``""`` for
-anonymous) and the path with its query string. A hit is answered in ``before_request``: no view, no
-argument parsing, no serialization, no database.
+anonymous) and the path with its query string. A hit is answered in
+``before_request``: no view, no argument parsing, no serialization, no database.
 
 Correctness rests on the change feed's *generations* (app/data/change_feed.py):
 one number per table, moved after every committed write to it by any process

@@ -22,6 +22,7 @@ from app.db.release_gate import schema_problems
 from app.extensions import db
 from tests.migrations.conftest import PROJECT_ROOT, reset_postgres_schema
 
+RELEASED = "234cf5ebce0c"  # what migrations/RELEASED names (tests/migrations/test_released.py)
 (HEAD,) = read_head_file(PROJECT_ROOT / "migrations")
 
 pytestmark = pytest.mark.postgresql_only
