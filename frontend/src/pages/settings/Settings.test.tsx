@@ -1,0 +1,78 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { cleanup, render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { createMemoryRouter, RouterProvider } from "react-router";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { setBaseUrl } from "../../api/client";
+import { SessionProvider } from "../../session/SessionProvider";
+import { Settings } from "./Settings";
+
+const ANN = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: null, image: null };
+
+/** The API: `GET /api/user` is ann; `DELETE /api/user/sessions` answers `status`. */
+function api(status: number, body?: unknown) {
+  return vi.fn<(request: Request) => Promise<Response>>(async (request) => {
+    if (request.method === "DELETE") {
+      return new Response(body === undefined ? null : JSON.stringify(body), {
+        status,
+        headers: { "Content-Type": "application/json" },
+      });
+    }
+    return new Response(JSON.stringify({ user: ANN }), { status: 200, headers: { "Content-Type": "application/json" } });
+  });
+}
+
+function renderSettings() {
+  const router = createMemoryRouter(
+    [
+      { path: "/settings", element: <Settings /> },
+      { path: "/", element: <p>Home page</p> },
+    ],
+    { initialEntries: ["/settings"] },
+  );
+  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  render(
+    <QueryClientProvider client={queryClient}>
+      <SessionProvider>
+        <RouterProvider router={router} />
+      </SessionProvider>
+    </QueryClientProvider>,
+  );
+}
+
+describe("sign out everywhere", () => {
+  beforeEach(() => {
+    localStorage.clear();
+    localStorage.setItem("conduit.token", ANN.token);
+  });
+  afterEach(() => {
+    cleanup();
+    vi.unstubAllGlobals();
+  });
+
+  it("ends every session through the API, then signs out here and goes home", async () => {
+    const fetch = api(204);
+    vi.stubGlobal("fetch", fetch);
+    setBaseUrl("http://conduit.test");
+    renderSettings();
+
+    await userEvent.setup().click(await screen.findByRole("button", { name: "Sign out everywhere" }));
+
+    expect(await screen.findByText("Home page")).toBeTruthy();
+    expect(localStorage.getItem("conduit.token")).toBeNull();
+    const request = fetch.mock.calls.map(([sent]) => sent).find((sent) => sent.method === "DELETE");
+    expect(request?.url).toBe("http://conduit.test/api/user/sessions");
+    expect(request?.headers.get("Authorization")).toBe("Token jwt-1");
+  });
+
+  it("stays signed in and says why when the API cannot do it", async () => {
+    vi.stubGlobal("fetch", api(503, { errors: { body: ["service unavailable"] } }));
+    setBaseUrl("http://conduit.test");
+    renderSettings();
+
+    await userEvent.setup().click(await screen.findByRole("button", { name: "Sign out everywhere" }));
+
+    expect((await screen.findByRole("alert")).textContent).toBe("service unavailable");
+    expect(localStorage.getItem("conduit.token")).toBe(ANN.token);
+  });
+});
