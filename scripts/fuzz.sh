@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Contract fuzzing campaign: schemathesis runs every check against gunicorn
 # serving the app on a throwaway SQLite database (migrated to head; PORT picks
-# its port), with the token of a freshly registered user on every request. Exits non-zero on any
+# its port), with the token of a freshly registered user on every request (a new user's once
+# fuzzing ends it: scripts/fuzz_hooks.py). Exits non-zero on any
 # failure, and prints a curl command that reproduces each one.
 #
 #   scripts/fuzz.sh [schemathesis run options]    (make fuzz)
@@ -43,9 +44,11 @@ slug=$(post /api/articles '{"article": {"title": "Fuzzing", "description": "d", 
 post "/api/articles/$slug/comments" '{"comment": {"body": "first"}}' >/dev/null
 
 echo "fuzz: schemathesis, all checks, ${FUZZ_SECONDS}s at most, against $base"
+# The token goes through scripts/fuzz_hooks.py, which gets a new one when fuzzing
+# ends it (a password change, DELETE /api/user/sessions).
+FUZZ_TOKEN=$token SCHEMATHESIS_HOOKS=scripts.fuzz_hooks \
 .venv/bin/schemathesis --config-file scripts/fuzz.toml run "$base/openapi.json" \
   --checks all \
-  --header "Authorization: Token $token" \
   --max-time "$FUZZ_SECONDS" \
   --max-examples "$FUZZ_EXAMPLES" \
   --workers 1 \
