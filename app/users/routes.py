@@ -10,6 +10,7 @@ from app.users.schemas import (
     UpdateUserRequestSchema,
     UserResponseSchema,
 )
+from app.web import conditional_writes
 from app.web.api import Blueprint
 
 blp = Blueprint(
@@ -56,7 +57,8 @@ class CurrentUser(MethodView):
     @auth_required
     @blp.arguments(UpdateUserRequestSchema)
     @blp.response(200, UserResponseSchema)
-    @blp.doc(operationId="UpdateCurrentUser")
+    @blp.alt_response(412, response=conditional_writes.RESPONSE)
+    @blp.doc(operationId="UpdateCurrentUser", parameters=[conditional_writes.PARAMETER_NAME])
     def put(self, payload):
         """Update the current user
 

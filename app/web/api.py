@@ -27,6 +27,7 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 
 from app.errors import AUTHENTICATE_CHALLENGE, ErrorResponseSchema, abort, render_http_exception
 from app.text import character_class
+from app.web import conditional_writes
 from app.web.fast_dump import FastDumpSchema
 from app.web.http_edges import MAX_URL_LENGTH
 
@@ -287,6 +288,9 @@ class ConduitApi(Api):
             **(spec_kwargs or {}),
         }
         super().init_app(app, spec_kwargs=spec_kwargs)
+        self.spec.components.parameter(
+            conditional_writes.PARAMETER_NAME, "header", conditional_writes.PARAMETER
+        )
         self.spec.components.security_scheme(
             "Token",
             {
@@ -316,6 +320,12 @@ class ConduitApi(Api):
             "The scheme to authenticate with (RFC 9110 §11.6.1).",
             {"type": "string", "const": AUTHENTICATE_CHALLENGE},
         )
+        response = {
+            "description": conditional_writes.RESPONSE_DESCRIPTION,
+            "schema": self.ERROR_SCHEMA,
+        }
+        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response(conditional_writes.RESPONSE, response, lazy=True)
 
     def _register_error_response(
         self,
