@@ -26,7 +26,9 @@ The rules, per RFC 9110 §13.1.1 and §13.2:
 - *No race.* The service evaluates the condition inside the write's transaction,
   after it has locked the row (``SELECT … FOR [NO KEY] UPDATE`` on PostgreSQL,
   SQLite's single writer): of two writers sending the same tag, the second finds
-  the first one's result, which no longer has it, and answers ``412``.
+  the first one's result, which no longer has it, and answers ``412``. (A
+  favorite only takes a key-share lock on PostgreSQL, so one may land between
+  the check and the write; it changes ``favoritesCount``, which no write sets.)
 - *Resources without a tag.* ``/api/user`` answers a token minted for each
   answer, so no earlier tag ever names its current representation: only ``*``
   matches it. A comment has no ``GET`` of its own: only ``*`` matches it.
