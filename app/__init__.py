@@ -24,7 +24,7 @@ from app.data.reset import drop_tables_command
 from app.data.seed import seed_command
 from app.db import register_db_commands
 from app.errors import render_http_exception
-from app.extensions import api, cors, db, migrate
+from app.extensions import cors, db, migrate
 from app.web import (
     docs,
     http_edges,
@@ -33,7 +33,7 @@ from app.web import (
     response_cache,
     webapp,
 )
-from app.web.api import AsciiIntegerConverter, PathSegmentConverter
+from app.web.api import AsciiIntegerConverter, PathSegmentConverter, api
 from app.web.json_provider import OrjsonProvider
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")

@@ -336,3 +336,6 @@ class ConduitApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         return render_http_exception(error)
+
+
+api = ConduitApi()  # unbound; ``create_app`` initialises it and registers the blueprints
