@@ -11,7 +11,6 @@ from flask import Flask, Response
 from werkzeug.exceptions import InternalServerError
 
 from app import models  # noqa: F401  (every model is known to migrations)
-from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings, settings_command
 from app.data import (
     database,  # noqa: F401  (registers connection settings)
@@ -33,7 +32,12 @@ from app.web import (
     response_cache,
     webapp,
 )
-from app.web.api import AsciiIntegerConverter, PathSegmentConverter, api
+from app.web.api import api
+from app.web.converters import (
+    ArticleSlugConverter,
+    AsciiIntegerConverter,
+    PathSegmentConverter,
+)
 from app.web.json_provider import OrjsonProvider
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")

@@ -23,7 +23,6 @@ from marshmallow import validate
 from marshmallow.utils import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import BaseConverter, IntegerConverter
 
 from app.errors import AUTHENTICATE_CHALLENGE, ErrorResponseSchema, abort, render_http_exception
 from app.text import character_class
@@ -85,26 +84,6 @@ class Timestamp(ma.fields.DateTime):
             value = value.replace(tzinfo=UTC)
         value = value.astimezone(UTC)
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-class PathSegmentConverter(BaseConverter):
-    """The default ``<name>`` path converter, minus NUL (which no database stores).
-
-    A path carrying one simply matches no route: 404, not a database error.
-    """
-
-    regex = r"[^/\x00]+"
-
-
-class AsciiIntegerConverter(IntegerConverter):
-    """``<int:name>``: ASCII digits only.
-
-    Werkzeug's own converter matches ``\\d``, which includes every script's
-    digits (Python's ``int("٥٢٣")`` is 523, so ``DELETE …/comments/٥٢٣`` would
-    delete comment 523). A path with other digits matches no route: 404.
-    """
-
-    regex = r"[0-9]+"
 
 
 class AsciiInteger(ma.fields.Integer):
