@@ -25,6 +25,7 @@ from app.db import register_db_commands
 from app.errors import render_http_exception
 from app.extensions import cors, db, migrate
 from app.web import (
+    database_errors,
     docs,
     http_edges,
     http_validators,
@@ -85,7 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.blp)
     webapp.init_app(app)
     app.register_error_handler(Exception, _unexpected_error)
-    unit_of_work.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
+    database_errors.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)
     http_edges.init_app(app)  # after the log's start: refused requests are logged too
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
