@@ -31,8 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
-from app.articles.slugs import base_slug, unique_slug
+from app.articles.slugs import unique_slug
 from app.data import counters
+from app.data.slugs import base_slug
 from app.data.unit_of_work import commit, translate
 from app.data.upserts import insert_ignoring_conflicts
 from app.errors import abort
