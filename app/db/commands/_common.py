@@ -1,5 +1,8 @@
-"""What every ``flask db`` workflow command shares: failing in one line, the engine,
-the status, backups taken before a change, and refusing changed revisions."""
+"""What the ``flask db`` workflow commands share.
+
+Failing in one line (and ``-v`` for Alembic's log), the engine and the status,
+a backup before a change, and refusing revisions changed since they were applied.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Review and CI: ``flask db lint`` (squawk over new revisions), ``review`` (record
-that a revision's hazards were checked) and ``gate`` (the CI gate)."""
+"""Review and CI: ``flask db lint``, ``review`` and ``gate``.
+
+``lint`` runs squawk over new revisions, ``review`` records that a revision's
+hazards were checked, ``gate`` is the CI gate.
+"""
 
 from __future__ import annotations
 

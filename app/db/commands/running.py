@@ -1,5 +1,8 @@
-"""Running: ``flask db run`` (locked, verified, phased, backed up first in production)
-and ``revert`` (one step back)."""
+"""Running: ``flask db run`` and ``revert``.
+
+``run`` applies pending revisions, locked, verified, by phase and backed up first
+in production; ``revert`` goes back one step.
+"""
 
 from __future__ import annotations
 
