@@ -32,9 +32,11 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
 from app.articles.schemas import SingleArticleResponseSchema
-from app.articles.slugs import base_slug, unique_slug
+from app.articles.slugs import unique_slug
 from app.data import counters
-from app.data.unit_of_work import commit, insert_ignoring_conflicts, translate
+from app.data.slugs import base_slug
+from app.data.unit_of_work import commit, translate
+from app.data.upserts import insert_ignoring_conflicts
 from app.errors import abort
 from app.extensions import db
 from app.models import (

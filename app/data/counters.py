@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from app.data import change_feed
-from app.data.unit_of_work import upsert_adding
+from app.data.upserts import upsert_adding
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, Tag
 
