@@ -93,6 +93,8 @@ def deployed_settings(**extra: str) -> dict[str, str | None]:
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
         "LOG_FORMAT": None,
         "WEB_CONCURRENCY": None,
+        # Throttling on, as deployed (the measured requests sign no one up or in).
+        "RATELIMIT_ENABLED": None,
         **extra,
     }
 

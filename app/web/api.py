@@ -299,7 +299,7 @@ class ConduitApi(Api):
         )
 
     def _register_responses(self) -> None:
-        """flask-smorest's error responses; the 401 and 503 also document their headers."""
+        """flask-smorest's error responses; the 401, 429 and 503 also document their headers."""
         super()._register_responses()
         self._register_error_response(
             "SERVICE_UNAVAILABLE",
@@ -308,6 +308,14 @@ class ConduitApi(Api):
             "Retry-After",
             "Seconds to wait before retrying (RFC 9110 §10.2.3).",
             {"type": "integer", "minimum": 0},
+        )
+        self._register_error_response(
+            "TOO_MANY_REQUESTS",
+            "Too Many Requests: throttled (failed logins per address or per account, "
+            "registrations per address); nothing was done. Try again after `Retry-After`.",
+            "Retry-After",
+            "Seconds to wait before retrying (RFC 9110 §10.2.3; RFC 6585 §4).",
+            {"type": "integer", "minimum": 1},
         )
         self._register_error_response(
             "UNAUTHORIZED",
