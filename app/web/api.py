@@ -263,7 +263,8 @@ class ConduitMarshmallowPlugin(MarshmallowPlugin):
 API_DESCRIPTION = (
     "The Conduit (RealWorld) API. Every error answers "
     '`{"errors": {"<field or body>": ["message"]}}`; a 401 carries '
-    "`WWW-Authenticate: Token`.\n\n"
+    "`WWW-Authenticate: Token`; a 429 (failed logins or registrations throttled) "
+    "carries `Retry-After`, as a 503 may.\n\n"
     "A trailing slash on any path is the same path without it (`/api/articles/` is "
     f"`/api/articles`). URLs longer than {MAX_URL_LENGTH} bytes are refused with 414, bodies over "
     "1 MiB with 413, a body shorter than its `Content-Length` or with a malformed "
