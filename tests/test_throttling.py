@@ -177,6 +177,15 @@ def test_an_ipv6_client_counts_by_its_64_block(proxied):
     assert statuses == [401, 401, 401, 429]
 
 
+def test_ipv4_clients_seen_through_an_ipv6_socket_count_one_by_one(proxied):
+    user = register(proxied)
+    fail_logins(proxied, user["email"], 3, forwarded_for="::ffff:203.0.113.1")
+
+    response = login(proxied, user["email"], PASSWORD, forwarded_for="::ffff:203.0.113.2")
+
+    assert response.status_code == 200
+
+
 def test_registrations_past_the_address_limit_answer_429_refused_ones_counted(client):
     taken = register(client)
     duplicate = {"username": "someone", "email": taken["email"], "password": PASSWORD}

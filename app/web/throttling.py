@@ -90,14 +90,20 @@ class Rule:
 
 
 def client_address() -> str:
-    """The client's address as counted: IPv4 as is, IPv6 by its /64."""
+    """The client's address as counted: IPv4 as is, IPv6 by its /64.
+
+    An IPv4 client seen through an IPv6 socket (``::ffff:192.0.2.1``) is its IPv4
+    address, not one /64 shared by every IPv4 client.
+    """
     address = request.remote_addr or "unknown"
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return f"address:{address}"
-    if parsed.version == 6:
-        return f"address:{ipaddress.ip_network(f'{address}/64', strict=False)}"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return f"address:{parsed.ipv4_mapped}"
+        return f"address:{ipaddress.ip_network(f'{parsed}/64', strict=False)}"
     return f"address:{parsed}"
 
 
