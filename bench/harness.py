@@ -122,6 +122,7 @@ class Project:
                 "SECRET_KEY": SECRET_KEY,
                 "DATABASE_URL": database_url,
                 "RESPONSE_CACHE": False,  # statements counted are those of a miss
+                "RATELIMIT_ENABLED": False,  # serves no one: no warning about its counts
             }
         )
         self.app.logger.disabled = True

@@ -143,7 +143,10 @@ def migrate(database_url: str, settings: Settings | None = None, target: str = "
     from app.extensions import db
     from app.web import response_cache
 
-    app = create_app({**_chosen(settings or {}), "DATABASE_URL": database_url})
+    # It migrates and serves no one: no throttling (nor its warning about memory://).
+    app = create_app(
+        {**_chosen(settings or {}), "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "off"}
+    )
     try:
         with app.app_context():
             command.upgrade(alembic_config(), target)
