@@ -292,7 +292,7 @@ def test_production_warns_when_counts_stay_in_one_process(database_url, caplog):
     assert "RATELIMIT_STORAGE_URI is memory://" in caplog.text
 
 
-def test_gunicorn_workers_and_replicas_share_counts_through_redis(
+def test_gunicorn_worker_processes_share_counts_through_redis(
     throttled_served_app, rate_limit_prefix
 ):
     user = throttled_served_app.register("served")
