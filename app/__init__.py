@@ -31,6 +31,7 @@ from app.web import (
     http_validators,
     request_log,
     response_cache,
+    throttling,
     webapp,
 )
 from app.web.api import api
@@ -88,6 +89,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     database_errors.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)
+    # After the blueprints (it wraps their views) and the logs' setup (it may warn).
+    throttling.init_app(app)
     http_edges.init_app(app)  # after the log's start: refused requests are logged too
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     response_cache.init_app(app)  # after the validators: it stores answers before a 304

@@ -30,6 +30,15 @@ MIN_SECRET_KEY_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+# Where Flask-Limiter keeps its counts: this process's memory, or Redis (the ``redis`` client).
+RATE_LIMIT_STORAGE_SCHEMES = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+sentinel",
+    "redis+cluster",
+)
 
 # Every setting an entry point reads, with its default as documented
 # (docs/configuration.md and .env.example list each one; a test keeps them in step).
@@ -57,6 +66,13 @@ SETTINGS: dict[str, str] = {
     "GUNICORN_TIMEOUT": "30",
     "GUNICORN_GRACEFUL_TIMEOUT": "20",
     "GUNICORN_CONTROL_SOCKET": "none",
+    "TRUSTED_PROXY_COUNT": "0",
+    "RATELIMIT_ENABLED": "on",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "conduit",
+    "LOGIN_RATE_LIMIT_PER_ADDRESS": "10 per minute",
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "100 per hour",
+    "REGISTRATION_RATE_LIMIT": "20 per hour",
 }
 
 
@@ -176,6 +192,33 @@ def _database_url(env: Mapping[str, Any], instance_path: str, production: bool) 
     return normalize_database_url(url)
 
 
+def _rate_limit_storage(env: Mapping[str, Any]) -> str:
+    uri = _text(env, "RATELIMIT_STORAGE_URI") or "memory://"
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+        shown = f"the scheme {scheme + '://'!r}" if scheme else "no scheme"
+        raise ConfigurationError(
+            f"RATELIMIT_STORAGE_URI must start with memory:// or redis:// (rediss://, "
+            f"redis+unix://, redis+sentinel://, redis+cluster://), got {shown}"
+        )
+    return uri
+
+
+def _rate_limit(env: Mapping[str, Any], name: str, default: str) -> str:
+    """A limit in Flask-Limiter's notation: ``10 per minute``, ``100/hour;1000/day``."""
+    from limits import parse_many
+
+    value = _text(env, name) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a rate limit like '10 per minute' or '100/hour;1000/day', "
+            f"got {value!r}"
+        ) from None
+    return value
+
+
 # PostgreSQL's interval syntax as lock_timeout takes it: 5s, 500ms, 1min; 0 is no limit.
 _DURATION = re.compile(r"\d+(ms|s|min|h)?")
 
@@ -257,6 +300,19 @@ def load_settings(
         "MIGRATION_RETRY_DELAY": _seconds(env, "MIGRATION_RETRY_DELAY", 1.0),
         # A data migration's pause between batches (app/db/backfill.py).
         "BACKFILL_PAUSE": _seconds(env, "BACKFILL_PAUSE", 0.1),
+        # The client's address from X-Forwarded-For, behind this many proxies (0: the socket's).
+        "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
+        # Throttling (app/web/throttling.py): Flask-Limiter's own settings, then the limits.
+        "RATELIMIT_ENABLED": _switch(env, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": _rate_limit_storage(env),
+        "RATELIMIT_KEY_PREFIX": _text(env, "RATELIMIT_KEY_PREFIX") or "conduit",
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": _rate_limit(
+            env, "LOGIN_RATE_LIMIT_PER_ADDRESS", "10 per minute"
+        ),
+        "LOGIN_RATE_LIMIT_PER_ACCOUNT": _rate_limit(
+            env, "LOGIN_RATE_LIMIT_PER_ACCOUNT", "100 per hour"
+        ),
+        "REGISTRATION_RATE_LIMIT": _rate_limit(env, "REGISTRATION_RATE_LIMIT", "20 per hour"),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
@@ -319,7 +375,7 @@ def _shown(name: str, value: str) -> str:
     """A setting's value as it may be printed: no secret key, no password."""
     if name == "SECRET_KEY":
         return "<set>"
-    if name == "DATABASE_URL" and "://" in value:
+    if name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI") and "://" in value:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 

@@ -144,7 +144,8 @@ class ConduitMarshmallowPlugin(MarshmallowPlugin):
 API_DESCRIPTION = (
     "The Conduit (RealWorld) API. Every error answers "
     '`{"errors": {"<field or body>": ["message"]}}`; a 401 carries '
-    "`WWW-Authenticate: Token`.\n\n"
+    "`WWW-Authenticate: Token`; a 429 (failed logins or registrations throttled) "
+    "carries `Retry-After`, as a 503 may.\n\n"
     "A trailing slash on any path is the same path without it (`/api/articles/` is "
     f"`/api/articles`). URLs longer than {MAX_URL_LENGTH} bytes are refused with 414, bodies over "
     "1 MiB with 413, a body shorter than its `Content-Length` or with a malformed "
@@ -183,7 +184,7 @@ class ConduitApi(Api):
         )
 
     def _register_responses(self) -> None:
-        """flask-smorest's error responses; the 401 and 503 also document their headers."""
+        """flask-smorest's error responses; the 401, 429 and 503 also document their headers."""
         super()._register_responses()
         self._register_error_response(
             "SERVICE_UNAVAILABLE",
@@ -192,6 +193,14 @@ class ConduitApi(Api):
             "Retry-After",
             "Seconds to wait before retrying (RFC 9110 §10.2.3).",
             {"type": "integer", "minimum": 0},
+        )
+        self._register_error_response(
+            "TOO_MANY_REQUESTS",
+            "Too Many Requests: throttled (failed logins per address or per account, "
+            "registrations per address); nothing was done. Try again after `Retry-After`.",
+            "Retry-After",
+            "Seconds to wait before retrying (RFC 9110 §10.2.3; RFC 6585 §4).",
+            {"type": "integer", "minimum": 1},
         )
         self._register_error_response(
             "UNAUTHORIZED",
