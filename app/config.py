@@ -57,6 +57,9 @@ SETTINGS: dict[str, str] = {
     "GUNICORN_TIMEOUT": "30",
     "GUNICORN_GRACEFUL_TIMEOUT": "20",
     "GUNICORN_CONTROL_SOCKET": "none",
+    "METRICS_PORT": "none (no metrics server)",
+    "METRICS_DIRECTORY": "a temporary folder per gunicorn start",
+    "OTEL_TRACES_EXPORTER": "none (no traces)",
 }
 
 
@@ -150,6 +153,26 @@ def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
     if value in ("off", "false", "0", "no"):
         return False
     raise ConfigurationError(f"{name} must be on or off, got {str(raw)!r}")
+
+
+def metrics_port(env: Mapping[str, Any]) -> int | None:
+    """``METRICS_PORT``: the Prometheus endpoint's own port; unset: no metrics at all."""
+    if not _text(env, "METRICS_PORT"):
+        return None
+    return _int(env, "METRICS_PORT", 0, minimum=1)
+
+
+def traces_exporter(env: Mapping[str, Any]) -> str | None:
+    """``OTEL_TRACES_EXPORTER`` as OpenTelemetry reads it: ``otlp``, ``console``; unset or
+    ``none``: no tracing."""
+    value = _text(env, "OTEL_TRACES_EXPORTER").lower()
+    if value in ("", "none"):
+        return None
+    if value not in ("otlp", "console"):
+        raise ConfigurationError(
+            f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {value!r}"
+        )
+    return value
 
 
 def normalize_database_url(url: str) -> str:
@@ -257,6 +280,11 @@ def load_settings(
         "MIGRATION_RETRY_DELAY": _seconds(env, "MIGRATION_RETRY_DELAY", 1.0),
         # A data migration's pause between batches (app/db/backfill.py).
         "BACKFILL_PAUSE": _seconds(env, "BACKFILL_PAUSE", 0.1),
+        # Observability: Prometheus metrics on their own port (app/web/metrics.py), where
+        # ``flask counters verify`` leaves its findings for them; traces (app/web/tracing.py).
+        "METRICS_PORT": metrics_port(env),
+        "METRICS_DIRECTORY": _text(env, "METRICS_DIRECTORY") or None,
+        "OTEL_TRACES_EXPORTER": traces_exporter(env),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
@@ -288,6 +316,8 @@ class ServerSettings:
     log_level: str
     log_format: str
     control_socket: str | None
+    metrics_port: int | None = None
+    metrics_directory: str | None = None
 
     @property
     def bind(self) -> str:
@@ -312,6 +342,8 @@ def server_settings(
         log_level=log_level(env),
         log_format=log_format(env, app_env),
         control_socket=_text(env, "GUNICORN_CONTROL_SOCKET") or None,
+        metrics_port=metrics_port(env),
+        metrics_directory=_text(env, "METRICS_DIRECTORY") or None,
     )
 
 
