@@ -18,9 +18,7 @@ with ``conduit.response_cache.hit``. Everything else comes from the standard
 ``OTEL_PYTHON_FLASK_EXCLUDED_URLS``.
 
 Spans are exported in batches from a thread of each worker process (the
-batch processor restarts its thread after gunicorn forks). One traced app per
-process: the SQLAlchemy instrumentation is process-wide, so a second app built
-in the same process (tests) takes it over.
+batch processor restarts its thread after gunicorn forks).
 """
 
 from __future__ import annotations
@@ -104,13 +102,24 @@ def _trace_requests(app: Flask, provider: TracerProvider) -> None:
 
 
 def _trace_statements(app: Flask, provider: TracerProvider) -> None:
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    """A client span per statement, from opentelemetry-instrumentation-sqlalchemy's engine
+    listeners on this app's engine alone.
 
-    instrumentor = SQLAlchemyInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()  # another app of this process had it (tests)
+    Not ``SQLAlchemyInstrumentor().instrument(engine=…)``: that also patches
+    ``create_engine`` and ``Engine.connect`` for the whole process, once (a
+    second app is left untraced), and declares SQLAlchemy < 2.1, whose event
+    API these listeners use unchanged (tests/test_tracing.py shows the spans).
+    """
+    from opentelemetry.instrumentation.sqlalchemy import __name__ as instrumentation
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
+
+    tracer = provider.get_tracer(instrumentation)
+    # The instrumentation also counts connections in use; no meter provider is set, so
+    # that is a no-op (the pool's metrics are Prometheus': app/web/metrics.py).
+    usage = get_meter(instrumentation).create_up_down_counter("db.client.connections.usage")
     with app.app_context():
-        instrumentor.instrument(engine=db.engine, tracer_provider=provider)
+        EngineTracer(tracer, db.engine, usage)
 
 
 def _trace_cache(app: Flask, provider: TracerProvider) -> None:
@@ -136,8 +145,3 @@ def close(app: Flask) -> None:
     if provider is None:
         return
     provider.shutdown()
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    instrumentor = SQLAlchemyInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
