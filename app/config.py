@@ -330,10 +330,16 @@ def server_settings(
     """The serving settings, read like the application's (environment, ``.env``, defaults)."""
     env = read_environment(overrides, env_file)
     app_env = app_environment(env)
+    port = _int(env, "PORT", 5000)
+    metrics_on = metrics_port(env)
+    if metrics_on is not None and metrics_on == port:
+        raise ConfigurationError(
+            f"METRICS_PORT must differ from PORT ({port}): metrics never share the API's port"
+        )
     return ServerSettings(
         app_env=app_env,
         host=_text(env, "HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 5000),
+        port=port,
         workers=_int(env, "WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1),
         worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "gthread",
         threads=_int(env, "GUNICORN_THREADS", 4, minimum=1),
@@ -342,7 +348,7 @@ def server_settings(
         log_level=log_level(env),
         log_format=log_format(env, app_env),
         control_socket=_text(env, "GUNICORN_CONTROL_SOCKET") or None,
-        metrics_port=metrics_port(env),
+        metrics_port=metrics_on,
         metrics_directory=_text(env, "METRICS_DIRECTORY") or None,
     )
 

@@ -211,6 +211,22 @@ def test_counters_verify_leaves_the_drift_for_the_metrics(
     assert (Path(metered.config["METRICS_DIRECTORY"]) / counters.METRICS_FILE).is_file()
 
 
+def test_one_process_serves_its_own_metrics_on_the_metrics_port(
+    metered: Flask, metered_client: FlaskClient
+) -> None:
+    metered_client.get("/api/tags")
+    port = int(free_port())
+    metrics.serve(metered, "127.0.0.1", port)
+    try:
+        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+    finally:
+        metrics.stop()
+
+    key = (("method", "GET"), ("route", "/api/tags"), ("status", "200"))
+    assert samples(scraped.text)[("conduit_http_requests_total", key)] == 1
+    assert metered_client.get("/metrics").status_code == 404
+
+
 def test_the_schema_is_not_at_head_without_migrations(metered: Flask) -> None:
     assert value(metered, "conduit_schema_at_head") == 0
 

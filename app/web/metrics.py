@@ -414,6 +414,14 @@ def close_inherited_listener() -> None:
     _served.clear()
 
 
+def stop() -> None:
+    """Stop the metrics server(s) this process started (tests)."""
+    for server in _served:
+        server.shutdown()
+        server.server_close()
+    _served.clear()
+
+
 def process_exited(pid: int) -> None:
     """A worker exited: its live gauges (in flight, pool, cache size) no longer count."""
     from prometheus_client.multiprocess import mark_process_dead
