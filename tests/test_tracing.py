@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from app.web import tracing
-from tests.conftest import app_with_tables
+from tests.conftest import app_with_tables, close_app, make_app
 from tests.listening import wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,18 @@ def test_with_tracing_off_no_hook_is_installed(app: Flask) -> None:
     assert tracing.EXTENSION not in app.extensions
     hooks = app.before_request_funcs.get(None, [])
     assert not [hook for hook in hooks if "opentelemetry" in hook.__module__]
+
+
+@pytest.mark.parametrize("exporter", ["otlp", "console"])
+def test_an_exporter_named_by_otel_traces_exporter_turns_tracing_on(
+    exporter: str, tmp_path: Path
+) -> None:
+    app = make_app(f"sqlite:///{tmp_path / 'conduit.db'}", OTEL_TRACES_EXPORTER=exporter)
+    try:
+        assert tracing.EXTENSION in app.extensions
+    finally:
+        tracing.close(app)
+        close_app(app)
 
 
 @pytest.fixture
