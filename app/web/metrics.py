@@ -42,8 +42,9 @@ from flask import Flask, Response, g, request
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.data import change_feed, counters, unit_of_work
+from app.data import change_feed, counters
 from app.extensions import db
+from app.web import database_errors
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -246,7 +247,7 @@ def init_app(app: Flask, schema_at_head: Callable[[Connection], bool] | None = N
 
     def pool_timeout(error: PoolTimeoutError) -> Response:
         metrics.pool_timeouts.inc()
-        return unit_of_work.database_error(error)
+        return database_errors.database_error(error)
 
     app.before_request_funcs.setdefault(None, []).insert(0, start)
     app.after_request_funcs.setdefault(None, []).insert(0, finish)
