@@ -29,9 +29,11 @@ from app.web import (
     docs,
     http_edges,
     http_validators,
+    metrics,
     request_log,
     response_cache,
     throttling,
+    tracing,
     webapp,
 )
 from app.web.api import api
@@ -98,7 +100,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(drop_tables_command)
     app.cli.add_command(settings_command)
     app.cli.add_command(counters_cli)
+    _observe(app)
     return app
+
+
+def _observe(app: Flask) -> None:
+    """Traces (``OTEL_TRACES_EXPORTER``) and metrics (``METRICS_PORT``); each off by default.
+
+    Last: each puts its request hooks before every other one.
+    """
+    from app.health import service
+
+    tracing.init_app(app)
+    metrics.init_app(app, schema_at_head=service.schema_at_head)
 
 
 def _register_blueprints() -> None:

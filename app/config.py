@@ -73,6 +73,9 @@ SETTINGS: dict[str, str] = {
     "LOGIN_RATE_LIMIT_PER_ADDRESS": "10 per minute",
     "LOGIN_RATE_LIMIT_PER_ACCOUNT": "100 per hour",
     "REGISTRATION_RATE_LIMIT": "20 per hour",
+    "METRICS_PORT": "none (no metrics server)",
+    "METRICS_DIRECTORY": "a temporary folder per gunicorn start",
+    "OTEL_TRACES_EXPORTER": "none (no traces)",
 }
 
 
@@ -166,6 +169,26 @@ def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
     if value in ("off", "false", "0", "no"):
         return False
     raise ConfigurationError(f"{name} must be on or off, got {str(raw)!r}")
+
+
+def metrics_port(env: Mapping[str, Any]) -> int | None:
+    """``METRICS_PORT``: the Prometheus endpoint's own port; unset: no metrics at all."""
+    if not _text(env, "METRICS_PORT"):
+        return None
+    return _int(env, "METRICS_PORT", 0, minimum=1)
+
+
+def traces_exporter(env: Mapping[str, Any]) -> str | None:
+    """``OTEL_TRACES_EXPORTER`` as OpenTelemetry reads it: ``otlp``, ``console``; unset or
+    ``none``: no tracing."""
+    value = _text(env, "OTEL_TRACES_EXPORTER").lower()
+    if value in ("", "none"):
+        return None
+    if value not in ("otlp", "console"):
+        raise ConfigurationError(
+            f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {value!r}"
+        )
+    return value
 
 
 def normalize_database_url(url: str) -> str:
@@ -313,6 +336,11 @@ def load_settings(
             env, "LOGIN_RATE_LIMIT_PER_ACCOUNT", "100 per hour"
         ),
         "REGISTRATION_RATE_LIMIT": _rate_limit(env, "REGISTRATION_RATE_LIMIT", "20 per hour"),
+        # Observability: Prometheus metrics on their own port (app/web/metrics.py), where
+        # ``flask counters verify`` leaves its findings for them; traces (app/web/tracing.py).
+        "METRICS_PORT": metrics_port(env),
+        "METRICS_DIRECTORY": _text(env, "METRICS_DIRECTORY") or None,
+        "OTEL_TRACES_EXPORTER": traces_exporter(env),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
@@ -344,6 +372,8 @@ class ServerSettings:
     log_level: str
     log_format: str
     control_socket: str | None
+    metrics_port: int | None = None
+    metrics_directory: str | None = None
 
     @property
     def bind(self) -> str:
@@ -356,10 +386,16 @@ def server_settings(
     """The serving settings, read like the application's (environment, ``.env``, defaults)."""
     env = read_environment(overrides, env_file)
     app_env = app_environment(env)
+    port = _int(env, "PORT", 5000)
+    metrics_on = metrics_port(env)
+    if metrics_on is not None and metrics_on == port:
+        raise ConfigurationError(
+            f"METRICS_PORT must differ from PORT ({port}): metrics never share the API's port"
+        )
     return ServerSettings(
         app_env=app_env,
         host=_text(env, "HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 5000),
+        port=port,
         workers=_int(env, "WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1),
         worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "gthread",
         threads=_int(env, "GUNICORN_THREADS", 4, minimum=1),
@@ -368,6 +404,8 @@ def server_settings(
         log_level=log_level(env),
         log_format=log_format(env, app_env),
         control_socket=_text(env, "GUNICORN_CONTROL_SOCKET") or None,
+        metrics_port=metrics_on,
+        metrics_directory=_text(env, "METRICS_DIRECTORY") or None,
     )
 
 
