@@ -99,10 +99,11 @@ test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and 
 test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
 	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
 
-lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/
+lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/, the layer contract (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install-dev ## Format and autofix with ruff
 	$(BIN)/ruff format .
@@ -274,5 +275,5 @@ release-demo: install ## A rolling release under load: previous release (migrati
 
 .PHONY: clean
 clean: ## Remove what the Makefile built: .venv, caches, tools, node_modules, the web app's build and test output, bench results (keeps instance/ and backups/: your data)
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache bench-results \
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench-results \
 	  frontend/node_modules frontend/dist frontend/e2e-results frontend/test-results

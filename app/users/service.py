@@ -13,6 +13,7 @@ from app.models import User, new_session_key
 from app.security import hash_password, verify_password
 from app.text import identity_key, normalize_email
 from app.tokens import create_token
+from app.web import conditional_writes
 
 TAKEN = "has already been taken"
 
@@ -76,7 +77,12 @@ def update(user: User, changes: dict[str, Any]) -> User:
 
     A new password also gives the account a new session key: every token
     issued before ends, and ``user_payload`` then signs one under the new key.
+
+    The current user's answer carries a token minted for it, so no tag read
+    earlier names its current representation: ``If-Match: *`` holds, a listed
+    tag is a 412 (app/web/conditional_writes.py).
     """
+    conditional_writes.require(lambda: None)
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     password = changes.pop("password", "")  # "" (a blank settings field) keeps it

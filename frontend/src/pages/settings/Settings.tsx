@@ -1,8 +1,7 @@
-import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
-import { deleteCurrentUserSessions, updateCurrentUser } from "../../api/client";
 import { errorMessages, splitFieldErrors } from "../../api/errors";
+import { useSignOutEverywhere, useUpdateSettings } from "../../api/queries";
 import type { User } from "../../api/types";
 import { ErrorList } from "../../components/ErrorList";
 import { Field } from "../../components/Field";
@@ -46,13 +45,15 @@ export function Settings() {
 function SignOutEverywhere() {
   const { signOut } = useSession();
   const navigate = useNavigate();
-  const mutation = useMutation({
-    mutationFn: deleteCurrentUserSessions,
-    onSuccess: () => {
-      void navigate("/", { flushSync: true });
-      signOut();
-    },
-  });
+  const mutation = useSignOutEverywhere();
+  const signOutEverywhere = () =>
+    mutation.mutate(undefined, {
+      onSuccess: () => {
+        // Leave this signed-in-only page first, so it does not send to sign in.
+        void navigate("/", { flushSync: true });
+        signOut();
+      },
+    });
   const messages = mutation.isError ? splitFieldErrors(errorMessages(mutation.error), []).other : [];
   return (
     <section className="sign-out-everywhere" aria-labelledby="sign-out-everywhere">
@@ -63,7 +64,7 @@ function SignOutEverywhere() {
         type="button"
         className="btn btn-outline-danger"
         disabled={mutation.isPending}
-        onClick={() => mutation.mutate()}
+        onClick={signOutEverywhere}
       >
         Sign out everywhere
       </button>
@@ -72,16 +73,9 @@ function SignOutEverywhere() {
 }
 
 function SettingsEditor({ user }: { user: User }) {
-  const { update } = useSession();
   const navigate = useNavigate();
   const [form, setForm] = useState<SettingsForm>(() => settingsForm(user));
-  const mutation = useMutation({
-    mutationFn: () => updateCurrentUser(settingsChanges(user, form)),
-    onSuccess: ({ user: updated }) => {
-      update(updated);
-      navigate(`/profile/${encodeURIComponent(updated.username)}`);
-    },
-  });
+  const mutation = useUpdateSettings();
   const { byField, other } = mutation.isError
     ? splitFieldErrors(errorMessages(mutation.error), FIELDS)
     : { byField: {}, other: [] };
@@ -90,7 +84,9 @@ function SettingsEditor({ user }: { user: User }) {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    mutation.mutate();
+    mutation.mutate(settingsChanges(user, form), {
+      onSuccess: ({ user: updated }) => navigate(`/profile/${encodeURIComponent(updated.username)}`),
+    });
   };
 
   return (
