@@ -50,6 +50,7 @@ SETTINGS: dict[str, str] = {
     "PORT": "5000",
     "JWT_EXPIRES_SECONDS": "604800",
     "CORS_ORIGINS": "*",
+    "HTTPS_ONLY": "off",
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
     "LOG_LEVEL": "INFO",
@@ -308,6 +309,9 @@ def load_settings(
             for origin in str(env.get("CORS_ORIGINS") or "*").split(",")
             if origin.strip()
         ],
+        # Served over HTTPS only: answers carry Strict-Transport-Security
+        # (app/web/security_headers.py).
+        "HTTPS_ONLY": _switch(env, "HTTPS_ONLY", False),
         "LOG_LEVEL": log_level(env),
         "LOG_FORMAT": log_format(env, app_env),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
