@@ -156,8 +156,8 @@ frontend-test: $(FRONTEND_DEPS) ## The web app's unit tests (Vitest)
 	npm --prefix frontend run --silent test
 
 # scripts/e2e.sh installs the npm dependencies once it has found node (it skips without, unless CI=true).
-e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
-	scripts/e2e.sh
+e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright; ARGS="e2e/xss.spec.ts" or ARGS="-g journey")
+	scripts/e2e.sh $(ARGS)
 
 screenshots: install ## Run the end-to-end journey and copy its home and article screenshots to docs/screenshots
 	scripts/e2e.sh e2e/journey.spec.ts
