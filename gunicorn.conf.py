@@ -7,8 +7,8 @@ Read like every other entry point's (app/config.py): the environment, then
 | --------------------------- | ----------------------- |
 | HOST / PORT                 | 127.0.0.1 / 5000        |
 | WEB_CONCURRENCY             | worker processes: CPUs  |
-| GUNICORN_WORKER_CLASS       | gthread                 |
-| GUNICORN_THREADS            | 4 (gthread only)        |
+| GUNICORN_WORKER_CLASS       | app.web.worker.ThreadWorker |
+| GUNICORN_THREADS            | 4 (threaded workers)    |
 | GUNICORN_TIMEOUT            | 30 s                    |
 | GUNICORN_GRACEFUL_TIMEOUT   | 20 s                    |
 | GUNICORN_CONTROL_SOCKET     | none                    |
