@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import make_url
 
+from tests.conftest import DATABASES, _served_on
 from tests.serving import ServedApp, port_of
 
 SILENT_CONNECTIONS = 40  # more than the served app's 2 workers x 4 threads, many times over
@@ -77,3 +80,50 @@ def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
     assert liveness[0] == 200
     assert liveness[1] < 1
     assert statuses <= {200, 503}
+
+
+def worker_rss_mib(served: ServedApp) -> float:
+    """The resident memory of the served app's one worker process, MiB."""
+    pid = served.server.process.pid
+    (worker,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for line in Path(f"/proc/{worker}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(params=DATABASES)
+def one_worker_small_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedApp]:
+    """One worker process whose response cache may hold 1 MiB."""
+    with _served_on(
+        request.param,
+        tmp_path,
+        "served_abuse",
+        WEB_CONCURRENCY="1",
+        RESPONSE_CACHE_MAX_BYTES=str(CACHE_BYTES),
+    ) as served:
+        yield served
+
+
+CACHE_BYTES = 1024 * 1024
+
+
+def test_a_flood_of_long_distinct_urls_stays_within_the_cache_bound(
+    one_worker_small_cache: ServedApp,
+) -> None:
+    served = one_worker_small_cache
+    client = served.client()
+    for _ in range(50):  # the worker's own start-up allocations, first
+        client.get("/api/articles?tag=warm-up")
+    before = worker_rss_mib(served)
+
+    for n in range(FLOOD_URLS):  # keys of ~7 KB each: 10 MiB if the bound forgot them
+        assert client.get(f"/api/articles?tag={n}-{'x' * 7_000}").status_code == 200
+    client.close()
+
+    # Measured: 4.4 MiB (the cache's 1 MiB and the allocator's slack); 21 MiB when
+    # an entry was counted as its body plus 256 bytes.
+    assert worker_rss_mib(served) - before < CACHE_BYTES / 2**20 + 8
+
+
+FLOOD_URLS = 1_500
