@@ -27,7 +27,8 @@ arguments its schema declares (flask-smorest ``@blp.arguments(...,
 location="query")``), in their order of the URL but grouped by name, names
 sorted. Arguments no view reads are accepted and ignored by the API (the
 schemas' ``unknown = EXCLUDE``), so ``/api/articles?junk=1`` and
-``/api/articles`` are one entry.
+``/api/articles`` are one entry. A hot read must therefore read its query
+through such a schema, never from ``request.args`` directly.
 
 The bound, ``max_bytes`` per process, counts what an entry costs in memory:
 ``sys.getsizeof`` of the body, headers, generations, the entry and its key,
