@@ -9,14 +9,16 @@ line of figures:
   view reads (``/api/articles?junk=N``), half with distinct valid values
   (``?offset=N``); and whether a hot URL, read twice before the flood, is
   still a hit after it (``X-Cache``);
-* **silent clients**: ``BENCH_SILENT`` (32) connections opened and left
-  silent, then the time one normal ``GET /api/articles`` takes;
+* **stalled clients**: ``BENCH_SILENT`` (32) connections opened and left
+  silent, then as many that send half a request and stall; the time a normal
+  ``GET /api/articles`` takes meanwhile, five times each;
 * **locked table** (PostgreSQL only): an ``ACCESS EXCLUSIVE`` lock on
   ``articles`` held by another connection, twice as many concurrent
   ``GET /api/articles`` as the server has threads, then the time ``/healthz``
   takes; then the statuses the waiting requests got once the lock is gone.
 
-Load only goes to 127.0.0.1; every loop is bounded in count and time.
+``BENCH_ABUSE=flood,stalled,lock`` picks the scenarios. Load only goes to
+127.0.0.1; every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from scripts.throwaway import Server
 
 FLOOD_URLS = int(os.environ.get("BENCH_FLOOD_URLS", "24000"))
 SILENT = int(os.environ.get("BENCH_SILENT", "32"))
+SCENARIOS = os.environ.get("BENCH_ABUSE", "flood,stalled,lock").split(",")
 SIZES = {"users": 50, "articles": 200}
 REQUEST_SECONDS = 60
 
@@ -129,35 +132,41 @@ def cache_flood(kind: str, url: str, workdir: Path) -> dict[str, object]:
     return row
 
 
+HALF_A_REQUEST = b"GET /api/articles HTTP/1.1\r\nHost: bench\r\n"  # and never the rest
+
+
 @contextmanager
-def silent_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
-    """``count`` connections opened and left silent until the block ends."""
+def stalled_connections(port: int, count: int, sent: bytes) -> Iterator[list[socket.socket]]:
+    """``count`` connections that send ``sent`` (perhaps nothing), then stall till the end."""
     with ExitStack() as stack:
         sockets = [
             stack.enter_context(socket.create_connection((HOST, port), timeout=10))
             for _ in range(count)
         ]
+        for stalled in sockets:
+            stalled.sendall(sent)
         yield sockets
 
 
 def silent_clients(kind: str, url: str, workdir: Path) -> dict[str, object]:
+    row: dict[str, object] = {"database": kind, "connections": SILENT}
     with gunicorn(url, workdir) as server:
         port = server.port
         get(port, "/api/articles")
         idle = sorted(get(port, "/api/articles")[2] for _ in range(5))
-        with silent_connections(port, SILENT):
-            time.sleep(0.2)  # the workers have accepted them
-            timings = []
-            for _ in range(5):
-                status, _, seconds = get(port, "/api/articles")
-                timings.append(seconds if status == 200 else float("inf"))
-    row = {
-        "database": kind,
-        "silent": SILENT,
-        "idle_median_s": round(idle[2], 3),
-        "with_silent_s": [round(t, 3) for t in timings],
-    }
-    log(f"silent clients {kind}: {row}")
+        row["idle_median_s"] = round(idle[2], 3)
+        for label, sent in (("silent", b""), ("half_a_request", HALF_A_REQUEST)):
+            with stalled_connections(port, SILENT, sent):
+                time.sleep(0.2)  # the workers have accepted them
+                timings = []
+                for _ in range(5):
+                    try:
+                        status, _, seconds = get(port, "/api/articles", timeout=45)
+                    except TimeoutError:
+                        status, seconds = 0, float("inf")
+                    timings.append(seconds if status == 200 else float("inf"))
+            row[f"{label}_s"] = [round(t, 3) for t in timings]
+    log(f"stalled clients {kind}: {row}")
     return row
 
 
@@ -202,9 +211,11 @@ def run_abuse(databases: list[str]) -> None:
                 project = Project(url)
                 project.seed(**SIZES)
                 project.close()
-                rows.append(("cache flood", cache_flood(kind, url, workdir)))
-                rows.append(("silent clients", silent_clients(kind, url, workdir)))
-                if kind == "postgresql":
+                if "flood" in SCENARIOS:
+                    rows.append(("cache flood", cache_flood(kind, url, workdir)))
+                if "stalled" in SCENARIOS:
+                    rows.append(("stalled clients", silent_clients(kind, url, workdir)))
+                if kind == "postgresql" and "lock" in SCENARIOS:
                     rows.append(("locked table", locked_table(url, workdir)))
     print()
     for name, row in rows:

@@ -20,7 +20,7 @@ from sqlalchemy import make_url
 from tests.conftest import DATABASES, _served_on
 from tests.serving import ServedApp, port_of
 
-SILENT_CONNECTIONS = 40  # more than the served app's 2 workers x 4 threads, many times over
+STALLED_CONNECTIONS = 40  # more than the served app's 2 workers x 4 threads, many times over
 SERVED_THREADS = 8
 
 
@@ -34,10 +34,20 @@ def timed_get(served: ServedApp, path: str) -> tuple[int, float]:
         client.close()
 
 
-def test_a_request_is_answered_while_silent_connections_are_open(served_app: ServedApp) -> None:
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /api/articles HTTP/1.1\r\nHost: conduit.test\r\n"],
+    ids=["silent", "half a request"],
+)
+def test_a_request_is_answered_while_stalled_connections_are_open(
+    served_app: ServedApp, sent: bytes
+) -> None:
     with ExitStack() as stack:
-        for _ in range(SILENT_CONNECTIONS):
-            stack.enter_context(socket.create_connection(("127.0.0.1", port_of(served_app))))
+        for _ in range(STALLED_CONNECTIONS):
+            stalled = stack.enter_context(
+                socket.create_connection(("127.0.0.1", port_of(served_app)))
+            )
+            stalled.sendall(sent)
         time.sleep(0.5)  # the workers have taken them
 
         answers = [timed_get(served_app, "/api/articles") for _ in range(3)]
