@@ -45,7 +45,7 @@ abuse"): a new connection waits in the poller, not in a thread, until it
 has sent a whole request head, and ``/healthz`` has a pool of its own.
 
     GET /api/articles, 32 silent connections open         34.8 s -> 0.005 s
-    GET /api/articles, 32 connections sent half a request  none in 45 s -> 0.02 s
+    GET /api/articles, 32 connections sent half a request  3 of 5: none in 45 s -> 0.02 s
     /healthz while 16 requests wait on a locked table      14.6 s -> 0.008 s
 """
 
