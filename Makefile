@@ -243,7 +243,7 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration deploy-demo release-demo bench-install
+.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration bench-abuse deploy-demo release-demo bench-install
 bench-install: install
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
@@ -264,6 +264,9 @@ bench-workers: bench-install ## Compare gunicorn worker classes and thread count
 
 bench-migration: bench-install ## p99 before and during an index + validated check on 1M comments, safe and plain forms
 	$(BIN)/python -m bench.run migration
+
+bench-abuse: bench-install ## Worker memory after 24,000 distinct URLs, a request among 32 silent connections, /healthz while a table is locked
+	$(BIN)/python -m bench.run abuse
 
 deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
 	deploy/demo.sh
