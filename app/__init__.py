@@ -32,6 +32,7 @@ from app.web import (
     metrics,
     request_log,
     response_cache,
+    security_headers,
     throttling,
     tracing,
     webapp,
@@ -93,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     request_log.init_app(app)
     # After the blueprints (it wraps their views) and the logs' setup (it may warn).
     throttling.init_app(app)
+    security_headers.init_app(app)  # before http_edges: it sees the routed path
     http_edges.init_app(app)  # after the log's start: refused requests are logged too
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     response_cache.init_app(app)  # after the validators: it stores answers before a 304

@@ -55,6 +55,7 @@ SETTINGS: dict[str, str] = {
     "JWT_SIGNING_KEYS": "secret-key:<SECRET_KEY>",
     "JWT_SIGNING_KEY_ID": "the only key's id",
     "CORS_ORIGINS": "*",
+    "HTTPS_ONLY": "off",
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
     "LOG_LEVEL": "INFO",
@@ -66,7 +67,7 @@ SETTINGS: dict[str, str] = {
     "BACKFILL_PAUSE": "0.1s",
     "DATABASE_LOCK_TIMEOUT": "5s",
     "WEB_CONCURRENCY": "one worker per CPU",
-    "GUNICORN_WORKER_CLASS": "gthread",
+    "GUNICORN_WORKER_CLASS": "app.web.worker.ThreadWorker",
     "GUNICORN_THREADS": "4",
     "GUNICORN_TIMEOUT": "30",
     "GUNICORN_GRACEFUL_TIMEOUT": "20",
@@ -368,6 +369,9 @@ def load_settings(
             for origin in str(env.get("CORS_ORIGINS") or "*").split(",")
             if origin.strip()
         ],
+        # Served over HTTPS only: answers carry Strict-Transport-Security
+        # (app/web/security_headers.py).
+        "HTTPS_ONLY": _switch(env, "HTTPS_ONLY", False),
         "LOG_LEVEL": log_level(env),
         "LOG_FORMAT": log_format(env, app_env),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -457,7 +461,7 @@ def server_settings(
         host=_text(env, "HOST") or "127.0.0.1",
         port=port,
         workers=_int(env, "WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1),
-        worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "gthread",
+        worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "app.web.worker.ThreadWorker",
         threads=_int(env, "GUNICORN_THREADS", 4, minimum=1),
         timeout=_int(env, "GUNICORN_TIMEOUT", 30),
         graceful_timeout=_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 20),

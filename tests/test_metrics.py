@@ -2,7 +2,7 @@
 
 In one process the app's own registry is read (``metrics.exposition``); under
 gunicorn with two workers, the master's endpoint on ``METRICS_PORT`` serves
-their sum while the API's port answers 404 for ``/metrics``.
+their sum while the API's port never serves them at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ def test_a_cache_miss_then_a_hit_are_counted_with_the_cache_size(
 
 
 def test_evictions_are_counted_when_the_cache_is_full(database_url: str, tmp_path: Path) -> None:
-    with app_with_tables(database_url, METRICS_PORT=PORT, RESPONSE_CACHE_MAX_BYTES="500") as app:
+    # New answers enter probation, a fifth of the bytes (1,400): the empty tags
+    # (~800 bytes as counted) and the empty list (~1,040) do not fit together.
+    with app_with_tables(database_url, METRICS_PORT=PORT, RESPONSE_CACHE_MAX_BYTES="7000") as app:
         wait_until_listening(app)
         client = app.test_client()
         client.get("/api/tags")
@@ -224,7 +226,8 @@ def test_one_process_serves_its_own_metrics_on_the_metrics_port(
 
     key = (("method", "GET"), ("route", "/api/tags"), ("status", "200"))
     assert samples(scraped.text)[("conduit_http_requests_total", key)] == 1
-    assert metered_client.get("/metrics").status_code == 404
+    on_api = metered_client.get("/metrics")  # 404, or the web app's page when it is built
+    assert "conduit_http_requests_total" not in on_api.get_data(as_text=True)
 
 
 def test_the_schema_is_not_at_head_without_migrations(metered: Flask) -> None:
@@ -267,4 +270,4 @@ def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
     assert found[("conduit_schema_at_head", ())] == 1
     writers = {int(path.stem.rsplit("_", 1)[1]) for path in directory.glob("counter_*.db")}
     assert len(writers - {served.server.process.pid}) == 2  # both workers answered some
-    assert on_api_port.status_code == 404
+    assert "conduit_http_requests_total" not in on_api_port.text  # 404 or the web app
