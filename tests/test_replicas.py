@@ -141,7 +141,7 @@ def test_a_malformed_position_is_refused_in_the_envelope(client, sent):
 
 
 def test_an_answer_read_from_a_lagging_replica_is_not_cached(client, replicated):
-    app, pair = replicated
+    pair = replicated[1]
     jake = register(client, username="jake")
     pair.wait_for_replay()
     pair.pause_replay()
