@@ -99,6 +99,7 @@ class Pair:
         self.binaries = bin_dir()
         self.primary = Server(root / "primary", _free_port(), root / "primary.log")
         self.replica = Server(root / "replica", _free_port(), root / "replica.log")
+        self.extra: list[Server] = []
 
     # -- running commands as the server's user --------------------------------
 
@@ -148,10 +149,25 @@ class Pair:
         self.run("pg_ctl", "-D", str(server.directory), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
-        for server in (self.replica, self.primary):
+        for server in (*self.extra, self.replica, self.primary):
             if (server.directory / "postmaster.pid").exists():
                 with suppress(RuntimeError):
                     self.stop_server(server)
+
+    def add_replica(self, label: str) -> Server:
+        """Another streaming replica of the primary (the tests may promote it)."""
+        server = Server(self.root / label, _free_port(), self.root / f"{label}.log")
+        self.extra.append(server)
+        self.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port), "-U",
+                 "postgres", "-D", str(server.directory), "-R", "-X", "stream", "-c", "fast",
+                 "--no-sync")  # fmt: skip
+        with open(server.directory / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {server.port}\nhot_standby = on\n")
+        self.start_server(server)
+        return server
+
+    def promote(self, server: Server) -> None:
+        self.run("pg_ctl", "-D", str(server.directory), "-w", "promote")
 
     # -- what the tests do to the replica -----------------------------------
 

@@ -235,3 +235,33 @@ def test_readiness_lists_the_replicas_that_serve(client, replicated):
     assert response.get_json()["replicas"] == [
         {"name": _replica_name(replicated[1]), "serving": True}
     ]
+
+
+def test_a_promoted_replica_leaves_the_rotation_within_a_second(replication):
+    doomed = replication.add_replica("promoted")
+    with app_with_tables(
+        replication.primary.url,
+        DATABASE_REPLICA_URLS=doomed.url,
+        DATABASE_REPLICA_CHECK_SECONDS=0.05,
+    ) as app:
+        client = app.test_client()
+        assert replicas.wait_until(lambda: _caught_up(app), seconds=5)
+        replication.promote(doomed)
+
+        dropped = replicas.wait_until(lambda: not _router(app).replicas[0].healthy, seconds=1)
+        response = client.get("/api/tags")
+
+    assert dropped
+    assert "promoted" in _router(app).replicas[0].problem
+    assert response.headers[SERVED_BY] == "primary"
+
+
+def test_a_position_no_replica_has_replayed_reads_the_primary_past_the_cache(client):
+    client.get("/api/articles")
+    assert client.get("/api/articles").headers["X-Cache"] == "hit"
+
+    response = client.get("/api/articles", headers={POSITION: "FFFFFFFF/0"})
+
+    assert response.status_code == 200
+    assert response.headers[SERVED_BY] == "primary"
+    assert response.headers["X-Cache"] == "miss"
