@@ -14,8 +14,9 @@ With ``DATABASE_REPLICA_URLS`` naming replicas of ``DATABASE_URL``'s primary:
   after the commit (``pg_current_wal_insert_lsn()``, text form ``16/B374D848``),
   at or past the end of the commit record. The client sends the latest one
   it got back on its reads; a read goes to a replica only if that replica has
-  replayed at least that far (``pg_last_wal_replay_lsn()``), otherwise to the
-  primary. Without the header any healthy replica serves. A malformed value
+  replayed at least that far (``pg_last_wal_replay_lsn()``: the last check's
+  answer, or when that is short, the replicas asked again once), otherwise to
+  the primary. Without the header any healthy replica serves. A malformed value
   answers 400 in the error envelope. (GitLab's database load balancing works
   the same way, with the position kept in the user's session.)
 * **Health.** One thread per process asks every replica, every
@@ -43,6 +44,7 @@ from typing import Any
 import psycopg
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.data import change_feed
@@ -116,8 +118,29 @@ class Replicas:
         self._ensure_checking()
         ready = [r for r in self.replicas if r.healthy and r.replayed >= required]
         if not ready:
+            ready = [r for r in self.replicas if r.healthy and self._replayed_now(r) >= required]
+        if not ready:
             return None
         return ready[next(self._turn) % len(ready)]
+
+    def _replayed_now(self, replica: Replica) -> int:
+        """Ask ``replica`` how far it has replayed (a write just made is often there already).
+
+        One round trip, only when the last check's position is short of what
+        a client needs; any error counts as not there (the primary serves).
+        """
+        try:
+            with replica.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
+                text = connection.exec_driver_sql("SELECT pg_last_wal_replay_lsn()::text").scalar()
+        except SQLAlchemyError:
+            return 0
+        replayed = parse_lsn(str(text)) if text else None
+        if replayed is None:
+            return 0
+        replica.replayed = max(replica.replayed, replayed)
+        return replayed
 
     def engine_for_request(self) -> Engine | None:
         """The replica engine the current request reads from; ``None``: the primary."""
