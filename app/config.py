@@ -395,6 +395,8 @@ def _shown(name: str, value: str) -> str:
     """A setting's value as it may be printed: no secret key, no password."""
     if name == "SECRET_KEY":
         return "<set>"
+    if name == "DATABASE_REPLICA_URLS":
+        return ",".join(_shown("DATABASE_URL", url.strip()) for url in value.split(","))
     if name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI") and "://" in value:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
