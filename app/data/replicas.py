@@ -47,7 +47,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.data import change_feed
+from app.data import change_feed, pool
 from app.errors import ApiError
 from app.extensions import REPLICAS_EXTENSION, db
 
@@ -105,6 +105,9 @@ class Replicas:
         self.replicas = [
             Replica(url, create_engine(url, **engine_options), _name(url)) for url in urls
         ]
+        for replica in self.replicas:
+            pool.ping_when_idle(replica.engine)
+            event.listen(replica.engine, "handle_error", self._failed_request(replica))
         self._turn = itertools.count()
         self._pid: int | None = None
         self._start_lock = threading.Lock()
@@ -153,6 +156,16 @@ class Replicas:
             {"name": r.name, "serving": r.healthy, **({} if r.healthy else {"problem": r.problem})}
             for r in self.replicas
         ]
+
+    def _failed_request(self, replica: Replica) -> Any:
+        """A request that lost its replica connection (or could not open one) takes the
+        replica out of rotation at once; the next healthy check puts it back."""
+
+        def failed(context: Any) -> None:
+            if context.is_disconnect or context.connection is None:
+                self._set(replica, False, "lost a request's connection")
+
+        return failed
 
     # -- checking -----------------------------------------------------------
 
