@@ -156,8 +156,8 @@ frontend-test: $(FRONTEND_DEPS) ## The web app's unit tests (Vitest)
 	npm --prefix frontend run --silent test
 
 # scripts/e2e.sh installs the npm dependencies once it has found node (it skips without, unless CI=true).
-e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright)
-	scripts/e2e.sh
+e2e: install ## The web app in Debian's chromium against gunicorn on a throwaway database (Playwright; ARGS="e2e/xss.spec.ts" or ARGS="-g journey")
+	scripts/e2e.sh $(ARGS)
 
 screenshots: install ## Run the end-to-end journey and copy its home and article screenshots to docs/screenshots
 	scripts/e2e.sh e2e/journey.spec.ts
@@ -243,7 +243,7 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	$(BIN)/pip install -q -r bench/requirements.txt
 	touch $@
 
-.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration deploy-demo release-demo bench-install
+.PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration bench-abuse deploy-demo release-demo bench-install
 bench-install: install
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
 
@@ -264,6 +264,9 @@ bench-workers: bench-install ## Compare gunicorn worker classes and thread count
 
 bench-migration: bench-install ## p99 before and during an index + validated check on 1M comments, safe and plain forms
 	$(BIN)/python -m bench.run migration
+
+bench-abuse: bench-install ## Worker memory after 24,000 distinct URLs, a request among 32 silent connections, /healthz while a table is locked
+	$(BIN)/python -m bench.run abuse
 
 deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
 	deploy/demo.sh

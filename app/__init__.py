@@ -30,9 +30,12 @@ from app.web import (
     docs,
     http_edges,
     http_validators,
+    metrics,
     request_log,
     response_cache,
+    security_headers,
     throttling,
+    tracing,
     webapp,
 )
 from app.web.api import api
@@ -94,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     request_log.init_app(app)
     # After the blueprints (it wraps their views) and the logs' setup (it may warn).
     throttling.init_app(app)
+    security_headers.init_app(app)  # before http_edges: it sees the routed path
     http_edges.init_app(app)  # after the log's start: refused requests are logged too
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     replicas.init_app(app)  # before the cache: it chooses the replica a miss reads from
@@ -102,7 +106,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(drop_tables_command)
     app.cli.add_command(settings_command)
     app.cli.add_command(counters_cli)
+    _observe(app)
     return app
+
+
+def _observe(app: Flask) -> None:
+    """Traces (``OTEL_TRACES_EXPORTER``) and metrics (``METRICS_PORT``); each off by default.
+
+    Last: each puts its request hooks before every other one.
+    """
+    from app.health import service
+
+    tracing.init_app(app)
+    metrics.init_app(app, schema_at_head=service.schema_at_head)
 
 
 def _register_blueprints() -> None:

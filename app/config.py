@@ -52,6 +52,7 @@ SETTINGS: dict[str, str] = {
     "PORT": "5000",
     "JWT_EXPIRES_SECONDS": "604800",
     "CORS_ORIGINS": "*",
+    "HTTPS_ONLY": "off",
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
     "LOG_LEVEL": "INFO",
@@ -63,7 +64,7 @@ SETTINGS: dict[str, str] = {
     "BACKFILL_PAUSE": "0.1s",
     "DATABASE_LOCK_TIMEOUT": "5s",
     "WEB_CONCURRENCY": "one worker per CPU",
-    "GUNICORN_WORKER_CLASS": "gthread",
+    "GUNICORN_WORKER_CLASS": "app.web.worker.ThreadWorker",
     "GUNICORN_THREADS": "4",
     "GUNICORN_TIMEOUT": "30",
     "GUNICORN_GRACEFUL_TIMEOUT": "20",
@@ -75,6 +76,9 @@ SETTINGS: dict[str, str] = {
     "LOGIN_RATE_LIMIT_PER_ADDRESS": "10 per minute",
     "LOGIN_RATE_LIMIT_PER_ACCOUNT": "100 per hour",
     "REGISTRATION_RATE_LIMIT": "20 per hour",
+    "METRICS_PORT": "none (no metrics server)",
+    "METRICS_DIRECTORY": "a temporary folder per gunicorn start",
+    "OTEL_TRACES_EXPORTER": "none (no traces)",
 }
 
 
@@ -168,6 +172,26 @@ def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
     if value in ("off", "false", "0", "no"):
         return False
     raise ConfigurationError(f"{name} must be on or off, got {str(raw)!r}")
+
+
+def metrics_port(env: Mapping[str, Any]) -> int | None:
+    """``METRICS_PORT``: the Prometheus endpoint's own port; unset: no metrics at all."""
+    if not _text(env, "METRICS_PORT"):
+        return None
+    return _int(env, "METRICS_PORT", 0, minimum=1)
+
+
+def traces_exporter(env: Mapping[str, Any]) -> str | None:
+    """``OTEL_TRACES_EXPORTER`` as OpenTelemetry reads it: ``otlp``, ``console``; unset or
+    ``none``: no tracing."""
+    value = _text(env, "OTEL_TRACES_EXPORTER").lower()
+    if value in ("", "none"):
+        return None
+    if value not in ("otlp", "console"):
+        raise ConfigurationError(
+            f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {value!r}"
+        )
+    return value
 
 
 def normalize_database_url(url: str) -> str:
@@ -305,6 +329,9 @@ def load_settings(
             for origin in str(env.get("CORS_ORIGINS") or "*").split(",")
             if origin.strip()
         ],
+        # Served over HTTPS only: answers carry Strict-Transport-Security
+        # (app/web/security_headers.py).
+        "HTTPS_ONLY": _switch(env, "HTTPS_ONLY", False),
         "LOG_LEVEL": log_level(env),
         "LOG_FORMAT": log_format(env, app_env),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -333,6 +360,11 @@ def load_settings(
             env, "LOGIN_RATE_LIMIT_PER_ACCOUNT", "100 per hour"
         ),
         "REGISTRATION_RATE_LIMIT": _rate_limit(env, "REGISTRATION_RATE_LIMIT", "20 per hour"),
+        # Observability: Prometheus metrics on their own port (app/web/metrics.py), where
+        # ``flask counters verify`` leaves its findings for them; traces (app/web/tracing.py).
+        "METRICS_PORT": metrics_port(env),
+        "METRICS_DIRECTORY": _text(env, "METRICS_DIRECTORY") or None,
+        "OTEL_TRACES_EXPORTER": traces_exporter(env),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
@@ -364,6 +396,8 @@ class ServerSettings:
     log_level: str
     log_format: str
     control_socket: str | None
+    metrics_port: int | None = None
+    metrics_directory: str | None = None
 
     @property
     def bind(self) -> str:
@@ -376,18 +410,26 @@ def server_settings(
     """The serving settings, read like the application's (environment, ``.env``, defaults)."""
     env = read_environment(overrides, env_file)
     app_env = app_environment(env)
+    port = _int(env, "PORT", 5000)
+    metrics_on = metrics_port(env)
+    if metrics_on is not None and metrics_on == port:
+        raise ConfigurationError(
+            f"METRICS_PORT must differ from PORT ({port}): metrics never share the API's port"
+        )
     return ServerSettings(
         app_env=app_env,
         host=_text(env, "HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 5000),
+        port=port,
         workers=_int(env, "WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1),
-        worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "gthread",
+        worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "app.web.worker.ThreadWorker",
         threads=_int(env, "GUNICORN_THREADS", 4, minimum=1),
         timeout=_int(env, "GUNICORN_TIMEOUT", 30),
         graceful_timeout=_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 20),
         log_level=log_level(env),
         log_format=log_format(env, app_env),
         control_socket=_text(env, "GUNICORN_CONTROL_SOCKET") or None,
+        metrics_port=metrics_on,
+        metrics_directory=_text(env, "METRICS_DIRECTORY") or None,
     )
 
 

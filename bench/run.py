@@ -27,6 +27,9 @@ bench-workers``) compares gunicorn worker classes and thread counts.
 ``python -m bench.run migration`` (``make bench-migration``) applies an index
 and a validated constraint to 1,000,000 comments while the app serves, with
 the lock-safe operations and the plain ones (``bench.migration``).
+``python -m bench.run abuse`` (``make bench-abuse``) floods the response cache
+with distinct URLs, holds silent connections open and locks a table, and
+measures what the server does meanwhile (``bench.abuse``).
 
 Every run is bounded: ``BENCH_DURATION`` seconds per endpoint (default 10),
 ``BENCH_MAX_SECONDS`` for the whole run (default 1,500), and wrk only ever
@@ -44,6 +47,7 @@ import os
 import sys
 
 from app.db.scratch import ScratchUnavailable
+from bench.abuse import run_abuse
 from bench.harness import BenchError, ensure_wrk
 from bench.migration import run_migration
 from bench.scenarios import run_replicas, run_scale, run_standard, run_workers
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode",
         nargs="?",
         default="standard",
-        choices=("standard", "scale", "workers", "replicas", "migration"),
+        choices=("standard", "scale", "workers", "replicas", "migration", "abuse"),
     )
     parser.add_argument(
         "--databases",
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
-    ensure_wrk()
+    if args.mode != "abuse":  # plain sockets, no wrk
+        ensure_wrk()
     try:
         if args.mode == "standard":
             run_standard(databases)
@@ -75,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             run_replicas()
         elif args.mode == "migration":
             run_migration()
+        elif args.mode == "abuse":
+            run_abuse(databases)
         else:
             run_workers()
     except (BenchError, ThrowawayError, ScratchUnavailable) as error:

@@ -385,3 +385,26 @@ def test_flask_settings_masks_the_replicas_passwords(monkeypatch):
         "DATABASE_REPLICA_URLS='postgresql://u:***@one/conduit,postgresql://u:***@two/c'"
         "  # environment\n"
     )
+
+
+def test_metrics_are_off_unless_a_metrics_port_is_set(tmp_path):
+    assert server_settings(env_file=tmp_path / "none").metrics_port is None
+    assert (
+        server_settings({"METRICS_PORT": "9464"}, env_file=tmp_path / "none").metrics_port == 9464
+    )
+
+
+def test_the_metrics_port_may_not_be_the_api_port(tmp_path):
+    with pytest.raises(ConfigurationError, match="METRICS_PORT must differ from PORT"):
+        server_settings({"PORT": "6203", "METRICS_PORT": "6203"}, env_file=tmp_path / "none")
+
+
+@pytest.mark.parametrize("raw", ["jaeger", "zipkin"])
+def test_a_traces_exporter_the_app_does_not_ship_is_refused(raw):
+    with pytest.raises(ConfigurationError, match="OTEL_TRACES_EXPORTER must be otlp, console"):
+        settings(OTEL_TRACES_EXPORTER=raw)
+
+
+def test_none_or_no_traces_exporter_is_no_tracing():
+    assert settings(OTEL_TRACES_EXPORTER="none")["OTEL_TRACES_EXPORTER"] is None
+    assert settings()["OTEL_TRACES_EXPORTER"] is None

@@ -62,7 +62,8 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from functools import cache
 from typing import Any
 
@@ -94,6 +95,7 @@ class Generations:
         self.tables = tuple(tables)
         self._index = {name: index for index, name in enumerate(self.tables)}
         self._values = context.RawArray(ctypes.c_uint64, len(self.tables))
+        self._changed_at = context.RawValue(ctypes.c_double)  # Unix time of the last bump
         self._lock = context.Lock()
         # The primary's WAL position at or past the latest write announced (0: none known).
         self._position = context.RawValue(ctypes.c_uint64, 0)
@@ -104,6 +106,11 @@ class Generations:
 
     def position(self) -> int:
         return int(self._position.value)
+
+    @property
+    def changed_at(self) -> float:
+        """When any process last moved a generation (Unix time; 0.0: never)."""
+        return float(self._changed_at.value)
 
     def read(self, tables: Sequence[str]) -> tuple[int, ...]:
         values, index = self._values, self._index
@@ -119,6 +126,7 @@ class Generations:
         with self._lock:
             for index in indexes:
                 self._values[index] += 1
+            self._changed_at.value = time.time()
 
 
 class ChangeFeed:
@@ -131,6 +139,16 @@ class ChangeFeed:
 
     def __init__(self, tables: Sequence[str]) -> None:
         self.generations = Generations(tables)
+        # Called with True/False when this process's feed starts/stops vouching (metrics).
+        self.watchers: list[Callable[[bool], None]] = []
+        self._told: bool | None = None
+
+    def _vouching(self, online: bool) -> None:
+        if self._told is online:
+            return
+        self._told = online
+        for watcher in self.watchers:
+            watcher(online)
 
     def note_position(self, position: int) -> None:
         """A write this feed announces is at or before WAL ``position`` (keeps the highest)."""
@@ -176,7 +194,10 @@ class SqliteChangeFeed(ChangeFeed):
             except sqlite3.Error:
                 log.warning("response cache off: cannot read PRAGMA data_version", exc_info=True)
                 self._connection = None
+                self._vouching(False)
                 return None
+            if not self._told:
+                self._vouching(True)
             if version != self._version:
                 self._version = version
                 self.generations.bump()
@@ -248,6 +269,7 @@ class PostgresChangeFeed(ChangeFeed):
                         log.info("response cache on: change feed listening again")
                         warned = False
                     self.online = True
+                    self._vouching(True)
                     delay = self._reconnect_seconds
                     while not stop.is_set():
                         if self.track_positions:
@@ -265,6 +287,7 @@ class PostgresChangeFeed(ChangeFeed):
                 if self.online:
                     self.disconnections += 1
                 self.online = False
+                self._vouching(False)
                 self.generations.bump()
             stop.wait(delay)
             delay = min(delay * 2, MAX_RECONNECT_SECONDS)

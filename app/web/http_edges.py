@@ -43,6 +43,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.errors import GENERIC_MESSAGES, abort
+from app.web.security_headers import API_HEADERS
 
 # The longest URL (percent-encoded path, "?", query string) the API answers; longer is 414.
 MAX_URL_LENGTH = 8000
@@ -182,13 +183,16 @@ def write_gunicorn_error(sock: socket.socket, status_int: int, reason: str, mesg
     gunicorn answers by itself what it cannot hand to the application: a
     request line or headers past its limits (414, 431), a malformed request
     (400). gunicorn.conf.py installs this in its place; ``mesg`` (gunicorn's
-    detail, which may echo the request) is not sent.
+    detail, which may echo the request) is not sent. The answer carries the
+    API's hardening headers (app/web/security_headers.py), as every other does.
     """
     body = gunicorn_error_body(status_int)
+    hardening = "".join(f"{name}: {value}\r\n" for name, value in API_HEADERS.items())
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
+        f"{hardening}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     blocking = sock.gettimeout() != 0.0

@@ -22,13 +22,34 @@ viewer. The token is checked (signature, expiry) on every hit; the user's
 existence is not re-read: the entry was computed for that user, and any
 change to the users table would have moved the generation.
 
+The key's query is the canonical form of what the view reads: the query
+arguments its schema declares (flask-smorest ``@blp.arguments(...,
+location="query")``), in their order of the URL but grouped by name, names
+sorted. Arguments no view reads are accepted and ignored by the API (the
+schemas' ``unknown = EXCLUDE``), so ``/api/articles?junk=1`` and
+``/api/articles`` are one entry. A hot read must therefore read its query
+through such a schema, never from ``request.args`` directly.
+
+The bound, ``max_bytes`` per process, counts what an entry costs in memory:
+``sys.getsizeof`` of the body, headers, generations, the entry and its key,
+plus :data:`BOOKKEEPING` for the LRU's own dictionaries. Admission is a
+segmented LRU (Karedla, Love and Wherry, "Caching strategies to improve disk
+system performance", IEEE Computer 27(3), 1994): a new answer enters the
+*probation* segment (:data:`PROBATION_SHARE` of the bytes); a second hit
+promotes it to the *protected* segment, whose least recently used entries
+fall back to probation. A flood of URLs each read once (``?offset=N`` for
+every N) only churns probation: the answers read again and again stay.
+
 ``X-Cache`` tells ``hit``, ``miss`` or ``off`` on the hot reads.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 from cachetools import LRUCache
 from flask import Flask, Response, current_app, g, request
@@ -60,9 +81,13 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
 HOT_READS = frozenset(DEPENDS_ON)
 VIEWER_BLIND = frozenset({"Tags.Tags"})  # the same answer for everyone, token or not
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-ENTRY_OVERHEAD = 256  # bytes beyond the body: key, headers, bookkeeping
+# Bytes per entry for the LRU's three dictionaries (values, sizes, order):
+# ~134 measured with tracemalloc on CPython 3.11-3.13, twice that for the slack
+# of a dictionary that has just grown.
+BOOKKEEPING = 256
+PROBATION_SHARE = 0.2  # of max_bytes, for answers read once so far
 
-Key = tuple[int, str, bytes]
+Key = tuple[int, str, str]  # viewer (0: anonymous), path, canonical query
 Generations = tuple[int, ...]
 
 
@@ -73,43 +98,153 @@ class Entry:
     content_type: str
     read_at: Generations = ()
 
-    @property
-    def size(self) -> int:
-        return len(self.body) + ENTRY_OVERHEAD
+
+def footprint(key: Key, entry: Entry) -> int:
+    """The bytes ``entry`` stored under ``key`` holds: its objects' sizes plus bookkeeping."""
+    return (
+        sys.getsizeof(key)
+        + sum(sys.getsizeof(part) for part in key)
+        + sys.getsizeof(entry)
+        + sys.getsizeof(entry.body)
+        + sys.getsizeof(entry.etag)
+        + sys.getsizeof(entry.content_type)
+        + sys.getsizeof(entry.read_at)
+        + sum(sys.getsizeof(generation) for generation in entry.read_at)
+        + BOOKKEEPING
+    )
 
 
-def _size(entry: Entry) -> int:
-    return entry.size
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    entry: Entry
+    size: int
+
+
+def _size(stored: _Stored) -> int:
+    return stored.size
+
+
+class _Probation(LRUCache[Key, _Stored]):
+    """The probation segment, which counts what it drops to make room (app/web/metrics.py)."""
+
+    evictions = 0
+
+    def popitem(self) -> tuple[Key, _Stored]:
+        item = super().popitem()
+        self.evictions += 1
+        return item
+
+
+class _Protected(LRUCache[Key, _Stored]):
+    """The protected segment: what it evicts goes back to probation, not away."""
+
+    def __init__(self, maxsize: int, probation: _Probation) -> None:
+        super().__init__(maxsize, getsizeof=_size)
+        self.probation = probation
+
+    def popitem(self) -> tuple[Key, _Stored]:
+        key, stored = super().popitem()
+        self.probation[key] = stored
+        return key, stored
 
 
 class ResponseCache:
-    """Answers with the generations they were read at; least recently used dropped past
-    ``max_bytes``."""
+    """Answers with the generations they were read at, in at most ``max_bytes``.
+
+    A segmented LRU: new answers in probation (``PROBATION_SHARE`` of the
+    bytes), promoted to the protected segment when hit. An answer larger than
+    probation is never kept.
+    """
 
     def __init__(self, feed: change_feed.ChangeFeed, max_bytes: int) -> None:
         self.feed = feed
-        self._entries: LRUCache[Key, Entry] = LRUCache(max_bytes, getsizeof=_size)
+        self.max_bytes = max_bytes
+        probation_bytes = int(max_bytes * PROBATION_SHARE)
+        self._probation = _Probation(probation_bytes, getsizeof=_size)
+        self._protected = _Protected(max_bytes - probation_bytes, self._probation)
         self._lock = threading.Lock()
 
     def get(self, key: Key, now: Generations) -> Entry | None:
-        """The entry, if the tables it was read from are still at ``now``'s generations."""
+        """The entry, if the tables it was read from are still at ``now``'s generations.
+
+        A hit in probation promotes the entry to the protected segment.
+        """
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.read_at != now:
-                del self._entries[key]
+            stored = self._protected.get(key)
+            if stored is not None:
+                if stored.entry.read_at != now:
+                    return None  # kept where it is until put() replaces it
+                return stored.entry
+            stored = self._probation.get(key)
+            if stored is None:
                 return None
-            return entry
+            del self._probation[key]
+            if stored.entry.read_at != now:
+                return None
+            if stored.size <= self._protected.maxsize:
+                self._protected[key] = stored
+            return stored.entry
 
     def put(self, key: Key, tables: tuple[str, ...], entry: Entry) -> bool:
-        """Store what was read at ``entry.read_at``, unless a write to ``tables`` came since."""
-        if self.feed.current(tables) != entry.read_at or entry.size > self._entries.maxsize:
+        """Store what was read at ``entry.read_at``, unless a write to ``tables`` came since.
+
+        An answer already promoted is replaced in place; a new one enters probation.
+        """
+        if self.feed.current(tables) != entry.read_at:
             return False
+        stored = _Stored(entry, footprint(key, entry))
         with self._lock:
-            self._entries[key] = entry
+            if key in self._protected:
+                del self._protected[key]
+                if stored.size <= self._protected.maxsize:
+                    self._protected[key] = stored
+                    return True
+                return False
+            if stored.size > self._probation.maxsize:
+                return False
+            self._probation[key] = stored
         return True
 
+    @property
+    def size_bytes(self) -> int:
+        """The entries' bytes (both segments), as counted against ``max_bytes``."""
+        return int(self._probation.currsize + self._protected.currsize)
+
+    @property
+    def evictions(self) -> int:
+        """Entries dropped so far to make room for others (demotions to probation are not)."""
+        return self._probation.evictions
+
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._probation) + len(self._protected)
+
+
+def _query_names(view: Any) -> frozenset[str]:
+    """The query arguments a view reads: those its flask-smorest schemas declare for GET."""
+    handler = getattr(getattr(view, "view_class", None), "get", view)
+    parameters = getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    names: set[str] = set()
+    for parameter in parameters:
+        if parameter.get("in") == "query":
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names.update(field.data_key or name for name, field in schema.fields.items())
+    return frozenset(names)
+
+
+_QUERY_NAMES = "response_cache.query_names"
+
+
+def canonical_query(endpoint: str) -> str:
+    """The request's query as the view at ``endpoint`` reads it (see the module's doc)."""
+    known: dict[str, frozenset[str]] = current_app.extensions[_QUERY_NAMES]
+    names = known.get(endpoint)
+    if names is None:
+        names = known[endpoint] = _query_names(current_app.view_functions[endpoint])
+    if not names:
+        return ""
+    pairs = [(name, value) for name, value in request.args.items(multi=True) if name in names]
+    return urlencode(sorted(pairs, key=lambda pair: pair[0]))
 
 
 def _cache() -> ResponseCache | None:
@@ -128,7 +263,7 @@ def _serve_from_cache() -> Response | None:
     if now is None:
         g.response_cache = "off"
         return None
-    key = (viewer, request.path, request.query_string)
+    key = (viewer, request.path, canonical_query(request.endpoint))
     if not replicas.feed_has_heard(cache.feed.position()):  # the client's write not heard yet
         g.response_cache = "miss"
         return None
@@ -188,6 +323,7 @@ def init_app(app: Flask) -> None:
         )
     feed.track_positions = replicas.current_or_none(app) is not None
     app.extensions[change_feed.EXTENSION] = feed
+    app.extensions[_QUERY_NAMES] = {}
     app.extensions[EXTENSION] = ResponseCache(
         feed, int(app.config.get("RESPONSE_CACHE_MAX_BYTES", DEFAULT_MAX_BYTES))
     )

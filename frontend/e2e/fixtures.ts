@@ -55,10 +55,26 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(directory, `${name}.png`), fullPage: false });
 }
 
-/** Every test fails on a page error or a dialog (an alert() from injected script would be one). */
-export const test = base.extend<{ guarded: void }>({
+/** The page's Content-Security-Policy violations, as Chromium reports them on the console. */
+export interface PolicyViolations {
+  /** The violations seen so far, removed from the list (a test that provokes some takes them). */
+  take(): string[];
+}
+
+/**
+ * Every test fails on a page error, a dialog (an alert() from injected script would be one) or a
+ * Content-Security-Policy violation it did not take: the app must work within its policy.
+ */
+export const test = base.extend<{ violations: PolicyViolations; guarded: void }>({
+  violations: async ({ page }, use) => {
+    const seen: string[] = [];
+    page.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) seen.push(message.text());
+    });
+    await use({ take: () => seen.splice(0) });
+  },
   guarded: [
-    async ({ page }, use) => {
+    async ({ page, violations }, use) => {
       const problems: string[] = [];
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
       page.on("dialog", (dialog) => {
@@ -66,7 +82,7 @@ export const test = base.extend<{ guarded: void }>({
         void dialog.dismiss();
       });
       await use();
-      expect(problems).toEqual([]);
+      expect([...problems, ...violations.take().map((text) => `policy violation: ${text}`)]).toEqual([]);
     },
     { auto: true },
   ],

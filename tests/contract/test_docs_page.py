@@ -3,8 +3,10 @@
 The app is served on a loopback port (gunicorn on a throwaway SQLite database);
 headless Chromium (Debian's ``chromium``, ``make browser``) loads /docs and
 dumps the DOM after Swagger UI has rendered, while Chromium's net log records
-every request. Any host other than 127.0.0.1 resolves to nothing, so even
-Chromium's own background requests cannot leave the machine.
+every request and its log the page's console. Any host other than 127.0.0.1
+resolves to nothing, so even Chromium's own background requests cannot leave
+the machine. The page renders under its Content-Security-Policy
+(app/web/security_headers.py) without breaking a rule of it.
 
 Skips when chromium is missing, unless CI=true, where that is a failure.
 """
@@ -45,6 +47,9 @@ CHROMIUM_FLAGS = [
     # Nothing but loopback resolves: no request can reach another host.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--virtual-time-budget=10000",
+    # The page's console on stderr (INFO:CONSOLE lines), CSP violations included.
+    "--enable-logging=stderr",
+    "--log-level=0",
 ]
 
 
@@ -54,6 +59,7 @@ class RenderedPage:
     dom: str  # after Swagger UI ran
     page_requests: list[str]  # URLs the page asked for
     connections: list[str]  # every address Chromium opened a TCP connection to
+    console: list[str]  # the page's console messages
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +121,8 @@ def page(chromium: str, origin: str, tmp_path_factory: pytest.TempPathFactory) -
     assert result.returncode == 0, result.stderr[-2000:]
     urls, connections = _net_log(net_log)
     page_requests = [url for url in urls if url.startswith(origin)]
-    return RenderedPage(origin, result.stdout, page_requests, connections)
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    return RenderedPage(origin, result.stdout, page_requests, connections, console)
 
 
 def test_docs_page_references_only_the_apps_own_urls() -> None:
@@ -123,7 +130,7 @@ def test_docs_page_references_only_the_apps_own_urls() -> None:
     references = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert references, html
     assert all(url.startswith("/") and not url.startswith("//") for url in references), references
-    assert 'url: "/openapi.json"' in html
+    assert 'data-spec-url="/openapi.json"' in html
 
 
 def test_docs_list_every_operation(page: RenderedPage) -> None:
@@ -141,8 +148,13 @@ def test_docs_load_their_assets_and_the_live_spec_from_the_app(page: RenderedPag
         "/docs/assets/swagger-ui-bundle.js",
         "/docs/assets/swagger-ui-standalone-preset.js",
         "/docs/assets/swagger-ui.css",
+        "/docs/assets/swagger-initializer.js",
         "/openapi.json",
     } <= paths
+
+
+def test_docs_render_within_their_content_security_policy(page: RenderedPage) -> None:
+    assert [line for line in page.console if "Content Security Policy" in line] == []
 
 
 def test_docs_reach_no_host_but_the_app(page: RenderedPage) -> None:

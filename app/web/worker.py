@@ -1,0 +1,149 @@
+"""gunicorn's threaded worker, with a thread only for a request that has arrived.
+
+``gunicorn -k app.web.worker.ThreadWorker`` (gunicorn.conf.py's default) is
+gunicorn 27's ``gthread`` worker with two changes, both on the worker's main
+thread, the one that polls the sockets:
+
+* **A request's head is gathered by the poller, not by a thread.** ``gthread``
+  hands every new connection to a pool thread that waits up to 5 s for its
+  first bytes (``gthread.DEFAULT_WORKER_DATA_TIMEOUT``, not a setting), then
+  reads the request line and headers blocking, for as long as the client
+  takes: 32 connections opened and left silent held every thread of two
+  workers for rounds of 5 s (a normal request waited 35-40 s), and a client
+  that sent half a request line held a thread until it hung up. Here the
+  poller reads what a connection sends, without blocking, until the head is
+  complete (an empty line), then hands it to a thread with those bytes; a new
+  connection whose head is not complete within :data:`FIRST_REQUEST_SECONDS`,
+  or a kept-alive one within ``keepalive``, is closed. A body still comes in
+  on the thread (nginx, deploy/, buffers whole requests in front).
+* **A liveness lane.** A request whose line is ``GET /healthz`` (or
+  ``HEAD``) goes to a small pool of its own (:data:`PROBE_THREADS`), so a
+  liveness probe answers while every request thread waits on the database (a
+  table a migration locks: each waits up to ``DATABASE_LOCK_TIMEOUT``). The
+  application serves it as any other request. ``/readyz`` reads the database
+  and stays in the request pool.
+
+With TLS (``certfile``) the poller cannot read the head and connections go to
+a thread as in ``gthread``, after the first bytes arrive. Both changes were
+measured with ``make bench-abuse`` (docs/performance.md, "Under abuse").
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+from concurrent import futures
+from functools import partial
+from typing import Any
+
+from gunicorn.workers import gthread
+
+FIRST_REQUEST_SECONDS = 10.0  # what gthread allows: 5 s in a thread, then keepalive (5 s)
+PROBE_THREADS = 2
+PROBE_REQUESTS = (b"GET /healthz ", b"GET /healthz?", b"HEAD /healthz ", b"HEAD /healthz?")
+MAX_HEAD_BYTES = 64 * 1024  # past this the head goes to a thread, whose parser refuses it
+_END_OF_HEAD = (b"\r\n\r\n", b"\n\n")
+
+
+def is_probe(head: bytes) -> bool:
+    """Whether a request's first bytes are a liveness probe's request line."""
+    return head.startswith(PROBE_REQUESTS)
+
+
+class Connection(gthread.TConn):
+    """gthread's connection, with the bytes the poller gathered before a thread takes it."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.head = b""
+
+    def init(self) -> None:
+        super().init()
+        self.hand_over_head()
+
+    def hand_over_head(self) -> None:
+        """Put the gathered bytes where the parser reads first (its unreader's buffer)."""
+        unreader = getattr(self.parser, "unreader", None)
+        if self.head and unreader is not None:
+            unreader.unread(self.head)
+            self.head = b""
+
+    def gather(self) -> bool:
+        """Read what the client sent so far, without blocking; whether a thread should take over.
+
+        True once the head is complete, past :data:`MAX_HEAD_BYTES`, or the
+        client closed or reset the connection (the thread's parser says so).
+        """
+        try:
+            data = self.sock.recv(MAX_HEAD_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
+        self.head += data
+        return len(self.head) >= MAX_HEAD_BYTES or any(end in self.head for end in _END_OF_HEAD)
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """``gthread``, request heads gathered by the poller; ``/healthz`` on a pool of its own."""
+
+    probe_pool: futures.ThreadPoolExecutor
+
+    def init_process(self) -> None:
+        self.probe_pool = futures.ThreadPoolExecutor(
+            max_workers=PROBE_THREADS, thread_name_prefix="probe"
+        )
+        super().init_process()
+
+    def accept(self, listener: socket.socket) -> None:
+        """Take a new connection and poll it until its first request's head has arrived."""
+        try:
+            client, address = listener.accept()
+        except (BlockingIOError, ConnectionAbortedError, InterruptedError):
+            return  # another worker took it, or the client gave up
+        self.nr_conns += 1
+        client.setblocking(False)
+        conn = Connection(self.cfg, client, address, listener.getsockname())
+        conn.timeout = time.monotonic() + FIRST_REQUEST_SECONDS
+        self.pending_conns.append(conn)  # the deque stays sorted: one timeout for all
+        self.poller.register(
+            client, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
+        )
+
+    def on_pending_socket_readable(self, conn: Connection, client: socket.socket) -> None:
+        if self.cfg.is_ssl or conn.gather():
+            super().on_pending_socket_readable(conn, client)
+
+    def on_client_socket_readable(self, conn: Connection, client: socket.socket) -> None:
+        if self.cfg.is_ssl or conn.gather():
+            super().on_client_socket_readable(conn, client)
+
+    def enqueue_req(self, conn: Connection) -> None:
+        """A request to a thread: the probe pool for ``/healthz``, else the request pool."""
+        probe = is_probe(conn.head)
+        if conn.initialized:  # kept alive: its parser is there to take the bytes
+            conn.hand_over_head()
+        if not probe:
+            super().enqueue_req(conn)
+            return
+        done = self.probe_pool.submit(self.handle, conn)
+        done.add_done_callback(
+            lambda result: self.method_queue.defer(self.finish_request, conn, result)
+        )
+
+    def run(self) -> None:
+        super().run()
+        self.probe_pool.shutdown(wait=False)
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        """On stop, connections still sending their first head are closed by ``deadline`` too."""
+        super()._cap_keepalive(deadline)
+        for conn in self.pending_conns:
+            conn.timeout = min(conn.timeout, deadline)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        self.probe_pool.shutdown(wait=False)
+        super().handle_quit(sig, frame)
