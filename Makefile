@@ -256,7 +256,7 @@ bench: bench-install ## wrk against gunicorn on PostgreSQL and SQLite, cache on 
 bench-scale: bench-install ## List, feed, tag and favorited latency at 1k, 10k and 100k articles
 	$(BIN)/python -m bench.run scale --databases $${BENCH_DATABASES:-postgresql}
 
-bench-replicas: bench-install ## Two replicas on one PostgreSQL: how soon a write on one is seen on the other
+bench-replicas: bench-install ## Two app replicas on one PostgreSQL: how soon a write on one is seen on the other; then reads on a streaming replica (read-your-writes violations, share served)
 	$(BIN)/python -m bench.run replicas
 
 bench-workers: bench-install ## Compare gunicorn worker classes and thread counts (GET /api/articles)

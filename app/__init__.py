@@ -16,6 +16,7 @@ from app.data import (
     database,  # noqa: F401  (registers connection settings)
     pool,
     read_requests,  # noqa: F401  (safe requests read in autocommit)
+    replicas,
     unit_of_work,
 )
 from app.data.counters import counters_cli
@@ -79,8 +80,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "If-None-Match",
             "If-Modified-Since",
             "If-Unmodified-Since",
+            replicas.HEADER,
         ],
-        expose_headers=["X-Request-ID", "ETag", "Last-Modified", "Retry-After"],
+        # X-Database-Position: the client's last write, sent back on its reads.
+        expose_headers=["X-Request-ID", "ETag", "Last-Modified", "Retry-After", replicas.HEADER],
         max_age=600,
     )
     app.url_map.converters["default"] = PathSegmentConverter
@@ -97,6 +100,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security_headers.init_app(app)  # before http_edges: it sees the routed path
     http_edges.init_app(app)  # after the log's start: refused requests are logged too
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
+    replicas.init_app(app)  # before the cache: it chooses the replica a miss reads from
     response_cache.init_app(app)  # after the validators: it stores answers before a 304
     app.cli.add_command(seed_command)
     app.cli.add_command(drop_tables_command)

@@ -49,6 +49,8 @@ SETTINGS: dict[str, str] = {
     "APP_ENV": "development",
     "SECRET_KEY": "a development-only key",
     "DATABASE_URL": "sqlite:///instance/conduit.db",
+    "DATABASE_REPLICA_URLS": "none",
+    "DATABASE_REPLICA_MAX_LAG_BYTES": "16777216 (16 MiB)",
     "HOST": "127.0.0.1",
     "PORT": "5000",
     "JWT_EXPIRES_SECONDS": "604800",
@@ -221,6 +223,19 @@ def _database_url(env: Mapping[str, Any], instance_path: str, production: bool) 
     return normalize_database_url(url)
 
 
+def _replica_urls(env: Mapping[str, Any], database_url: str) -> list[str]:
+    """``DATABASE_REPLICA_URLS``: comma-separated PostgreSQL URLs of the primary's replicas."""
+    urls = [url.strip() for url in _text(env, "DATABASE_REPLICA_URLS").split(",") if url.strip()]
+    if urls and not database_url.startswith("postgresql"):
+        raise ConfigurationError("DATABASE_REPLICA_URLS needs a postgresql:// DATABASE_URL")
+    for url in urls:
+        if url.split("://", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres"):
+            raise ConfigurationError(
+                "DATABASE_REPLICA_URLS must list postgresql:// URLs separated by commas"
+            )
+    return [normalize_database_url(url) for url in urls]
+
+
 def _rate_limit_storage(env: Mapping[str, Any]) -> str:
     uri = _text(env, "RATELIMIT_STORAGE_URI") or "memory://"
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
@@ -357,6 +372,11 @@ def load_settings(
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url, env),
+        # Streaming replicas that serve safe requests (app/data/replicas.py).
+        "DATABASE_REPLICA_URLS": _replica_urls(env, database_url),
+        "DATABASE_REPLICA_MAX_LAG_BYTES": _int(
+            env, "DATABASE_REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024
+        ),
         "JWT_EXPIRES_SECONDS": _int(env, "JWT_EXPIRES_SECONDS", 60 * 60 * 24 * 7, minimum=1),
         # Each key verifies the tokens naming its id (header kid); one signs (app/tokens.py).
         "JWT_SIGNING_KEYS": jwt_keys,
@@ -480,6 +500,8 @@ def _shown(name: str, value: str) -> str:
     if name == "JWT_SIGNING_KEYS":
         kids = (entry.partition(":")[0].strip() for entry in value.split(",") if entry.strip())
         return ",".join(f"{kid}:<set>" for kid in kids)
+    if name == "DATABASE_REPLICA_URLS":
+        return ",".join(_shown("DATABASE_URL", url.strip()) for url in value.split(","))
     if name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI") and "://" in value:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError

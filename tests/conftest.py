@@ -22,10 +22,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
 from app import create_app
+from app.data import replicas
 from app.extensions import db
 from app.web import response_cache
 from scripts import throwaway
 from tests import databases, environment, factories
+from tests import replication as replication_pair
 from tests.serving import ServedApp
 
 environment.seal()
@@ -48,6 +50,27 @@ def _require_postgres() -> None:
         if databases.IN_CI:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def replication() -> Iterator[replication_pair.Pair]:
+    """A PostgreSQL primary and a streaming replica of its own (tests/replication.py).
+
+    Started once per session (per xdist worker) on free ports; skips when it
+    cannot be started here, fails under ``CI=true``.
+    """
+    reason = replication_pair.unavailable_reason()
+    if reason is not None:
+        if databases.IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    try:
+        with replication_pair.primary_and_replica() as pair:
+            yield pair
+    except RuntimeError as error:
+        if databases.IN_CI:
+            pytest.fail(str(error), pytrace=False)
+        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +129,7 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
 def close_app(app: Flask) -> None:
     """Stop an app's change-feed listener and close its sessions and connections."""
     response_cache.close(app)
+    replicas.close(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

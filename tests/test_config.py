@@ -421,6 +421,49 @@ def test_flask_settings_masks_the_rate_limit_storage_password(monkeypatch):
     assert output == "RATELIMIT_STORAGE_URI='redis://:***@cache:6379/0'  # environment\n"
 
 
+def test_replica_urls_are_a_comma_separated_list_using_psycopg_3():
+    loaded = settings(
+        DATABASE_URL="postgresql://u@primary/conduit",
+        DATABASE_REPLICA_URLS=" postgres://u@one/conduit, ,postgresql://u@two/conduit ",
+    )
+
+    assert loaded["DATABASE_REPLICA_URLS"] == [
+        "postgresql+psycopg://u@one/conduit",
+        "postgresql+psycopg://u@two/conduit",
+    ]
+
+
+def test_no_replicas_by_default():
+    assert settings(DATABASE_URL="postgresql://u@primary/conduit")["DATABASE_REPLICA_URLS"] == []
+
+
+@pytest.mark.parametrize(
+    ("primary", "replicas", "reason"),
+    [
+        ("sqlite://", "postgresql://u@one/conduit", "needs a postgresql:// DATABASE_URL"),
+        ("postgresql://u@primary/conduit", "mysql://u@one/conduit", "must list postgresql://"),
+    ],
+)
+def test_replica_urls_that_cannot_work_stop_startup(primary, replicas, reason):
+    with pytest.raises(ConfigurationError, match=reason):
+        settings(DATABASE_URL=primary, DATABASE_REPLICA_URLS=replicas)
+
+
+def test_flask_settings_masks_the_replicas_passwords(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cret@primary/conduit")
+    monkeypatch.setenv(
+        "DATABASE_REPLICA_URLS", "postgresql://u:s3cret@one/conduit,postgresql://u:s3cret@two/c"
+    )
+    app = create_app({"APP_ENV": "testing"})
+
+    output = app.test_cli_runner().invoke(args=["settings", "DATABASE_REPLICA_URLS"]).output
+
+    assert output == (
+        "DATABASE_REPLICA_URLS='postgresql://u:***@one/conduit,postgresql://u:***@two/c'"
+        "  # environment\n"
+    )
+
+
 def test_metrics_are_off_unless_a_metrics_port_is_set(tmp_path):
     assert server_settings(env_file=tmp_path / "none").metrics_port is None
     assert (

@@ -100,3 +100,30 @@ def test_a_cross_origin_answer_exposes_its_validators(tmp_path, monkeypatch) -> 
         h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
     }
     assert {"etag", "retry-after"} <= exposed
+
+
+def test_a_cross_origin_client_may_send_and_read_its_database_position(
+    tmp_path, monkeypatch
+) -> None:
+    client = _client(tmp_path, monkeypatch, ALLOWED)
+    with client.application.app_context():
+        db.create_all()
+
+    preflight = client.options(
+        "/api/tags",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Database-Position",
+        },
+    )
+    answer = client.get("/api/tags", headers={"Origin": ALLOWED})
+
+    allowed = {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    exposed = {
+        h.strip().lower() for h in answer.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert "x-database-position" in allowed
+    assert "x-database-position" in exposed

@@ -97,6 +97,15 @@ class Generations:
         self._values = context.RawArray(ctypes.c_uint64, len(self.tables))
         self._changed_at = context.RawValue(ctypes.c_double)  # Unix time of the last bump
         self._lock = context.Lock()
+        # The primary's WAL position at or past the latest write announced (0: none known).
+        self._position = context.RawValue(ctypes.c_uint64, 0)
+
+    def note_position(self, position: int) -> None:
+        with self._lock:
+            self._position.value = max(self._position.value, position)
+
+    def position(self) -> int:
+        return int(self._position.value)
 
     @property
     def changed_at(self) -> float:
@@ -123,6 +132,11 @@ class Generations:
 class ChangeFeed:
     """The generations of one database's tables, and whether they can be trusted now."""
 
+    # With read replicas (app/data/replicas.py): learn the WAL position of each write
+    # announced, before moving the generations, so an answer read from a replica
+    # that has not replayed it is not stored (app/web/response_cache.py).
+    track_positions = False
+
     def __init__(self, tables: Sequence[str]) -> None:
         self.generations = Generations(tables)
         # Called with True/False when this process's feed starts/stops vouching (metrics).
@@ -135,6 +149,14 @@ class ChangeFeed:
         self._told = online
         for watcher in self.watchers:
             watcher(online)
+
+    def note_position(self, position: int) -> None:
+        """A write this feed announces is at or before WAL ``position`` (keeps the highest)."""
+        self.generations.note_position(position)
+
+    def position(self) -> int:
+        """The WAL position at or past every write announced so far (0: none known)."""
+        return self.generations.position()
 
     def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
         """The tables' generations, or ``None`` when a change might go unnoticed."""
@@ -250,9 +272,12 @@ class PostgresChangeFeed(ChangeFeed):
                     self._vouching(True)
                     delay = self._reconnect_seconds
                     while not stop.is_set():
-                        for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
-                            self.generations.bump(_tables_in(notification.payload))
-                            self.notices += 1
+                        if self.track_positions:
+                            self._receive_with_position(connection)
+                        else:
+                            for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
+                                self.generations.bump(_tables_in(notification.payload))
+                                self.notices += 1
                         connection.execute("SELECT 1")  # a dead connection fails here
             except psycopg.Error as error:
                 if not stop.is_set() and not warned:  # once per loss, not once per retry
@@ -266,6 +291,24 @@ class PostgresChangeFeed(ChangeFeed):
                 self.generations.bump()
             stop.wait(delay)
             delay = min(delay * 2, MAX_RECONNECT_SECONDS)
+
+    def _receive_with_position(self, connection: psycopg.Connection[Any]) -> None:
+        """Take the notifications already here; note the WAL position, then move generations.
+
+        A notification arrives after its transaction committed, so the
+        primary's insert position read now is at or past that commit.
+        (The connection's lock is not reentrant: no query inside ``notifies()``.)
+        """
+        batch = list(connection.notifies(timeout=HEARTBEAT_SECONDS, stop_after=1))
+        if not batch:
+            return
+        row = connection.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        high, _, low = (row[0] if row else "").partition("/")
+        with contextlib.suppress(ValueError):
+            self.note_position((int(high, 16) << 32) | int(low, 16))
+        for notification in batch:
+            self.generations.bump(_tables_in(notification.payload))
+            self.notices += 1
 
     def close(self) -> None:
         self._closed = True

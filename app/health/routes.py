@@ -39,6 +39,9 @@ class Readiness(MethodView):
         Fits: at the migrations' head, behind it by contract revisions only, or
         ahead of it with every table and column of the models present; and no
         request met a missing column or table since. Answers 503 with the
-        reason in the error envelope otherwise.
+        reason in the error envelope otherwise. With read replicas, lists which
+        serve reads (a replica out of rotation leaves the app ready).
         """
-        return {"status": "ready", "revision": service.readiness()}
+        ready = {"status": "ready", "revision": service.readiness()}
+        serving = service.replicas_serving()
+        return ready if serving is None else {**ready, "replicas": serving}

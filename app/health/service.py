@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.data import schema_drift
+from app.data import replicas, schema_drift
 from app.data.database import connection_problem
 from app.db.phases import CONTRACT, pending_revisions, phase_of
 from app.errors import abort
@@ -84,6 +84,12 @@ def readiness() -> str:
     if problem:
         abort(503, "database", problem)
     return ", ".join(sorted(current))
+
+
+def replicas_serving() -> list[dict[str, object]] | None:
+    """Each read replica and whether it serves reads now; ``None`` without replicas."""
+    configured = replicas.current()
+    return None if configured is None else configured.serving()
 
 
 def _schema_problem(connection: Connection, current: set[str]) -> str | None:

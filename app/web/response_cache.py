@@ -58,7 +58,7 @@ from urllib.parse import urlencode
 from cachetools import LRUCache
 from flask import Flask, Response, current_app, g, request
 
-from app.data import change_feed
+from app.data import change_feed, replicas
 from app.extensions import db
 from app.security import claimed_viewer
 from app.tokens import ANONYMOUS
@@ -269,10 +269,14 @@ def _serve_from_cache() -> Response | None:
         g.response_cache = "off"
         return None
     key = (viewer.user_id, viewer.session_key, request.path, canonical_query(request.endpoint))
+    if not replicas.feed_has_heard(cache.feed.position()):  # the client's write not heard yet
+        g.response_cache = "miss"
+        return None
     entry = cache.get(key, now)
     if entry is None:
         g.response_cache = "miss"
         g.response_cache_fill = (key, tables, now)
+        g.response_cache_position = cache.feed.position()  # read after the generations
         return None
     g.response_cache = "hit"
     # For the request log: no view ran to set the user.
@@ -301,6 +305,8 @@ def _keep(response: Response) -> Response:
         response.add_etag()
     etag = response.headers["ETag"]
     key, tables, read_at = fill
+    if not replicas.read_was_current(g.pop("response_cache_position", 0)):
+        return response  # read from a replica that had not replayed the latest invalidation
     cache.put(key, tables, Entry(response.get_data(), etag, response.content_type or "", read_at))
     return response
 
@@ -321,6 +327,7 @@ def init_app(app: Flask) -> None:
                 app.config.get("RESPONSE_CACHE_RECONNECT_SECONDS", change_feed.RECONNECT_SECONDS)
             ),
         )
+    feed.track_positions = replicas.current_or_none(app) is not None
     app.extensions[change_feed.EXTENSION] = feed
     app.extensions[_QUERY_NAMES] = {}
     app.extensions[EXTENSION] = ResponseCache(

@@ -48,10 +48,50 @@ export const authMiddleware: Middleware = {
   },
 };
 
+// Read-your-writes with read replicas: every write answers the database's WAL
+// position in `X-Database-Position` (e.g. `16/B374D848`); reads send the latest
+// one back, so the API reads from a replica only once it has replayed it.
+export const POSITION_HEADER = "X-Database-Position";
+const READS = new Set(["GET", "HEAD"]);
+let position: string | null = null;
+
+/** `16/B374D848` as a number of bytes; `null` if it is not a WAL position. */
+export function parsePosition(text: string): bigint | null {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  if (match === null) return null;
+  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+}
+
+/** Keep the later of the stored position and `text` (answers may arrive out of order). */
+export function notePosition(text: string | null): void {
+  const next = text === null ? null : parsePosition(text);
+  if (next === null) return;
+  const kept = position === null ? null : parsePosition(position);
+  if (kept === null || next > kept) position = text!.trim();
+}
+
+export function getPosition(): string | null {
+  return position;
+}
+
+export const positionMiddleware: Middleware = {
+  onRequest({ request }) {
+    if (position !== null && READS.has(request.method)) {
+      request.headers.set(POSITION_HEADER, position);
+    }
+    return request;
+  },
+  onResponse({ response }) {
+    notePosition(response.headers.get(POSITION_HEADER));
+    return response;
+  },
+};
+
 /** Paths in the spec already start with `/api`, so baseUrl is the server origin. */
 export function createConduitClient(baseUrl = "") {
   const client = createClient<paths>({ baseUrl });
   client.use(authMiddleware);
+  client.use(positionMiddleware);
   return client;
 }
 
