@@ -92,12 +92,14 @@ $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
 ##@ Tests and quality
 
 .PHONY: test test-quick lint format conformance fuzz browser
-test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and the web app's unit tests (ARGS="-k follow" goes to pytest)
+# With ARGS, make test runs only what ARGS asked pytest for; FRONTEND=1 adds the web app's tests.
+FRONTEND ?= $(if $(ARGS),0,1)
+test: install-dev $(if $(filter 1,$(FRONTEND)),$(FRONTEND_DEPS)) ## Every test, on SQLite and PostgreSQL, and the web app's unit tests; ARGS="-k follow" runs only what it asks pytest for (FRONTEND=1: the web app's too)
 	$(BIN)/pytest -n 2 $(ARGS)
-	npm --prefix frontend run --silent test
+	$(if $(filter 1,$(FRONTEND)),npm --prefix frontend run --silent test)
 
-test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
-	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
+test-quick: install-dev ## The inner loop (under a minute): SQLite only; no PostgreSQL, browser, node, served (subprocess servers) or slow (fuzz, gates) tests (ARGS too)
+	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node and not served and not slow" $(ARGS)
 
 lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/
 	$(BIN)/ruff check .

@@ -48,7 +48,7 @@ def closed_port() -> int:
 # --- unreachable ---------------------------------------------------------------
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=[databases.POSTGRESQL, databases.SQLITE])
 def unreachable_app(request: pytest.FixtureRequest, tmp_path) -> Flask:
     """An app whose database cannot be reached: a closed port, a directory that is not there."""
     if request.param == "postgresql":
@@ -201,7 +201,7 @@ def test_the_next_request_after_a_killed_connection_succeeds(pg_client, kill_con
 # --- served: connections killed at random while requests run ------------------
 
 
-@pytest.mark.parametrize("served_app", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("served_app", [databases.POSTGRESQL], indirect=True)
 def test_connections_killed_under_load_answer_503_and_lose_nothing_acknowledged(
     served_app: ServedApp,
 ) -> None:
