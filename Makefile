@@ -266,10 +266,10 @@ bench-workers: bench-install ## Compare gunicorn worker classes and thread count
 bench-migration: bench-install ## p99 before and during an index + validated check on 1M comments, safe and plain forms
 	$(BIN)/python -m bench.run migration
 
-deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
+deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies (as root, apt-installs nginx-light and wrk if missing, saying so first; DEMO_NO_INSTALL=1 refuses)
 	deploy/demo.sh
 
-release-demo: install ## A rolling release under load: previous release (migrations/RELEASED) → expand, replicas, contract
+release-demo: install ## A rolling release under load: previous release (migrations/RELEASED) → expand, replicas, contract (apt-installs nginx-light if missing, as deploy-demo)
 	deploy/release-demo.sh
 
 ##@ Housekeeping
