@@ -178,7 +178,7 @@ FLASK_DB := $(BIN)/flask db
 require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
 
 .PHONY: migration-generate migration-create migration-run migration-revert migration-show \
-	migration-verify migration-accept migration-lint migration-review migration-check migration-sql \
+	migration-verify migration-accept migration-discard migration-lint migration-review migration-check migration-sql \
 	migration-release db-backup db-restore db-reset
 migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
 	$(call require,name,AddUserTable)
@@ -193,6 +193,10 @@ migration-run: install ## Apply pending migrations (locked; verified; backed up 
 
 migration-revert: install ## Revert the last applied migration (one step; repeat for more)
 	$(FLASK_DB) revert
+
+migration-discard: install-dev ## Delete the head revision if never applied and not on main: rev=<id> (HEAD moves back)
+	$(call require,rev,<revision id>)
+	$(FLASK_DB) discard "$(rev)"
 
 migration-show: install ## One line per revision: [X] applied [ ] pending [M] changed [?] missing
 	$(FLASK_DB) status

@@ -294,3 +294,10 @@ def test_conformance_without_the_spec_fails_under_ci(tmp_path: Path) -> None:
     assert completed.returncode != 0
     assert "conformance: " in completed.stderr
     assert "(CI=true)" in completed.stderr
+
+
+def test_the_migrations_doc_names_every_revision_file() -> None:
+    page = (ROOT / "docs" / "migrations.md").read_text(encoding="utf-8")
+    files = sorted(path.name for path in (ROOT / "migrations" / "versions").glob("*.py"))
+
+    assert [name for name in files if name not in page] == []
