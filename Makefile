@@ -51,7 +51,7 @@ serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CO
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 DATABASE ?= sqlite
-throwaway: install ## The app on a fresh, migrated database (DATABASE=postgresql) on a free loopback port (PORT) until Ctrl-C; removed after
+throwaway: install ## The app on a fresh, migrated database (DATABASE=postgresql) on a free loopback port (PORT) until Ctrl-C (a clean exit); removed after
 	$(BIN)/python -m scripts.throwaway --database $(DATABASE) --port $${PORT:-0}
 
 settings: install ## The settings in effect and where each comes from (environment, .env, default)
