@@ -101,10 +101,11 @@ test: install-dev $(if $(filter 1,$(FRONTEND)),$(FRONTEND_DEPS)) ## Every test, 
 test-quick: install-dev ## The inner loop (under a minute): SQLite only; no PostgreSQL, browser, node, served (subprocess servers) or slow (fuzz, gates) tests (ARGS too)
 	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node and not served and not slow" $(ARGS)
 
-lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/
+lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/, the layer contract (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install-dev ## Format and autofix with ruff
 	$(BIN)/ruff format .
@@ -280,5 +281,5 @@ release-demo: install ## A rolling release under load: previous release (migrati
 
 .PHONY: clean
 clean: ## Remove what the Makefile built: .venv, caches, tools, node_modules, the web app's build and test output, bench results (keeps instance/ and backups/: your data)
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache bench-results \
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench-results \
 	  frontend/node_modules frontend/dist frontend/e2e-results frontend/test-results

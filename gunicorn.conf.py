@@ -13,6 +13,8 @@ Read like every other entry point's (app/config.py): the environment, then
 | GUNICORN_GRACEFUL_TIMEOUT   | 20 s                    |
 | GUNICORN_CONTROL_SOCKET     | none                    |
 | LOG_LEVEL / LOG_FORMAT      | INFO / json (text in development) |
+| METRICS_PORT                | none: no metrics server |
+| METRICS_DIRECTORY           | a temporary folder      |
 
 Worker class and threads were chosen by measurement (``make bench-workers``:
 wrk -t2 -c32 -d10s on GET /api/articles, PostgreSQL with 2,000 seeded
@@ -43,7 +45,7 @@ import os
 from gunicorn import util
 
 from app.config import ConfigurationError, server_settings
-from app.web import http_edges
+from app.web import http_edges, metrics
 from app.web.request_log import gunicorn_logconfig
 
 try:
@@ -71,6 +73,36 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # ones get its 414; gunicorn's own refusals (longer request lines, headers past
 # limit_request_field_size) are written in the API's error envelope, not HTML.
 limit_request_line = 8190
+
+
+# Metrics (app/web/metrics.py): every worker writes its samples to files in one
+# folder, set up here, before the app (and so prometheus_client) is imported;
+# the master serves their sum on METRICS_PORT, never on the API's port.
+if settings.metrics_port is not None:
+    metrics.prepare_multiprocess(settings.metrics_directory)
+
+
+def when_ready(server):
+    """The master, listening: serve every worker's metrics on ``METRICS_PORT``."""
+    if settings.metrics_port is not None:
+        metrics.serve_multiprocess(server.app.wsgi(), settings.host, settings.metrics_port)
+        server.log.info("Metrics at: http://%s:%s/metrics", settings.host, settings.metrics_port)
+
+
+def post_fork(server, worker):
+    """A worker never answers on the master's metrics port."""
+    metrics.close_inherited_listener()
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (in flight, pool, cache size) stop counting."""
+    if settings.metrics_port is not None:
+        metrics.process_exited(worker.pid)
+
+
+def on_exit(server):
+    if settings.metrics_port is not None:
+        metrics.remove_temporary_directory()
 
 
 def on_starting(server):

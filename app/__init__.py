@@ -11,7 +11,6 @@ from flask import Flask, Response
 from werkzeug.exceptions import InternalServerError
 
 from app import models  # noqa: F401  (every model is known to migrations)
-from app.articles.slugs import ArticleSlugConverter
 from app.config import load_settings, settings_command
 from app.data import (
     database,  # noqa: F401  (registers connection settings)
@@ -24,16 +23,25 @@ from app.data.reset import drop_tables_command
 from app.data.seed import seed_command
 from app.db import register_db_commands
 from app.errors import render_http_exception
-from app.extensions import api, cors, db, migrate
+from app.extensions import cors, db, migrate
 from app.web import (
+    database_errors,
     docs,
     http_edges,
     http_validators,
+    metrics,
     request_log,
     response_cache,
+    throttling,
+    tracing,
     webapp,
 )
-from app.web.api import AsciiIntegerConverter, PathSegmentConverter
+from app.web.api import api
+from app.web.converters import (
+    ArticleSlugConverter,
+    AsciiIntegerConverter,
+    PathSegmentConverter,
+)
 from app.web.json_provider import OrjsonProvider
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -81,8 +89,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.blp)
     webapp.init_app(app)
     app.register_error_handler(Exception, _unexpected_error)
-    unit_of_work.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
+    database_errors.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)
+    # After the blueprints (it wraps their views) and the logs' setup (it may warn).
+    throttling.init_app(app)
     http_edges.init_app(app)  # after the log's start: refused requests are logged too
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     response_cache.init_app(app)  # after the validators: it stores answers before a 304
@@ -90,7 +100,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(drop_tables_command)
     app.cli.add_command(settings_command)
     app.cli.add_command(counters_cli)
+    _observe(app)
     return app
+
+
+def _observe(app: Flask) -> None:
+    """Traces (``OTEL_TRACES_EXPORTER``) and metrics (``METRICS_PORT``); each off by default.
+
+    Last: each puts its request hooks before every other one.
+    """
+    from app.health import service
+
+    tracing.init_app(app)
+    metrics.init_app(app, schema_at_head=service.schema_at_head)
 
 
 def _register_blueprints() -> None:

@@ -30,6 +30,15 @@ MIN_SECRET_KEY_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+# Where Flask-Limiter keeps its counts: this process's memory, or Redis (the ``redis`` client).
+RATE_LIMIT_STORAGE_SCHEMES = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+sentinel",
+    "redis+cluster",
+)
 
 # Every setting an entry point reads, with its default as documented
 # (docs/configuration.md and .env.example list each one; a test keeps them in step).
@@ -57,6 +66,16 @@ SETTINGS: dict[str, str] = {
     "GUNICORN_TIMEOUT": "30",
     "GUNICORN_GRACEFUL_TIMEOUT": "20",
     "GUNICORN_CONTROL_SOCKET": "none",
+    "TRUSTED_PROXY_COUNT": "0",
+    "RATELIMIT_ENABLED": "on",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_KEY_PREFIX": "conduit",
+    "LOGIN_RATE_LIMIT_PER_ADDRESS": "10 per minute",
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "100 per hour",
+    "REGISTRATION_RATE_LIMIT": "20 per hour",
+    "METRICS_PORT": "none (no metrics server)",
+    "METRICS_DIRECTORY": "a temporary folder per gunicorn start",
+    "OTEL_TRACES_EXPORTER": "none (no traces)",
 }
 
 
@@ -152,6 +171,26 @@ def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be on or off, got {str(raw)!r}")
 
 
+def metrics_port(env: Mapping[str, Any]) -> int | None:
+    """``METRICS_PORT``: the Prometheus endpoint's own port; unset: no metrics at all."""
+    if not _text(env, "METRICS_PORT"):
+        return None
+    return _int(env, "METRICS_PORT", 0, minimum=1)
+
+
+def traces_exporter(env: Mapping[str, Any]) -> str | None:
+    """``OTEL_TRACES_EXPORTER`` as OpenTelemetry reads it: ``otlp``, ``console``; unset or
+    ``none``: no tracing."""
+    value = _text(env, "OTEL_TRACES_EXPORTER").lower()
+    if value in ("", "none"):
+        return None
+    if value not in ("otlp", "console"):
+        raise ConfigurationError(
+            f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {value!r}"
+        )
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Use psycopg 3 for ``postgres://`` and ``postgresql://`` URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -174,6 +213,33 @@ def _database_url(env: Mapping[str, Any], instance_path: str, production: bool) 
             "(e.g. postgresql://user:password@localhost:5432/conduit)"
         )
     return normalize_database_url(url)
+
+
+def _rate_limit_storage(env: Mapping[str, Any]) -> str:
+    uri = _text(env, "RATELIMIT_STORAGE_URI") or "memory://"
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+        shown = f"the scheme {scheme + '://'!r}" if scheme else "no scheme"
+        raise ConfigurationError(
+            f"RATELIMIT_STORAGE_URI must start with memory:// or redis:// (rediss://, "
+            f"redis+unix://, redis+sentinel://, redis+cluster://), got {shown}"
+        )
+    return uri
+
+
+def _rate_limit(env: Mapping[str, Any], name: str, default: str) -> str:
+    """A limit in Flask-Limiter's notation: ``10 per minute``, ``100/hour;1000/day``."""
+    from limits import parse_many
+
+    value = _text(env, name) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} must be a rate limit like '10 per minute' or '100/hour;1000/day', "
+            f"got {value!r}"
+        ) from None
+    return value
 
 
 # PostgreSQL's interval syntax as lock_timeout takes it: 5s, 500ms, 1min; 0 is no limit.
@@ -257,6 +323,24 @@ def load_settings(
         "MIGRATION_RETRY_DELAY": _seconds(env, "MIGRATION_RETRY_DELAY", 1.0),
         # A data migration's pause between batches (app/db/backfill.py).
         "BACKFILL_PAUSE": _seconds(env, "BACKFILL_PAUSE", 0.1),
+        # The client's address from X-Forwarded-For, behind this many proxies (0: the socket's).
+        "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
+        # Throttling (app/web/throttling.py): Flask-Limiter's own settings, then the limits.
+        "RATELIMIT_ENABLED": _switch(env, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": _rate_limit_storage(env),
+        "RATELIMIT_KEY_PREFIX": _text(env, "RATELIMIT_KEY_PREFIX") or "conduit",
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": _rate_limit(
+            env, "LOGIN_RATE_LIMIT_PER_ADDRESS", "10 per minute"
+        ),
+        "LOGIN_RATE_LIMIT_PER_ACCOUNT": _rate_limit(
+            env, "LOGIN_RATE_LIMIT_PER_ACCOUNT", "100 per hour"
+        ),
+        "REGISTRATION_RATE_LIMIT": _rate_limit(env, "REGISTRATION_RATE_LIMIT", "20 per hour"),
+        # Observability: Prometheus metrics on their own port (app/web/metrics.py), where
+        # ``flask counters verify`` leaves its findings for them; traces (app/web/tracing.py).
+        "METRICS_PORT": metrics_port(env),
+        "METRICS_DIRECTORY": _text(env, "METRICS_DIRECTORY") or None,
+        "OTEL_TRACES_EXPORTER": traces_exporter(env),
         # flask-smorest / OpenAPI
         "API_TITLE": "Conduit API",
         "API_VERSION": "1.0.0",
@@ -288,6 +372,8 @@ class ServerSettings:
     log_level: str
     log_format: str
     control_socket: str | None
+    metrics_port: int | None = None
+    metrics_directory: str | None = None
 
     @property
     def bind(self) -> str:
@@ -300,10 +386,16 @@ def server_settings(
     """The serving settings, read like the application's (environment, ``.env``, defaults)."""
     env = read_environment(overrides, env_file)
     app_env = app_environment(env)
+    port = _int(env, "PORT", 5000)
+    metrics_on = metrics_port(env)
+    if metrics_on is not None and metrics_on == port:
+        raise ConfigurationError(
+            f"METRICS_PORT must differ from PORT ({port}): metrics never share the API's port"
+        )
     return ServerSettings(
         app_env=app_env,
         host=_text(env, "HOST") or "127.0.0.1",
-        port=_int(env, "PORT", 5000),
+        port=port,
         workers=_int(env, "WEB_CONCURRENCY", os.cpu_count() or 1, minimum=1),
         worker_class=_text(env, "GUNICORN_WORKER_CLASS") or "gthread",
         threads=_int(env, "GUNICORN_THREADS", 4, minimum=1),
@@ -312,6 +404,8 @@ def server_settings(
         log_level=log_level(env),
         log_format=log_format(env, app_env),
         control_socket=_text(env, "GUNICORN_CONTROL_SOCKET") or None,
+        metrics_port=metrics_on,
+        metrics_directory=_text(env, "METRICS_DIRECTORY") or None,
     )
 
 
@@ -319,7 +413,7 @@ def _shown(name: str, value: str) -> str:
     """A setting's value as it may be printed: no secret key, no password."""
     if name == "SECRET_KEY":
         return "<set>"
-    if name == "DATABASE_URL" and "://" in value:
+    if name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI") and "://" in value:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 

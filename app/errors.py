@@ -3,7 +3,8 @@
 Every error the API answers with, whatever raised it, is rendered here, so
 clients can rely on a single shape while status codes stay distinct:
 401 no or bad token, 403 not yours, 404 missing, 409 conflict, 422 invalid,
-503 the database is unavailable (with ``Retry-After``; app/data/unit_of_work.py).
+429 throttled (with ``Retry-After``; app/web/throttling.py), 503 the database
+is unavailable (with ``Retry-After``; app/data/unit_of_work.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ GENERIC_MESSAGES = {
     414: "is too long",
     415: "must be JSON (Content-Type: application/json)",
     422: "is invalid",
+    429: "too many requests",
     500: "internal server error",
     503: "service unavailable",
 }
@@ -63,7 +65,7 @@ class ApiError(HTTPException):
         self.headers = dict(headers or {})
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        """werkzeug's headers plus this error's own (``Retry-After`` on a 503)."""
+        """werkzeug's headers plus this error's own (``Retry-After`` on a 429 or 503)."""
         return [*super().get_headers(*args, **kwargs), *self.headers.items()]
 
 

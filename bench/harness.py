@@ -93,6 +93,8 @@ def deployed_settings(**extra: str) -> dict[str, str | None]:
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
         "LOG_FORMAT": None,
         "WEB_CONCURRENCY": None,
+        # Throttling on, as deployed (the measured requests sign no one up or in).
+        "RATELIMIT_ENABLED": None,
         **extra,
     }
 
@@ -120,6 +122,7 @@ class Project:
                 "SECRET_KEY": SECRET_KEY,
                 "DATABASE_URL": database_url,
                 "RESPONSE_CACHE": False,  # statements counted are those of a miss
+                "RATELIMIT_ENABLED": False,  # serves no one: no warning about its counts
             }
         )
         self.app.logger.disabled = True

@@ -63,6 +63,10 @@ timeout 120 .venv/bin/flask db run >"$workdir/release.log" 2>&1 || { cat "$workd
 # --- 2. two replicas behind nginx -----------------------------------------------------
 port_a=$(free_port); port_b=$(free_port); port_lb=$(free_port)
 export WEB_CONCURRENCY=1 GUNICORN_THREADS=4
+# Behind one proxy (nginx appends the client's address to X-Forwarded-For); the
+# throttling counts shared by both replicas in Redis (a key prefix of this run's own).
+export TRUSTED_PROXY_COUNT=1 RATELIMIT_STORAGE_URI="${DEMO_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export RATELIMIT_KEY_PREFIX="conduit-demo-$(date +%s%N)"
 start_replica "$port_a" "$workdir/replica-a.log"
 replica_a=$started
 start_replica "$port_b" "$workdir/replica-b.log"
@@ -245,6 +249,17 @@ print("[demo] OK: only writes inside the killed replica were lost, the suite pas
 PY
 curl -fs -o /dev/null "$balancer/readyz" || die "the balancer stopped answering"
 say "after the kill, $balancer/readyz still answers 200 (served by replica B)"
+
+# Failed logins through nginx are throttled by the address nginx saw, whatever
+# X-Forwarded-For the client sends (docs/configuration.md, Throttling).
+statuses=$(for n in $(seq 11); do
+  curl -s -o /dev/null -w '%{http_code} ' -H 'Content-Type: application/json' \
+    -H "X-Forwarded-For: 198.51.100.$n" "$balancer/api/users/login" \
+    -d '{"user": {"email": "demo@example.com", "password": "not-the-password"}}'
+done)
+[[ $statuses == 401\ * && $statuses == *\ 429\  ]] ||
+  die "11 failed logins through nginx answered: $statuses (expected 401 first, 429 last)"
+say "10 failed logins through nginx, then 429: throttled by the address nginx saw"
 
 kill -KILL -- "-$replica_b"
 wait "$replica_b" 2>/dev/null || true  # reaped here, quietly

@@ -87,6 +87,11 @@ export APP_ENV=production DATABASE_URL="$database_url" FLASK_APP=wsgi FLASK_SKIP
 SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_urlsafe(48))')
 export SECRET_KEY BACKUP_DIRECTORY="$workdir/backups" LOG_LEVEL=warning
 export WEB_CONCURRENCY=1 GUNICORN_THREADS=4
+# Behind one proxy (nginx), counts shared in Redis as deployed; the load's clients
+# all sign up from one address, so registrations get room for them.
+export TRUSTED_PROXY_COUNT=1 RATELIMIT_STORAGE_URI="${DEMO_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export RATELIMIT_KEY_PREFIX="conduit-release-demo-$(date +%s%N)"
+export REGISTRATION_RATE_LIMIT="100000 per hour"
 in_release "$previous_tree" timeout 120 "$FLASK" db run >"$workdir/migrate-previous.log" 2>&1 ||
   die "the previous release's flask db run failed (migrate-previous.log)"
 in_release "$previous_tree" timeout 120 "$FLASK" seed --users 20 --articles 60 --follows 3 \

@@ -63,7 +63,10 @@ STOP_SECONDS = 30
 COMMAND_STOP_SECONDS = 10
 LOG_TAIL_CHARACTERS = 3000
 
-# Two worker processes (each a connection pool of its own), development logs.
+# Two worker processes (each a connection pool of its own), development logs, and no
+# throttling: what drives a throwaway server (the test suite, the Postman run, the
+# end-to-end tests, the fuzzer) signs up and in many times from one address. A caller
+# that wants it passes RATELIMIT_ENABLED=on (the throttling tests do).
 Settings = Mapping[str, str | None]  # None: unset, the app's own default
 
 DEFAULT_SETTINGS: dict[str, str] = {
@@ -71,6 +74,7 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "WEB_CONCURRENCY": "2",
     "LOG_LEVEL": "WARNING",
     "LOG_FORMAT": "text",
+    "RATELIMIT_ENABLED": "off",
 }
 _LISTENING = re.compile(r"Listening at: http://[\d.]+:(\d+)")
 
@@ -142,7 +146,10 @@ def migrate(database_url: str, settings: Settings | None = None, target: str = "
     from app.extensions import db
     from app.web import response_cache
 
-    app = create_app({**_chosen(settings or {}), "DATABASE_URL": database_url})
+    # It migrates and serves no one: no throttling (nor its warning about memory://).
+    app = create_app(
+        {**_chosen(settings or {}), "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "off"}
+    )
     try:
         with app.app_context():
             command.upgrade(alembic_config(), target)

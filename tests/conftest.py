@@ -10,6 +10,7 @@ PostgreSQL tests skip with instructions when the server is unreachable, unless
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,11 +91,13 @@ def collating_client(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:
+    """An app for a test; throttling off (tests sign in often from one address) unless asked."""
     return create_app(
         {
             "APP_ENV": "testing",
             "SECRET_KEY": TEST_SECRET_KEY,
             "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": "off",
             **overrides,
         }
     )
@@ -168,6 +171,80 @@ def _served_on(engine_name: str, workdir: Path, label: str, **settings: str) -> 
             yield ServedApp(served.base_url, served.database_url, app, served.server)
         finally:
             close_app(app)
+
+
+# Small limits, so a test reaches them in a few requests.
+THROTTLING = {
+    "RATELIMIT_ENABLED": "on",
+    "LOGIN_RATE_LIMIT_PER_ADDRESS": "3 per minute",
+    "LOGIN_RATE_LIMIT_PER_ACCOUNT": "5 per hour",
+    "REGISTRATION_RATE_LIMIT": "3 per hour",
+}
+
+
+@pytest.fixture
+def throttled_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+    """``throttled_app(**settings)``: an app throttling with :data:`THROTTLING`'s small limits.
+
+    Every app it makes in one test shares the test's database (tables created once).
+    """
+    apps: list[Flask] = []
+
+    def make(**settings: Any) -> Flask:
+        app = make_app(database_url, **{**THROTTLING, **settings})
+        if not apps:
+            with app.app_context():
+                db.drop_all()
+                db.create_all()
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (``TEST_REDIS_URL``); skips when unreachable, fails under ``CI=true``."""
+    reason = databases.redis_unavailable_reason()
+    if reason is not None:
+        if databases.IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return databases.REDIS_URL
+
+
+@pytest.fixture
+def rate_limit_prefix(worker_id: str) -> Iterator[str]:
+    """A ``RATELIMIT_KEY_PREFIX`` for one test; its Redis keys are removed afterwards."""
+    prefix = f"test-{worker_id}-{uuid.uuid4().hex}"
+    yield prefix
+    if databases.redis_unavailable_reason() is None:
+        databases.remove_redis_keys(f"*/{prefix}/*")
+
+
+@pytest.fixture(params=databases.PARAMS)
+def throttled_served_app(
+    request: pytest.FixtureRequest,
+    tmp_path,
+    worker_id: str,
+    redis_url: str,
+    rate_limit_prefix: str,
+) -> Iterator[ServedApp]:
+    """gunicorn (2 processes) throttling with Redis storage: 3 failed logins a minute per address.
+
+    Its counts are in Redis under the test's ``rate_limit_prefix``.
+    """
+    with _served_on(
+        request.param,
+        tmp_path,
+        f"throttled_{worker_id}",
+        **THROTTLING,
+        RATELIMIT_STORAGE_URI=redis_url,
+        RATELIMIT_KEY_PREFIX=rate_limit_prefix,
+    ) as served:
+        yield served
 
 
 @pytest.fixture(params=databases.PARAMS)
@@ -293,7 +370,7 @@ def _selected_databases(config: pytest.Config) -> set[str]:
 
 # Fixtures that start a server (gunicorn, the development server): their tests
 # are marked ``served`` (make test-quick leaves them out).
-SERVED_FIXTURES = {"served_app", "served_module", "dev_server"}
+SERVED_FIXTURES = {"served_app", "served_module", "throttled_served_app", "dev_server"}
 # Fixtures on the test PostgreSQL server itself, not parametrized: their tests are PostgreSQL's.
 POSTGRES_FIXTURES = {"postgres_url", "postgres_icu_url"}
 # First match wins: a test that needs the PostgreSQL server is PostgreSQL's whatever else it has.

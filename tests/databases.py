@@ -1,4 +1,4 @@
-"""Throwaway databases for the test suite: a SQLite file or a PostgreSQL database.
+"""Throwaway databases for the test suite: a SQLite file or a PostgreSQL database; and Redis.
 
 PostgreSQL is reached through ``TEST_POSTGRES_URL`` (default: the local server,
 user ``postgres``, trust auth, its ``postgres`` maintenance database, which every
@@ -61,3 +61,39 @@ def throwaway_postgres_database(
     return throwaway.database(
         "postgresql", label=f"test_{label}", server_url=POSTGRES_URL, icu_locale=icu_locale
     )
+
+
+# Redis, for the shared rate-limit counts (app/web/throttling.py): ``TEST_REDIS_URL``,
+# default the local server's database 0. Each test keeps its keys under a prefix of its
+# own and removes them afterwards.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def redis_unavailable_reason() -> str | None:
+    """``None`` when the test Redis answers, else why not."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+        return None
+    except redis.RedisError as error:
+        return (
+            f"Redis is not reachable at {REDIS_URL}: start it, or point TEST_REDIS_URL at one "
+            f"(CI=true makes this a failure) ({error})"
+        )
+    finally:
+        client.close()
+
+
+def remove_redis_keys(pattern: str) -> None:
+    """Delete every key of the test Redis matching ``pattern`` (``SCAN``'s glob)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
+    finally:
+        client.close()

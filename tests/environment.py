@@ -3,7 +3,7 @@
 The suite never reads the developer's ``.env`` nor the settings exported in
 their shell (``DATABASE_URL`` above all): every app, CLI run and server a test
 starts gets its settings from the test itself. Only the suite's own knobs pass
-through: ``CI``, ``TEST_POSTGRES_URL`` and ``REALWORLD_API_DIR``. Backups a
+through: ``CI``, ``TEST_POSTGRES_URL``, ``TEST_REDIS_URL`` and ``REALWORLD_API_DIR``. Backups a
 test makes without naming a folder go to a temporary one, removed at exit,
 never into the project's ``backups/`` (the developer's own).
 """

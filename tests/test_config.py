@@ -300,3 +300,66 @@ def test_the_suite_keeps_its_backups_out_of_the_projects_backups_folder():
 
     assert folder != environment.PROJECT_ROOT / "backups"
     assert folder.is_dir()
+
+
+def test_throttling_is_on_by_default_counting_in_memory_behind_no_proxy():
+    loaded = settings()
+
+    assert loaded["RATELIMIT_ENABLED"] is True
+    assert loaded["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert loaded["TRUSTED_PROXY_COUNT"] == 0
+    assert (
+        loaded["LOGIN_RATE_LIMIT_PER_ADDRESS"],
+        loaded["LOGIN_RATE_LIMIT_PER_ACCOUNT"],
+        loaded["REGISTRATION_RATE_LIMIT"],
+    ) == ("10 per minute", "100 per hour", "20 per hour")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["LOGIN_RATE_LIMIT_PER_ADDRESS", "LOGIN_RATE_LIMIT_PER_ACCOUNT", "REGISTRATION_RATE_LIMIT"],
+)
+def test_a_rate_limit_flask_limiter_cannot_read_is_refused(name):
+    with pytest.raises(ConfigurationError, match=f"{name} must be a rate limit like"):
+        settings(**{name: "ten a minute"})
+
+
+@pytest.mark.parametrize("uri", ["memcached://cache:11211", "localhost:6379", "mongodb://db"])
+def test_rate_limit_storage_other_than_memory_or_redis_is_refused(uri):
+    with pytest.raises(ConfigurationError, match="RATELIMIT_STORAGE_URI must start with memory://"):
+        settings(RATELIMIT_STORAGE_URI=uri)
+
+
+def test_a_negative_trusted_proxy_count_is_refused():
+    with pytest.raises(ConfigurationError, match="TRUSTED_PROXY_COUNT must be at least 0"):
+        settings(TRUSTED_PROXY_COUNT="-1")
+
+
+def test_flask_settings_masks_the_rate_limit_storage_password(monkeypatch):
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://:s3cret@cache:6379/0")
+    app = create_app({"APP_ENV": "testing"})
+
+    output = app.test_cli_runner().invoke(args=["settings", "RATELIMIT_STORAGE_URI"]).output
+
+    assert output == "RATELIMIT_STORAGE_URI='redis://:***@cache:6379/0'  # environment\n"
+def test_metrics_are_off_unless_a_metrics_port_is_set(tmp_path):
+    assert server_settings(env_file=tmp_path / "none").metrics_port is None
+    assert (
+        server_settings({"METRICS_PORT": "9464"}, env_file=tmp_path / "none").metrics_port == 9464
+    )
+
+
+def test_the_metrics_port_may_not_be_the_api_port(tmp_path):
+    with pytest.raises(ConfigurationError, match="METRICS_PORT must differ from PORT"):
+        server_settings({"PORT": "6203", "METRICS_PORT": "6203"}, env_file=tmp_path / "none")
+
+
+@pytest.mark.parametrize("raw", ["jaeger", "zipkin"])
+def test_a_traces_exporter_the_app_does_not_ship_is_refused(raw):
+    with pytest.raises(ConfigurationError, match="OTEL_TRACES_EXPORTER must be otlp, console"):
+        settings(OTEL_TRACES_EXPORTER=raw)
+
+
+def test_none_or_no_traces_exporter_is_no_tracing():
+    assert settings(OTEL_TRACES_EXPORTER="none")["OTEL_TRACES_EXPORTER"] is None
+    assert settings()["OTEL_TRACES_EXPORTER"] is None

@@ -12,7 +12,7 @@ from app.articles.schemas import MultipleArticlesResponseSchema, SingleArticleRe
 from app.comments.schemas import MultipleCommentsResponseSchema
 from app.profiles.schemas import ProfileResponseSchema
 from app.tags.schemas import TagsResponseSchema
-from app.web.api import BaseSchema, Timestamp
+from app.web.fields import BaseSchema, Timestamp
 
 
 def _slow(schema: ma.Schema, obj, many=None):

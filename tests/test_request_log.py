@@ -60,6 +60,20 @@ def test_each_request_writes_one_json_line(client, caplog: pytest.LogCaptureFixt
     assert entry["level"] == "INFO"
 
 
+@pytest.mark.parametrize(
+    ("proxies", "logged"), [("0", "127.0.0.1"), ("1", "203.0.113.9")], ids=["none", "one"]
+)
+def test_the_line_names_the_client_the_trusted_proxies_saw(
+    database_url: str, caplog: pytest.LogCaptureFixture, proxies: str, logged: str
+) -> None:
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    with app_with_tables(database_url, TRUSTED_PROXY_COUNT=proxies) as app:
+        app.test_client().get("/api/tags", headers={"X-Forwarded-For": "10.0.0.1, 203.0.113.9"})
+
+    (record,) = _request_records(caplog)
+    assert record.remote_addr == logged  # type: ignore[attr-defined]
+
+
 def test_the_line_names_the_authenticated_user(client, sql, caplog) -> None:
     user = factories.register(client)
     (user_id,) = sql("SELECT id FROM users WHERE username = :name", name=user["username"])[0]

@@ -12,6 +12,7 @@ from app.articles.schemas import (
     UpdateArticleRequestSchema,
 )
 from app.security import auth_optional, auth_required, current_user, viewer
+from app.web import conditional_writes
 from app.web.api import Blueprint
 
 blp = Blueprint(
@@ -73,7 +74,8 @@ class Article(MethodView):
     @blp.response(200, SingleArticleResponseSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.doc(operationId="UpdateArticle")
+    @blp.alt_response(412, response=conditional_writes.RESPONSE)
+    @blp.doc(operationId="UpdateArticle", parameters=[conditional_writes.PARAMETER_NAME])
     def put(self, payload, slug):
         """Update an article
 
@@ -85,7 +87,8 @@ class Article(MethodView):
     @blp.response(204)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.doc(operationId="DeleteArticle")
+    @blp.alt_response(412, response=conditional_writes.RESPONSE)
+    @blp.doc(operationId="DeleteArticle", parameters=[conditional_writes.PARAMETER_NAME])
     def delete(self, slug):
         """Delete an article
 

@@ -8,7 +8,7 @@ from marshmallow import validate
 from app.models import TAG_MAX_LENGTH, TITLE_MAX_LENGTH
 from app.profiles.schemas import ProfileSchema
 from app.text import canonical_tag
-from app.web.api import (
+from app.web.fields import (
     NOT_BLANK_PATTERN,
     AsciiInteger,
     BaseSchema,

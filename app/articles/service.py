@@ -31,9 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
-from app.articles.slugs import base_slug, unique_slug
+from app.articles.schemas import SingleArticleResponseSchema
+from app.articles.slugs import unique_slug
 from app.data import counters
-from app.data.unit_of_work import commit, insert_ignoring_conflicts, translate
+from app.data.slugs import base_slug
+from app.data.unit_of_work import commit, translate
+from app.data.upserts import insert_ignoring_conflicts
 from app.errors import abort
 from app.extensions import db
 from app.models import (
@@ -48,8 +51,10 @@ from app.models import (
 )
 from app.profiles.service import is_following, profile_payload
 from app.text import canonical_tag, identity_key
+from app.web import conditional_writes
 
 SLUG_ATTEMPTS = 5
+_ARTICLE_RESPONSE = SingleArticleResponseSchema()
 # A page past the end is read again if articles appeared since (see _page).
 EMPTY_PAGE_READS = 3
 
@@ -288,22 +293,35 @@ def find_article_id(slug: str) -> int:
 
 
 def _own_article(slug: str, user: User, *, deleting: bool = False) -> Article:
-    """The user's article, locked until commit: 404 if there is none, 403 if not theirs.
+    """The user's article, locked until commit, as the request's ``If-Match`` requires.
+
+    404 if there is none (412 with ``If-Match``), 403 if not theirs, 412 if
+    ``If-Match`` names no current representation of it: the tag the author's
+    own ``GET`` answers now, compared under the lock (app/web/conditional_writes.py).
 
     PostgreSQL: ``FOR UPDATE`` to delete, ``FOR NO KEY UPDATE`` to change it
     (favorites and comments, which only reference it, go on). Writes to one
     article queue on the lock, and one that waited finds the article as the
-    other left it: deleted or retitled, that is a 404. SQLite runs one writer
-    at a time.
+    other left it: deleted or retitled, that is a 404 (412 with ``If-Match``);
+    changed, its tag is no longer the one the client read. SQLite runs one
+    writer at a time.
     """
     article = db.session.scalar(
         select(Article).where(Article.slug == slug).with_for_update(key_share=not deleting)
     )
     if article is None:
-        abort(404, "article", "not found")
+        conditional_writes.missing("article")
     if article.author_id != user.id:
         abort(403, "article", "is not yours")
+    conditional_writes.require(lambda: article_etag(slug, user))
     return article
+
+
+def article_etag(slug: str, viewer: User | None) -> str:
+    """The strong tag ``GET /api/articles/{slug}`` answers ``viewer`` now (unquoted)."""
+    return conditional_writes.representation_etag(
+        _ARTICLE_RESPONSE, {"article": get_article(slug, viewer)}
+    )
 
 
 def _remove_tags(article_id: int) -> list[int]:

@@ -1,36 +1,18 @@
-"""Unique, readable slugs derived from titles."""
+"""Choosing an article's slug: its title's base (app.data.slugs), suffixed until unique."""
 
 from __future__ import annotations
 
 import zlib
 
-from slugify import slugify
 from sqlalchemy import func, or_, select
 
+from app.data.slugs import base_slug
 from app.extensions import db
-from app.models import SLUG_MAX_LENGTH, Article
-from app.web.api import PathSegmentConverter
+from app.models import Article
+from app.web.converters import RESERVED_SLUGS
 
-# Room for a "-<n>" suffix within the column.
-BASE_MAX_LENGTH = SLUG_MAX_LENGTH - 12
-# Paths under /api/articles/ that are routes of their own, never slugs.
-RESERVED_SLUGS = frozenset({"feed"})
 # First key of the two-key advisory locks on slug bases (app.db.lock uses the one-key space).
 SLUG_LOCK_NAMESPACE = 0x736C7567  # "slug"
-
-
-class ArticleSlugConverter(PathSegmentConverter):
-    """``<slug:slug>``: any path segment but the reserved ones.
-
-    Without it ``/api/articles/<slug>`` would also match ``/api/articles/feed``
-    for PUT and DELETE (and advertise them in ``Allow``).
-    """
-
-    regex = r"(?!(?:" + "|".join(sorted(RESERVED_SLUGS)) + r")\Z)" + PathSegmentConverter.regex
-
-
-def base_slug(title: str) -> str:
-    return slugify(title, max_length=BASE_MAX_LENGTH, word_boundary=True) or "article"
 
 
 def _take_turns(base: str) -> None:

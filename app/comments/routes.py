@@ -9,6 +9,7 @@ from app.comments.schemas import (
     SingleCommentResponseSchema,
 )
 from app.security import auth_optional, auth_required, current_user, viewer
+from app.web import conditional_writes
 from app.web.api import Blueprint
 
 blp = Blueprint(
@@ -45,7 +46,8 @@ class Comment(MethodView):
     @blp.response(204)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.doc(operationId="DeleteArticleComment")
+    @blp.alt_response(412, response=conditional_writes.RESPONSE)
+    @blp.doc(operationId="DeleteArticleComment", parameters=[conditional_writes.PARAMETER_NAME])
     def delete(self, slug, id):  # the reference spec names the parameter "id"
         """Delete a comment
 

@@ -3,7 +3,7 @@
 import marshmallow as ma
 
 from app.profiles.schemas import ProfileSchema
-from app.web.api import BaseSchema, String, Timestamp, max_length, not_blank
+from app.web.fields import BaseSchema, String, Timestamp, max_length, not_blank
 
 COMMENT_MAX_LENGTH = 10_000
 

@@ -10,8 +10,9 @@ from app.articles.service import find_article_id
 from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
-from app.models import MAX_ID, Comment, User
+from app.models import MAX_ID, Article, Comment, User
 from app.profiles.service import is_following, profile_payload, viewer_id
+from app.web import conditional_writes
 
 
 def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
@@ -60,8 +61,15 @@ def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
 
 
 def delete_comment(slug: str, comment_id: int, user: User) -> None:
-    """Only the comment's author may delete it."""
-    article_id = find_article_id(slug)
+    """Only the comment's author may delete it.
+
+    A comment has no ``GET`` and so no entity tag: ``If-Match: *`` holds while
+    it exists, a listed tag never does (412), and with ``If-Match`` a missing
+    comment or article is a 412 rather than a 404 (app/web/conditional_writes.py).
+    """
+    article_id = db.session.scalar(select(Article.id).where(Article.slug == slug))
+    if article_id is None:
+        conditional_writes.missing("article")
     comment = (
         db.session.scalar(
             select(Comment).where(Comment.id == comment_id, Comment.article_id == article_id)
@@ -70,12 +78,13 @@ def delete_comment(slug: str, comment_id: int, user: User) -> None:
         else None
     )
     if comment is None:
-        abort(404, "comment", "not found")
+        conditional_writes.missing("comment")
     if comment.author_id != user.id:
         abort(403, "comment", "is not yours")
+    conditional_writes.require(lambda: None)
     deleted = db.session.execute(
         delete(Comment).where(Comment.id == comment.id).returning(Comment.id)
     ).all()
     if not deleted:  # a concurrent request deleted it, or its article, first
-        abort(404, "comment", "not found")
+        conditional_writes.missing("comment")
     commit()

@@ -62,7 +62,8 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from functools import cache
 from typing import Any
 
@@ -94,7 +95,13 @@ class Generations:
         self.tables = tuple(tables)
         self._index = {name: index for index, name in enumerate(self.tables)}
         self._values = context.RawArray(ctypes.c_uint64, len(self.tables))
+        self._changed_at = context.RawValue(ctypes.c_double)  # Unix time of the last bump
         self._lock = context.Lock()
+
+    @property
+    def changed_at(self) -> float:
+        """When any process last moved a generation (Unix time; 0.0: never)."""
+        return float(self._changed_at.value)
 
     def read(self, tables: Sequence[str]) -> tuple[int, ...]:
         values, index = self._values, self._index
@@ -110,6 +117,7 @@ class Generations:
         with self._lock:
             for index in indexes:
                 self._values[index] += 1
+            self._changed_at.value = time.time()
 
 
 class ChangeFeed:
@@ -117,6 +125,16 @@ class ChangeFeed:
 
     def __init__(self, tables: Sequence[str]) -> None:
         self.generations = Generations(tables)
+        # Called with True/False when this process's feed starts/stops vouching (metrics).
+        self.watchers: list[Callable[[bool], None]] = []
+        self._told: bool | None = None
+
+    def _vouching(self, online: bool) -> None:
+        if self._told is online:
+            return
+        self._told = online
+        for watcher in self.watchers:
+            watcher(online)
 
     def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
         """The tables' generations, or ``None`` when a change might go unnoticed."""
@@ -154,7 +172,10 @@ class SqliteChangeFeed(ChangeFeed):
             except sqlite3.Error:
                 log.warning("response cache off: cannot read PRAGMA data_version", exc_info=True)
                 self._connection = None
+                self._vouching(False)
                 return None
+            if not self._told:
+                self._vouching(True)
             if version != self._version:
                 self._version = version
                 self.generations.bump()
@@ -226,6 +247,7 @@ class PostgresChangeFeed(ChangeFeed):
                         log.info("response cache on: change feed listening again")
                         warned = False
                     self.online = True
+                    self._vouching(True)
                     delay = self._reconnect_seconds
                     while not stop.is_set():
                         for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
@@ -240,6 +262,7 @@ class PostgresChangeFeed(ChangeFeed):
                 if self.online:
                     self.disconnections += 1
                 self.online = False
+                self._vouching(False)
                 self.generations.bump()
             stop.wait(delay)
             delay = min(delay * 2, MAX_RECONNECT_SECONDS)

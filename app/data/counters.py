@@ -24,15 +24,17 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from app.data import change_feed
-from app.data.unit_of_work import upsert_adding
+from app.data.upserts import upsert_adding
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, Tag
 
@@ -40,6 +42,8 @@ ARTICLES = "articles"
 # ``flask counters recount`` on a live PostgreSQL database: attempts to take its locks.
 RECOUNT_LOCK_ATTEMPTS = 300  # 30 s: writers hold their locks briefly, but a busy host is slow
 RECOUNT_LOCK_PAUSE_SECONDS = 0.1
+# What ``flask counters verify`` found, in METRICS_DIRECTORY for the metrics server.
+METRICS_FILE = "counters.prom"
 
 
 def adjust_article_total(delta: int) -> None:
@@ -173,12 +177,40 @@ def counters_cli() -> None:
 def verify_command() -> None:
     """Compare every running total with a fresh count; exit 1 on drift."""
     found = drift()
+    _leave_for_metrics(found)
     for item in found:
         click.echo(f"drift: {item}")
     if found:
         click.echo(f"{len(found)} total(s) differ from the rows: run flask counters recount")
         sys.exit(1)
     click.echo("every running total equals its rows")
+
+
+def _leave_for_metrics(found: list[Drift]) -> None:
+    """Write what was found where the metrics server reads it, when ``METRICS_DIRECTORY`` is set.
+
+    ``conduit_counters_drift`` (totals that differ) and
+    ``conduit_counters_verified_timestamp_seconds``, in Prometheus' text format,
+    replaced atomically (app/web/metrics.py serves the file's series).
+    """
+    directory = current_app.config.get("METRICS_DIRECTORY")
+    if not directory:
+        return
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+    registry = CollectorRegistry()
+    Gauge(
+        "conduit_counters_drift",
+        "Running totals that differed from a fresh count at the last flask counters verify.",
+        registry=registry,
+    ).set(len(found))
+    Gauge(
+        "conduit_counters_verified_timestamp_seconds",
+        "Unix time of the last flask counters verify.",
+        registry=registry,
+    ).set_to_current_time()
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(Path(directory) / METRICS_FILE), registry)
 
 
 @counters_cli.command("recount")

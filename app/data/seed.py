@@ -23,9 +23,9 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import Table, insert, select, text
 
-from app.articles.slugs import base_slug
 from app.data import counters
-from app.data.unit_of_work import insert_ignoring_conflicts
+from app.data.slugs import base_slug
+from app.data.upserts import insert_ignoring_conflicts
 from app.extensions import db
 from app.models import Article, ArticleTag, Base, Comment, Favorite, Follow, Tag, User
 from app.security import hash_password

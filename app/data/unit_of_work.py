@@ -2,9 +2,9 @@
 
 Every write commits through :func:`commit`. Whatever the database raises
 while a request runs (in a statement, a flush or the commit) is answered by
-:func:`database_error`, registered on the app by :func:`init_app`, after
-the request's transaction is rolled back, so a failed request writes nothing.
-The mapping, in one place (:func:`translate`):
+the app's handler (app/web/database_errors.py) after the request's
+transaction is rolled back, so a failed request writes nothing. The mapping,
+in one place (:func:`translate`):
 
 - a row the request needed vanished under it (a concurrent delete):
   foreign-key violation, ``ObjectDeletedError``, ``StaleDataError``,
@@ -37,9 +37,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response
 from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -51,10 +49,9 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
-from werkzeug.exceptions import InternalServerError
 
 from app.data import schema_drift
-from app.errors import ApiError, render_http_exception
+from app.errors import ApiError
 from app.extensions import db
 from app.models import Base
 
@@ -140,27 +137,7 @@ def discard() -> None:
         _invalidate()
 
 
-def database_error(error: SQLAlchemyError) -> Response:
-    """The app's handler for every SQLAlchemy error a request raises."""
-    discard()
-    answer = translate(error)
-    if answer is None:
-        log.exception("Unhandled database error", exc_info=error)
-        return render_http_exception(InternalServerError())
-    drift = schema_drift.missing_object(error) if isinstance(error, DBAPIError) else None
-    suspicion = schema_drift.suspicion()
-    if drift and suspicion is not None:
-        suspicion.noticed(drift)  # logs the first one
-    elif answer.code == 503:
-        log.warning("Database unavailable: %s", _summary(error))
-    elif isinstance(error, DataError):
-        log.warning("Input the database refused: %s", _summary(error))
-    else:
-        log.info("Concurrent change: %s answered %s", error.__class__.__name__, answer.code)
-    return render_http_exception(answer)
-
-
-def _close_session(_exception: BaseException | None) -> None:
+def close_session(_exception: BaseException | None = None) -> None:
     """End the context's session without letting a dead connection raise."""
     try:
         db.session.close()
@@ -175,17 +152,6 @@ def _invalidate() -> None:
         db.session().invalidate()
     except Exception:  # the connection is already unusable; nothing left to undo
         log.warning("Discarding the connection failed", exc_info=True)
-
-
-def init_app(app: Flask) -> None:
-    """Answer database errors through :func:`translate`; close sessions safely.
-
-    Registered after Flask-SQLAlchemy, so this teardown runs before its
-    ``session.remove()``, which then finds nothing left to roll back.
-    """
-    app.register_error_handler(SQLAlchemyError, database_error)
-    app.teardown_appcontext(_close_session)
-    schema_drift.init_app(app)
 
 
 def _integrity_error(error: IntegrityError) -> ApiError | None:
@@ -251,43 +217,3 @@ def _unavailable(message: str) -> ApiError:
 
 def _not_found(field: str) -> ApiError:
     return ApiError(404, {field: ["not found"]})
-
-
-def _summary(error: SQLAlchemyError) -> str:
-    orig = getattr(error, "orig", None)
-    detail = str(orig if orig is not None else error).strip().splitlines()
-    return f"{error.__class__.__name__}: {detail[0] if detail else ''}"
-
-
-def _insert(model: type[Base]) -> Any:
-    """The dialect's ``INSERT``, which knows ``ON CONFLICT`` (PostgreSQL and SQLite)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
-
-
-def insert_ignoring_conflicts(
-    model: type[Base], rows: list[dict[str, Any]], returning: Any = None
-) -> list[Any]:
-    """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window.
-
-    With ``returning`` (a column), the values of the rows actually inserted.
-    """
-    if not rows:
-        return []
-    statement = _insert(model).values(rows).on_conflict_do_nothing()
-    if returning is None:
-        db.session.execute(statement)
-        return []
-    return list(db.session.scalars(statement.returning(returning)))
-
-
-def upsert_adding(model: type[Base], *, key: dict[str, Any], column: str, delta: int) -> None:
-    """``INSERT … ON CONFLICT DO UPDATE SET column = column + delta``: one atomic statement."""
-    statement = _insert(model).values({**key, column: delta})
-    db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={column: getattr(model, column) + statement.excluded[column]},
-        )
-    )

@@ -1,7 +1,9 @@
 """Migration tooling on top of Flask-Migrate: the workflow's ``flask db`` subcommands.
 
 - ``commands``: generate, create, run, revert, status, clean, verify, accept,
-  sql, lint, review, gate, release, backup, restore (on Flask-Migrate's ``db`` group);
+  sql, lint, review, gate, release, backup, restore (on Flask-Migrate's ``db`` group),
+  one module per workflow (authoring, running, inspecting, review, backups);
+- ``amendments``: the changed revisions development lets ``run`` and ``revert`` pass;
 - ``alembic_setup``: the migrations directory, Alembic's configuration and scripts;
 - ``gate``: the CI gate's checks (one head, run-revert-run, main untouched);
 - ``release_gate``: the previous release's models against each new revision, and
@@ -16,7 +18,8 @@
 - ``renames``: a drop plus an add refused, with the two-release recipe;
 - ``operation_tree``: walking the operations autogenerate wrote;
 - ``enum_types``: PostgreSQL enum types created and dropped by generated revisions;
-- ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``;
+- ``lint``: offline PostgreSQL SQL, squawk's hazard rules, ``migrations/reviewed.txt``,
+  which revisions ``flask db lint`` checks;
 - ``lock``: one migration run at a time per database;
 - ``lock_retry``: a revision or step that hit ``lock_timeout``, retried with backoff;
 - ``ops`` and ``safe_ddl``: the lock-safe operations revisions call
@@ -24,7 +27,8 @@
 - ``safe_rewrite``: generated revisions written with those operations;
 - ``hazard_advice``: the safe form beside each lint hazard;
 - ``backfill``: batched, committed, resumable updates for data migrations;
-- ``backup``: SQLite online backup, pg_dump / pg_restore, checking a backup;
+- ``backup``: SQLite online backup, pg_dump / pg_restore, checking a backup, the
+  restore sequence;
 - ``backup_check``: before a restore, the backup's revisions and tables against this code;
 - ``scratch``: the gate's scratch SQLite and PostgreSQL databases;
 - ``sqlite_batch``: foreign keys off during SQLite runs; leftover batch tables;

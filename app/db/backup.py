@@ -1,5 +1,8 @@
 """Database backups before production migrations, and restoring them.
 
+``replace_database`` is the whole restore: under the migration lock, a backup
+of what is there first, then the restore, recorded in the restored database.
+
 SQLite: the online backup API (consistent while the application runs).
 PostgreSQL: ``pg_dump`` in custom format; restoring drops the ``public``
 schema and replays the dump in one transaction (``pg_restore | psql -1``), so
@@ -13,12 +16,17 @@ import os
 import re
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
+
+from app.data.change_feed import announce_every_table
+from app.db.audit import RESTORE, record
+from app.db.lock import migration_lock
 
 RESET_PUBLIC_SCHEMA = "DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -149,6 +157,41 @@ def _copy_rows(sql: str) -> list[str]:
         elif inside and line:
             rows.append(line.split("\t")[0])
     return rows
+
+
+def replace_database(
+    engine: Engine,
+    source: Path,
+    contents: BackupContents,
+    back_up_first: Callable[[Engine], object],
+) -> None:
+    """Replace ``engine``'s database with the checked backup ``source`` holding ``contents``.
+
+    Under the migration lock (no run or other restore meanwhile):
+    ``back_up_first(engine)`` when there is a database to lose, the restore,
+    then, in the restored database, an audit row naming the backup and its
+    checksum and every table announced changed (every replica's response
+    cache starts afresh). Pooled connections are dropped at the end: they may
+    have cached the old schema.
+    """
+    with migration_lock(engine):
+        if _has_database(engine):
+            back_up_first(engine)
+        restore(engine.url, source)
+        with engine.begin() as connection:
+            # The backup's name and checksum, in the audit table of the restored database.
+            record(
+                connection, revision=",".join(contents.revisions), direction=RESTORE, path=source
+            )
+            announce_every_table(connection)  # every replica's response cache starts afresh
+    engine.dispose()  # pooled connections may have cached the old schema
+
+
+def _has_database(engine: Engine) -> bool:
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        return bool(database) and Path(str(database)).is_file()
+    return True
 
 
 def restore_command(source: Path) -> str:

@@ -34,8 +34,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 
+from app.db import history
 from app.db.hazard_advice import safe_alternative
 from app.db.phases import CONTRACT, phase_of
 
@@ -120,6 +121,29 @@ def record_review(directory: str | Path, revision: str, reason: str) -> Path:
     lines = "".join(f"{rev}  {why}\n" for rev, why in reviews.items())
     path.write_text(REVIEWED_HEADER + lines)
     return path
+
+
+def lint_selection(
+    script: ScriptDirectory, revisions: tuple[str, ...], everything: bool, versions: Path
+) -> tuple[list[Script], str]:
+    """The revisions ``flask db lint`` checks, oldest first, and a line saying how they were chosen.
+
+    ``everything``: every revision; else ``revisions``, the ids named (unknown
+    ones left out); else the revisions whose files under ``versions`` were
+    added since the branch left main (git: ``history.main_base``), the line
+    naming main's commit and how many. The line is empty unless git chose.
+    """
+    every = list(reversed(list(script.walk_revisions())))
+    if everything:
+        return every, ""
+    if revisions:
+        found = [script.get_revision(r) for r in revisions]
+        return [f for f in found if f is not None], ""
+    root = history.repository_root(versions)
+    branch, base = history.main_base(root)
+    added = {p.resolve() for p in history.added_since(root, base, versions)}
+    chosen = [s for s in every if Path(s.path).resolve() in added]
+    return chosen, f"Revisions added since {branch} ({base[:12]}): {len(added)}"
 
 
 @contextmanager

@@ -31,18 +31,10 @@ from sqlalchemy import CheckConstraint, Column
 from sqlalchemy.sql.elements import ClauseElement
 
 from app.db import ops as safe
+from app.db.operation_tree import leaf_operations
 
 _rewriter = Rewriter()
 _new: dict[str, set[Any]] = {"tables": set(), "columns": set(), "upgrade": set()}
-
-
-def _walk(operations: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
-    found: list[ops.MigrateOperation] = []
-    for operation in operations:
-        found.append(operation)
-        if isinstance(operation, ops.OpContainer):
-            found.extend(_walk(operation.ops))
-    return found
 
 
 def rewrite_to_safe_operations(
@@ -50,7 +42,7 @@ def rewrite_to_safe_operations(
 ) -> None:
     """``process_revision_directives`` step: the safe forms in every generated ``upgrade()``."""
     for script in directives:
-        upgrade = [op for ops_ in script.upgrade_ops_list for op in _walk(ops_.ops)]
+        upgrade = [op for ops_ in script.upgrade_ops_list for op in leaf_operations(ops_.ops)]
         _new["upgrade"] = {id(op) for op in upgrade}
         _new["tables"] = {op.table_name for op in upgrade if isinstance(op, ops.CreateTableOp)}
         _new["columns"] = {

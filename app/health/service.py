@@ -60,6 +60,16 @@ def migration_heads() -> set[str]:
     return set(migration_scripts().get_heads())
 
 
+def schema_at_head(connection: Connection) -> bool:
+    """Whether the database's applied revision(s) are exactly this release's head(s).
+
+    Stricter than readiness (which also accepts pending contract revisions and a
+    later release's schema): the metrics' ``conduit_schema_at_head`` (app/web/metrics.py).
+    """
+    applied = set(MigrationContext.configure(connection).get_current_heads())
+    return applied == migration_heads()
+
+
 def readiness() -> str:
     """The schema's revision(s) when ready; otherwise a 503 naming the reason."""
     try:

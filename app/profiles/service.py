@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, delete, exists, false, select
 
-from app.data.unit_of_work import commit, insert_ignoring_conflicts
+from app.data.unit_of_work import commit
+from app.data.upserts import insert_ignoring_conflicts
 from app.errors import abort
 from app.extensions import db
 from app.models import Follow, User

@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.web.api import BaseSchema
+from app.web.fields import BaseSchema
 
 
 class TagsResponseSchema(BaseSchema):

@@ -10,7 +10,14 @@ from app.users.schemas import (
     UpdateUserRequestSchema,
     UserResponseSchema,
 )
+from app.web import conditional_writes
 from app.web.api import Blueprint
+from app.web.throttling import (
+    LOGIN_FAILURES_PER_ACCOUNT,
+    LOGIN_FAILURES_PER_ADDRESS,
+    REGISTRATIONS_PER_ADDRESS,
+    throttled,
+)
 
 blp = Blueprint(
     "User and Authentication",
@@ -22,12 +29,20 @@ blp = Blueprint(
 
 @blp.route("/users/login")
 class Login(MethodView):
+    @throttled(LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_ACCOUNT)
     @blp.arguments(LoginUserRequestSchema)
     @blp.response(200, UserResponseSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.doc(operationId="Login")
     def post(self, payload):
-        """Log in with email and password"""
+        """Log in with email and password
+
+        Failed logins (401) are limited per client address (default: 10 a
+        minute) and per account (default: 100 an hour, whichever address they
+        come from); past either, every login for it answers 429 with
+        `Retry-After` until the window has room, a correct password included.
+        """
         credentials = payload["user"]
         user = service.authenticate(credentials["email"], credentials["password"])
         return {"user": service.user_payload(user)}
@@ -35,11 +50,17 @@ class Login(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
+    @throttled(REGISTRATIONS_PER_ADDRESS)
     @blp.arguments(NewUserRequestSchema)
     @blp.response(201, UserResponseSchema)
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.doc(operationId="CreateUser")
     def post(self, payload):
-        """Register a new user"""
+        """Register a new user
+
+        Registrations are limited per client address (default: 20 an hour, the
+        refused ones counted too); past that they answer 429 with `Retry-After`.
+        """
         user = service.register(**payload["user"])
         return {"user": service.user_payload(user)}
 
@@ -56,7 +77,8 @@ class CurrentUser(MethodView):
     @auth_required
     @blp.arguments(UpdateUserRequestSchema)
     @blp.response(200, UserResponseSchema)
-    @blp.doc(operationId="UpdateCurrentUser")
+    @blp.alt_response(412, response=conditional_writes.RESPONSE)
+    @blp.doc(operationId="UpdateCurrentUser", parameters=[conditional_writes.PARAMETER_NAME])
     def put(self, payload):
         """Update the current user
 

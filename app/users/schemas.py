@@ -7,7 +7,7 @@ from marshmallow import validate
 
 from app.models import EMAIL_MAX_LENGTH, URL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from app.text import character_class, ecma_anchored, identity_key, normalize_email
-from app.web.api import BaseSchema, Email, PartialUpdateSchema, String, max_length, not_blank
+from app.web.fields import BaseSchema, Email, PartialUpdateSchema, String, max_length, not_blank
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256

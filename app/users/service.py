@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import User
 from app.security import create_token, hash_password, verify_password
 from app.text import identity_key, normalize_email
+from app.web import conditional_writes
 
 TAKEN = "has already been taken"
 
@@ -68,7 +69,13 @@ def authenticate(email: str, password: str) -> User:
 
 
 def update(user: User, changes: dict[str, Any]) -> User:
-    """Apply the fields sent: an empty password keeps it, an empty bio or image clears it."""
+    """Apply the fields sent: an empty password keeps it, an empty bio or image clears it.
+
+    The current user's answer carries a token minted for it, so no tag read
+    earlier names its current representation: ``If-Match: *`` holds, a listed
+    tag is a 412 (app/web/conditional_writes.py).
+    """
+    conditional_writes.require(lambda: None)
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     password = changes.pop("password", "")  # "" (a blank settings field) keeps it

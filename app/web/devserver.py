@@ -102,6 +102,10 @@ def main() -> None:
         except DatabaseUnreachable as error:
             log.error("%s", error)
             sys.exit(1)
+        if settings.metrics_port is not None:  # one process: its own metrics, from a thread
+            from app.web import metrics
+
+            metrics.serve(app, settings.host, settings.metrics_port)
     run_simple(
         settings.host,
         settings.port,

@@ -15,7 +15,7 @@ _OFFLINE_SETTINGS = {
 
 def openapi_document() -> dict[str, Any]:
     from app import create_app
-    from app.extensions import api
+    from app.web.api import api
 
     app = create_app(_OFFLINE_SETTINGS)
     with app.app_context():

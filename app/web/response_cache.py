@@ -82,13 +82,24 @@ def _size(entry: Entry) -> int:
     return entry.size
 
 
+class _Entries(LRUCache[Key, Entry]):
+    """An LRU that counts what it drops to make room (app/web/metrics.py reads it)."""
+
+    evictions = 0
+
+    def popitem(self) -> tuple[Key, Entry]:
+        item = super().popitem()
+        self.evictions += 1
+        return item
+
+
 class ResponseCache:
     """Answers with the generations they were read at; least recently used dropped past
     ``max_bytes``."""
 
     def __init__(self, feed: change_feed.ChangeFeed, max_bytes: int) -> None:
         self.feed = feed
-        self._entries: LRUCache[Key, Entry] = LRUCache(max_bytes, getsizeof=_size)
+        self._entries = _Entries(max_bytes, getsizeof=_size)
         self._lock = threading.Lock()
 
     def get(self, key: Key, now: Generations) -> Entry | None:
@@ -110,6 +121,16 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """The entries' bytes, as counted against ``max_bytes``."""
+        return int(self._entries.currsize)
+
+    @property
+    def evictions(self) -> int:
+        """Entries dropped so far to make room for others."""
+        return self._entries.evictions
 
 
 def _cache() -> ResponseCache | None:

@@ -76,6 +76,18 @@ def test_every_api_operation_documents_503_with_retry_after(spec):
             }, f"{method.upper()} {path}"
 
 
+def test_the_throttled_operations_document_429_with_retry_after(spec):
+    throttled = spec["components"]["responses"]["TOO_MANY_REQUESTS"]
+    assert throttled["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    documented = {
+        (method.upper(), path)
+        for path, method, operation in operations(spec)
+        if operation["responses"].get("429") == {"$ref": "#/components/responses/TOO_MANY_REQUESTS"}
+    }
+
+    assert documented == {("POST", "/api/users"), ("POST", "/api/users/login")}
+
+
 def test_the_liveness_probe_documents_no_503(spec):
     assert "503" not in spec["paths"]["/healthz"]["get"]["responses"]
 

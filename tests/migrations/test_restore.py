@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, select, text
 
-from app.db import commands
 from app.db.audit import RESTORE, TOOLING_TABLES, audit_table
+from app.db.commands import backups as backup_commands
 from app.db.exit_codes import ExitCode
 from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
 
@@ -179,7 +179,7 @@ def test_restore_on_a_terminal_asks_first_and_a_no_changes_nothing(
     restore_db("backup", "--output", str(source))
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO tags (name) VALUES ('after-backup')"))
-    monkeypatch.setattr(commands, "_interactive", lambda: True)
+    monkeypatch.setattr(backup_commands, "_interactive", lambda: True)
 
     result = restore_db("restore", str(source), input="n\n")
 

@@ -107,10 +107,32 @@ export const createArticle = (article: RequestBody<"/api/articles", "post">["art
 export const getArticle = (slug: string) =>
   unwrap(client.GET("/api/articles/{slug}", { params: { path: { slug } } }));
 
+/** The article with the `ETag` its answer carried (`null` if none), to send back as `If-Match`. */
+export async function getArticleWithEtag(slug: string) {
+  const { data, error, response } = await client.GET("/api/articles/{slug}", {
+    params: { path: { slug } },
+  });
+  if (error !== undefined || !response.ok || data === undefined) {
+    throw new ApiError(response.status, error);
+  }
+  return { article: data.article, etag: response.headers.get("ETag") };
+}
+
+/**
+ * Saves the changes; with `ifMatch` (the `ETag` of the article as it was read),
+ * only if nobody changed it since: otherwise a 412 and nothing is written.
+ */
 export const updateArticle = (
   slug: string,
   article: RequestBody<"/api/articles/{slug}", "put">["article"],
-) => unwrap(client.PUT("/api/articles/{slug}", { params: { path: { slug } }, body: { article } }));
+  ifMatch?: string | null,
+) =>
+  unwrap(
+    client.PUT("/api/articles/{slug}", {
+      params: { path: { slug }, header: ifMatch ? { "If-Match": ifMatch } : undefined },
+      body: { article },
+    }),
+  );
 
 export async function deleteArticle(slug: string): Promise<void> {
   await unwrap(client.DELETE("/api/articles/{slug}", { params: { path: { slug } } }));

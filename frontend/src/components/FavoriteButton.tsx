@@ -1,7 +1,5 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
-import { createArticleFavorite, deleteArticleFavorite } from "../api/client";
-import { keys } from "../api/queries/keys";
+import { useToggleFavorite } from "../api/queries";
 import type { Article, ArticleListItem } from "../api/types";
 import { useSession } from "../session/context";
 
@@ -18,15 +16,7 @@ export function FavoriteButton({
 }) {
   const { user } = useSession();
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
-  const mutation = useMutation({
-    mutationFn: () =>
-      article.favorited ? deleteArticleFavorite(article.slug) : createArticleFavorite(article.slug),
-    onSuccess: ({ article: updated }) => {
-      queryClient.setQueryData(keys.article(updated.slug), updated);
-      return queryClient.invalidateQueries({ queryKey: keys.articles });
-    },
-  });
+  const mutation = useToggleFavorite();
 
   const action = article.favorited ? "Unfavorite" : "Favorite";
   const className = `btn btn-sm ${article.favorited ? "btn-primary" : "btn-outline-primary"}${
@@ -40,7 +30,7 @@ export function FavoriteButton({
       // The feed's heart shows only the count: its name says which article.
       aria-label={compact ? `${action} "${article.title}" (${article.favoritesCount})` : undefined}
       disabled={mutation.isPending}
-      onClick={() => (user ? mutation.mutate() : navigate("/register"))}
+      onClick={() => (user ? mutation.mutate(article) : navigate("/register"))}
     >
       <i className="ion-heart" aria-hidden="true" />
       {compact ? (

@@ -1,9 +1,7 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { createArticleComment, deleteArticle, deleteArticleComment } from "../api/client";
 import { errorMessages, splitFieldErrors } from "../api/errors";
-import { keys, useArticle, useComments } from "../api/queries";
+import { useAddComment, useArticle, useComments, useDeleteArticle, useDeleteComment } from "../api/queries";
 import type { Article as ArticleData, Comment, User } from "../api/types";
 import { ArticleMeta, profilePath } from "../components/ArticleMeta";
 import { Avatar } from "../components/Avatar";
@@ -54,16 +52,7 @@ export function Article() {
 function ArticleActions({ article }: { article: ArticleData }) {
   const { user } = useSession();
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
-  const removal = useMutation({
-    mutationFn: () => deleteArticle(article.slug),
-    onSuccess: async () => {
-      queryClient.removeQueries({ queryKey: keys.article(article.slug) });
-      await queryClient.invalidateQueries({ queryKey: keys.articles });
-      await queryClient.invalidateQueries({ queryKey: keys.tags });
-      navigate("/");
-    },
-  });
+  const removal = useDeleteArticle();
   const mine = user !== null && user.username === article.author.username;
   return (
     <ArticleMeta article={article}>
@@ -76,7 +65,7 @@ function ArticleActions({ article }: { article: ArticleData }) {
             type="button"
             className="btn btn-outline-danger btn-sm"
             disabled={removal.isPending}
-            onClick={() => removal.mutate()}
+            onClick={() => removal.mutate(article.slug, { onSuccess: () => navigate("/") })}
           >
             <i className="ion-trash-a" aria-hidden="true" /> Delete Article
           </button>
@@ -115,21 +104,14 @@ function Comments({ slug }: { slug: string }) {
 }
 
 function CommentForm({ slug, user }: { slug: string; user: User }) {
-  const queryClient = useQueryClient();
   const [body, setBody] = useState("");
-  const mutation = useMutation({
-    mutationFn: () => createArticleComment(slug, { body }),
-    onSuccess: ({ comment }) => {
-      queryClient.setQueryData<Comment[]>(keys.comments(slug), (comments = []) => [comment, ...comments]);
-      setBody("");
-    },
-  });
+  const mutation = useAddComment(slug);
   const { other } = mutation.isError
     ? splitFieldErrors(errorMessages(mutation.error), [])
     : { other: [] };
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    mutation.mutate();
+    mutation.mutate(body, { onSuccess: () => setBody("") });
   };
   return (
     <>
@@ -157,14 +139,7 @@ function CommentForm({ slug, user }: { slug: string; user: User }) {
 }
 
 function CommentCard({ slug, comment, mine }: { slug: string; comment: Comment; mine: boolean }) {
-  const queryClient = useQueryClient();
-  const removal = useMutation({
-    mutationFn: () => deleteArticleComment(slug, comment.id),
-    onSuccess: () =>
-      queryClient.setQueryData<Comment[]>(keys.comments(slug), (comments = []) =>
-        comments.filter((c) => c.id !== comment.id),
-      ),
-  });
+  const removal = useDeleteComment(slug);
   return (
     <article className="card" aria-label={`Comment by ${comment.author.username}`}>
       <div className="card-block">
@@ -189,7 +164,7 @@ function CommentCard({ slug, comment, mine }: { slug: string; comment: Comment; 
               className="btn-icon"
               aria-label="Delete comment"
               disabled={removal.isPending}
-              onClick={() => removal.mutate()}
+              onClick={() => removal.mutate(comment.id)}
             >
               <i className="ion-trash-a" aria-hidden="true" />
             </button>

@@ -74,4 +74,20 @@ describe("the sign-up form", () => {
     expect(request?.url).toBe("http://conduit.test/api/users/login");
     expect(await request?.json()).toEqual({ user: { email: user.email, password: "long enough password" } });
   });
+
+  it("shows a throttled login's message above the form, no field marked", async () => {
+    const message = "are too many from this address; try again in 42 seconds";
+    vi.stubGlobal("fetch", answer(429, { errors: { "login attempts": [message] } }));
+    setBaseUrl("http://conduit.test");
+    renderAt("/login");
+    const events = userEvent.setup();
+    await events.type(screen.getByLabelText("Email"), "ann@example.com");
+    await events.type(screen.getByLabelText("Password"), "long enough password");
+    await events.click(screen.getByRole("button", { name: "Sign in" }));
+
+    expect(await screen.findByText(`login attempts ${message}`)).toBeTruthy();
+    expect(screen.getByLabelText("Email").getAttribute("aria-invalid")).toBe("false");
+    expect(screen.getByLabelText("Password").getAttribute("aria-invalid")).toBe("false");
+    expect(localStorage.getItem("conduit.token")).toBeNull();
+  });
 });

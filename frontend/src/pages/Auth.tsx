@@ -1,38 +1,28 @@
-import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router";
-import { createUser, login } from "../api/client";
 import { errorMessages, splitFieldErrors } from "../api/errors";
+import { useAuthenticate } from "../api/queries";
 import { ErrorList } from "../components/ErrorList";
 import { Field } from "../components/Field";
-import { useSession } from "../session/context";
 
 const FIELDS = ["username", "email", "password"] as const;
 
 /** Sign up (`mode="register"`) or sign in; the API's messages appear beside their fields. */
 export function Auth({ mode }: { mode: "login" | "register" }) {
   const registering = mode === "register";
-  const { signIn } = useSession();
   const navigate = useNavigate();
   const [username, setUsername] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
 
-  const mutation = useMutation({
-    mutationFn: () =>
-      registering ? createUser({ username, email, password }) : login({ email, password }),
-    onSuccess: ({ user }) => {
-      signIn(user);
-      navigate("/");
-    },
-  });
+  const mutation = useAuthenticate(mode);
   const { byField, other } = mutation.isError
     ? splitFieldErrors(errorMessages(mutation.error), FIELDS)
     : { byField: {}, other: [] };
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    mutation.mutate();
+    mutation.mutate({ username, email, password }, { onSuccess: () => navigate("/") });
   };
 
   return (

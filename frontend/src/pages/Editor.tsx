@@ -1,9 +1,8 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent, type KeyboardEvent } from "react";
 import { useNavigate, useParams } from "react-router";
-import { createArticle, updateArticle } from "../api/client";
+import { ApiError } from "../api/client";
 import { errorMessages, splitFieldErrors } from "../api/errors";
-import { keys, useArticle } from "../api/queries";
+import { useArticleToEdit, useSaveArticle } from "../api/queries";
 import type { Article } from "../api/types";
 import { ErrorList } from "../components/ErrorList";
 import { Field } from "../components/Field";
@@ -11,38 +10,50 @@ import { addTags, removeTag } from "../lib/tags";
 
 const FIELDS = ["title", "description", "body", "tagList"] as const;
 
-/** /editor writes a new article; /editor/:slug edits one. */
+/**
+ * /editor writes a new article; /editor/:slug edits one, read afresh with its
+ * `ETag`. Reloading after a conflict reads it again and starts the form over.
+ */
 export function Editor() {
   const { slug } = useParams();
-  const existing = useArticle(slug);
+  const existing = useArticleToEdit(slug);
+  const [loads, setLoads] = useState(0);
   if (slug === undefined) return <ArticleForm key="new" />;
   if (existing.isPending) return <div className="container page">Loading article…</div>;
   if (existing.isError) return <div className="container page error-messages">Could not load the article.</div>;
-  return <ArticleForm key={slug} article={existing.data} />;
+  const reload = async () => {
+    if ((await existing.refetch()).isSuccess) setLoads((n) => n + 1);
+  };
+  return (
+    <ArticleForm
+      key={`${slug} ${loads}`}
+      article={existing.data.article}
+      etag={existing.data.etag}
+      onReload={() => void reload()}
+    />
+  );
 }
 
-function ArticleForm({ article }: { article?: Article }) {
+function ArticleForm({
+  article,
+  etag = null,
+  onReload,
+}: {
+  article?: Article;
+  etag?: string | null;
+  onReload?: () => void;
+}) {
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
   const [title, setTitle] = useState(article?.title ?? "");
   const [description, setDescription] = useState(article?.description ?? "");
   const [body, setBody] = useState(article?.body ?? "");
   const [tagList, setTagList] = useState<string[]>(article?.tagList ?? []);
   const [tagInput, setTagInput] = useState("");
-
-  const mutation = useMutation({
-    mutationFn: () => {
-      const fields = { title, description, body, tagList: addTags(tagList, tagInput) };
-      return article ? updateArticle(article.slug, fields) : createArticle(fields);
-    },
-    onSuccess: async ({ article: saved }) => {
-      queryClient.setQueryData(keys.article(saved.slug), saved);
-      await queryClient.invalidateQueries({ queryKey: keys.articles });
-      await queryClient.invalidateQueries({ queryKey: keys.tags });
-      navigate(`/article/${encodeURIComponent(saved.slug)}`);
-    },
-  });
-  const { byField, other } = mutation.isError
+  // The article as this form loaded it: a save applies only to that version.
+  const [editing] = useState(() => (article ? { slug: article.slug, etag } : undefined));
+  const mutation = useSaveArticle(editing);
+  const conflict = mutation.error instanceof ApiError && mutation.error.status === 412;
+  const { byField, other } = mutation.isError && !conflict
     ? splitFieldErrors(errorMessages(mutation.error), FIELDS)
     : { byField: {}, other: [] };
 
@@ -55,7 +66,10 @@ function ArticleForm({ article }: { article?: Article }) {
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    mutation.mutate();
+    const fields = { title, description, body, tagList: addTags(tagList, tagInput) };
+    mutation.mutate(fields, {
+      onSuccess: ({ article: saved }) => navigate(`/article/${encodeURIComponent(saved.slug)}`),
+    });
   };
 
   return (
@@ -65,6 +79,18 @@ function ArticleForm({ article }: { article?: Article }) {
           <div className="col-md-10 offset-md-1 col-xs-12">
             <h1 className="sr-only">{article ? "Edit article" : "New article"}</h1>
             <ErrorList messages={other} />
+            {conflict && (
+              <div className="error-messages" role="alert">
+                <p>
+                  This article changed since you opened it (in another tab or window), so your changes were not
+                  saved: saving them would undo that change. Reload it to edit the current version; copy anything
+                  you want to keep first, as reloading replaces what you typed here.
+                </p>
+                <button type="button" className="btn btn-sm btn-outline-secondary" onClick={onReload}>
+                  Reload the article
+                </button>
+              </div>
+            )}
             <form onSubmit={submit} aria-label={article ? "Edit article" : "New article"}>
               <Field label="Article Title" field="title" errors={byField.title}>
                 {(props) => (

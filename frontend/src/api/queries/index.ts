@@ -4,6 +4,7 @@ import { articleRequest, type ArticleFilter } from "../../lib/articleList";
 import {
   getArticle,
   getArticleComments,
+  getArticleWithEtag,
   getArticles,
   getArticlesFeed,
   getProfileByUsername,
@@ -12,6 +13,7 @@ import {
 import { keys } from "./keys";
 
 export { keys };
+export * from "./mutations";
 
 export function useArticleList(filter: ArticleFilter, page: number) {
   return useQuery({
@@ -31,6 +33,20 @@ export function useArticle(slug: string | undefined) {
   return useQuery({
     queryKey: keys.article(slug ?? ""),
     queryFn: slug === undefined ? skipToken : async () => (await getArticle(slug)).article,
+  });
+}
+
+/**
+ * The article to edit, always read afresh (never from the cache, and dropped
+ * once the editor closes) with the `ETag` its answer carried: the editor sends
+ * it back as `If-Match`, so a save cannot overwrite a change it never saw.
+ */
+export function useArticleToEdit(slug: string | undefined) {
+  return useQuery({
+    queryKey: keys.articleToEdit(slug ?? ""),
+    queryFn: slug === undefined ? skipToken : () => getArticleWithEtag(slug),
+    staleTime: 0,
+    gcTime: 0,
   });
 }
 

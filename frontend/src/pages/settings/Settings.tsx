@@ -1,8 +1,7 @@
-import { useMutation } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
-import { updateCurrentUser } from "../../api/client";
 import { errorMessages, splitFieldErrors } from "../../api/errors";
+import { useUpdateSettings } from "../../api/queries";
 import type { User } from "../../api/types";
 import { ErrorList } from "../../components/ErrorList";
 import { Field } from "../../components/Field";
@@ -42,16 +41,9 @@ export function Settings() {
 }
 
 function SettingsEditor({ user }: { user: User }) {
-  const { update } = useSession();
   const navigate = useNavigate();
   const [form, setForm] = useState<SettingsForm>(() => settingsForm(user));
-  const mutation = useMutation({
-    mutationFn: () => updateCurrentUser(settingsChanges(user, form)),
-    onSuccess: ({ user: updated }) => {
-      update(updated);
-      navigate(`/profile/${encodeURIComponent(updated.username)}`);
-    },
-  });
+  const mutation = useUpdateSettings();
   const { byField, other } = mutation.isError
     ? splitFieldErrors(errorMessages(mutation.error), FIELDS)
     : { byField: {}, other: [] };
@@ -60,7 +52,9 @@ function SettingsEditor({ user }: { user: User }) {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    mutation.mutate();
+    mutation.mutate(settingsChanges(user, form), {
+      onSuccess: ({ user: updated }) => navigate(`/profile/${encodeURIComponent(updated.username)}`),
+    });
   };
 
   return (

@@ -1,0 +1,48 @@
+"""``INSERT … ON CONFLICT`` on PostgreSQL and SQLite: writes that cannot lose a race.
+
+Each helper is one statement, so two requests writing the same row at once
+never see a uniqueness error: one inserts, the other does nothing (or adds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.extensions import db
+from app.models import Base
+
+
+def _insert(model: type[Base]) -> Any:
+    """The dialect's ``INSERT``, which knows ``ON CONFLICT`` (PostgreSQL and SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def insert_ignoring_conflicts(
+    model: type[Base], rows: list[dict[str, Any]], returning: Any = None
+) -> list[Any]:
+    """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window.
+
+    With ``returning`` (a column), the values of the rows actually inserted.
+    """
+    if not rows:
+        return []
+    statement = _insert(model).values(rows).on_conflict_do_nothing()
+    if returning is None:
+        db.session.execute(statement)
+        return []
+    return list(db.session.scalars(statement.returning(returning)))
+
+
+def upsert_adding(model: type[Base], *, key: dict[str, Any], column: str, delta: int) -> None:
+    """``INSERT … ON CONFLICT DO UPDATE SET column = column + delta``: one atomic statement."""
+    statement = _insert(model).values({**key, column: delta})
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={column: getattr(model, column) + statement.excluded[column]},
+        )
+    )
