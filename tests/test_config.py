@@ -342,6 +342,8 @@ def test_flask_settings_masks_the_rate_limit_storage_password(monkeypatch):
     output = app.test_cli_runner().invoke(args=["settings", "RATELIMIT_STORAGE_URI"]).output
 
     assert output == "RATELIMIT_STORAGE_URI='redis://:***@cache:6379/0'  # environment\n"
+
+
 def test_metrics_are_off_unless_a_metrics_port_is_set(tmp_path):
     assert server_settings(env_file=tmp_path / "none").metrics_port is None
     assert (
