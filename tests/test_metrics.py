@@ -21,6 +21,7 @@ from sqlalchemy import text
 from app.data import counters
 from app.extensions import db
 from app.web import metrics
+from tests import databases
 from tests.conftest import TEST_SECRET_KEY, _served_on, app_with_tables, close_app, make_app
 from tests.factories import auth, create_article, register
 from tests.listening import wait_until_listening
@@ -165,7 +166,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("engine", [databases.POSTGRESQL, databases.SQLITE])
 def test_a_database_that_cannot_be_reached_is_counted_as_503(engine: str, tmp_path: Path) -> None:
     url = (
         f"postgresql://postgres@127.0.0.1:{closed_port()}/conduit"
@@ -240,7 +241,8 @@ def free_port() -> str:
         return str(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.served  # gunicorn, two workers
+@pytest.mark.parametrize("engine", databases.PARAMS)
 def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
     engine: str, tmp_path: Path, worker_id: str
 ) -> None:
