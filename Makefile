@@ -51,7 +51,7 @@ serve: install ## Serve with gunicorn as in production (gunicorn.conf.py: WEB_CO
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 DATABASE ?= sqlite
-throwaway: install ## The app on a fresh, migrated database (DATABASE=postgresql) on a free loopback port (PORT) until Ctrl-C; removed after
+throwaway: install ## The app on a fresh, migrated database (DATABASE=postgresql) on a free loopback port (PORT) until Ctrl-C (a clean exit); removed after
 	$(BIN)/python -m scripts.throwaway --database $(DATABASE) --port $${PORT:-0}
 
 settings: install ## The settings in effect and where each comes from (environment, .env, default)
@@ -92,12 +92,14 @@ $(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
 ##@ Tests and quality
 
 .PHONY: test test-quick lint format conformance fuzz browser
-test: install-dev $(FRONTEND_DEPS) ## Every test, on SQLite and PostgreSQL, and the web app's unit tests (ARGS="-k follow" goes to pytest)
+# With ARGS, make test runs only what ARGS asked pytest for; FRONTEND=1 adds the web app's tests.
+FRONTEND ?= $(if $(ARGS),0,1)
+test: install-dev $(if $(filter 1,$(FRONTEND)),$(FRONTEND_DEPS)) ## Every test, on SQLite and PostgreSQL, and the web app's unit tests; ARGS="-k follow" runs only what it asks pytest for (FRONTEND=1: the web app's too)
 	$(BIN)/pytest -n 2 $(ARGS)
-	npm --prefix frontend run --silent test
+	$(if $(filter 1,$(FRONTEND)),npm --prefix frontend run --silent test)
 
-test-quick: install-dev ## The inner loop: SQLite only, no PostgreSQL, browser or node (ARGS too)
-	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node" $(ARGS)
+test-quick: install-dev ## The inner loop (under a minute): SQLite only; no PostgreSQL, browser, node, served (subprocess servers) or slow (fuzz, gates) tests (ARGS too)
+	$(BIN)/pytest -n 2 --databases sqlite -m "not browser and not node and not served and not slow" $(ARGS)
 
 lint: install-dev ## ruff check, ruff format --check, mypy on app/, bench/ and scripts/, the layer contract (lint-imports)
 	$(BIN)/ruff check .
@@ -177,7 +179,7 @@ FLASK_DB := $(BIN)/flask db
 require = @test -n "$($(1))" || { echo "usage: make $@ $(1)=$(2)" >&2; exit 2; }
 
 .PHONY: migration-generate migration-create migration-run migration-revert migration-show \
-	migration-verify migration-accept migration-lint migration-review migration-check migration-sql \
+	migration-verify migration-accept migration-discard migration-lint migration-review migration-check migration-sql \
 	migration-release db-backup db-restore db-reset
 migration-generate: install-dev ## Generate a migration from model changes: name=AddUserTable
 	$(call require,name,AddUserTable)
@@ -192,6 +194,10 @@ migration-run: install ## Apply pending migrations (locked; verified; backed up 
 
 migration-revert: install ## Revert the last applied migration (one step; repeat for more)
 	$(FLASK_DB) revert
+
+migration-discard: install-dev ## Delete the head revision if never applied and not on main: rev=<id> (HEAD moves back)
+	$(call require,rev,<revision id>)
+	$(FLASK_DB) discard "$(rev)"
 
 migration-show: install ## One line per revision: [X] applied [ ] pending [M] changed [?] missing
 	$(FLASK_DB) status
@@ -268,10 +274,10 @@ bench-migration: bench-install ## p99 before and during an index + validated che
 bench-abuse: bench-install ## Worker memory after 24,000 distinct URLs, a request among 32 silent connections, /healthz while a table is locked
 	$(BIN)/python -m bench.run abuse
 
-deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies
+deploy-demo: install ## Two gunicorn replicas behind nginx on loopback; Postman suite while one dies (as root, apt-installs nginx-light and wrk if missing, saying so first; DEMO_NO_INSTALL=1 refuses)
 	deploy/demo.sh
 
-release-demo: install ## A rolling release under load: previous release (migrations/RELEASED) → expand, replicas, contract
+release-demo: install ## A rolling release under load: previous release (migrations/RELEASED) → expand, replicas, contract (apt-installs nginx-light if missing, as deploy-demo)
 	deploy/release-demo.sh
 
 ##@ Housekeeping

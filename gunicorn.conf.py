@@ -127,7 +127,8 @@ else:
     control_socket_disable = True
 
 # gunicorn's own lines (start, workers, errors) in the application's format;
-# no access log: the application logs one line per request.
+# no access log: the application logs one line per request (gunicorn_logconfig
+# discards gunicorn.access, which a logconfig_dict would otherwise turn on).
 loglevel = settings.log_level.lower()
 accesslog = None
 errorlog = "-"

@@ -5,8 +5,12 @@
 #   3. the public Postman suite (newman) runs through nginx while a steady write
 #      load (wrk posting comments) runs too, and one replica is killed (SIGKILL)
 #      in the middle of both;
-#   4. checks: no newman assertion fails, no request fails beyond those in flight
-#      on the killed replica, and every acknowledged comment is in the database.
+#   4. checks: the only failed requests are those allowed to fail by design (a
+#      write inside the killed replica: nginx answers 502 and does not replay
+#      it), at most one per client connection; the newman requests after such a
+#      502 may depend on what it would have made (a user, an article) and are
+#      not counted, but the whole suite must then pass again on the surviving
+#      replica; and every acknowledged comment is in the database.
 # Bounded (DEMO_MAX_SECONDS, default 240) and it removes everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -147,21 +151,55 @@ suite_status=0
 wait "$suite" || suite_status=$?
 wait "$load" || true
 
+# The suite again, after the kill, through nginx to the surviving replica: what
+# the first run could not check past a request lost by design is checked here.
+say "the Postman suite again, on replica B alone"
+suffix=$(date +%s%N | tail -c 9)
+after_status=0
+timeout 120 "$NEWMAN" run "$COLLECTION" \
+  --global-var "APIURL=$balancer/api" \
+  --global-var "USERNAME=after$suffix" \
+  --global-var "EMAIL=after$suffix@example.com" \
+  --global-var "PASSWORD=demo-password" \
+  --reporters cli,json --reporter-json-export "$workdir/newman-after.json" \
+  >"$workdir/newman-after.out" 2>&1 || after_status=$?
+
 # --- 4. checks --------------------------------------------------------------------------
 tail -n 25 "$workdir/newman.out" | sed -n '/┌/,$p'
-$PY - "$workdir" "$database_url" "$slug" "$suite_status" "$killed_at" <<'PY'
+$PY - "$workdir" "$database_url" "$slug" "$suite_status" "$killed_at" "$after_status" <<'PY'
 import json, sys
 import psycopg
-workdir, url, slug, suite_status, killed_at = sys.argv[1:6]
+workdir, url, slug, suite_status, killed_at, after_status = sys.argv[1:7]
+
+
+def failed(execution):
+    """A newman request that failed: no answer, or an assertion that did not hold."""
+    return bool(execution.get("requestError")) or any(
+        assertion.get("error") for assertion in execution.get("assertions", []))
+
+
+def name(execution):
+    return execution.get("item", {}).get("name", "?")
+
+
 report = json.load(open(f"{workdir}/newman.json"))
 run = report["run"]
-stats = run["stats"]
-requests_total = stats["requests"]["total"]
-assertions_failed = stats["assertions"]["failed"]
-request_errors = [f for f in run["failures"] if f["error"].get("name") != "AssertionError"]
+executions = run["executions"]
 started = run["timings"]["started"] / 1000
 completed = run["timings"]["completed"] / 1000
 killed = float(killed_at)
+# Allowed to fail by design: a request inside the killed replica, which nginx
+# answers 502 rather than replay on the other (deploy/nginx.conf). newman sends
+# one request at a time, so at most one; the requests after it may depend on
+# what it would have made and are not counted (the run after the kill checks
+# the whole suite again).
+lost = [i for i, e in enumerate(executions) if (e.get("response") or {}).get("code") == 502]
+first_lost = lost[0] if lost else len(executions)
+suite_failures = [name(e) for e in executions[:first_lost] if failed(e)]
+dependent = [name(e) for e in executions[first_lost + 1:] if failed(e)]
+after = json.load(open(f"{workdir}/newman-after.json"))["run"]
+after_failures = [name(e) for e in after["executions"] if failed(e)]
+
 line = next(l for l in open(f"{workdir}/wrk.out") if l.startswith("DEMO_JSON "))
 load = json.loads(line.removeprefix("DEMO_JSON "))
 with psycopg.connect(url) as connection:
@@ -170,32 +208,44 @@ with psycopg.connect(url) as connection:
         "WHERE articles.slug = %s", (slug,)).fetchone()[0]
     users = connection.execute("SELECT count(*) FROM users").fetchone()[0]
 
-connections = 4  # wrk's; newman sends one request at a time
-in_flight_limit = connections + 1
+connections = 4  # wrk's, each with at most one request in flight
 load_failed = load["non_2xx"] + load["socket_errors"] + load["timeouts"]
 print(f"[demo] replica A killed {killed - started:.1f} s into the suite's {completed - started:.1f} s")
-print(f"[demo] newman: {requests_total} requests, {assertions_failed} failed assertions, "
-      f"{len(request_errors)} request errors (exit {suite_status})")
+print(f"[demo] newman: {len(executions)} requests, {len(lost)} lost by design (502), "
+      f"{len(suite_failures)} failed before it, {len(dependent)} after it not counted "
+      f"(exit {suite_status})")
+print(f"[demo] newman again on replica B: {len(after['executions'])} requests, "
+      f"{len(after_failures)} failed (exit {after_status})")
 print(f"[demo] write load: {load['requests']} requests, {load['acknowledged']} acknowledged, "
-      f"{load_failed} failed (non-2xx {load['non_2xx']}, socket {load['socket_errors']}, "
-      f"timeouts {load['timeouts']})")
+      f"{load['lost_502']} lost by design (502), {load_failed} failed (other non-2xx "
+      f"{load['non_2xx']}, socket {load['socket_errors']}, timeouts {load['timeouts']})")
 print(f"[demo] database: {stored} comments stored for {load['acknowledged']} acknowledged; "
       f"{users} users")
 problems = []
 if not started < killed < completed:
     problems.append("the replica was not killed while the suite ran")
-if load_failed + assertions_failed + len(request_errors) > in_flight_limit:
-    problems.append(f"more failed requests than could have been in flight ({in_flight_limit})")
+if len(lost) > 1:
+    problems.append(f"newman lost {len(lost)} requests; one at a time, at most 1 can be in flight")
+if suite_failures:
+    problems.append("newman requests failed that were not lost with the replica: "
+                    + ", ".join(suite_failures))
+if after_failures:
+    problems.append("the suite failed on the surviving replica: " + ", ".join(after_failures))
+if load["lost_502"] > connections:
+    problems.append(f"the load lost {load['lost_502']} writes; at most {connections} in flight")
+if load_failed:
+    problems.append(f"{load_failed} load requests failed otherwise than lost with the replica")
 if stored < load["acknowledged"]:
     problems.append(f"{load['acknowledged'] - stored} acknowledged comments are missing")
-# Stored but never acknowledged: answers lost with the killed replica (counted as
-# failed) and the requests still open when wrk stopped (at most one per connection).
-if stored > load["acknowledged"] + load_failed + connections:
+# Stored but never acknowledged: writes lost with the killed replica after they
+# committed, and the requests still open when wrk stopped (one per connection).
+if stored > load["acknowledged"] + load["lost_502"] + connections:
     problems.append("more comments stored than requests sent")
 if problems:
     print("[demo] FAILED: " + "; ".join(problems))
     sys.exit(1)
-print("[demo] OK: no request failed beyond those in flight, nothing acknowledged was lost")
+print("[demo] OK: only writes inside the killed replica were lost, the suite passes on the "
+      "survivor, nothing acknowledged was lost")
 PY
 curl -fs -o /dev/null "$balancer/readyz" || die "the balancer stopped answering"
 say "after the kill, $balancer/readyz still answers 200 (served by replica B)"

@@ -10,11 +10,13 @@ DEPLOY_ROOT=$PWD
 say() { printf '[%s] %s\n' "$LOG_PREFIX" "$*"; }
 die() { say "FAILED: $*" >&2; exit 1; }
 
-# A Debian package, installed only when the command is missing (root only).
+# A Debian package, installed only when the command is missing (root only),
+# after a notice saying so; DEMO_NO_INSTALL=1 refuses instead.
 require_tool() {  # command package
   command -v "$1" >/dev/null && return 0
-  [[ $(id -u) == 0 ]] || die "$1 is missing (apt-get install $2)"
-  say "installing $2 with apt-get"
+  [[ $(id -u) == 0 && -z ${DEMO_NO_INSTALL:-} ]] || die "$1 is missing (apt-get install $2)"
+  say "$1 is not installed: installing Debian's $2 package with apt-get (system-wide;" \
+    "DEMO_NO_INSTALL=1 to refuse, apt-get remove $2 to undo)"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }

@@ -26,8 +26,11 @@ With a COMMAND, runs it with ``THROWAWAY_URL`` (the server's base URL, e.g.
 ``http://127.0.0.1:41234``) and ``THROWAWAY_DATABASE_URL`` set (and sealed
 like the server), tears everything down and exits with its status, shell-style
 (128+N when signal N ended it; 127 when it cannot be found). Without one,
-serves until interrupted. Ctrl-C, SIGTERM and SIGHUP are passed on to the
-command and clean up as the normal end does. A port that is taken, a failed
+serves until interrupted: Ctrl-C (SIGINT) is the way to stop it and exits 0
+after cleaning up; SIGTERM and SIGHUP exit 128+N. With a command, Ctrl-C,
+SIGTERM and SIGHUP are passed on to it and clean up as the normal end does.
+SIGINT is handled even when the caller started this with it ignored (a
+background job of a script), so a signal always stops it. A port that is taken, a failed
 migration or a server that does not come up is one ``throwaway server: …``
 line (with gunicorn's log) and exit 1.
 """
@@ -346,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
+    # Python leaves SIGINT ignored when it started ignored (a background job, a
+    # test runner's worker): Ctrl-C and a passed-on SIGINT must stop this too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with environment(
             arguments.database, port=arguments.port, probe=arguments.probe, label="throwaway"
@@ -358,12 +364,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             if command:
                 return _run(command, served)
-            return _serve_until_stopped(served.server)
+            try:
+                return _serve_until_stopped(served.server)
+            except KeyboardInterrupt:
+                pass  # Ctrl-C is how this mode ends: a clean exit, once cleaned up below
     except (ThrowawayError, ScratchUnavailable) as error:
         print(f"throwaway server: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    print("throwaway server: stopped; server and database removed", file=sys.stderr)
+    return 0
 
 
 def _run(command: list[str], served: Environment) -> int:

@@ -89,7 +89,7 @@ def worker_id(request: pytest.FixtureRequest) -> str:
     return workerinput["workerid"] if workerinput else "main"
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=databases.PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """A fresh, empty database for one test: a SQLite file, or a PostgreSQL database."""
     if request.param == "sqlite":
@@ -97,7 +97,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture(params=(*DATABASES, "postgresql-icu"))
+@pytest.fixture(params=(*databases.PARAMS, databases.POSTGRESQL_ICU))
 def collating_client(request: pytest.FixtureRequest, tmp_path) -> Iterator[FlaskClient]:
     """A client on SQLite, PostgreSQL (C.UTF-8) or PostgreSQL collating with ICU ``en-US``.
 
@@ -248,7 +248,7 @@ def rate_limit_prefix(worker_id: str) -> Iterator[str]:
         databases.remove_redis_keys(f"*/{prefix}/*")
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=databases.PARAMS)
 def throttled_served_app(
     request: pytest.FixtureRequest,
     tmp_path,
@@ -271,7 +271,7 @@ def throttled_served_app(
         yield served
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=databases.PARAMS)
 def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iterator[ServedApp]:
     """The app served by gunicorn (2 processes, 4 threads each) on its own migrated database.
 
@@ -282,7 +282,7 @@ def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iter
         yield served
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=databases.PARAMS)
 def served_module(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
 ) -> Iterator[ServedApp]:
@@ -392,20 +392,57 @@ def _selected_databases(config: pytest.Config) -> set[str]:
     return chosen
 
 
+# Fixtures that start a server (gunicorn, the development server): their tests
+# are marked ``served`` (make test-quick leaves them out).
+SERVED_FIXTURES = {"served_app", "served_module", "throttled_served_app", "dev_server"}
+# Fixtures on the test PostgreSQL server itself, not parametrized: their tests are PostgreSQL's.
+POSTGRES_FIXTURES = {"postgres_url", "postgres_icu_url"}
+# First match wins: a test that needs the PostgreSQL server is PostgreSQL's whatever else it has.
+DATABASE_MARKERS = {"postgresql_only": "postgresql", "postgresql": "postgresql", "sqlite": "sqlite"}
+
+
+def database_of(item: pytest.Item) -> str | None:
+    """The database a collected test runs on, by its markers; ``None``: no database, or any."""
+    for marker, database in DATABASE_MARKERS.items():
+        if item.get_closest_marker(marker):
+            return database
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the tests of a database left out with ``--databases``."""
+    """Mark by fixture (``served``, ``postgresql``), then deselect what ``--databases`` leaves out.
+
+    A test runs on a database by its marker alone: each database-parametrized
+    fixture marks its halves (tests/databases.py: ``SQLITE``, ``POSTGRESQL``).
+    A parameter named like a database but unmarked is a collection error, so
+    a new fixture cannot slip PostgreSQL tests into ``--databases sqlite``.
+    """
+    unmarked = []
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SERVED_FIXTURES:
+            item.add_marker(pytest.mark.served)
+        if fixtures & POSTGRES_FIXTURES:
+            item.add_marker(pytest.mark.postgresql)
+        callspec = getattr(item, "callspec", None)
+        named = {
+            value
+            for value in (callspec.params.values() if callspec else ())
+            if isinstance(value, str) and value in ("sqlite", "postgresql", "postgresql-icu")
+        }
+        if named and database_of(item) is None:
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError(
+            "parametrized on a database without its marker (use tests/databases.py's "
+            "SQLITE / POSTGRESQL params): " + ", ".join(unmarked[:5])
+        )
     chosen = _selected_databases(config)
     if chosen == set(DATABASES):
         return
     kept, dropped = [], []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        params = callspec.params if callspec else {}
-        database = params.get("database_url") or params.get("served_app")
-        if item.get_closest_marker("postgresql_only") or "postgres_url" in getattr(
-            item, "fixturenames", ()
-        ):
-            database = "postgresql"
+        database = database_of(item)
         (kept if database is None or database in chosen else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -14,9 +14,18 @@ import os
 from contextlib import AbstractContextManager
 
 import psycopg
+import pytest
 
 from scripts import throwaway
 from tests.environment import IN_CI as IN_CI  # re-exported: the tests import it from here
+
+# The parameters of every database-parametrized fixture: each half carries its
+# database's marker, which ``--databases`` deselects by (tests/conftest.py) and
+# ``-m postgresql`` / ``-m "not postgresql"`` select by.
+SQLITE = pytest.param("sqlite", marks=pytest.mark.sqlite, id="sqlite")
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgresql, id="postgresql")
+POSTGRESQL_ICU = pytest.param("postgresql-icu", marks=pytest.mark.postgresql, id="postgresql-icu")
+PARAMS = (SQLITE, POSTGRESQL)
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL

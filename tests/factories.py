@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import jwt
 from flask.testing import FlaskClient
 
 PASSWORD = "correct-horse-battery"
@@ -17,6 +18,23 @@ def _unique() -> int:
 
 def auth(user: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Token {user['token']}"}
+
+
+def token_subject(token: str) -> str:
+    """Whom a token names (its ``sub`` claim), read without checking the signature."""
+    return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+
+def minted_token_set_aside(body: dict[str, Any]) -> dict[str, Any]:
+    """A ``{"user": …}`` answer with its token replaced by whom the token names.
+
+    Each such answer mints a new token whose ``iat``/``exp`` are the second
+    it was made, so two answers a second apart differ there and only there;
+    what they mean (the same user, signed in) compares equal.
+    """
+    user = dict(body["user"])
+    user["token"] = f"<a token for {token_subject(user['token'])}>"
+    return {**body, "user": user}
 
 
 def register(client: FlaskClient, **fields: Any) -> dict[str, Any]:

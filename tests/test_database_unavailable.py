@@ -39,20 +39,26 @@ def assert_unavailable(response: Any, errors: dict[str, list[str]] = UNREACHABLE
     assert response.headers["Retry-After"] == "1"
 
 
-def closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening, for the test: connections are refused.
+
+    Held, not merely found free, so no other process can start listening on it.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        yield probe.getsockname()[1]
 
 
 # --- unreachable ---------------------------------------------------------------
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=[databases.POSTGRESQL, databases.SQLITE])
 def unreachable_app(request: pytest.FixtureRequest, tmp_path) -> Flask:
     """An app whose database cannot be reached: a closed port, a directory that is not there."""
     if request.param == "postgresql":
-        return make_app(f"postgresql://postgres@127.0.0.1:{closed_port()}/conduit")
+        port = request.getfixturevalue("closed_port")
+        return make_app(f"postgresql://postgres@127.0.0.1:{port}/conduit")
     return make_app(f"sqlite:///{tmp_path / 'missing' / 'conduit.db'}")
 
 
@@ -201,7 +207,7 @@ def test_the_next_request_after_a_killed_connection_succeeds(pg_client, kill_con
 # --- served: connections killed at random while requests run ------------------
 
 
-@pytest.mark.parametrize("served_app", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("served_app", [databases.POSTGRESQL], indirect=True)
 def test_connections_killed_under_load_answer_503_and_lose_nothing_acknowledged(
     served_app: ServedApp,
 ) -> None:

@@ -29,7 +29,8 @@ def make(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedPr
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # when the suite runs under make
+        # when the suite runs under make: its flags, and the ARGS it exported to recipes
+        if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "FRONTEND")
     }
     return subprocess.run(
         ["make", "--no-print-directory", f"PYTHON={PYTHON}", *args],
@@ -125,17 +126,30 @@ def test_the_readme_fits_on_two_screens() -> None:
 # --- test targets ----------------------------------------------------------------
 
 
-def test_make_test_passes_args_to_pytest() -> None:
+def test_make_test_passes_args_to_pytest_and_runs_only_that() -> None:
     completed = make("-n", "test", "ARGS=-k follow")
 
     assert re.search(r"^\.venv/bin/pytest .*-k follow$", completed.stdout, re.M)
+    assert "npm" not in completed.stdout
 
 
-def test_the_quick_target_runs_sqlite_only_without_browser_or_node() -> None:
+def test_make_test_without_args_runs_the_web_apps_tests_too() -> None:
+    assert "npm --prefix frontend run --silent test" in make("-n", "test").stdout
+
+
+def test_make_test_with_args_and_frontend_1_runs_the_web_apps_tests_too() -> None:
+    completed = make("-n", "test", "ARGS=-k follow", "FRONTEND=1")
+
+    assert "npm --prefix frontend run --silent test" in completed.stdout
+
+
+def test_the_quick_target_runs_sqlite_only_without_browser_node_served_or_slow() -> None:
     completed = make("-n", "test-quick", "ARGS=-x")
 
     (command,) = re.findall(r"^\.venv/bin/pytest .*$", completed.stdout, re.M)
-    assert '--databases sqlite -m "not browser and not node" -x' in command
+    assert (
+        '--databases sqlite -m "not browser and not node and not served and not slow" -x' in command
+    )
     assert "npm" not in completed.stdout
 
 
@@ -214,6 +228,7 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+@pytest.mark.served
 def test_db_reset_drops_migrates_and_seeds(tmp_path: Path) -> None:
     url = _database_with_a_table(tmp_path / "conduit.db")
 
@@ -232,6 +247,7 @@ def test_db_reset_drops_migrates_and_seeds(tmp_path: Path) -> None:
     engine.dispose()
 
 
+@pytest.mark.served
 def test_db_reset_refuses_a_production_database(tmp_path: Path) -> None:
     url = _database_with_a_table(tmp_path / "conduit.db")
 
@@ -248,6 +264,7 @@ def test_db_reset_refuses_a_production_database(tmp_path: Path) -> None:
 # --- the throwaway server behind make fuzz and make conformance ------------------------
 
 
+@pytest.mark.served
 def test_make_fuzz_on_a_taken_port_fails_loudly() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -277,3 +294,10 @@ def test_conformance_without_the_spec_fails_under_ci(tmp_path: Path) -> None:
     assert completed.returncode != 0
     assert "conformance: " in completed.stderr
     assert "(CI=true)" in completed.stderr
+
+
+def test_the_migrations_doc_names_every_revision_file() -> None:
+    page = (ROOT / "docs" / "migrations.md").read_text(encoding="utf-8")
+    files = sorted(path.name for path in (ROOT / "migrations" / "versions").glob("*.py"))
+
+    assert [name for name in files if name not in page] == []

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from app.data import counters
 from app.extensions import db
 from app.web import metrics
+from tests import databases
 from tests.conftest import TEST_SECRET_KEY, _served_on, app_with_tables, close_app, make_app
 from tests.factories import auth, create_article, register
 from tests.listening import wait_until_listening
@@ -167,7 +168,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("engine", [databases.POSTGRESQL, databases.SQLITE])
 def test_a_database_that_cannot_be_reached_is_counted_as_503(engine: str, tmp_path: Path) -> None:
     url = (
         f"postgresql://postgres@127.0.0.1:{closed_port()}/conduit"
@@ -226,8 +227,9 @@ def test_one_process_serves_its_own_metrics_on_the_metrics_port(
 
     key = (("method", "GET"), ("route", "/api/tags"), ("status", "200"))
     assert samples(scraped.text)[("conduit_http_requests_total", key)] == 1
-    on_api = metered_client.get("/metrics")  # 404, or the web app's page when it is built
-    assert "conduit_http_requests_total" not in on_api.get_data(as_text=True)
+    # Not metrics on the API's own port: a 404, or the web app's page when it is built.
+    with metered_client.get("/metrics") as on_api_port:
+        assert b"conduit_http_requests_total" not in on_api_port.get_data()
 
 
 def test_the_schema_is_not_at_head_without_migrations(metered: Flask) -> None:
@@ -243,7 +245,8 @@ def free_port() -> str:
         return str(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.served  # gunicorn, two workers
+@pytest.mark.parametrize("engine", databases.PARAMS)
 def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
     engine: str, tmp_path: Path, worker_id: str
 ) -> None:
@@ -270,4 +273,4 @@ def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
     assert found[("conduit_schema_at_head", ())] == 1
     writers = {int(path.stem.rsplit("_", 1)[1]) for path in directory.glob("counter_*.db")}
     assert len(writers - {served.server.process.pid}) == 2  # both workers answered some
-    assert "conduit_http_requests_total" not in on_api_port.text  # 404 or the web app
+    assert "conduit_http_requests_total" not in on_api_port.text  # a 404, or the web app's page

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from app.extensions import db
-from tests import factories
+from tests import databases, factories
 
 
 def _autocommit_states(app: Flask, send) -> list[bool]:
@@ -29,7 +29,7 @@ def _autocommit_states(app: Flask, send) -> list[bool]:
 
 
 # Autocommit is observable on the psycopg connection only: PostgreSQL alone.
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+pytestmark = pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
 
 
 @pytest.fixture

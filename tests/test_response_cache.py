@@ -372,6 +372,7 @@ def _differences(cached: FlaskClient, uncached: FlaskClient, world: World) -> li
     ]
 
 
+@pytest.mark.slow  # every read, for every viewer, after each of eleven writes
 @pytest.mark.parametrize("writer", ["same instance", "another instance"])
 def test_after_every_write_cached_answers_equal_uncached_ones(app, client, uncached, writer):
     wait_until_listening(app)

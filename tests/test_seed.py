@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 
 from app.data.seed import SEED_PASSWORD, SeedSizes, seed
@@ -80,3 +82,24 @@ def test_the_command_takes_sizes_as_options(app: Flask) -> None:
     )
     with app.app_context():
         assert db.session.execute(db.text("SELECT count(*) FROM articles")).scalar() == 5
+
+
+def test_the_command_says_how_far_it_got_and_a_login_that_works(app: Flask, client) -> None:
+    outcome = app.test_cli_runner().invoke(args=["seed", "--users", "2", "--articles", "3"])
+
+    assert outcome.exit_code == 0, outcome.output
+    steps = outcome.output.splitlines()[:5]  # not a terminal: one line per finished step
+    assert [line.split()[0] for line in steps] == [
+        "users",
+        "articles",
+        "comments",
+        "follows",
+        "favorites",
+    ]
+    assert [line.split()[1] for line in steps[:2]] == ["2", "3"]
+    (email, password) = re.fullmatch(
+        r"Sign in as (\S+) with password '(.+)'\.", outcome.output.splitlines()[-1]
+    ).groups()
+    login = client.post("/api/users/login", json={"user": {"email": email, "password": password}})
+    assert login.status_code == 200
+    assert password == SEED_PASSWORD

@@ -17,8 +17,11 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
-from tests.conftest import DATABASES, _served_on
+from tests import databases
+from tests.conftest import _served_on
 from tests.serving import ServedApp, port_of
+
+pytestmark = pytest.mark.served  # gunicorn in a subprocess
 
 STALLED_CONNECTIONS = 40  # more than the served app's 2 workers x 4 threads, many times over
 SERVED_THREADS = 8
@@ -64,7 +67,7 @@ def test_a_silent_connection_that_speaks_late_is_answered(served_app: ServedApp)
         assert connection.recv(64).startswith(b"HTTP/1.1 200 ")
 
 
-@pytest.mark.parametrize("served_app", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("served_app", [databases.POSTGRESQL], indirect=True)
 def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
     served_app: ServedApp,
 ) -> None:
@@ -102,7 +105,7 @@ def worker_rss_mib(served: ServedApp) -> float:
     raise AssertionError("no VmRSS")
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=databases.PARAMS)
 def one_worker_small_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedApp]:
     """One worker process whose response cache may hold 1 MiB."""
     with _served_on(

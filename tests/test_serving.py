@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.served  # gunicorn in a subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -50,12 +51,6 @@ def _effective_config(**env: str) -> dict[str, str]:
     )
     pairs = re.findall(r"^(\w+) +=(?: (.*))?$", completed.stdout, re.M)
     return {name: value for name, value in pairs}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -125,39 +120,44 @@ def test_a_control_socket_is_opened_only_where_it_is_asked_for(tmp_path: Path) -
 
 
 def test_in_production_every_line_gunicorn_writes_is_json(tmp_path: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
-        cwd=ROOT,
-        env=_environment(
-            APP_ENV="production",
-            SECRET_KEY=STRONG_KEY,
-            DATABASE_URL=f"sqlite:///{tmp_path / 'conduit.db'}",
-            PORT=str(port),
-            WEB_CONCURRENCY="1",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+            cwd=ROOT,
+            env=_environment(
+                APP_ENV="production",
+                SECRET_KEY=STRONG_KEY,
+                DATABASE_URL=f"sqlite:///{tmp_path / 'conduit.db'}",
+                PORT="0",  # the kernel's pick, read back from the "Listening at" line
+                WEB_CONCURRENCY="1",
+            ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
+            listening = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", log.read_text())
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                assert listening, "not listening yet"
+                url = f"http://127.0.0.1:{listening[1]}/healthz"
+                with urllib.request.urlopen(url, timeout=2):
                     break
-            except OSError:
-                assert server.poll() is None, server.communicate()[1]
+            except (AssertionError, OSError):
+                assert server.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "gunicorn did not come up"
                 time.sleep(0.2)
     finally:
         server.send_signal(signal.SIGTERM)
-        stdout, stderr = server.communicate(timeout=30)
+        server.wait(timeout=30)
 
-    lines = (stdout + stderr).splitlines()
+    lines = log.read_text().splitlines()
     entries = [json.loads(line) for line in lines]
     gunicorn_lines = [entry["message"] for entry in entries if entry["logger"] == "gunicorn.error"]
     assert any(message.startswith("Listening at: ") for message in gunicorn_lines)
     assert any(message.startswith("Shutting down") for message in gunicorn_lines)
     (request,) = [entry for entry in entries if entry["logger"] == "app.request"]
     assert (request["path"], request["status"]) == ("/healthz", 200)
+    assert [entry for entry in entries if "healthz" in json.dumps(entry)] == [request]

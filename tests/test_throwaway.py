@@ -27,13 +27,15 @@ from app.config import normalize_database_url
 from scripts import throwaway
 from scripts.throwaway import Environment
 from tests import databases
-from tests.conftest import DATABASES, _require_postgres
+from tests.conftest import _require_postgres
+
+pytestmark = pytest.mark.served  # gunicorn and the throwaway command, in subprocesses
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = (ROOT / "migrations" / "HEAD").read_text().strip()
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=databases.PARAMS)
 def kind(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql":
         _require_postgres()
@@ -193,9 +195,9 @@ def test_a_stopped_run_passes_the_signal_on_and_removes_everything(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
     told = tmp_path / "told"
-    script = (
-        f'echo "$THROWAWAY_URL $THROWAWAY_DATABASE_URL" > {told}; '
+    script = (  # the trap is set before the file says the command started
         f"trap 'echo stopped >> {told}; exit 0' TERM HUP INT; "
+        f'echo "$THROWAWAY_URL $THROWAWAY_DATABASE_URL" > {told}; '
         "while :; do sleep 0.1; done"
     )
     process = subprocess.Popen(
@@ -231,7 +233,14 @@ def test_a_server_that_does_not_come_up_is_one_line_with_its_log() -> None:
     assert "no.such.Worker" in completed.stderr
 
 
-def test_without_a_command_it_serves_until_terminated_and_then_cleans_up() -> None:
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 0)],
+    ids=["terminated: 128+15", "ctrl-c: a clean exit"],
+)
+def test_without_a_command_it_serves_until_stopped_and_then_cleans_up(
+    signum: signal.Signals, status: int
+) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts.throwaway", "--database", "sqlite"],
         cwd=ROOT,
@@ -245,7 +254,7 @@ def test_without_a_command_it_serves_until_terminated_and_then_cleans_up() -> No
         base_url = announced.split(" on ", 1)[1].split(" ", 1)[0]
         assert requests.get(base_url + "/healthz", timeout=10).status_code == 200
 
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
@@ -254,5 +263,5 @@ def test_without_a_command_it_serves_until_terminated_and_then_cleans_up() -> No
         if process.stderr is not None:
             process.stderr.close()
 
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == status
     assert _refused(base_url)

@@ -35,6 +35,7 @@ print(sorted({name.split(".")[0] for name in sys.modules if name.startswith(obse
 """
 
 
+@pytest.mark.served  # a fresh interpreter
 def test_with_tracing_and_metrics_off_neither_library_is_imported(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", OFF, f"sqlite:///{tmp_path / 'conduit.db'}"],

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Tag
 from app.users import service as users_service
+from tests import databases
 from tests.factories import auth, register
 from tests.serving import ServedApp, storm
 
@@ -108,7 +109,7 @@ def write_lock_is_free(app: Flask) -> bool:
         other.close()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", [databases.SQLITE], indirect=True)
 @pytest.mark.parametrize(
     ("step", "method", "path", "body"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -78,6 +79,11 @@ class SeedResult:
     tag_names: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def sample_email(self) -> str:
+        """The first seeded user's email: a login to try (password :data:`SEED_PASSWORD`)."""
+        return f"{self.usernames[0]}@example.com"
 
 
 def _table(model: type[Base]) -> Table:
@@ -298,8 +304,19 @@ def _refresh_statistics() -> None:
 
 @contextmanager
 def _progressbar(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    with click.progressbar(length=total, label=f"{label:<10}", show_pos=True) as bar:
-        yield bar.update
+    """A bar on a terminal; elsewhere (a pipe, a log, CI) one line per step when it is done."""
+    if sys.stdout.isatty():
+        with click.progressbar(length=total, label=f"{label:<10}", show_pos=True) as bar:
+            yield bar.update
+        return
+    started, done = time.perf_counter(), 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+
+    yield advance
+    click.echo(f"{label:<10} {done:>9,} in {time.perf_counter() - started:.1f} s")
 
 
 @click.command("seed")
@@ -344,3 +361,4 @@ def seed_command(
     result = seed(sizes, random_seed=random_seed, progress=_progressbar)
     totals = ", ".join(f"{table} {count:,}" for table, count in result.counts.items())
     click.echo(f"Seeded in {result.seconds:.1f} s (prefix {result.prefix!r}). Now: {totals}.")
+    click.echo(f"Sign in as {result.sample_email} with password {SEED_PASSWORD!r}.")

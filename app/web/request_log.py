@@ -122,7 +122,10 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
 
     Levels stay gunicorn's (``loglevel``, which ``--log-level`` overrides). The
     root logger gets no handler, so the application's records (which
-    propagate) are written once, by their own handler.
+    propagate) are written once, by their own handler. gunicorn's access line
+    goes nowhere: a ``logconfig_dict`` turns gunicorn's access log on whatever
+    ``accesslog`` says, and the application already writes one line per
+    request (``app.request``, with its id), so each request is logged once.
     """
     handler = {
         "class": "logging.StreamHandler",
@@ -133,11 +136,11 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"conduit": {"()": FORMATTERS[log_format]}},
-        "handlers": {"console": handler, "error_console": handler},
+        "handlers": {"error_console": handler, "discard": {"class": "logging.NullHandler"}},
         "root": {"level": "WARNING", "handlers": []},
         "loggers": {
             "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
-            "gunicorn.access": {"handlers": ["console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["discard"], "propagate": False},
         },
     }
 

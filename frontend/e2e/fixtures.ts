@@ -3,6 +3,7 @@
 import { test as base, expect, type APIRequestContext, type Page } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import type { Article, NewArticle, User } from "../src/api/types";
 
 export interface Account {
   username: string;
@@ -23,21 +24,21 @@ export async function register(request: APIRequestContext, prefix = "user"): Pro
   const account = { username, email: `${username}@example.com`, password: "correct horse battery" };
   const response = await request.post("/api/users", { data: { user: account } });
   expect(response.status(), await response.text()).toBe(201);
-  const { user } = (await response.json()) as { user: { token: string } };
+  const { user } = (await response.json()) as { user: User };
   return { ...account, token: user.token };
 }
 
 export async function publish(
   request: APIRequestContext,
   author: Account,
-  article: { title: string; description: string; body: string; tagList?: string[] },
+  article: NewArticle,
 ): Promise<string> {
   const response = await request.post("/api/articles", {
     data: { article },
     headers: { Authorization: `Token ${author.token}` },
   });
   expect(response.status(), await response.text()).toBe(201);
-  return ((await response.json()) as { article: { slug: string } }).article.slug;
+  return ((await response.json()) as { article: Article }).article.slug;
 }
 
 export async function signIn(page: Page, account: Pick<Account, "email" | "password" | "username">) {

@@ -47,6 +47,8 @@ from tests import factories
 from tests.conftest import make_app, reset_database
 from tests.contract.conftest import operations
 
+pytestmark = pytest.mark.slow  # schemathesis: hypothesis-generated requests
+
 SPEC = openapi_document()
 schema = schemathesis.openapi.from_dict(SPEC)
 

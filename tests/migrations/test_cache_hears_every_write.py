@@ -23,6 +23,7 @@ from sqlalchemy import make_url
 
 from app.db.exit_codes import ExitCode
 from app.models import Base
+from tests import databases
 from tests.conftest import close_app, make_app
 from tests.factories import create_article, register
 from tests.listening import wait_for, wait_until_listening
@@ -86,7 +87,7 @@ def downgrade():
 '''
 
 # SQLite needs no triggers: PRAGMA data_version sees every commit.
-postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+postgresql_only = pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
 
 
 def add_revision(migrations: Path, name: str, template: str) -> None:

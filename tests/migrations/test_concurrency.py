@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, select
 
@@ -14,6 +15,8 @@ from app import MIGRATIONS_DIRECTORY
 from app.db.audit import UPGRADE, audit_table
 from tests.conftest import TEST_SECRET_KEY
 from tests.migrations.conftest import PROJECT_ROOT, reset_postgres_schema, table_names
+
+pytestmark = pytest.mark.served  # four flask db processes
 
 REPLICAS = 4
 

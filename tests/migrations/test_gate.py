@@ -16,6 +16,8 @@ from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file, write_head_file
 from tests.migrations.conftest import FlaskDb, cli, git, revision_files
 
+pytestmark = pytest.mark.slow  # the migration gate: scratch databases and git
+
 
 @pytest.fixture
 def repo_db(app_for: Callable[..., Flask], sqlite_database: str, repo: Path) -> FlaskDb:

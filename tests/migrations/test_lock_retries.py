@@ -18,18 +18,30 @@ from tests.migrations.conftest import PROJECT_ROOT, AddRevision, cli, reset_post
 (BASE,) = read_head_file(PROJECT_ROOT / "migrations")  # the revisions under test come after
 
 
+WAITER_DEADLINE_SECONDS = 60  # how long the holder waits for someone to queue behind it
+
+
 @contextmanager
 def table_held(url: str, table: str, seconds: float, mode: str = "") -> Iterator[None]:
-    """Another session reads ``table``, or locks it in ``mode``, for ``seconds``."""
+    """Another session reads ``table``, or locks it in ``mode``, until ``seconds`` after a waiter.
+
+    The clock starts when a session of the database is seen waiting for a lock
+    (the migration's statement), not when the lock is taken: however long the
+    migration takes to get there, it meets the lock (and its lock_timeout) for
+    ``seconds``.
+    """
     holding = threading.Event()
 
     def hold() -> None:
-        with psycopg.connect(url) as connection:
+        with psycopg.connect(url) as connection, psycopg.connect(url, autocommit=True) as watch:
             if mode:
                 connection.execute(f"LOCK TABLE {table} IN {mode} MODE")
             else:
                 connection.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - ACCESS SHARE
             holding.set()
+            deadline = time.monotonic() + WAITER_DEADLINE_SECONDS
+            while time.monotonic() < deadline and not _lock_waiters(watch):
+                time.sleep(0.005)
             time.sleep(seconds)
             connection.rollback()
 
@@ -40,6 +52,14 @@ def table_held(url: str, table: str, seconds: float, mode: str = "") -> Iterator
         yield
     finally:
         holder.join()
+
+
+def _lock_waiters(watch: psycopg.Connection) -> int:
+    row = watch.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 @pytest.fixture

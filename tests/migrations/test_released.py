@@ -24,6 +24,8 @@ from app.db.released import (
 from tests.migrations.conftest import PROJECT_ROOT, FlaskDb, cli, git
 from tests.migrations.test_release_gate import HEAD, RELEASED
 
+pytestmark = pytest.mark.slow  # the previous-release gate: git worktrees of released commits
+
 # The release recorded when RELEASED was introduced: its migrations/HEAD is 234cf5ebce0c.
 RELEASED_COMMIT = "fb1d1a4ab094e30d3c92abd77dabffab4348e879"
 

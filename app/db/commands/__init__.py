@@ -45,5 +45,7 @@ COMMANDS = (
 
 def add_workflow_subcommands(_app: Flask) -> None:
     """Add the workflow's subcommands to Flask-Migrate's ``flask db`` group."""
-    for subcommand in COMMANDS:
+    from app.db.discard import discard  # its own module; registered here alone
+
+    for subcommand in (*COMMANDS, discard):
         db_group.add_command(subcommand)

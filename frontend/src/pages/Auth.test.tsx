@@ -5,6 +5,7 @@ import { createMemoryRouter, RouterProvider } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setBaseUrl } from "../api/client";
 import { SessionProvider } from "../session/SessionProvider";
+import { makeUser } from "../test/factories";
 import { Auth } from "./Auth";
 
 function answer(status: number, body: unknown) {
@@ -57,7 +58,7 @@ describe("the sign-up form", () => {
   });
 
   it("signs in, stores the token and goes home", async () => {
-    const user = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: null, image: null };
+    const user = makeUser({ username: "ann", email: "ann@example.com", token: "jwt-1" });
     const fetch = answer(200, { user });
     vi.stubGlobal("fetch", fetch);
     setBaseUrl("http://conduit.test");

@@ -7,13 +7,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Editor } from "../../pages/Editor";
 import { SessionProvider } from "../../session/SessionProvider";
 import { setBaseUrl } from "../client";
-import type { Article, User } from "../types";
+import { makeArticle, makeProfile, makeUser } from "../../test/factories";
+import type { Article } from "../types";
 import { keys, useArticle, useSaveArticle, useUpdateSettings } from "./index";
 
-const ann: User = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: "Old bio", image: null };
+const ann = makeUser({ username: "ann", email: "ann@example.com", token: "jwt-1", bio: "Old bio" });
 
 function article(slug: string, body = "Dragons fly."): Article {
-  return {
+  return makeArticle({
     slug,
     title: slug,
     description: "About dragons",
@@ -21,10 +22,8 @@ function article(slug: string, body = "Dragons fly."): Article {
     tagList: [],
     createdAt: "2026-01-01T00:00:00.000Z",
     updatedAt: "2026-01-01T00:00:00.000Z",
-    favorited: false,
-    favoritesCount: 0,
-    author: { username: "ann", bio: null, image: null, following: false },
-  };
+    author: makeProfile({ username: "ann" }),
+  });
 }
 
 type Route = (request: Request) => { status: number; body: unknown; headers?: Record<string, string> };
@@ -65,7 +64,7 @@ describe("saving the settings", () => {
   it("rewrites the cached profile and marks the articles, which embed their author, stale", async () => {
     serve({ "PUT /api/user": () => ({ status: 200, body: { user: { ...ann, bio: "New bio" } } }) });
     const { queryClient, wrapper } = signedIn();
-    queryClient.setQueryData(keys.profile("ann"), { username: "ann", bio: "Old bio", image: null, following: false });
+    queryClient.setQueryData(keys.profile("ann"), makeProfile({ username: "ann", bio: "Old bio" }));
     queryClient.setQueryData(keys.articleList({ kind: "global" }, 1), { articles: [], articlesCount: 0 });
     const { result } = renderHook(() => useUpdateSettings(), { wrapper });
 
@@ -79,7 +78,7 @@ describe("saving the settings", () => {
   it("drops the profile under a username given up", async () => {
     serve({ "PUT /api/user": () => ({ status: 200, body: { user: { ...ann, username: "anne" } } }) });
     const { queryClient, wrapper } = signedIn();
-    queryClient.setQueryData(keys.profile("ann"), { username: "ann", bio: null, image: null, following: false });
+    queryClient.setQueryData(keys.profile("ann"), makeProfile({ username: "ann" }));
     const { result } = renderHook(() => useUpdateSettings(), { wrapper });
 
     await act(() => result.current.mutateAsync({ username: "anne" }));

@@ -1,14 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { User } from "../../api/types";
+import { makeUser } from "../../test/factories";
 import { settingsChanges, settingsForm } from "./changes";
 
-const user: User = {
-  username: "ann",
-  email: "ann@example.com",
-  bio: null,
-  image: null,
-  token: "jwt",
-};
+const user = makeUser({ username: "ann", email: "ann@example.com" });
 
 describe("settingsChanges", () => {
   it("sends nothing when nothing changed", () => {
