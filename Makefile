@@ -250,8 +250,9 @@ $(BENCH): bench/requirements.txt $(RUNTIME)
 	touch $@
 
 .PHONY: seed bench bench-scale bench-replicas bench-workers bench-migration bench-abuse deploy-demo release-demo bench-install
-bench-install: install
+bench-install: install ## The bench tools: bench/requirements.txt, and wrk and pgbench (apt-get when missing)
 	@$(MAKE) -q $(BENCH) || $(MAKE) $(BENCH)
+	@$(BIN)/python -c 'from bench.harness import ensure_pgbench, ensure_wrk; ensure_wrk(); ensure_pgbench()'
 
 seed: install ## Fill the database with seed data (SEED_ARGS="--users 100 --articles 1000 ...")
 	$(BIN)/flask seed $(SEED_ARGS)

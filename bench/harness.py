@@ -78,6 +78,30 @@ def ensure_wrk() -> str:
     return found
 
 
+def ensure_pgbench() -> str:
+    """pgbench (Debian ships it with the server: postgresql); apt-get only when it is missing."""
+    from bench.write_ceiling import find_pgbench
+
+    found = find_pgbench()
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise BenchError(
+            "pgbench is missing: install it (Debian/Ubuntu: apt-get install postgresql)"
+        )
+    log("installing pgbench (postgresql) with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt_get = str(shutil.which("apt-get"))
+    subprocess.run([apt_get, "update", "-qq"], check=True, env=env, timeout=300)  # noqa: S603
+    subprocess.run(  # noqa: S603
+        [apt_get, "install", "-y", "-qq", "postgresql"], check=True, env=env, timeout=300
+    )
+    found = find_pgbench()
+    if not found:
+        raise BenchError("apt-get did not install pgbench")
+    return found
+
+
 # --- databases ---------------------------------------------------------------
 
 

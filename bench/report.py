@@ -68,3 +68,22 @@ def write_results(name: str, document: dict[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent=2) + "\n")
     (RESULTS / f"{name}-latest.json").write_text(json.dumps(document, indent=2) + "\n")
     return path
+
+
+def print_write_ceiling(rows: list[dict[str, Any]]) -> None:
+    """Each write over HTTP beside pgbench replaying its SQL (bench.write_ceiling)."""
+    print("Write ceiling (PostgreSQL): each write alone, and its SQL replayed by pgbench")
+    header = (
+        f"{'write':<10}{'SQL':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+        f"{'errors':>8}{'replay tx/s':>13}{'avg ms':>9}{'failed':>8}{'ceiling':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        r, replay = row["http"], row["replay"]
+        print(
+            f"{row['write']:<10}{row['sql']:>5}{r['rps']:>9,.0f}{r['p50_ms']:>9.1f}"
+            f"{r['p99_ms']:>9.1f}{r['non_2xx']:>9}{r['socket_errors'] + r['timeouts']:>8}"
+            f"{replay['tps']:>13,.0f}{replay['latency_avg_ms'] or 0:>9.1f}"
+            f"{replay['failed']:>8}{100 * row['ceiling_ratio']:>8.0f}%"
+        )

@@ -8,7 +8,10 @@ gunicorn settings (gunicorn.conf.py and the environment):
   the tag filter, the feed, one article, its comments, the tags, a write mix
   (create an article, favorite, comment) and a 95/5 read/write mix (with the
   cache's hit rate, from the ``X-Cache`` header);
-* the ceiling: a bare Flask route returning the bytes the list returned.
+* the ceiling: a bare Flask route returning the bytes the list returned;
+* on PostgreSQL, the write ceiling: each write alone (wrk), beside pgbench
+  replaying the SQL that write runs, at the same concurrency
+  (``bench.write_ceiling``; ``BENCH_WRITE_CEILING=off`` skips it).
 
 For each: requests/s, p50 and p99 latency, non-2xx responses, SQL statements
 per request on a miss (each request run once in-process with a statement
@@ -48,7 +51,7 @@ import sys
 
 from app.db.scratch import ScratchUnavailable
 from bench.abuse import run_abuse
-from bench.harness import BenchError, ensure_wrk
+from bench.harness import BenchError, ensure_pgbench, ensure_wrk
 from bench.migration import run_migration
 from bench.scenarios import run_replicas, run_scale, run_standard, run_workers
 from scripts.throwaway import ThrowawayError
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode != "abuse":  # plain sockets, no wrk
         ensure_wrk()
     try:
+        if args.mode == "standard" and "postgresql" in databases:
+            ensure_pgbench()  # the write ceiling
         if args.mode == "standard":
             run_standard(databases)
         elif args.mode == "scale":

@@ -29,13 +29,23 @@ from bench.harness import (
     Project,
     Server,
     check_deadline,
+    ensure_pgbench,
     ensure_wrk,
     gunicorn,
     log,
     migrated_database,
     wrk,
 )
-from bench.report import Measurement, machine, print_table, write_results
+from bench.report import Measurement, machine, print_table, print_write_ceiling, write_results
+from bench.write_ceiling import (
+    WRITE_KINDS,
+    Known,
+    Ranges,
+    Statement,
+    capture_writes,
+    pgbench_script,
+    run_pgbench,
+)
 
 STANDARD_SIZES = {
     "users": 200,
@@ -87,8 +97,14 @@ def write_mix_statements(project: Project, tokens: list[str], slug: str) -> floa
     return round(sum(counts) / len(counts), 2)
 
 
-def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measurement], bytes]:
-    """Seed one database, serve it with gunicorn, wrk every endpoint."""
+def measure_database(
+    kind: str, workdir: Path, run_id: str, write_rows: list[dict[str, Any]]
+) -> tuple[list[Measurement], bytes]:
+    """Seed one database, serve it with gunicorn, wrk every endpoint.
+
+    On PostgreSQL, also the write ceiling (:func:`measure_write_ceiling`),
+    whose rows are added to ``write_rows``.
+    """
     measurements: list[Measurement] = []
     log(f"{kind}: migrating and seeding {STANDARD_SIZES['articles']:,} articles")
     with migrated_database(kind) as url:
@@ -115,6 +131,16 @@ def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measur
                 list_body = body
         counts["write mix"] = write_mix_statements(project, tokens, seeded.slugs[1])
         counts["95/5 mix"] = None
+        captures = None
+        if kind == "postgresql" and WRITE_CEILING:
+            writer = len(seeded.user_ids) // 2
+            captures = capture_writes(
+                project.app,
+                project.tokens([seeded.user_ids[writer]])[0],
+                seeded.user_ids[writer],
+                seeded.slugs[len(seeded.slugs) // 3],
+                f"m{secrets.token_hex(4)}",
+            )
         project.close()
 
         for cache in CACHE_SETTINGS:
@@ -148,7 +174,59 @@ def measure_database(kind: str, workdir: Path, run_id: str) -> tuple[list[Measur
                             cache=cache,
                         )
                     )
+        if captures is not None:
+            ranges = Ranges(
+                (min(seeded.user_ids), max(seeded.user_ids)),
+                (min(seeded.article_ids), max(seeded.article_ids)),
+            )
+            env = {
+                "BENCH_TOKENS": ",".join(tokens),
+                "BENCH_SLUGS": str(slugs_file),
+                "BENCH_RUN_ID": f"{run_id}-{kind}-ceiling",
+            }
+            write_rows += measure_write_ceiling(url, workdir, captures, ranges, env)
     return measurements, list_body
+
+
+WRITE_CEILING = os.environ.get("BENCH_WRITE_CEILING", "on") != "off"
+
+
+def measure_write_ceiling(
+    url: str,
+    workdir: Path,
+    captures: dict[str, tuple[list[Statement], Known]],
+    ranges: Ranges,
+    env: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Each write alone over HTTP (wrk), then its captured SQL replayed by pgbench.
+
+    Same database, same concurrency (``BENCH_CONNECTIONS`` connections and
+    clients, ``BENCH_THREADS`` threads, ``BENCH_DURATION`` seconds); the
+    server runs with the first ``BENCH_CACHE`` setting.
+    """
+    rows: list[dict[str, Any]] = []
+    with gunicorn(url, workdir, RESPONSE_CACHE=CACHE_SETTINGS[0]) as server:
+        for write in WRITE_KINDS:
+            log(f"postgresql: {write} alone for {DURATION} s")
+            results = wrk(
+                server.base_url + "/api/articles",
+                duration=DURATION,
+                script=LUA / "write_mix.lua",
+                env={**env, "BENCH_WRITE_KIND": write},
+            )
+            sql = sum(1 for _, parameters in captures[write][0] if parameters is not None)
+            rows.append({"write": write, "sql": sql, "http": results})
+    for row in rows:
+        check_deadline()
+        statements, known = captures[row["write"]]
+        script = workdir / f"replay-{row['write']}.sql"
+        script.write_text(pgbench_script(statements, known, ranges))
+        log(f"postgresql: pgbench replaying {row['write']} for {DURATION} s")
+        row["replay"] = run_pgbench(
+            ensure_pgbench(), url, script, clients=CONNECTIONS, threads=THREADS, duration=DURATION
+        )
+        row["ceiling_ratio"] = round(row["http"]["rps"] / row["replay"]["tps"], 3)
+    return rows
 
 
 CACHE_SETTINGS = tuple(
@@ -178,11 +256,12 @@ def measure_ceiling(body: bytes, workdir: Path) -> Measurement:
 def run_standard(databases: list[str]) -> None:
     run_id = secrets.token_hex(3)
     measurements: list[Measurement] = []
+    write_rows: list[dict[str, Any]] = []
     ceiling_body = b""
     with tempfile.TemporaryDirectory(prefix="conduit-bench-") as tmp:
         workdir = Path(tmp)
         for kind in databases:
-            rows, body = measure_database(kind, workdir, run_id)
+            rows, body = measure_database(kind, workdir, run_id, write_rows)
             measurements += rows
             ceiling_body = ceiling_body or body
         ceiling = measure_ceiling(ceiling_body, workdir)
@@ -196,6 +275,7 @@ def run_standard(databases: list[str]) -> None:
         "seed": STANDARD_SIZES,
         "ceiling_rps": ceiling_rps,
         "measurements": [asdict(row) for row in rows],
+        "write_ceiling": write_rows,
     }
     path = write_results("bench", document)
     from bench.chart import standard_chart
@@ -203,6 +283,9 @@ def run_standard(databases: list[str]) -> None:
     chart = standard_chart(document, RESULTS / "bench.png")
     print()
     print_table(rows, ceiling_rps)
+    if write_rows:
+        print()
+        print_write_ceiling(write_rows)
     print(f"\nresults: {path.relative_to(ROOT)}, chart: {chart.relative_to(ROOT)}")
 
 

@@ -1,6 +1,7 @@
 -- The write mix: create an article, favorite an article, comment on an article,
 -- in turn, as several seeded users. Reads BENCH_TOKENS (comma-separated JWTs)
--- and BENCH_SLUGS (a file of slugs, one a line) from the environment.
+-- and BENCH_SLUGS (a file of slugs, one a line) from the environment; with
+-- BENCH_WRITE_KIND (create, favorite or comment) only that write.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local thread_count = 0
@@ -11,6 +12,7 @@ function setup(thread)
 end
 
 local tokens, slugs, counter, prefix = {}, {}, 0, ""
+local only = ({create = 0, favorite = 1, comment = 2})[os.getenv("BENCH_WRITE_KIND") or ""]
 
 function init(args)
   for token in string.gmatch(os.getenv("BENCH_TOKENS"), "[^,]+") do
@@ -30,7 +32,7 @@ function request()
     ["Authorization"] = "Token " .. tokens[(counter % #tokens) + 1],
   }
   local slug = slugs[math.random(#slugs)]
-  local kind = counter % 3
+  local kind = only or counter % 3
   if kind == 0 then
     local body = string.format(
       '{"article": {"title": "Benchmark %s %d", "description": "Written by wrk", ' ..
