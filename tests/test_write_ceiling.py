@@ -17,7 +17,7 @@ from sqlalchemy import text
 from app.data.seed import SeedResult, SeedSizes, seed
 from app.extensions import db
 from app.models import User
-from app.security import create_token
+from app.tokens import create_token
 from bench import write_ceiling
 from bench.write_ceiling import Known, Ranges, pgbench_script, render
 from tests import databases
