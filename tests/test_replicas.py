@@ -7,6 +7,7 @@ On a real PostgreSQL primary and replica (tests/replication.py). In testing,
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,3 +296,45 @@ def test_a_request_that_loses_its_replica_takes_it_out_before_the_next_check(
     assert failed.get_json() == {"errors": {"database": ["is not reachable, please retry"]}}
     assert after.status_code == 200
     assert after.headers[SERVED_BY] == "primary"
+
+
+@pytest.fixture
+def metered_replicated(replication: Pair, tmp_path: Path) -> Iterator[tuple[Flask, Pair]]:
+    """The replicated app with metrics on (``METRICS_PORT``)."""
+    yield from _replicated_app(
+        replication, METRICS_PORT="9464", METRICS_DIRECTORY=str(tmp_path / "metrics")
+    )
+
+
+def _sample(app: Flask, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from app.web import metrics
+
+    for family in text_string_to_metric_families(metrics.exposition(app).decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
+
+
+def test_the_metrics_say_which_replicas_serve_and_where_reads_went(
+    metered_replicated: tuple[Flask, Pair],
+) -> None:
+    app, pair = metered_replicated
+    client = app.test_client()
+    name = _replica_name(pair)
+
+    assert client.get("/api/tags").headers[SERVED_BY] == name
+    pair.pause_replay()
+    jake = register(client, username="jake")
+    position = client.put(
+        "/api/user", json={"user": {"bio": "written"}}, headers=auth(jake)
+    ).headers[POSITION]
+    assert client.get("/api/profiles/jake", headers={POSITION: position}).headers[SERVED_BY] == (
+        replicas.PRIMARY
+    )
+
+    assert _sample(app, "conduit_db_replica_serving", replica=name) == 1
+    assert _sample(app, "conduit_db_reads_total", database=name) >= 1
+    assert _sample(app, "conduit_db_reads_total", database=replicas.PRIMARY) >= 1

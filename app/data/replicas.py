@@ -38,6 +38,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ from app.extensions import REPLICAS_EXTENSION, db
 
 HEADER = "X-Database-Position"
 SERVED_BY_HEADER = "X-Database-Served-By"  # testing only: which server read
+PRIMARY = "primary"  # the name of the primary where a replica's name would be
 READING_METHODS = frozenset({"GET", "HEAD"})
 CHECK_SECONDS = 0.25
 CHECK_TIMEOUT_SECONDS = 1
@@ -113,6 +115,10 @@ class Replicas:
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._checked = threading.Event()
+        # Told each check's verdict, (replica name, serving), and each safe
+        # request's database (a replica's name or "primary"): metrics.
+        self.health_watchers: list[Callable[[str, bool], None]] = []
+        self.read_watchers: list[Callable[[str], None]] = []
 
     # -- choosing -----------------------------------------------------------
 
@@ -240,6 +246,8 @@ class Replicas:
                 log.warning("replica %s leaves the rotation: %s", replica.name, problem)
         replica.healthy = healthy
         replica.problem = problem
+        for watcher in self.health_watchers:
+            watcher(replica.name, healthy)
 
     def close(self) -> None:
         self._stop.set()
@@ -294,6 +302,8 @@ def _choose_for_request() -> None:
         required = position
     replica = replicas.choose(required)
     g.database_replica = replica
+    for watcher in replicas.read_watchers:
+        watcher(replica.name if replica is not None else PRIMARY)
     g.database_replica_replayed = replica.replayed if replica is not None else None
 
 
@@ -335,7 +345,7 @@ def _tell_position(response: Response) -> Response:
         response.headers[HEADER] = format_lsn(position)
     if current_app.testing and request.method in READING_METHODS:
         replica = g.get("database_replica")
-        response.headers[SERVED_BY_HEADER] = replica.name if replica else "primary"
+        response.headers[SERVED_BY_HEADER] = replica.name if replica else PRIMARY
     return response
 
 

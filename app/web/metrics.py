@@ -3,8 +3,9 @@
 What an operator graphs and alerts on (docs/operations.md lists every series
 and what it means): requests by route template, method and status, their
 latency, requests in flight, the database pool, the response cache, the
-change feed, throttled answers (429), the running totals' drift found by
-``flask counters verify`` and whether the schema is at this release's head.
+change feed, throttled answers (429), the read replicas (which serve, and
+which database each safe request read from), the running totals' drift found
+by ``flask counters verify`` and whether the schema is at this release's head.
 
 Off unless ``METRICS_PORT`` is set: then nothing is hooked into a request and
 ``prometheus_client`` is not even imported.
@@ -43,7 +44,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.data import change_feed, counters
-from app.extensions import db
+from app.extensions import REPLICAS_EXTENSION, db
 from app.web import database_errors
 
 if TYPE_CHECKING:
@@ -155,6 +156,22 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.replica_serving = Gauge(
+            "conduit_db_replica_serving",
+            "1 while a read replica (DATABASE_REPLICA_URLS) is in rotation: reachable, "
+            "replicating, within DATABASE_REPLICA_MAX_LAG_BYTES; 0 while it is not. The "
+            "lowest verdict of the live processes.",
+            ["replica"],
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.reads = Counter(
+            "conduit_db_reads",
+            "Safe requests (GET, HEAD) by the database they read from: 'primary' or a "
+            "replica's host:port. Only with read replicas configured.",
+            ["database"],
+            registry=registry,
+        )
         self._routes: dict[tuple[str, str, int], Any] = {}
         self._durations: dict[tuple[str, str], Any] = {}
         self._throttled: dict[str, Any] = {}
@@ -192,6 +209,14 @@ class Metrics:
             if evictions > self._evictions_seen:
                 self.cache_evictions.inc(evictions - self._evictions_seen)
                 self._evictions_seen = evictions
+
+    def replica_checked(self, name: str, serving: bool) -> None:
+        """A replica's health check found it serving (``True``) or out of rotation."""
+        self.replica_serving.labels(name).set(1 if serving else 0)
+
+    def read_from(self, database: str) -> None:
+        """A safe request was routed to ``database`` (a replica's name or ``primary``)."""
+        self.reads.labels(database).inc()
 
     def feed_vouching(self, online: bool) -> None:
         """The change feed of this process started (``True``) or stopped vouching."""
@@ -258,6 +283,10 @@ def init_app(app: Flask, schema_at_head: Callable[[Connection], bool] | None = N
     feed = app.extensions.get(change_feed.EXTENSION)
     if feed is not None:
         feed.watchers.append(metrics.feed_vouching)
+    router = app.extensions.get(REPLICAS_EXTENSION)
+    if router is not None:
+        router.health_watchers.append(metrics.replica_checked)
+        router.read_watchers.append(metrics.read_from)
 
 
 def _watch_pool(engine: Engine, metrics: Metrics) -> None:
