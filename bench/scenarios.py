@@ -36,6 +36,7 @@ from bench.harness import (
     migrated_database,
     wrk,
 )
+from bench.read_replicas import run_read_replicas
 from bench.report import Measurement, machine, print_table, print_write_ceiling, write_results
 from bench.write_ceiling import (
     WRITE_KINDS,
@@ -499,117 +500,6 @@ def run_replicas() -> None:
         )
     print(f"\nresults: {path.relative_to(ROOT)}")
     run_read_replicas()
-
-
-# --- database read replicas ----------------------------------------------------
-
-READ_REPLICA_WRITES = int(os.environ.get("BENCH_READ_REPLICA_WRITES", "300"))
-READS_PER_WRITE = 4  # two that must see the write (position sent), two that need not
-
-
-def run_read_replicas() -> None:
-    """A primary and a streaming replica: do clients read their writes, and who serves reads.
-
-    gunicorn with ``DATABASE_REPLICA_URLS`` (``APP_ENV=testing`` so that
-    ``X-Database-Served-By`` names the server). Each round: a client changes
-    its bio (a write), reads it back twice sending the ``X-Database-Position``
-    it got (a read that does not show the new bio is a violation), and makes
-    two reads that send no position (a tag list, another user's profile).
-    """
-    from tests import replication
-
-    reason = replication.unavailable_reason()
-    if reason is not None:
-        raise BenchError(f"read replicas: {reason}")
-    log(f"read replicas: a primary and a streaming replica, {READ_REPLICA_WRITES} writes")
-    with (
-        replication.primary_and_replica() as pair,
-        tempfile.TemporaryDirectory(prefix="conduit-bench-") as tmp,
-    ):
-        from bench.harness import deployed_settings
-        from scripts import throwaway
-
-        throwaway.migrate(pair.primary.url, deployed_settings())
-        pair.wait_for_replay()
-        with gunicorn(
-            pair.primary.url,
-            Path(tmp),
-            APP_ENV="testing",
-            RATELIMIT_ENABLED="off",
-            DATABASE_REPLICA_URLS=pair.replica.url,
-        ) as server:
-            counts = _read_your_writes(server)
-    document = {"kind": "read-replicas", "machine": machine(), **counts}
-    path = write_results("bench-read-replicas", document)
-    reads, violations = counts["reads"], counts["violations"]
-    share = 100 * counts["replica_reads"] / max(reads, 1)
-    print(f"\nresults: {path.relative_to(ROOT)}")
-    print(
-        f"read-your-writes reads: {counts['positioned_reads']} "
-        f"({counts['positioned_on_replica']} of them on the replica)"
-    )
-    print(
-        f"replicas: {violations} read-your-writes violations in {reads} reads; "
-        f"replicas served {share:.0f}% of reads"
-    )
-
-
-def _read_your_writes(server: Server) -> dict[str, int]:
-    import http.client
-
-    connection = http.client.HTTPConnection(HOST, server.port, timeout=10)
-
-    def call(method: str, path: str, headers: dict[str, str], body: Any = None):
-        payload = None if body is None else json.dumps(body)
-        connection.request(
-            method, path, body=payload, headers={"Content-Type": "application/json", **headers}
-        )
-        response = connection.getresponse()
-        data = response.read()
-        return response, (json.loads(data) if data else None)
-
-    users = []
-    for name in ("writer", "other"):
-        response, body = call(
-            "POST",
-            "/api/users",
-            {},
-            {"user": {"username": name, "email": f"{name}@bench.test", "password": "x" * 16}},
-        )
-        if response.status != 201:
-            raise BenchError(f"registering {name} answered {response.status}")
-        users.append(body["user"])
-    auth = {"Authorization": f"Token {users[0]['token']}"}
-    reads = violations = replica_reads = positioned = positioned_on_replica = 0
-    for n in range(READ_REPLICA_WRITES):
-        check_deadline() if n % 50 == 0 else None
-        bio = f"bio {n} {secrets.token_hex(4)}"
-        response, _ = call("PUT", "/api/user", auth, {"user": {"bio": bio}})
-        position = response.getheader("X-Database-Position")
-        if response.status != 200 or position is None:
-            raise BenchError(f"the write answered {response.status} without a position")
-        for path in ("/api/user", "/api/profiles/writer"):
-            response, body = call("GET", path, {**auth, "X-Database-Position": position})
-            seen = (body or {}).get("user" if path == "/api/user" else "profile", {}).get("bio")
-            reads += 1
-            positioned += 1
-            violations += seen != bio
-            on_replica = response.getheader("X-Database-Served-By") != "primary"
-            replica_reads += on_replica
-            positioned_on_replica += on_replica
-        for path in ("/api/tags", "/api/profiles/other"):
-            response, _ = call("GET", path, {})
-            reads += 1
-            replica_reads += response.getheader("X-Database-Served-By") != "primary"
-    connection.close()
-    return {
-        "writes": READ_REPLICA_WRITES,
-        "reads": reads,
-        "violations": violations,
-        "replica_reads": replica_reads,
-        "positioned_reads": positioned,
-        "positioned_on_replica": positioned_on_replica,
-    }
 
 
 # --- worker settings ---------------------------------------------------------
