@@ -263,7 +263,7 @@ bench: bench-install ## wrk against gunicorn on PostgreSQL and SQLite, cache on 
 bench-scale: bench-install ## List, feed, tag and favorited latency at 1k, 10k and 100k articles
 	$(BIN)/python -m bench.run scale --databases $${BENCH_DATABASES:-postgresql}
 
-bench-replicas: bench-install ## Two app replicas on one PostgreSQL: how soon a write on one is seen on the other; then reads on a streaming replica (read-your-writes violations, share served)
+bench-replicas: bench-install ## Two app replicas on one PostgreSQL: how soon a write on one is seen on the other; then a streaming replica: list, feed and 95/5 mix with and without it (cache off), read-your-writes across two app servers under load
 	$(BIN)/python -m bench.run replicas
 
 bench-workers: bench-install ## Compare gunicorn worker classes and thread counts (GET /api/articles)

@@ -23,6 +23,12 @@ on a primary and a streaming replica of its own (tests/replication.py):
   when it misses the bio, which a client without the header may see; and
   the tags).
 
+Sizes from the environment: ``BENCH_READ_REPLICA_ARTICLES`` (seeded articles,
+default 2,000), ``BENCH_READ_REPLICA_CLIENTS`` (default 8) and
+``BENCH_READ_REPLICA_SECONDS`` (the check's length, default three times
+``BENCH_DURATION``, at least 10); results in
+``bench-results/bench-read-replicas-latest.json``.
+
 The last line printed: ``replicas: V read-your-writes violations in N reads;
 replicas served R% of reads`` (N and R: the read-your-writes clients' reads).
 """

@@ -21,7 +21,10 @@ JSON and a PNG.
 ``python -m bench.run replicas`` (``make bench-replicas``) serves one
 PostgreSQL database with two gunicorn replicas, writes through one and polls
 the other: how long until a write is visible on the other replica, idle and
-under load.
+under load. Then, on a PostgreSQL primary and a streaming replica
+(``bench.read_replicas``): the list, the feed and the 95/5 mix with the
+response cache off, on the primary alone and with the replica (the share of
+reads each served), and read-your-writes under load across two app servers.
 
 ``python -m bench.run scale`` (``make bench-scale``) seeds 1,000, then 10,000,
 then 100,000 articles and measures the list, the feed, the tag filter and the
