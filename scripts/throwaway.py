@@ -38,6 +38,7 @@ line (with gunicorn's log) and exit 1.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
 import secrets
@@ -50,7 +51,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -150,11 +151,12 @@ def migrate(database_url: str, settings: Settings | None = None, target: str = "
     app = create_app(
         {**_chosen(settings or {}), "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "off"}
     )
+    said = io.StringIO()  # what revisions print (a backfill's progress): quiet unless it fails
     try:
-        with app.app_context():
+        with app.app_context(), redirect_stdout(said), redirect_stderr(said):
             command.upgrade(alembic_config(), target)
     except Exception as error:
-        raise ThrowawayError(f"migrating to {target} failed: {error}") from error
+        raise ThrowawayError(f"migrating to {target} failed: {error}\n{said.getvalue()}") from error
     finally:
         response_cache.close(app)
         with app.app_context():

@@ -11,7 +11,7 @@ updates the rows ``pending`` selects, ``batch_size`` primary keys at a time
 (``WHERE pending AND id > last AND id <= last + batch_size``: each batch is
 one short statement over an index range, however sparse the keys), commits
 each batch, sleeps ``pause`` seconds between batches (``BACKFILL_PAUSE``),
-and prints ``rows done / total`` with the rate about once a second.
+and prints ``rows done / total`` with the rate about once a second (on stderr).
 
 Commits: inside a revision the batches run in an autocommit block, so each
 ``UPDATE`` is its own transaction and no row stays locked past its batch (on
@@ -29,6 +29,7 @@ one condition: ``pending`` must turn false for a row once ``values`` are set
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +90,11 @@ def _batches_committed(connection: Connection | None) -> Iterator[Connection]:
         yield op.get_bind()
 
 
+def _progress_to_stderr(line: str) -> None:
+    """Progress is a diagnostic, like Alembic's own lines: stderr, so stdout stays the output."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def backfill(
     table: TableClause,
     values: dict[str, Any],
@@ -98,7 +104,7 @@ def backfill(
     batch_size: int = DEFAULT_BATCH_SIZE,
     pause: float | None = None,
     connection: Connection | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] | None = None,
 ) -> Progress:
     """Set ``values`` on every row of ``table`` where ``pending`` holds, in committed batches.
 
@@ -106,6 +112,7 @@ def backfill(
     Raises what the database raises once lock retries are spent.
     """
     pause = _default_pause() if pause is None else pause
+    echo = echo or _progress_to_stderr
     column = table.c[key]
     with _batches_committed(connection) as bind:
         low, high, total = bind.execute(
