@@ -45,6 +45,15 @@ def postgres_unavailable_reason() -> str | None:
         return f"{HOW_TO_ENABLE} ({str(error).strip().splitlines()[0]})"
 
 
+def require_postgres() -> None:
+    """Skip the calling test when the test server does not answer; under ``CI=true``, fail."""
+    reason = postgres_unavailable_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
 # A database whose default collation is ICU's American English, where "a" < "A"
 # < "b" (PostgreSQL 15+: LOCALE_PROVIDER). Text ordered without an explicit
 # collation follows the database's; this one differs from C.UTF-8 and SQLite.

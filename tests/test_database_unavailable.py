@@ -24,7 +24,7 @@ from sqlalchemy import Connection, event
 from app.data import counters, database
 from app.extensions import db
 from tests import databases
-from tests.conftest import app_with_tables, make_app
+from tests.apps import app_with_tables, make_app
 from tests.factories import auth, create_article, register
 from tests.serving import ServedApp, storm
 

@@ -21,7 +21,7 @@ from app import MIGRATIONS_DIRECTORY
 from app.extensions import db
 from app.web import response_cache
 from app.web.devserver import DatabaseUnreachable, schema_warnings
-from tests.conftest import make_app
+from tests.apps import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 REVISIONS = len(list((Path(MIGRATIONS_DIRECTORY) / "versions").glob("*.py")))

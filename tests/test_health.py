@@ -14,7 +14,7 @@ from sqlalchemy import text
 from app import MIGRATIONS_DIRECTORY
 from app.extensions import db
 from app.health.service import migration_heads
-from tests.conftest import make_app, reset_database
+from tests.apps import make_app, reset_database
 
 FIRST_REVISION = "1e9c63baa778"
 

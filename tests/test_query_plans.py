@@ -21,7 +21,7 @@ from app.extensions import db
 from app.models import User
 from app.tokens import create_token
 from tests import databases
-from tests.conftest import close_app, make_app
+from tests.apps import close_app, make_app
 
 pytestmark = pytest.mark.postgresql_only
 

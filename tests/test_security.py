@@ -10,7 +10,7 @@ from flask import Flask
 
 from app.config import DEFAULT_SIGNING_KEY_ID
 from app.tokens import CLOCK_LEEWAY_SECONDS
-from tests.conftest import TEST_SECRET_KEY, close_app, make_app
+from tests.apps import TEST_SECRET_KEY, close_app, make_app
 from tests.factories import auth, register
 
 OLD_KEY = "old:" + "o" * 40

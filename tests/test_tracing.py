@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from app.web import tracing
-from tests.conftest import app_with_tables, close_app, make_app
+from tests.apps import app_with_tables, close_app, make_app
 from tests.listening import wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,7 +44,7 @@ from app.models import User
 from app.tokens import create_token
 from app.web.openapi import openapi_document
 from tests import factories
-from tests.conftest import make_app, reset_database
+from tests.apps import make_app, reset_database
 from tests.contract.conftest import operations
 
 pytestmark = pytest.mark.slow  # schemathesis: hypothesis-generated requests

@@ -29,7 +29,7 @@ from app.config import normalize_database_url
 from app.db.history import read_head_file
 from app.db.released import RELEASED_FILE_NAME
 from app.extensions import db
-from tests.conftest import make_app
+from tests.apps import make_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

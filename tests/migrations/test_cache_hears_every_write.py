@@ -24,7 +24,7 @@ from sqlalchemy import make_url
 from app.db.exit_codes import ExitCode
 from app.models import Base
 from tests import databases
-from tests.conftest import close_app, make_app
+from tests.apps import close_app, make_app
 from tests.factories import create_article, register
 from tests.listening import wait_for, wait_until_listening
 from tests.migrations.conftest import FlaskDb, cli, drop_event_triggers
