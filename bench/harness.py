@@ -200,11 +200,9 @@ class Project:
         return round(sorted(timings)[len(timings) // 2], 2)
 
     def close(self) -> None:
-        from app.extensions import db
+        from app import close_app
 
-        with self.app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(self.app)
 
 
 # --- gunicorn and wrk --------------------------------------------------------

@@ -141,10 +141,8 @@ def migrate(database_url: str, settings: Settings | None = None, target: str = "
     """
     from alembic import command
 
-    from app import create_app
+    from app import close_app, create_app
     from app.db.alembic_setup import alembic_config
-    from app.extensions import db
-    from app.web import response_cache
 
     # It migrates and serves no one: no throttling (nor its warning about memory://).
     app = create_app(
@@ -156,10 +154,7 @@ def migrate(database_url: str, settings: Settings | None = None, target: str = "
     except Exception as error:
         raise ThrowawayError(f"migrating to {target} failed: {error}") from error
     finally:
-        response_cache.close(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
 
 
 @contextmanager

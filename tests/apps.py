@@ -14,10 +14,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import text
 
-from app import create_app
-from app.data import replicas
+from app import close_app, create_app
 from app.extensions import db
-from app.web import response_cache
 from scripts import throwaway
 from tests import databases
 from tests.serving import ServedApp
@@ -36,15 +34,6 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
             **overrides,
         }
     )
-
-
-def close_app(app: Flask) -> None:
-    """Stop an app's change-feed listener and close its sessions and connections."""
-    response_cache.close(app)
-    replicas.close(app)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 @contextmanager

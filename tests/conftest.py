@@ -20,10 +20,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
+from app import close_app
 from app.extensions import db
 from tests import databases, environment, factories
 from tests import replication as replication_pair
-from tests.apps import app_with_tables, close_app, make_app, served_on
+from tests.apps import app_with_tables, make_app, served_on
 from tests.serving import ServedApp
 
 environment.seal()

@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app import close_app
 from app.extensions import db
 from app.models import User
 from app.tokens import create_token
@@ -145,8 +146,7 @@ def world(database_url: str) -> Iterator[World]:
     factories.follow(client, fuzzer, other["username"])
     yield World(app, fuzzer, other, theirs["slug"])
     reset_database(app)
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 def _aim_at_real_rows(case: schemathesis.Case, world: World, target: str) -> None:
