@@ -1,6 +1,6 @@
 """The benchmark's harness: throwaway databases, the project in-process, gunicorn, wrk.
 
-Databases and servers come from the throwaway environment (scripts/throwaway.py)
+Databases and servers come from the throwaway environment (scripts/throwaway/)
 that the tests and the other scripts use too.
 
 Nothing here decides what is measured (``bench.scenarios``) or how it is

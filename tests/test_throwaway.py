@@ -1,4 +1,4 @@
-"""The throwaway environment (scripts/throwaway.py): fresh, migrated, served, and gone afterwards.
+"""The throwaway environment (scripts/throwaway/): fresh, migrated, served, and gone afterwards.
 
 The concurrency tests, the benchmarks, ``make fuzz``, ``make conformance`` and
 the end-to-end tests all stand on it, so what it promises is pinned here: the
