@@ -1,4 +1,4 @@
-"""Apps for tests: made, given fresh tables, reset, closed, or served by gunicorn.
+"""Apps for tests: made, given fresh tables, reset, or served by gunicorn (closed: app.close_app).
 
 The one home of these helpers: fixtures (tests/conftest.py) and test modules
 import them from here, never from a conftest.
