@@ -110,6 +110,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def close_app(app: Flask) -> None:
+    """Undo what ``create_app`` opened: threads stopped, connections closed; idempotent.
+
+    Flushes and stops tracing, stops the change feed's listener (the response
+    cache's), the replicas' checker and their engines, then removes the
+    session and disposes of the primary's engine. For tests, tools and
+    benchmarks that make apps in a process that goes on; a process that
+    exits needs none of it. The metrics server is the process's, not an
+    app's (``app.web.metrics.stop``).
+    """
+    tracing.close(app)
+    response_cache.close(app)
+    replicas.close(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def _observe(app: Flask) -> None:
     """Traces (``OTEL_TRACES_EXPORTER``) and metrics (``METRICS_PORT``); each off by default.
 

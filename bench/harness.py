@@ -1,6 +1,6 @@
 """The benchmark's harness: throwaway databases, the project in-process, gunicorn, wrk.
 
-Databases and servers come from the throwaway environment (scripts/throwaway.py)
+Databases and servers come from the throwaway environment (scripts/throwaway/)
 that the tests and the other scripts use too.
 
 Nothing here decides what is measured (``bench.scenarios``) or how it is
@@ -200,11 +200,9 @@ class Project:
         return round(sorted(timings)[len(timings) // 2], 2)
 
     def close(self) -> None:
-        from app.extensions import db
+        from app import close_app
 
-        with self.app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(self.app)
 
 
 # --- gunicorn and wrk --------------------------------------------------------

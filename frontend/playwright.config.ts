@@ -1,7 +1,7 @@
 // End-to-end tests in Debian's chromium (never a browser download: CHROMIUM or
 // /usr/bin/chromium) against the real backend: gunicorn serving the built app
 // and the API on a fresh, migrated SQLite database, on a free port (the
-// throwaway environment, ../scripts/throwaway.py, removed when the run ends).
+// throwaway environment, ../scripts/throwaway/, removed when the run ends).
 import { defineConfig } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the public Conduit Postman collection with newman against gunicorn
-# serving the app on a throwaway SQLite database (scripts/throwaway.py; PORT
+# serving the app on a throwaway SQLite database (scripts/throwaway/; PORT
 # picks its port). Fails on any failed assertion.
 #
 # The collection is the RealWorld project's api/Conduit.postman_collection.json

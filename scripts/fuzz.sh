@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
 FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-200}
 
-# The campaign runs inside the throwaway environment (scripts/throwaway.py),
+# The campaign runs inside the throwaway environment (scripts/throwaway/),
 # which serves the app, runs this script again with THROWAWAY_URL set, and
 # removes it all afterwards.
 if [[ -z ${THROWAWAY_URL:-} ]]; then

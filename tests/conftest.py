@@ -13,7 +13,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,35 +20,24 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from app import create_app
-from app.data import replicas
+from app import close_app
 from app.extensions import db
-from app.web import response_cache
-from scripts import throwaway
 from tests import databases, environment, factories
 from tests import replication as replication_pair
+from tests.apps import app_with_tables, make_app, served_on
 from tests.serving import ServedApp
 
 environment.seal()
 
 DATABASES = ("sqlite", "postgresql")
-TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
 
 
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> Iterator[str]:
     """One throwaway PostgreSQL database for this test session (or xdist worker)."""
-    _require_postgres()
+    databases.require_postgres()
     with databases.throwaway_postgres_database(worker_id) as url:
         yield url
-
-
-def _require_postgres() -> None:
-    reason = databases.postgres_unavailable_reason()
-    if reason is not None:
-        if databases.IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +64,7 @@ def replication() -> Iterator[replication_pair.Pair]:
 @pytest.fixture(scope="session")
 def postgres_icu_url(worker_id: str) -> Iterator[str]:
     """One throwaway PostgreSQL database collating with ICU ``en-US``, for this session."""
-    _require_postgres()
+    databases.require_postgres()
     with databases.throwaway_postgres_database(
         f"icu_{worker_id}", icu_locale=databases.ICU_LOCALE
     ) as url:
@@ -113,88 +101,10 @@ def collating_client(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask
         yield app.test_client()
 
 
-def make_app(database_url: str, **overrides: Any) -> Flask:
-    """An app for a test; throttling off (tests sign in often from one address) unless asked."""
-    return create_app(
-        {
-            "APP_ENV": "testing",
-            "SECRET_KEY": TEST_SECRET_KEY,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_ENABLED": "off",
-            **overrides,
-        }
-    )
-
-
-def close_app(app: Flask) -> None:
-    """Stop an app's change-feed listener and close its sessions and connections."""
-    response_cache.close(app)
-    replicas.close(app)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-@contextmanager
-def app_with_tables(database_url: str, **overrides: Any) -> Iterator[Flask]:
-    """An app on ``database_url`` with the models' tables created afresh; closed afterwards."""
-    app = make_app(database_url, **overrides)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    try:
-        yield app
-    finally:
-        close_app(app)
-
-
-def reset_database(app: Flask) -> None:
-    """Drop every table the models know, and Alembic's version table.
-
-    PostgreSQL: the whole ``public`` schema, with the functions and the
-    database-wide event triggers the migrations install.
-    """
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
-
-
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     with app_with_tables(database_url) as app:
         yield app
-
-
-@contextmanager
-def _served_on(engine_name: str, workdir: Path, label: str, **settings: str) -> Iterator[ServedApp]:
-    """gunicorn serving a freshly migrated SQLite file or throwaway PostgreSQL database.
-
-    Two worker processes with four threads each unless ``settings`` say otherwise.
-    """
-    if engine_name == "postgresql":
-        _require_postgres()
-    with throwaway.environment(
-        engine_name,
-        settings={
-            "APP_ENV": "testing",
-            "SECRET_KEY": TEST_SECRET_KEY,
-            "WEB_CONCURRENCY": "2",
-            "GUNICORN_THREADS": "4",
-            **settings,
-        },
-        workdir=workdir,
-        label=f"test_{label}",
-        server_url=databases.POSTGRES_URL,
-    ) as served:
-        app = make_app(served.database_url)
-        try:
-            yield ServedApp(served.base_url, served.database_url, app, served.server)
-        finally:
-            close_app(app)
 
 
 # Small limits, so a test reaches them in a few requests.
@@ -260,7 +170,7 @@ def throttled_served_app(
 
     Its counts are in Redis under the test's ``rate_limit_prefix``.
     """
-    with _served_on(
+    with served_on(
         request.param,
         tmp_path,
         f"throttled_{worker_id}",
@@ -278,7 +188,7 @@ def served_app(request: pytest.FixtureRequest, tmp_path, worker_id: str) -> Iter
     A SQLite file or a throwaway PostgreSQL database, created for this test and
     dropped after it, so a concurrency test can assert the final state.
     """
-    with _served_on(request.param, tmp_path, f"served_{worker_id}") as served:
+    with served_on(request.param, tmp_path, f"served_{worker_id}") as served:
         yield served
 
 
@@ -293,7 +203,7 @@ def served_module(
     """
     workdir = tmp_path_factory.mktemp("served")
     label = f"served_module_{worker_id}"
-    with _served_on(
+    with served_on(
         request.param, workdir, label, WEB_CONCURRENCY="1", GUNICORN_THREADS="2"
     ) as served:
         yield served

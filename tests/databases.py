@@ -4,7 +4,7 @@ PostgreSQL is reached through ``TEST_POSTGRES_URL`` (default: the local server,
 user ``postgres``, trust auth, its ``postgres`` maintenance database, which every
 PostgreSQL has). Each test session creates its own database (one per xdist
 worker) and drops it at the end, through the throwaway environment
-(scripts/throwaway.py) that also serves the app for the concurrency tests.
+(scripts/throwaway/) that also serves the app for the concurrency tests.
 ``DATABASE_URL`` is never read.
 """
 
@@ -45,6 +45,15 @@ def postgres_unavailable_reason() -> str | None:
         return f"{HOW_TO_ENABLE} ({str(error).strip().splitlines()[0]})"
 
 
+def require_postgres() -> None:
+    """Skip the calling test when the test server does not answer; under ``CI=true``, fail."""
+    reason = postgres_unavailable_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
 # A database whose default collation is ICU's American English, where "a" < "A"
 # < "b" (PostgreSQL 15+: LOCALE_PROVIDER). Text ordered without an explicit
 # collation follows the database's; this one differs from C.UTF-8 and SQLite.
@@ -56,7 +65,7 @@ def throwaway_postgres_database(
 ) -> AbstractContextManager[str]:
     """A new database named for ``label`` (``icu_locale``: its collation), dropped afterwards.
 
-    The throwaway environment's (scripts/throwaway.py), on the test server.
+    The throwaway environment's (scripts/throwaway/), on the test server.
     """
     return throwaway.database(
         "postgresql", label=f"test_{label}", server_url=POSTGRES_URL, icu_locale=icu_locale

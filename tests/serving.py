@@ -4,7 +4,7 @@ Concurrency tests need what the test client cannot give: several requests in
 flight at once, each on its own thread and database connection, through the
 production server (gunicorn's threaded workers, ``gunicorn.conf.py``). The
 ``served_app`` fixture (tests/conftest.py) starts one with the throwaway
-environment (scripts/throwaway.py) and yields a :class:`ServedApp`; tests talk
+environment (scripts/throwaway/) and yields a :class:`ServedApp`; tests talk
 to it over HTTP, one :class:`HttpClient` per thread, and check the final state
 of the database through ``served.app`` (an app on the same database).
 """

@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from tests.conftest import make_app
+from tests.apps import make_app
 
 ALLOWED = "https://app.example"
 OTHER_ALLOWED = "https://admin.example"

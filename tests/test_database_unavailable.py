@@ -21,10 +21,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, event
 
+from app import close_app
 from app.data import counters, database
 from app.extensions import db
 from tests import databases
-from tests.conftest import app_with_tables, make_app
+from tests.apps import app_with_tables, make_app
 from tests.factories import auth, create_article, register
 from tests.serving import ServedApp, storm
 
@@ -270,9 +271,7 @@ def sqlite_app(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     with app.app_context():
         db.create_all()
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def test_a_write_waiting_past_the_busy_timeout_is_a_503_and_writes_nothing(

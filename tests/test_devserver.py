@@ -17,11 +17,9 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from app import MIGRATIONS_DIRECTORY
-from app.extensions import db
-from app.web import response_cache
+from app import MIGRATIONS_DIRECTORY, close_app
 from app.web.devserver import DatabaseUnreachable, schema_warnings
-from tests.conftest import make_app
+from tests.apps import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 REVISIONS = len(list((Path(MIGRATIONS_DIRECTORY) / "versions").glob("*.py")))
@@ -39,9 +37,7 @@ def app_on(tmp_path: Path) -> Iterator:
 
     yield build
     for app in made:
-        response_cache.close(app)
-        with app.app_context():
-            db.engine.dispose()
+        close_app(app)
 
 
 MODEL_CHANGE = "234cf5ebce0c"  # users.username_key and email_key

@@ -11,10 +11,10 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from app import MIGRATIONS_DIRECTORY
+from app import MIGRATIONS_DIRECTORY, close_app
 from app.extensions import db
 from app.health.service import migration_heads
-from tests.conftest import make_app, reset_database
+from tests.apps import make_app, reset_database
 
 FIRST_REVISION = "1e9c63baa778"
 
@@ -26,8 +26,7 @@ def unmigrated_app(database_url: str) -> Iterator[Flask]:
     reset_database(app)
     yield app
     reset_database(app)
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 def test_healthz_answers_without_a_database() -> None:
@@ -131,8 +130,7 @@ def release_with_contract(tmp_path: Path, database_url: str) -> Iterator[Flask]:
         upgrade(revision=head)
     yield app
     reset_database(app)
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 def _stamp(app: Flask, revision: str) -> None:
@@ -206,5 +204,4 @@ def test_readyz_keeps_the_head_this_process_started_with_when_files_change_in_pl
 
     assert client.get("/readyz").status_code == 200
     reset_database(app)
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)

@@ -18,11 +18,12 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from app import close_app
 from app.data import counters
 from app.extensions import db
 from app.web import metrics
 from tests import databases
-from tests.conftest import TEST_SECRET_KEY, _served_on, app_with_tables, close_app, make_app
+from tests.apps import TEST_SECRET_KEY, app_with_tables, make_app, served_on
 from tests.factories import auth, create_article, register
 from tests.listening import wait_until_listening
 from tests.serving import storm
@@ -252,7 +253,7 @@ def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
 ) -> None:
     port = free_port()
     directory = tmp_path / "samples"
-    with _served_on(
+    with served_on(
         engine,
         tmp_path,
         f"metrics_{worker_id}",

@@ -13,7 +13,7 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.web import metrics
-from tests.conftest import app_with_tables
+from tests.apps import app_with_tables
 from tests.factories import create_article, register
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"

@@ -7,7 +7,7 @@ import time
 import psycopg
 
 from app.extensions import db
-from tests.conftest import app_with_tables
+from tests.apps import app_with_tables
 from tests.databases import POSTGRES_URL
 
 IDLE_SECONDS = 0.2

@@ -16,12 +16,13 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import event
 
+from app import close_app
 from app.data.seed import SeedResult, SeedSizes, seed
 from app.extensions import db
 from app.models import User
 from app.tokens import create_token
 from tests import databases
-from tests.conftest import close_app, make_app
+from tests.apps import make_app
 
 pytestmark = pytest.mark.postgresql_only
 

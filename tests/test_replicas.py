@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.data import replicas
-from tests.conftest import app_with_tables
+from tests.apps import app_with_tables
 from tests.factories import auth, create_article, register
 from tests.listening import wait_until_listening
 from tests.replication import Pair

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.web.request_log import JsonFormatter, TextFormatter
 from tests import factories
-from tests.conftest import app_with_tables
+from tests.apps import app_with_tables
 from tests.listening import wait_until_listening
 
 REQUEST_LOGGER = "app.request"

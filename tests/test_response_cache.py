@@ -17,11 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import make_url, text
 
+from app import close_app
 from app.data import change_feed
 from app.extensions import db
 from app.models import Base
 from app.web import response_cache
-from tests.conftest import close_app, make_app
+from tests.apps import make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import feed_of, wait_for, wait_until_listening
 

@@ -15,8 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
+from app import close_app
 from app.extensions import db
-from tests.conftest import close_app, make_app, reset_database
+from tests.apps import make_app, reset_database
 from tests.factories import auth, create_article, register
 
 DRIFT = {"errors": {"database": ["schema does not match this release, please retry"]}}

@@ -8,9 +8,10 @@ import jwt
 import pytest
 from flask import Flask
 
+from app import close_app
 from app.config import DEFAULT_SIGNING_KEY_ID
 from app.tokens import CLOCK_LEEWAY_SECONDS
-from tests.conftest import TEST_SECRET_KEY, close_app, make_app
+from tests.apps import TEST_SECRET_KEY, make_app
 from tests.factories import auth, register
 
 OLD_KEY = "old:" + "o" * 40

@@ -25,7 +25,7 @@ from app.web.security_headers import (
     WEB_APP_HEADERS,
     WEB_APP_POLICY,
 )
-from tests.conftest import make_app
+from tests.apps import make_app
 from tests.factories import register
 from tests.listening import wait_until_listening
 from tests.serving import exchange, http_request, port_of

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import make_url
 
 from tests import databases
-from tests.conftest import _served_on
+from tests.apps import served_on
 from tests.serving import ServedApp, port_of
 
 pytestmark = pytest.mark.served  # gunicorn in a subprocess
@@ -108,7 +108,7 @@ def worker_rss_mib(served: ServedApp) -> float:
 @pytest.fixture(params=databases.PARAMS)
 def one_worker_small_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedApp]:
     """One worker process whose response cache may hold 1 MiB."""
-    with _served_on(
+    with served_on(
         request.param,
         tmp_path,
         "served_abuse",

@@ -18,7 +18,7 @@ import requests
 from flask.testing import FlaskClient
 
 from tests import databases
-from tests.conftest import make_app
+from tests.apps import make_app
 from tests.factories import PASSWORD, register
 
 WRONG = "not-the-password"

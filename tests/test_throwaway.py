@@ -1,4 +1,4 @@
-"""The throwaway environment (scripts/throwaway.py): fresh, migrated, served, and gone afterwards.
+"""The throwaway environment (scripts/throwaway/): fresh, migrated, served, and gone afterwards.
 
 The concurrency tests, the benchmarks, ``make fuzz``, ``make conformance`` and
 the end-to-end tests all stand on it, so what it promises is pinned here: the
@@ -27,7 +27,7 @@ from app.config import normalize_database_url
 from scripts import throwaway
 from scripts.throwaway import Environment
 from tests import databases
-from tests.conftest import _require_postgres
+from tests.databases import require_postgres
 
 pytestmark = pytest.mark.served  # gunicorn and the throwaway command, in subprocesses
 
@@ -38,7 +38,7 @@ HEAD = (ROOT / "migrations" / "HEAD").read_text().strip()
 @pytest.fixture(params=databases.PARAMS)
 def kind(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql":
-        _require_postgres()
+        require_postgres()
     return str(request.param)
 
 

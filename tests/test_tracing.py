@@ -13,8 +13,9 @@ from flask import Flask
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from app import close_app
 from app.web import tracing
-from tests.conftest import app_with_tables, close_app, make_app
+from tests.apps import app_with_tables, make_app
 from tests.listening import wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent

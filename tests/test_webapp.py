@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.web import webapp
-from tests.conftest import make_app
+from tests.apps import make_app
 
 INDEX = "<!doctype html><title>Conduit</title><div id=root></div>"
 

@@ -21,7 +21,7 @@ from app.tokens import create_token
 from bench import write_ceiling
 from bench.write_ceiling import Known, Ranges, pgbench_script, render
 from tests import databases
-from tests.conftest import app_with_tables
+from tests.apps import app_with_tables
 
 KNOWN = Known(
     user_id=107,

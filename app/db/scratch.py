@@ -1,7 +1,7 @@
 """Scratch databases: a new, empty SQLite file or PostgreSQL database, gone afterwards.
 
 ``flask db gate`` runs its run → revert → run on them, and the throwaway
-environment (scripts/throwaway.py: the tests, the benchmarks, ``make fuzz``,
+environment (scripts/throwaway/: the tests, the benchmarks, ``make fuzz``,
 ``make conformance`` and the end-to-end tests) serves the app on them.
 
 PostgreSQL is reached through ``GATE_POSTGRES_URL``, else ``TEST_POSTGRES_URL``

@@ -39,12 +39,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app import close_app
 from app.extensions import db
 from app.models import User
 from app.tokens import create_token
 from app.web.openapi import openapi_document
 from tests import factories
-from tests.conftest import make_app, reset_database
+from tests.apps import make_app, reset_database
 from tests.contract.conftest import operations
 
 pytestmark = pytest.mark.slow  # schemathesis: hypothesis-generated requests
@@ -145,8 +146,7 @@ def world(database_url: str) -> Iterator[World]:
     factories.follow(client, fuzzer, other["username"])
     yield World(app, fuzzer, other, theirs["slug"])
     reset_database(app)
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 def _aim_at_real_rows(case: schemathesis.Case, world: World, target: str) -> None:

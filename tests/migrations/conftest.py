@@ -24,12 +24,12 @@ from flask import Flask
 from sqlalchemy import Column, Engine, Integer, Table, create_engine, inspect
 from sqlalchemy.engine import make_url
 
-from app import MIGRATIONS_DIRECTORY
+from app import MIGRATIONS_DIRECTORY, close_app
 from app.config import normalize_database_url
 from app.db.history import read_head_file
 from app.db.released import RELEASED_FILE_NAME
 from app.extensions import db
-from tests.conftest import make_app
+from tests.apps import make_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,8 +105,7 @@ def app_for() -> Iterator[Callable[..., Flask]]:
 
     yield build
     for app in made:
-        with app.app_context():
-            db.engine.dispose()
+        close_app(app)
 
 
 FlaskDb = Callable[..., Result]

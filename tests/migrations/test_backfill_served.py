@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from app.db.exit_codes import ExitCode
-from tests.conftest import _served_on
+from tests.apps import served_on
 from tests.migrations.conftest import AddRevision, cli
 from tests.serving import ServedApp
 
@@ -39,7 +39,7 @@ backfill(comments, {"body_length": sa.func.length(comments.c.body)},
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServedApp]:
-    with _served_on("postgresql", tmp_path, "backfill") as served:
+    with served_on("postgresql", tmp_path, "backfill") as served:
         yield served
 
 

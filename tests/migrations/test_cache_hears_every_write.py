@@ -21,10 +21,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import make_url
 
+from app import close_app
 from app.db.exit_codes import ExitCode
 from app.models import Base
 from tests import databases
-from tests.conftest import close_app, make_app
+from tests.apps import make_app
 from tests.factories import create_article, register
 from tests.listening import wait_for, wait_until_listening
 from tests.migrations.conftest import FlaskDb, cli, drop_event_triggers

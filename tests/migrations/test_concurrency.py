@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from app import MIGRATIONS_DIRECTORY
 from app.db.audit import UPGRADE, audit_table
-from tests.conftest import TEST_SECRET_KEY
+from tests.apps import TEST_SECRET_KEY
 from tests.migrations.conftest import PROJECT_ROOT, reset_postgres_schema, table_names
 
 pytestmark = pytest.mark.served  # four flask db processes

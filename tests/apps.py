@@ -1,0 +1,92 @@
+"""Apps for tests: made, given fresh tables, reset, or served by gunicorn (closed: app.close_app).
+
+The one home of these helpers: fixtures (tests/conftest.py) and test modules
+import them from here, never from a conftest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import text
+
+from app import close_app, create_app
+from app.extensions import db
+from scripts import throwaway
+from tests import databases
+from tests.serving import ServedApp
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
+
+
+def make_app(database_url: str, **overrides: Any) -> Flask:
+    """An app for a test; throttling off (tests sign in often from one address) unless asked."""
+    return create_app(
+        {
+            "APP_ENV": "testing",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": "off",
+            **overrides,
+        }
+    )
+
+
+@contextmanager
+def app_with_tables(database_url: str, **overrides: Any) -> Iterator[Flask]:
+    """An app on ``database_url`` with the models' tables created afresh; closed afterwards."""
+    app = make_app(database_url, **overrides)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    try:
+        yield app
+    finally:
+        close_app(app)
+
+
+def reset_database(app: Flask) -> None:
+    """Drop every table the models know, and Alembic's version table.
+
+    PostgreSQL: the whole ``public`` schema, with the functions and the
+    database-wide event triggers the migrations install.
+    """
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+
+
+@contextmanager
+def served_on(engine_name: str, workdir: Path, label: str, **settings: str) -> Iterator[ServedApp]:
+    """gunicorn serving a freshly migrated SQLite file or throwaway PostgreSQL database.
+
+    Two worker processes with four threads each unless ``settings`` say otherwise.
+    """
+    if engine_name == "postgresql":
+        databases.require_postgres()
+    with throwaway.environment(
+        engine_name,
+        settings={
+            "APP_ENV": "testing",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "WEB_CONCURRENCY": "2",
+            "GUNICORN_THREADS": "4",
+            **settings,
+        },
+        workdir=workdir,
+        label=f"test_{label}",
+        server_url=databases.POSTGRES_URL,
+    ) as served:
+        app = make_app(served.database_url)
+        try:
+            yield ServedApp(served.base_url, served.database_url, app, served.server)
+        finally:
+            close_app(app)
