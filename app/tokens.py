@@ -68,9 +68,20 @@ def create_token(user: User) -> str:
 
 
 def _user_id(subject: Any) -> int:
-    """The user id a token's ``sub`` names: ASCII digits within the id range."""
-    digits = isinstance(subject, str) and subject.isascii() and subject.isdigit()
-    if digits and 0 < int(subject) <= MAX_ID:
+    """The user id a token's ``sub`` names: ASCII digits within the id range, as the app writes it.
+
+    The length is checked before ``int()``, which refuses (``ValueError``) past
+    4,300 digits; a leading zero is not how the app writes an id, so ``01`` names
+    no one.
+    """
+    digits = (
+        isinstance(subject, str)
+        and 0 < len(subject) <= len(str(MAX_ID))
+        and subject.isascii()
+        and subject.isdigit()
+        and not subject.startswith("0")
+    )
+    if digits and int(subject) <= MAX_ID:
         return int(subject)
     raise jwt.exceptions.InvalidSubjectError("the subject names no user id")
 

@@ -126,16 +126,18 @@ def test_a_token_issued_further_ahead_than_the_leeway_is_401(client):
 
 @pytest.mark.parametrize(
     "subject",
-    [str(2**31), str(2**63), str(2**64), "٣", "1 ", "+1", "0", "-0"],
+    [str(2**31), str(2**63), str(2**64), "9" * 5000, "٣", "1 ", "+1", "0", "-0", "01"],
     ids=[
         "past int32",
         "past int64",
         "past uint64",
+        "past the int() digit limit",
         "arabic-indic",
         "space",
         "plus",
         "zero",
         "minus zero",
+        "leading zero",
     ],
 )
 def test_a_signed_token_whose_subject_is_no_user_id_is_401(client, subject):

@@ -39,8 +39,13 @@ def timed_get(served: ServedApp, path: str) -> tuple[int, float]:
 
 @pytest.mark.parametrize(
     "sent",
-    [b"", b"GET /api/articles HTTP/1.1\r\nHost: conduit.test\r\n"],
-    ids=["silent", "half a request"],
+    [
+        b"",
+        b"GET /api/articles HTTP/1.1\r\nHost: conduit.test\r\n",
+        b"POST /api/users/login HTTP/1.1\r\nHost: conduit.test\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    ],
+    ids=["silent", "half a request", "half a body"],
 )
 def test_a_request_is_answered_while_stalled_connections_are_open(
     served_app: ServedApp, sent: bytes
@@ -65,6 +70,20 @@ def test_a_silent_connection_that_speaks_late_is_answered(served_app: ServedApp)
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: conduit.test\r\n\r\n")
 
         assert connection.recv(64).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_body_sent_in_pieces_is_read_whole(served_app: ServedApp) -> None:
+    body = b'{"user": {"email": "nobody@example.com", "password": "wrong"}}'
+    head = (
+        b"POST /api/users/login HTTP/1.1\r\nHost: conduit.test\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection(("127.0.0.1", port_of(served_app)), timeout=10) as connection:
+        connection.sendall(head + body[:10])
+        time.sleep(0.5)
+        connection.sendall(body[10:])
+
+        assert connection.recv(64).startswith(b"HTTP/1.1 401 ")
 
 
 @pytest.mark.parametrize("served_app", [databases.POSTGRESQL], indirect=True)

@@ -14,8 +14,13 @@ thread, the one that polls the sockets:
   poller reads what a connection sends, without blocking, until the head is
   complete (an empty line), then hands it to a thread with those bytes; a new
   connection whose head is not complete within :data:`FIRST_REQUEST_SECONDS`,
-  or a kept-alive one within ``keepalive``, is closed. A body still comes in
-  on the thread (nginx, deploy/, buffers whole requests in front).
+  or a kept-alive one within ``keepalive``, is closed. A body announced by
+  ``Content-Length`` (up to :data:`MAX_GATHERED_BODY_BYTES`) is gathered the
+  same way, under the same deadline: a client that stops halfway through its
+  body holds no thread (eight such clients used to hold every thread of a
+  worker for as long as they kept the connection open). A chunked body, one
+  that waits for ``100 Continue``, or a larger one still comes in on the
+  thread, as in ``gthread`` (nginx, deploy/, buffers whole requests in front).
 * **A liveness lane.** A request whose line is ``GET /healthz`` (or
   ``HEAD``) goes to a small pool of its own (:data:`PROBE_THREADS`), so a
   liveness probe answers while every request thread waits on the database (a
@@ -30,6 +35,7 @@ measured with ``make bench-abuse`` (docs/performance.md, "Under abuse").
 
 from __future__ import annotations
 
+import re
 import selectors
 import socket
 import time
@@ -43,7 +49,11 @@ FIRST_REQUEST_SECONDS = 10.0  # what gthread allows: 5 s in a thread, then keepa
 PROBE_THREADS = 2
 PROBE_REQUESTS = (b"GET /healthz ", b"GET /healthz?", b"HEAD /healthz ", b"HEAD /healthz?")
 MAX_HEAD_BYTES = 64 * 1024  # past this the head goes to a thread, whose parser refuses it
-_END_OF_HEAD = (b"\r\n\r\n", b"\n\n")
+# A body the poller waits for: the largest the app accepts (MAX_CONTENT_LENGTH, 1 MiB)
+# and some; a larger one goes to a thread, where the app answers 413.
+MAX_GATHERED_BODY_BYTES = 1024 * 1024 + 64 * 1024
+_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
+_FIELD = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*?)[ \t]*\r?$")
 
 
 def is_probe(head: bytes) -> bool:
@@ -72,8 +82,9 @@ class Connection(gthread.TConn):
     def gather(self) -> bool:
         """Read what the client sent so far, without blocking; whether a thread should take over.
 
-        True once the head is complete, past :data:`MAX_HEAD_BYTES`, or the
-        client closed or reset the connection (the thread's parser says so).
+        True once the head and the body it announces are complete
+        (:meth:`arrived`), or the client closed or reset the connection (the
+        thread's parser says so).
         """
         try:
             data = self.sock.recv(MAX_HEAD_BYTES)
@@ -84,7 +95,40 @@ class Connection(gthread.TConn):
         if not data:
             return True
         self.head += data
-        return len(self.head) >= MAX_HEAD_BYTES or any(end in self.head for end in _END_OF_HEAD)
+        return self.arrived()
+
+    def arrived(self) -> bool:
+        """Whether the gathered bytes hold a whole head and the body it announces."""
+        end = _END_OF_HEAD.search(self.head)
+        if end is None:
+            return len(self.head) >= MAX_HEAD_BYTES
+        expected = body_to_gather(self.head[: end.start()])
+        return expected is None or len(self.head) - end.end() >= expected
+
+
+def body_to_gather(head: bytes) -> int | None:
+    """The body length the poller waits for after ``head``; ``None``: hand over now.
+
+    Only a single, well-formed ``Content-Length`` up to
+    :data:`MAX_GATHERED_BODY_BYTES` is waited for. ``Transfer-Encoding`` (its
+    end is the parser's to find), ``Expect: 100-continue`` (the client waits
+    for the interim answer a thread sends) and anything unclear go to a thread
+    at once, whose parser answers as ``gthread`` always did.
+    """
+    lengths: list[bytes] = []
+    for line in head.split(b"\n")[1:]:
+        field = _FIELD.match(line)
+        if field is None:
+            continue
+        name = field.group(1).lower()
+        if name in (b"transfer-encoding", b"expect"):
+            return None
+        if name == b"content-length":
+            lengths.append(field.group(2))
+    if len(lengths) != 1 or not lengths[0].isdigit() or len(lengths[0]) > 9:
+        return None
+    length = int(lengths[0])
+    return length if length <= MAX_GATHERED_BODY_BYTES else None
 
 
 class ThreadWorker(gthread.ThreadWorker):
