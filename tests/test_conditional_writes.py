@@ -107,6 +107,59 @@ def test_a_weak_etag_never_matches_if_match(client, jake, article):
     assert body_of(client, article["slug"]) == "They fly."
 
 
+@pytest.mark.parametrize(
+    "shape",
+    ["{tag}", "{tag}, {quoted}", "'{tag}'", '"{tag}', "{quoted} junk"],
+    ids=["unquoted", "unquoted beside a quoted", "single quotes", "unterminated", "trailing junk"],
+)
+def test_an_if_match_that_is_not_a_list_of_entity_tags_matches_nothing(
+    client, jake, article, shape
+):
+    """RFC 9110 §8.8.3: an entity-tag is quoted; a lenient parser takes ``abc`` as ``"abc"``."""
+    quoted = etag_of(client, jake, article["slug"])
+    sent = shape.format(tag=quoted.strip('"'), quoted='"other"')
+
+    response = edit(client, jake, article["slug"], sent)
+
+    assert response.status_code == 412
+    assert body_of(client, article["slug"]) == "They fly."
+
+
+def test_a_tag_holding_a_comma_is_one_tag(client, jake, article):
+    etag = etag_of(client, jake, article["slug"])
+
+    assert edit(client, jake, article["slug"], f'"a,b", {etag}').status_code == 200
+
+
+def if_none_match(client, user, slug: str, value: str):
+    return client.put(
+        f"/api/articles/{slug}",
+        json={"article": {"body": "Edited."}},
+        headers={**auth(user), "If-None-Match": value},
+    )
+
+
+@pytest.mark.parametrize("value", ["*", "{etag}", 'W/{etag}, "other"'])
+def test_if_none_match_naming_the_existing_article_is_412_and_writes_nothing(
+    client, jake, article, value
+):
+    """RFC 9110 §13.1.2: on a write, ``*`` or a (weakly) matching tag makes the condition false."""
+    etag = etag_of(client, jake, article["slug"])
+
+    response = if_none_match(client, jake, article["slug"], value.format(etag=etag))
+
+    assert response.status_code == 412
+    assert response.get_json() == {
+        "errors": {"If-None-Match": ["matches the current representation"]}
+    }
+    assert body_of(client, article["slug"]) == "They fly."
+
+
+def test_if_none_match_naming_another_tag_lets_the_write_through(client, jake, article):
+    assert if_none_match(client, jake, article["slug"], '"other"').status_code == 200
+    assert body_of(client, article["slug"]) == "Edited."
+
+
 def test_a_missing_article_is_412_with_if_match_and_404_without(client, jake):
     with_star = edit(client, jake, "no-such-article", "*")
     without = edit(client, jake, "no-such-article", None)

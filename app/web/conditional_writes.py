@@ -33,6 +33,15 @@ The rules, per RFC 9110 §13.1.1 and §13.2:
   answer, so no earlier tag ever names its current representation: only ``*``
   matches it. A comment has no ``GET`` of its own: only ``*`` matches it.
 
+- *Only entity-tags.* The field is ``*`` or a list of quoted entity-tags
+  (§8.8.3: ``"…"`` or ``W/"…"``); anything else (an unquoted tag) names no
+  representation and is ``412``, never read leniently as a match.
+- ``If-None-Match`` on these writes (§13.1.2): ``*`` is false when the
+  resource exists, and a tag is false when it matches the current one (weak
+  comparison): ``412``, ``{"If-None-Match": ["matches the current
+  representation"]}``, nothing written. It is evaluated after ``If-Match``
+  (§13.2.2).
+
 Writes that create (``POST``) or toggle (favorite, follow) do not evaluate
 ``If-Match``. ``If-Unmodified-Since`` is not evaluated on writes: the API sends
 no ``Last-Modified``, and §13.1.4 has a server without a modification date
@@ -41,6 +50,7 @@ ignore it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn, cast
 
@@ -52,6 +62,10 @@ from app.errors import abort
 
 HEADER = "If-Match"
 MISMATCH = "does not match the current representation"
+NONE_HEADER = "If-None-Match"
+NONE_MATCH = "matches the current representation"
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, in a list (§5.6.1).
+_ENTITY_TAG = re.compile(r'[ \t]*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*')
 
 # The header as an OpenAPI parameter and the 412 as a response (components,
 # app/web/api.py), for the operations that evaluate it:
@@ -88,21 +102,61 @@ def missing(field: str) -> NoReturn:
 
 
 def require(current_etag: Callable[[], str | None]) -> None:
-    """``412`` unless ``If-Match`` is absent, is ``*``, or names the current tag.
+    """``412`` unless ``If-Match`` is absent, ``*`` or names the current tag, and
+    ``If-None-Match`` is absent or names neither ``*`` nor the current tag.
 
     ``current_etag`` gives the existing resource's strong tag, unquoted
     (``None``: it has none, and only ``*`` matches); it is called only when
     tags must be compared. Call it under the row lock of the write.
     """
-    if not sent():
-        return
-    conditions = request.if_match
-    if conditions.star_tag:
-        return
-    etag = current_etag()
-    # ``contains`` compares strongly: weak tags in the header are never matched.
-    if etag is None or not conditions.contains(etag):
-        abort(412, HEADER, MISMATCH)
+    if sent():
+        value = request.headers[HEADER].strip()
+        if value != "*":
+            etag = current_etag()
+            strong = [tag for weak, tag in entity_tags(value) if not weak]
+            if etag is None or etag not in strong:
+                abort(412, HEADER, MISMATCH)
+    if NONE_HEADER in request.headers:
+        value = request.headers[NONE_HEADER].strip()
+        if value == "*":
+            abort(412, NONE_HEADER, NONE_MATCH)
+        etag = current_etag()
+        if etag is not None and etag in [tag for _, tag in entity_tags(value)]:
+            abort(412, NONE_HEADER, NONE_MATCH)
+
+
+def entity_tags(value: str) -> list[tuple[bool, str]]:
+    """``(weak, opaque tag)`` for each entity-tag of a list field; ``[]`` if it is not one.
+
+    Strict RFC 9110 syntax, where Werkzeug's parser also takes an unquoted tag
+    as a strong one: a field that is not a list of entity-tags names none.
+    """
+    tags: list[tuple[bool, str]] = []
+    for member in _members(value):
+        if not member.strip():
+            continue  # empty list elements are allowed (§5.6.1)
+        match = _ENTITY_TAG.fullmatch(member)
+        if match is None:
+            return []
+        tags.append((match.group(1) is not None, match.group(2)))
+    return tags
+
+
+def _members(value: str) -> list[str]:
+    """The list's members, split at commas outside quotes (a tag may hold a comma)."""
+    members: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            members.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    members.append("".join(current))
+    return members
 
 
 def representation_etag(schema: ma.Schema, data: Any) -> str:
