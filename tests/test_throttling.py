@@ -177,6 +177,23 @@ def test_an_ipv6_client_counts_by_its_64_block(proxied):
     assert statuses == [401, 401, 401, 429]
 
 
+@pytest.mark.parametrize(
+    "recorded",
+    ["203.0.113.7:{port}", "[2001:db8:0:1::7]:{port}", "[2001:db8:0:1::7]"],
+    ids=["ipv4 with a port", "ipv6 in brackets with a port", "ipv6 in brackets"],
+)
+def test_a_port_or_brackets_the_proxy_writes_do_not_make_a_new_client(proxied, recorded):
+    """Some proxies record ``address:port``: each connection must not count as a new client."""
+    user = register(proxied)
+
+    statuses = [
+        login(proxied, user["email"], forwarded_for=recorded.format(port=50000 + n)).status_code
+        for n in range(1, 5)
+    ]
+
+    assert statuses == [401, 401, 401, 429]
+
+
 def test_ipv4_clients_seen_through_an_ipv6_socket_count_one_by_one(proxied):
     user = register(proxied)
     fail_logins(proxied, user["email"], 3, forwarded_for="::ffff:203.0.113.1")

@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import logging
 import math
 import time
@@ -97,7 +98,7 @@ def client_address() -> str:
     """
     address = request.remote_addr or "unknown"
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = ipaddress.ip_address(_host_part(address))
     except ValueError:
         return f"address:{address}"
     if isinstance(parsed, ipaddress.IPv6Address):
@@ -105,6 +106,21 @@ def client_address() -> str:
             return f"address:{parsed.ipv4_mapped}"
         return f"address:{ipaddress.ip_network(f'{parsed}/64', strict=False)}"
     return f"address:{parsed}"
+
+
+_WITH_PORT = re.compile(r"^\[(?P<v6>[^\]]+)\](?::\d+)?$|^(?P<v4>[0-9.]+):\d+$")
+
+
+def _host_part(address: str) -> str:
+    """The address without the port or brackets some proxies write in ``X-Forwarded-For``.
+
+    ``192.0.2.1:51234`` and ``[2001:db8::1]:443`` would otherwise count every
+    connection as a new client.
+    """
+    found = _WITH_PORT.match(address.strip())
+    if found is None:
+        return address.strip()
+    return found.group("v6") or found.group("v4")
 
 
 def login_account() -> str:
