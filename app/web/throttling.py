@@ -51,9 +51,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import re
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
