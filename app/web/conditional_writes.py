@@ -53,6 +53,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn, cast
+from urllib.request import parse_http_list
 
 import marshmallow as ma
 from flask import Response, current_app, request
@@ -132,7 +133,7 @@ def entity_tags(value: str) -> list[tuple[bool, str]]:
     as a strong one: a field that is not a list of entity-tags names none.
     """
     tags: list[tuple[bool, str]] = []
-    for member in _members(value):
+    for member in parse_http_list(value):  # split at commas outside quotes
         if not member.strip():
             continue  # empty list elements are allowed (§5.6.1)
         match = _ENTITY_TAG.fullmatch(member)
@@ -140,23 +141,6 @@ def entity_tags(value: str) -> list[tuple[bool, str]]:
             return []
         tags.append((match.group(1) is not None, match.group(2)))
     return tags
-
-
-def _members(value: str) -> list[str]:
-    """The list's members, split at commas outside quotes (a tag may hold a comma)."""
-    members: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in value:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            members.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    members.append("".join(current))
-    return members
 
 
 def representation_etag(schema: ma.Schema, data: Any) -> str:
