@@ -6,7 +6,7 @@ import them from here, never from a conftest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,31 @@ def app_with_tables(database_url: str, **overrides: Any) -> Iterator[Flask]:
         yield app
     finally:
         close_app(app)
+
+
+@contextmanager
+def apps_on(database_url: str, **defaults: Any) -> Iterator[Callable[..., Flask]]:
+    """``make(**overrides)``: apps sharing ``database_url``, tables created by the first.
+
+    Several instances of one deployment in a test (a cached reader and a
+    writer, two throttling replicas); every app made is closed afterwards.
+    """
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = make_app(database_url, **{**defaults, **overrides})
+        if not made:
+            with app.app_context():
+                db.drop_all()
+                db.create_all()
+        made.append(app)
+        return app
+
+    try:
+        yield make
+    finally:
+        for app in made:
+            close_app(app)
 
 
 def reset_database(app: Flask) -> None:

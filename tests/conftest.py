@@ -20,11 +20,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 
-from app import close_app
 from app.extensions import db
 from tests import databases, environment, factories
 from tests import replication as replication_pair
-from tests.apps import app_with_tables, make_app, served_on
+from tests.apps import app_with_tables, apps_on, served_on
 from tests.serving import ServedApp
 
 environment.seal()
@@ -122,20 +121,8 @@ def throttled_app(database_url: str) -> Iterator[Callable[..., Flask]]:
 
     Every app it makes in one test shares the test's database (tables created once).
     """
-    apps: list[Flask] = []
-
-    def make(**settings: Any) -> Flask:
-        app = make_app(database_url, **{**THROTTLING, **settings})
-        if not apps:
-            with app.app_context():
-                db.drop_all()
-                db.create_all()
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_app(app)
+    with apps_on(database_url, **THROTTLING) as make:
+        yield make
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from app.data import change_feed
 from app.extensions import db
 from app.models import Base
 from app.web import response_cache
-from tests.apps import make_app
+from tests.apps import apps_on, make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import feed_of, wait_for, wait_until_listening
 
@@ -395,20 +395,8 @@ def test_after_every_write_cached_answers_equal_uncached_ones(app, client, uncac
 
 @pytest.fixture
 def postgres_app(postgres_url: str) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def make(**overrides: Any) -> Flask:
-        app = make_app(postgres_url, **overrides)
-        if not made:
-            with app.app_context():
-                db.drop_all()
-                db.create_all()
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        close_app(app)
+    with apps_on(postgres_url) as make:
+        yield make
 
 
 def test_two_instances_on_postgresql_see_each_others_writes(postgres_app):
