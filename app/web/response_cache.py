@@ -269,7 +269,7 @@ def _serve_from_cache() -> Response | None:
         g.response_cache = "off"
         return None
     key = (viewer.user_id, viewer.session_key, request.path, canonical_query(request.endpoint))
-    if not replicas.feed_has_heard(cache.feed.position()):  # the client's write not heard yet
+    if not replicas.feed_has_heard(cache.feed):  # the client's write not heard yet
         g.response_cache = "miss"
         return None
     entry = cache.get(key, now)
