@@ -1,11 +1,9 @@
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { cleanup, render, screen } from "@testing-library/react";
+import { cleanup, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { createMemoryRouter, RouterProvider } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setBaseUrl } from "../api/client";
-import { SessionProvider } from "../session/SessionProvider";
 import { makeUser } from "../test/factories";
+import { renderRoutes } from "../test/render";
 import { Auth } from "./Auth";
 
 function answer(status: number, body: unknown) {
@@ -13,21 +11,13 @@ function answer(status: number, body: unknown) {
 }
 
 function renderAt(path: string) {
-  const router = createMemoryRouter(
+  renderRoutes(
     [
       { path: "/register", element: <Auth mode="register" /> },
       { path: "/login", element: <Auth mode="login" /> },
       { path: "/", element: <p>Home page</p> },
     ],
-    { initialEntries: [path] },
-  );
-  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <QueryClientProvider client={queryClient}>
-      <SessionProvider>
-        <RouterProvider router={router} />
-      </SessionProvider>
-    </QueryClientProvider>,
+    path,
   );
 }
 

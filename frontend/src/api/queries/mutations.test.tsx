@@ -1,13 +1,12 @@
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { act, cleanup, render, renderHook, screen, waitFor } from "@testing-library/react";
+import type { QueryClient } from "@tanstack/react-query";
+import { act, cleanup, renderHook, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { ReactNode } from "react";
-import { createMemoryRouter, RouterProvider } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Editor } from "../../pages/Editor";
-import { SessionProvider } from "../../session/SessionProvider";
 import { setBaseUrl } from "../client";
 import { makeArticle, makeProfile, makeUser } from "../../test/factories";
+import { providers, renderRoutes, testQueryClient } from "../../test/render";
 import type { Article } from "../types";
 import { keys, useArticle, useSaveArticle, useUpdateSettings } from "./index";
 
@@ -44,14 +43,9 @@ function serve(routes: Record<string, Route>) {
 
 function signedIn(): { queryClient: QueryClient; wrapper: (props: { children: ReactNode }) => ReactNode } {
   localStorage.setItem("conduit.token", ann.token);
-  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 30_000 } } });
+  const queryClient = testQueryClient(30_000);
   queryClient.setQueryData(keys.user, ann);
-  const wrapper = ({ children }: { children: ReactNode }) => (
-    <QueryClientProvider client={queryClient}>
-      <SessionProvider>{children}</SessionProvider>
-    </QueryClientProvider>
-  );
-  return { queryClient, wrapper };
+  return { queryClient, wrapper: providers(queryClient) };
 }
 
 beforeEach(() => localStorage.clear());
@@ -122,15 +116,15 @@ describe("saving an article", () => {
 
 describe("the editor", () => {
   function renderEditor(slug: string) {
-    const { wrapper } = signedIn();
-    const router = createMemoryRouter(
+    const { queryClient } = signedIn();
+    renderRoutes(
       [
         { path: "/editor/:slug", element: <Editor /> },
         { path: "/article/:slug", element: <p>Article page</p> },
       ],
-      { initialEntries: [`/editor/${slug}`] },
+      `/editor/${slug}`,
+      queryClient,
     );
-    render(wrapper({ children: <RouterProvider router={router} /> }));
   }
 
   it("on a 412 says the article changed, and reloads the current version on request", async () => {

@@ -1,10 +1,8 @@
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { cleanup, render, screen } from "@testing-library/react";
+import { cleanup, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { createMemoryRouter, RouterProvider } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setBaseUrl } from "../../api/client";
-import { SessionProvider } from "../../session/SessionProvider";
+import { renderRoutes } from "../../test/render";
 import { Settings } from "./Settings";
 
 const ANN = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: null, image: null };
@@ -23,20 +21,12 @@ function api(status: number, body?: unknown) {
 }
 
 function renderSettings() {
-  const router = createMemoryRouter(
+  renderRoutes(
     [
       { path: "/settings", element: <Settings /> },
       { path: "/", element: <p>Home page</p> },
     ],
-    { initialEntries: ["/settings"] },
-  );
-  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <QueryClientProvider client={queryClient}>
-      <SessionProvider>
-        <RouterProvider router={router} />
-      </SessionProvider>
-    </QueryClientProvider>,
+    "/settings",
   );
 }
 
