@@ -1,8 +1,9 @@
-"""Helpers have homes of their own: nothing imports tests/conftest.py.
+"""Helpers have homes of their own: nothing imports a conftest.
 
 pytest loads a conftest itself; a module that imports it as a library loads it
 a second time under another name, and ties fixtures and helpers together.
-Shared helpers live in tests/apps.py, tests/databases.py, tests/serving.py...
+Shared helpers live in tests/apps.py, tests/databases.py, tests/serving.py,
+tests/contract/operations.py, tests/migrations/flask_db.py...
 """
 
 from __future__ import annotations
@@ -26,11 +27,31 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_no_module_imports_the_tests_conftest() -> None:
+def conftest_imports(path: Path) -> set[str]:
+    """The conftests ``path`` imports (``tests.conftest``, ``tests.migrations.conftest``…)."""
+    return {
+        name
+        for name in imported_modules(path)
+        if "conftest" in name.split(".")[:-1] or name.split(".")[-1] == "conftest"
+    }
+
+
+def test_no_module_imports_a_conftest() -> None:
     importers = [
         str(path.relative_to(ROOT))
         for source in SOURCES
         for path in sorted((ROOT / source).rglob("*.py"))
-        if "tests.conftest" in imported_modules(path)
+        if conftest_imports(path)
     ]
     assert importers == []
+
+
+def test_an_import_of_a_nested_conftest_is_found(tmp_path: Path) -> None:
+    module = tmp_path / "test_example.py"
+    module.write_text("from tests.migrations.conftest import cli\nimport tests.contract.conftest\n")
+
+    assert conftest_imports(module) == {
+        "tests.migrations.conftest",
+        "tests.migrations.conftest.cli",
+        "tests.contract.conftest",
+    }

@@ -27,7 +27,7 @@ import pytest
 from app.web.openapi import openapi_document
 from scripts import throwaway
 from tests.apps import TEST_SECRET_KEY, make_app
-from tests.contract.conftest import operations
+from tests.contract.operations import operations
 from tests.databases import IN_CI
 
 pytestmark = pytest.mark.browser

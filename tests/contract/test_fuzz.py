@@ -46,7 +46,7 @@ from app.tokens import create_token
 from app.web.openapi import openapi_document
 from tests import factories
 from tests.apps import make_app, reset_database
-from tests.contract.conftest import operations
+from tests.contract.operations import operations
 
 pytestmark = pytest.mark.slow  # schemathesis: hypothesis-generated requests
 

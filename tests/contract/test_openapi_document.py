@@ -6,7 +6,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from app.web.openapi import render_openapi
-from tests.contract.conftest import operations
+from tests.contract.operations import operations
 
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_CODES = {"401", "403", "404", "422", "503"}

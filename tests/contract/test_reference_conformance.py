@@ -10,7 +10,7 @@ failure.
 import pytest
 import yaml
 
-from tests.contract.conftest import operations
+from tests.contract.operations import operations
 from tests.environment import IN_CI, realworld_api_file
 
 API_PREFIX = "/api"

@@ -1,5 +1,7 @@
 """Fixtures for the migration tests: a scratch copy of migrations/, an empty database, a CLI.
 
+The helpers they use, and that tests import, are in tests/migrations/flask_db.py.
+
 Every test gets its own copy of the migrations directory (nothing is ever
 written into the real one) and an empty database: a fresh SQLite file, or the
 session's PostgreSQL database with its ``public`` schema reset.
@@ -7,22 +9,16 @@ session's PostgreSQL database with its ``public`` schema reset.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import pytest_alembic
-from alembic.config import Config
-from click.testing import Result
 from flask import Flask
-from sqlalchemy import Column, Engine, Integer, Table, create_engine, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, Engine, Integer, Table, create_engine
 
 from app import MIGRATIONS_DIRECTORY, close_app
 from app.config import normalize_database_url
@@ -30,31 +26,15 @@ from app.db.history import read_head_file
 from app.db.released import RELEASED_FILE_NAME
 from app.extensions import db
 from tests.apps import make_app
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def reset_postgres_schema(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.execute("CREATE SCHEMA public")
-
-
-DROP_EVENT_TRIGGERS = """
-DO $$
-DECLARE name text;
-BEGIN
-    FOR name IN SELECT evtname FROM pg_event_trigger LOOP
-        EXECUTE format('DROP EVENT TRIGGER %I', name);
-    END LOOP;
-END
-$$
-"""
-
-
-def drop_event_triggers(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(DROP_EVENT_TRIGGERS)
+from tests.migrations.flask_db import (
+    AddRevision,
+    DefineBadges,
+    FlaskDb,
+    cli,
+    drop_event_triggers,
+    git,
+    reset_postgres_schema,
+)
 
 
 @pytest.fixture
@@ -108,18 +88,6 @@ def app_for() -> Iterator[Callable[..., Flask]]:
         close_app(app)
 
 
-FlaskDb = Callable[..., Result]
-
-
-def cli(app: Flask) -> FlaskDb:
-    """``flask_db("status")`` runs ``flask db status`` in-process for ``app``."""
-
-    def invoke(*args: str, **kwargs: Any) -> Result:
-        return app.test_cli_runner().invoke(args=["db", *args], catch_exceptions=False, **kwargs)
-
-    return invoke
-
-
 @pytest.fixture
 def flask_db(app_for: Callable[..., Flask], empty_database: str, migrations_dir: Path) -> FlaskDb:
     """``flask db …`` on an empty database (both backends) and a scratch migrations copy."""
@@ -148,26 +116,6 @@ def engine_for() -> Iterator[Callable[[str], Engine]]:
         engine.dispose()
 
 
-def table_names(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names())
-
-
-def revision_files(migrations: Path) -> list[Path]:
-    return sorted((migrations / "versions").glob("*.py"))
-
-
-def sqlalchemy_url(url: str) -> str:
-    return make_url(normalize_database_url(url)).render_as_string(hide_password=False)
-
-
-def flask_alembic_config(app: Flask) -> Config:
-    with app.app_context():
-        config: Config = app.extensions["migrate"].migrate.get_config(
-            app.extensions["migrate"].directory
-        )
-    return config
-
-
 @pytest.fixture
 def alembic_runner(
     alembic_config: pytest_alembic.Config, alembic_engine: Engine
@@ -175,24 +123,6 @@ def alembic_runner(
     """pytest-alembic's runner (its plugin is disabled: see pyproject.toml)."""
     with pytest_alembic.runner(config=alembic_config, engine=alembic_engine) as runner:
         yield runner
-
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_IDENTITY},
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -205,9 +135,6 @@ def repo(tmp_path: Path, migrations_dir: Path) -> Path:
     git(root, "add", "migrations")
     git(root, "commit", "--quiet", "-m", "migrations")
     return root
-
-
-AddRevision = Callable[[str, str], Path]
 
 
 @pytest.fixture
@@ -228,9 +155,6 @@ def add_revision(migrations_dir: Path) -> AddRevision:
         return path
 
     return add
-
-
-DefineBadges = Callable[..., Table]
 
 
 @pytest.fixture

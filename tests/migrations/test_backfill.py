@@ -10,7 +10,7 @@ from sqlalchemy import Engine, text
 
 from app.db.backfill import backfill
 from app.db.exit_codes import ExitCode
-from tests.migrations.conftest import AddRevision, FlaskDb
+from tests.migrations.flask_db import AddRevision, FlaskDb
 
 ROWS = 2_500
 BACKFILL_REVISION = """

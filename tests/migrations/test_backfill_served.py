@@ -12,7 +12,7 @@ from flask import Flask
 
 from app.db.exit_codes import ExitCode
 from tests.apps import served_on
-from tests.migrations.conftest import AddRevision, cli
+from tests.migrations.flask_db import AddRevision, cli
 from tests.serving import ServedApp
 
 pytestmark = pytest.mark.postgresql_only

@@ -28,7 +28,7 @@ from tests import databases
 from tests.apps import make_app
 from tests.factories import create_article, register
 from tests.listening import wait_for, wait_until_listening
-from tests.migrations.conftest import FlaskDb, cli, drop_event_triggers
+from tests.migrations.flask_db import FlaskDb, cli, drop_event_triggers
 
 DATA_REVISION = '''"""bios written by a data migration"""
 

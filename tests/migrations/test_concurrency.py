@@ -14,7 +14,8 @@ from sqlalchemy import Engine, func, select
 from app import MIGRATIONS_DIRECTORY
 from app.db.audit import UPGRADE, audit_table
 from tests.apps import TEST_SECRET_KEY
-from tests.migrations.conftest import PROJECT_ROOT, reset_postgres_schema, table_names
+from tests.environment import PROJECT_ROOT
+from tests.migrations.flask_db import reset_postgres_schema, table_names
 
 pytestmark = pytest.mark.served  # four flask db processes
 

@@ -10,7 +10,7 @@ from flask import Flask
 
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
-from tests.migrations.conftest import FlaskDb, cli, git
+from tests.migrations.flask_db import FlaskDb, cli, git
 from tests.migrations.test_everyday_loop import FEATURE, write_feature_revision
 
 

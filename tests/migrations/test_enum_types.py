@@ -17,7 +17,7 @@ from sqlalchemy import Column
 
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
-from tests.migrations.conftest import DefineBadges, FlaskDb
+from tests.migrations.flask_db import DefineBadges, FlaskDb
 
 BADGE_KINDS = ("gold", "silver", "bronze")
 

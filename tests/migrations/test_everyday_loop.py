@@ -18,7 +18,7 @@ from flask import Flask
 
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file, write_head_file
-from tests.migrations.conftest import FlaskDb, cli, git, revision_files
+from tests.migrations.flask_db import FlaskDb, cli, git, revision_files
 
 FEATURE_REVISION = '''"""add badges"""
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
-from tests.migrations.conftest import FlaskDb, table_names
+from tests.migrations.flask_db import FlaskDb, table_names
 
 BIO_NOT_NULL = '''"""users.bio not null"""
 

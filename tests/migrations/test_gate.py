@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from app.db import scratch
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file, write_head_file
-from tests.migrations.conftest import FlaskDb, cli, git, revision_files
+from tests.migrations.flask_db import FlaskDb, cli, git, revision_files
 
 pytestmark = pytest.mark.slow  # the migration gate: scratch databases and git
 

@@ -17,7 +17,7 @@ from pytest_alembic import MigrationContext as AlembicRunner
 from sqlalchemy import Engine, inspect, text
 
 from app import MIGRATIONS_DIRECTORY
-from tests.migrations.conftest import flask_alembic_config
+from tests.migrations.flask_db import flask_alembic_config
 
 BEFORE = "5118002ee141"
 REVISION = "234cf5ebce0c"

@@ -13,7 +13,8 @@ import pytest
 from flask import Flask
 
 from app.db.history import read_head_file
-from tests.migrations.conftest import PROJECT_ROOT, AddRevision, cli, reset_postgres_schema
+from tests.environment import PROJECT_ROOT
+from tests.migrations.flask_db import AddRevision, cli, reset_postgres_schema
 
 (BASE,) = read_head_file(PROJECT_ROOT / "migrations")  # the revisions under test come after
 

@@ -15,7 +15,7 @@ from app.db.exit_codes import ExitCode
 from app.db.gate import model_differences
 from app.db.history import read_head_file
 from app.db.phases import CONTRACT, EXPAND, operation_phase
-from tests.migrations.conftest import DefineBadges, FlaskDb, cli, revision_files
+from tests.migrations.flask_db import DefineBadges, FlaskDb, cli, revision_files
 
 
 def write_revision(

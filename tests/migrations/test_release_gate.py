@@ -20,7 +20,8 @@ from app.db.history import read_head_file
 from app.db.model_shape import ModelShape, shape_of
 from app.db.release_gate import schema_problems
 from app.extensions import db
-from tests.migrations.conftest import PROJECT_ROOT, reset_postgres_schema
+from tests.environment import PROJECT_ROOT
+from tests.migrations.flask_db import reset_postgres_schema
 
 RELEASED = "234cf5ebce0c"  # what migrations/RELEASED names (tests/migrations/test_released.py)
 (HEAD,) = read_head_file(PROJECT_ROOT / "migrations")

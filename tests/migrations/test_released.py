@@ -21,7 +21,8 @@ from app.db.released import (
     released_file,
     write_released,
 )
-from tests.migrations.conftest import PROJECT_ROOT, FlaskDb, cli, git
+from tests.environment import PROJECT_ROOT
+from tests.migrations.flask_db import FlaskDb, cli, git
 from tests.migrations.test_release_gate import HEAD, RELEASED
 
 pytestmark = pytest.mark.slow  # the previous-release gate: git worktrees of released commits

@@ -20,7 +20,7 @@ from app.db.audit import RESTORE, TOOLING_TABLES, audit_table
 from app.db.commands import backups as backup_commands
 from app.db.exit_codes import ExitCode
 from tests.factories import auth, register
-from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
+from tests.migrations.flask_db import FlaskDb, cli, revision_files, table_names
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, select, text
 from app import MIGRATIONS_DIRECTORY
 from app.db.audit import TOOLING_TABLES, audit_table
 from app.db.history import read_head_file
-from tests.migrations.conftest import flask_alembic_config, table_names
+from tests.migrations.flask_db import flask_alembic_config, table_names
 
 MIGRATIONS = Path(MIGRATIONS_DIRECTORY)
 

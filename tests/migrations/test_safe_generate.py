@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import Column, ForeignKey
 
 from app.db.exit_codes import ExitCode
-from tests.migrations.conftest import AddRevision, DefineBadges, FlaskDb, revision_files
+from tests.migrations.flask_db import AddRevision, DefineBadges, FlaskDb, revision_files
 
 
 def generated(flask_db: FlaskDb, migrations_dir: Path, name: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import inspect, text
 
-from tests.migrations.conftest import AddRevision, FlaskDb, cli, reset_postgres_schema
+from tests.migrations.flask_db import AddRevision, FlaskDb, cli, reset_postgres_schema
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from app.db.audit import TOOLING_TABLES
 from app.db.diagnose import diagnose
 from app.db.exit_codes import ExitCode
 from app.db.history import read_head_file
-from tests.migrations.conftest import FlaskDb, cli, revision_files, table_names
+from tests.migrations.flask_db import FlaskDb, cli, revision_files, table_names
 
 REVIEW_REASON = "users.bio is unused since v2"
 
