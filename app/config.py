@@ -99,6 +99,33 @@ def env_file_path() -> Path | None:
     return Path(named) if named else None
 
 
+SEALED_OUT = ("FLASK_APP", "FLASK_DEBUG")  # the flask command's own, beside SETTINGS
+
+
+def sealed_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the app's settings nor ``FLASK_APP``/``FLASK_DEBUG``; no ``.env`` read.
+
+    For a process that gets its settings from its caller alone: the test suite,
+    a throwaway server, a release's code imported to read its models. An empty
+    ``ENV_FILE`` reads no ``.env`` (see :func:`env_file_path`);
+    ``FLASK_SKIP_DOTENV`` stops the ``flask`` command loading one itself.
+    """
+    kept = {
+        name: value
+        for name, value in environ.items()
+        if name not in SETTINGS and name not in SEALED_OUT
+    }
+    return {**kept, "ENV_FILE": "", "FLASK_SKIP_DOTENV": "1"}
+
+
+def seal_environment() -> None:
+    """Seal this process's environment (its children's too) in place: :func:`sealed_environment`."""
+    sealed = sealed_environment(os.environ)
+    for name in set(os.environ) - set(sealed):
+        del os.environ[name]
+    os.environ.update(sealed)
+
+
 def read_environment(
     overrides: Mapping[str, Any] | None = None,
     env_file: Path | None = None,

@@ -45,7 +45,9 @@ MAX_REPORT_LINES = 40
 
 def main() -> int:
     """``python -m scripts.release_conformance``: 0 when every run passes (or there is none)."""
-    throwaway.seal()
+    from app.config import seal_environment
+
+    seal_environment()
     from app.db.history import GitError
     from app.db.released import ReleasedError, checkout
     from app.db.scratch import ScratchUnavailable, in_ci

@@ -17,7 +17,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from app.config import SETTINGS
+from app.config import seal_environment
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +35,13 @@ def backup_directory() -> str:
 
 
 def seal() -> None:
-    """Forget the caller's settings and ``.env`` for this process and its children."""
-    for name in (*SETTINGS, "GUNICORN_CMD_ARGS", "FLASK_APP", "FLASK_DEBUG"):
-        os.environ.pop(name, None)
-    os.environ["ENV_FILE"] = ""  # an empty ENV_FILE: no .env file at all
-    os.environ["FLASK_SKIP_DOTENV"] = "1"  # nor the one the flask command would load
+    """Forget the caller's settings and ``.env`` for this process and its children.
+
+    The app's sealing (app/config.py), plus the suite's own: no extra gunicorn
+    options, backups in a temporary folder.
+    """
+    seal_environment()
+    os.environ.pop("GUNICORN_CMD_ARGS", None)
     os.environ["BACKUP_DIRECTORY"] = backup_directory()
 
 

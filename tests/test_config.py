@@ -15,6 +15,7 @@ from app.config import (
     SETTINGS,
     ConfigurationError,
     load_settings,
+    sealed_environment,
     server_settings,
 )
 from tests import environment
@@ -313,6 +314,19 @@ def test_the_suite_ignores_the_developers_env_file_and_database_url(tmp_path, mo
         .config["SQLALCHEMY_DATABASE_URI"]
         .startswith("sqlite:///")
     )
+
+
+def test_a_sealed_environment_keeps_no_setting_and_reads_no_env_file():
+    developer = {
+        "DATABASE_URL": "postgresql://me@localhost/mine",
+        "ENV_FILE": "/home/me/.env",
+        "FLASK_APP": "wsgi",
+        "PATH": "/bin",
+    }
+
+    sealed = sealed_environment(developer)
+
+    assert sealed == {"PATH": "/bin", "ENV_FILE": "", "FLASK_SKIP_DOTENV": "1"}
 
 
 def test_every_setting_is_documented_and_in_the_example_env_file():

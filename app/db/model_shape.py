@@ -55,11 +55,11 @@ def release_shape(checkout: Path) -> ModelShape:
     Runs this file with this interpreter in a subprocess whose ``PYTHONPATH``
     is ``checkout``. Raises :class:`ShapeError` when that fails.
     """
+    from app.config import sealed_environment
+
     environment = {
-        **os.environ,
+        **sealed_environment(os.environ),  # importing the models reads no developer settings
         "PYTHONPATH": str(checkout),
-        "ENV_FILE": "",  # importing the models reads no developer settings
-        "FLASK_SKIP_DOTENV": "1",
     }
     done = subprocess.run(  # noqa: S603 - this interpreter, this file
         [sys.executable, "-P", str(Path(__file__).resolve())],

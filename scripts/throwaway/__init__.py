@@ -204,17 +204,10 @@ def server_environment(
     database_url: str, settings: Settings, port: int, root: Path = ROOT
 ) -> dict[str, str]:
     """The server's environment: this one without the app's settings, then ``settings``."""
-    from app.config import SETTINGS
+    from app.config import sealed_environment
 
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in SETTINGS and name not in ("FLASK_APP", "FLASK_DEBUG")
-    }
     return {
-        **inherited,
-        "ENV_FILE": "",  # empty: no .env file at all
-        "FLASK_SKIP_DOTENV": "1",
+        **sealed_environment(os.environ),
         "PYTHONPATH": str(root),
         **_chosen(settings),
         "DATABASE_URL": database_url,
@@ -315,13 +308,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def _tail(log_path: Path) -> str:
     return log_path.read_text(errors="replace")[-LOG_TAIL_CHARACTERS:]
-
-
-def seal() -> None:
-    """This process migrates with the app too: no .env, no exported settings."""
-    from app.config import SETTINGS
-
-    for name in SETTINGS:
-        os.environ.pop(name, None)
-    os.environ["ENV_FILE"] = ""
-    os.environ["FLASK_SKIP_DOTENV"] = "1"

@@ -33,7 +33,6 @@ from scripts.throwaway import (
     Server,
     ThrowawayError,
     environment,
-    seal,
 )
 
 COMMAND_STOP_SECONDS = 10  # a command stopped by a signal has this long to finish
@@ -43,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m scripts.throwaway``: see this module's docstring."""
     arguments = _parser().parse_args(argv)
     command = arguments.command[1:] if arguments.command[:1] == ["--"] else arguments.command
-    seal()
+    from app.config import seal_environment
+
+    seal_environment()  # this process migrates with the app too
     from app.db.scratch import ScratchUnavailable
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
