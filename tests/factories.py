@@ -37,11 +37,15 @@ def minted_token_set_aside(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "user": user}
 
 
+def new_user(**fields: Any) -> dict[str, Any]:
+    """A ``NewUser`` for ``POST /api/users``: a unique name and email, PASSWORD, then ``fields``."""
+    n = _unique()
+    return {"username": f"user{n}", "email": f"user{n}@example.com", "password": PASSWORD, **fields}
+
+
 def register(client: FlaskClient, **fields: Any) -> dict[str, Any]:
     """Register a user; returns the ``user`` object (with its token)."""
-    n = _unique()
-    user = {"username": f"user{n}", "email": f"user{n}@example.com", "password": PASSWORD, **fields}
-    response = client.post("/api/users", json={"user": user})
+    response = client.post("/api/users", json={"user": new_user(**fields)})
     assert response.status_code == 201, response.get_json()
     return response.get_json()["user"]
 

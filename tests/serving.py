@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from scripts import throwaway
+from tests.factories import new_user
 
 
 class HttpClient:
@@ -69,18 +70,10 @@ class ServedApp:
 
     def register(self, username: str) -> dict[str, Any]:
         """Register ``username``; returns the ``user`` object with its token."""
+        user = new_user(username=username, email=f"{username}@example.com")
         client = self.client()
         try:
-            response = client.post(
-                "/api/users",
-                json={
-                    "user": {
-                        "username": username,
-                        "email": f"{username}@example.com",
-                        "password": "correct-horse-battery",
-                    }
-                },
-            )
+            response = client.post("/api/users", json={"user": user})
         finally:
             client.close()
         assert response.status_code == 201, response.text
