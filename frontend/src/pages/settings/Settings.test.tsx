@@ -5,9 +5,10 @@ import { createMemoryRouter, RouterProvider } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setBaseUrl } from "../../api/client";
 import { SessionProvider } from "../../session/SessionProvider";
+import { makeUser } from "../../test/factories";
 import { Settings } from "./Settings";
 
-const ANN = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: null, image: null };
+const ANN = makeUser({ token: "jwt-1" });
 
 /** The API: `GET /api/user` is ann; `DELETE /api/user/sessions` answers `status`. */
 function api(status: number, body?: unknown) {
