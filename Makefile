@@ -284,6 +284,6 @@ release-demo: install ## A rolling release under load: previous release (migrati
 ##@ Housekeeping
 
 .PHONY: clean
-clean: ## Remove what the Makefile built: .venv, caches, tools, node_modules, the web app's build and test output, bench results (keeps instance/ and backups/: your data)
+clean: ## Remove what the Makefile built: .venv, caches, tools, node_modules, the web app's generated types, build and test output, bench results (keeps instance/ and backups/: your data)
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench-results \
-	  frontend/node_modules frontend/dist frontend/e2e-results frontend/test-results
+	  frontend/node_modules frontend/src/api/schema.d.ts frontend/dist frontend/e2e-results frontend/test-results

@@ -2,10 +2,11 @@ import { cleanup, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setBaseUrl } from "../../api/client";
+import { makeUser } from "../../test/factories";
 import { renderRoutes } from "../../test/render";
 import { Settings } from "./Settings";
 
-const ANN = { username: "ann", email: "ann@example.com", token: "jwt-1", bio: null, image: null };
+const ANN = makeUser({ token: "jwt-1" });
 
 /** The API: `GET /api/user` is ann; `DELETE /api/user/sessions` answers `status`. */
 function api(status: number, body?: unknown) {
