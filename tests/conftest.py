@@ -10,6 +10,7 @@ PostgreSQL tests skip with instructions when the server is unreachable, unless
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,6 +124,17 @@ def throttled_app(database_url: str) -> Iterator[Callable[..., Flask]]:
     """
     with apps_on(database_url, **THROTTLING) as make:
         yield make
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound but not listening, for the test: connections are refused.
+
+    Held, not merely found free, so no other process can start listening on it.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        yield probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -123,23 +123,45 @@ class Pair:
                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")  # fmt: skip
         with open(primary.directory / "postgresql.conf", "a") as conf:
             conf.write(
-                f"port = {primary.port}\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{self.root}'\n"
                 "wal_level = replica\nmax_wal_senders = 4\n"
                 "fsync = off\nfull_page_writes = off\nshared_buffers = 16MB\n"
                 "max_connections = 60\n"
             )
-        self.start_server(primary)
+        self.start_new_server(primary)
         with psycopg.connect(primary.conninfo("postgres"), autocommit=True) as connection:
             connection.execute(f"CREATE DATABASE {DATABASE}")
         self.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
                  "-D", str(replica.directory), "-R", "-X", "stream", "-c", "fast",
                  "--no-sync")  # fmt: skip
         with open(replica.directory / "postgresql.conf", "a") as conf:
-            conf.write(f"port = {replica.port}\nhot_standby = on\n")
-        self.start_server(replica)
+            conf.write("hot_standby = on\n")
+        self.start_new_server(replica)
         self.wait_until_streaming()
+
+    def start_new_server(self, server: Server, attempts: int = 5) -> None:
+        """Start a server for the first time on a free port, another if that one is taken.
+
+        PostgreSQL cannot listen on port 0 and say which port it got, so the
+        port is found free first; another process may take it before the server
+        binds it, and then the next free one is tried (the last ``port =`` line
+        of postgresql.conf wins).
+        """
+        for attempt in range(attempts):
+            with open(server.directory / "postgresql.conf", "a") as conf:
+                conf.write(f"port = {server.port}\n")
+            logged = server.log.stat().st_size if server.log.exists() else 0
+            try:
+                self.start_server(server)
+                return
+            except RuntimeError:
+                with open(server.log, "rb") as log:
+                    log.seek(logged)
+                    taken = b"already in use" in log.read()
+                if not taken or attempt == attempts - 1:
+                    raise
+                server.port = _free_port()
 
     def start_server(self, server: Server) -> None:
         self.run("pg_ctl", "-D", str(server.directory), "-l", str(server.log), "-w",
@@ -162,8 +184,8 @@ class Pair:
                  "postgres", "-D", str(server.directory), "-R", "-X", "stream", "-c", "fast",
                  "--no-sync")  # fmt: skip
         with open(server.directory / "postgresql.conf", "a") as conf:
-            conf.write(f"port = {server.port}\nhot_standby = on\n")
-        self.start_server(server)
+            conf.write("hot_standby = on\n")
+        self.start_new_server(server)
         return server
 
     def promote(self, server: Server) -> None:

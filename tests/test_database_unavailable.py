@@ -8,7 +8,6 @@ raise into the server, which would answer with its own HTML page.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import threading
 import time
@@ -38,17 +37,6 @@ def assert_unavailable(response: Any, errors: dict[str, list[str]] = UNREACHABLE
     assert response.status_code == 503
     assert response.get_json() == {"errors": errors}
     assert response.headers["Retry-After"] == "1"
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port bound but not listening, for the test: connections are refused.
-
-    Held, not merely found free, so no other process can start listening on it.
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        yield probe.getsockname()[1]
 
 
 # --- unreachable ---------------------------------------------------------------

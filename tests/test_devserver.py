@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -131,15 +131,14 @@ def test_flask_db_run_on_a_missing_database_is_one_line(postgres_url: str) -> No
 # --- the server itself --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# werkzeug's start-up line: the port it bound, which PORT=0 left to the kernel.
+RUNNING_ON = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
 
 
 class DevServer:
-    def __init__(self, process: subprocess.Popen[str], port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
+    def __init__(self, process: subprocess.Popen[str], log: Path) -> None:
+        self.process, self.log = process, log
+        self.port = 0
 
     def get(self, path: str) -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
@@ -154,6 +153,9 @@ class DevServer:
         return output
 
     def wait_until_serving(self) -> None:
+        found = RUNNING_ON.search(self.wait_for("Running on http://"))
+        assert found is not None, self.log.read_text()
+        self.port = int(found.group(1))
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -167,11 +169,14 @@ class DevServer:
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    """python -m app.web.devserver on an empty SQLite database, set up by .env as make run is."""
+    """python -m app.web.devserver on an empty SQLite database, set up by .env as make run is.
+
+    ``PORT=0``: the kernel picks the port as the server binds it (a port found
+    free beforehand may be taken by then), and werkzeug's log line tells it.
+    """
     folder = tmp_path_factory.mktemp("devserver")
-    port = _free_port()
     env_file = folder / ".env"
-    env_file.write_text(f"PORT={port}\nDATABASE_URL=sqlite:///{folder / 'conduit.db'}\n")
+    env_file.write_text(f"PORT=0\nDATABASE_URL=sqlite:///{folder / 'conduit.db'}\n")
     log = folder / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -182,7 +187,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-    server = DevServer(process, port, log)
+    server = DevServer(process, log)
     try:
         server.wait_until_serving()
         yield server

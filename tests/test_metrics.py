@@ -163,16 +163,12 @@ def test_the_pool_counts_connections_lent_and_checkouts_that_timed_out(database_
         assert value(app, "conduit_db_pool_size") == 1
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("engine", [databases.POSTGRESQL, databases.SQLITE])
-def test_a_database_that_cannot_be_reached_is_counted_as_503(engine: str, tmp_path: Path) -> None:
+def test_a_database_that_cannot_be_reached_is_counted_as_503(
+    engine: str, tmp_path: Path, closed_port: int
+) -> None:
     url = (
-        f"postgresql://postgres@127.0.0.1:{closed_port()}/conduit"
+        f"postgresql://postgres@127.0.0.1:{closed_port}/conduit"
         if engine == "postgresql"
         else f"sqlite:///{tmp_path / 'missing' / 'conduit.db'}"
     )

@@ -19,6 +19,7 @@ from sqlalchemy import make_url
 
 from tests import databases
 from tests.apps import served_on
+from tests.listening import wait_for
 from tests.serving import ServedApp, port_of
 
 pytestmark = pytest.mark.served  # gunicorn in a subprocess
@@ -92,8 +93,10 @@ def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
 ) -> None:
     url = make_url(served_app.database_url).set(drivername="postgresql")
     waiting_count = 2 * SERVED_THREADS
+    conninfo = url.render_as_string(hide_password=False)
     with (
-        psycopg.connect(url.render_as_string(hide_password=False)) as locker,
+        psycopg.connect(conninfo) as locker,
+        psycopg.connect(conninfo, autocommit=True) as watch,
         ThreadPoolExecutor(waiting_count) as pool,
     ):
         locker.execute("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
@@ -101,7 +104,7 @@ def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
             pool.submit(timed_get, served_app, f"/api/articles?limit={n + 1}")
             for n in range(waiting_count)
         ]
-        time.sleep(1)  # they reach the database and wait on the lock
+        wait_for(lambda: lock_waiters(watch) >= SERVED_THREADS)  # every request thread is held
 
         liveness = timed_get(served_app, "/healthz")
         still_waiting = sum(not request.done() for request in waiting)
@@ -112,6 +115,15 @@ def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
     assert liveness[0] == 200
     assert liveness[1] < 1
     assert statuses <= {200, 503}
+
+
+def lock_waiters(watch: psycopg.Connection) -> int:
+    """How many sessions of ``watch``'s database wait on a lock."""
+    row = watch.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def worker_rss_mib(served: ServedApp) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 from typing import Any
 
 import pytest
@@ -279,14 +278,10 @@ def test_apps_counting_in_memory_do_not_share_their_counts(throttled_app):
     assert login(other, user["email"]).status_code == 401
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_an_unreachable_redis_throttles_per_process_and_never_answers_500(throttled_app, caplog):
-    app = throttled_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{_closed_port()}/0")
+def test_an_unreachable_redis_throttles_per_process_and_never_answers_500(
+    throttled_app, closed_port, caplog
+):
+    app = throttled_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed_port}/0")
     client = app.test_client()
     user = register(client)
 

@@ -13,10 +13,13 @@ export interface Account {
 }
 
 let counter = 0;
-/** A name no other test or run uses: the database is fresh, but tests share it. */
+/**
+ * A name no other test or run uses: the database is fresh, but tests share it.
+ * The process id keeps two workers apart when they start in the same millisecond.
+ */
 export function unique(prefix: string): string {
   counter += 1;
-  return `${prefix}${Date.now().toString(36)}${counter}`;
+  return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}x${counter}`;
 }
 
 export async function register(request: APIRequestContext, prefix = "user"): Promise<Account> {
