@@ -77,3 +77,68 @@ def test_single_article_read_is_bounded(client, count_queries, world):
 
     assert statements_for(client, count_queries, url, auth(world["reader"])) <= 3
     assert statements_for(client, count_queries, url, {}) <= 2
+
+
+def statements_for_write(client, count_queries, method, url, headers, payload=None):
+    with count_queries() as counter:
+        response = client.open(url, method=method, headers=headers, json=payload)
+    assert response.status_code in (200, 201), response.get_json()
+    return counter.statements
+
+
+# --- writes ----------------------------------------------------------------
+# Round trips a write makes, the change feed's notification left out (it is
+# the change feed's business, app/data/change_feed.py). Each one is a wait on
+# a loaded host while the transaction stays open.
+
+
+def write_statements(client, count_queries, method, url, headers, payload=None):
+    with count_queries() as counter:
+        response = client.open(url, method=method, headers=headers, json=payload)
+    assert response.status_code in (200, 201), response.get_json()
+    return [statement for statement in counter.statements if "pg_notify" not in statement]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("POST", "/favorite", None),
+        ("DELETE", "/favorite", None),
+        ("POST", "/comments", {"comment": {"body": "hello"}}),
+    ],
+)
+def test_a_favorite_or_comment_is_three_statements(
+    client, count_queries, world, method, path, payload
+):
+    """The viewer, one statement that finds the article and writes, the answer's re-read."""
+    url = f"/api/articles/{world['slugs'][3]}{path}"
+
+    statements = write_statements(
+        client, count_queries, method, url, auth(world["reader"]), payload
+    )
+
+    assert len(statements) == 3, statements
+
+
+def test_a_create_with_known_tags_links_them_in_one_statement_and_moves_totals_last(
+    client, count_queries, world, database_url
+):
+    """Viewer, slug, savepoint, insert, release, tag links, re-read, then the totals.
+
+    PostgreSQL adds the slug's advisory lock, and moves the totals in two
+    statements: the tag rows locked in id order, then every total at once.
+    SQLite moves the tag counts and the articles total in two.
+    """
+    article = {"title": "New", "description": "d", "body": "b", "tagList": ["common", "tag1"]}
+
+    statements = write_statements(
+        client, count_queries, "POST", "/api/articles", auth(world["reader"]), {"article": article}
+    )
+
+    totals = statements[-2:]
+    assert len(statements) == (10 if database_url.startswith("postgresql") else 9), statements
+    assert all("counters" in s or "FROM tags" in s or s.startswith("UPDATE tags") for s in totals)
+    tag_writes = [
+        s for s in statements if s.startswith(("INSERT INTO tags", "INSERT INTO article_"))
+    ]
+    assert [s.split(" (")[0] for s in tag_writes] == ["INSERT INTO article_tags"]

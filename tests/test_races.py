@@ -169,6 +169,51 @@ def test_articles_retagged_in_opposite_directions_at_once_all_succeed(
     assert_totals_equal_rows(served_app)
 
 
+def test_creates_deletes_and_retags_of_shared_tags_at_once_all_succeed(
+    served_app: ServedApp,
+) -> None:
+    """Every write that moves totals locks the tag rows in id order, then the articles
+    total: creations, deletions and retags crossing the same tags cannot deadlock
+    (a 409), and every total still equals its rows."""
+    author = served_app.register("author")
+    clients = [served_app.client(author) for _ in range(6)]
+    answers: collections.Counter[int] = collections.Counter()
+    for round_ in range(ROUNDS):
+        pair = ["a", "b"] if round_ % 2 else ["b", "a"]
+        doomed = [create_article(clients[0], tagList=["a", "b"])["slug"] for _ in range(2)]
+        kept = [create_article(clients[0], tagList=pair[:1])["slug"] for _ in range(2)]
+        calls = [
+            partial(clients[n].delete, f"/api/articles/{slug}") for n, slug in enumerate(doomed)
+        ]
+        calls += [
+            partial(
+                clients[2 + n].put, f"/api/articles/{slug}", json={"article": {"tagList": pair[1:]}}
+            )
+            for n, slug in enumerate(kept)
+        ]
+        calls += [
+            partial(
+                clients[4 + n].post,
+                "/api/articles",
+                json={
+                    "article": {
+                        "title": f"Crossing {round_}",
+                        "description": "d",
+                        "body": "b",
+                        "tagList": pair[n:] + pair[:n],
+                    }
+                },
+            )
+            for n in range(2)
+        ]
+        answers += statuses(fire(*calls))
+
+    assert answers == {204: 2 * ROUNDS, 200: 2 * ROUNDS, 201: 2 * ROUNDS}
+    assert_totals_equal_rows(served_app)
+    (count,) = served_app.sql("SELECT count(*) FROM articles")[0]
+    assert served_app.client().get("/api/articles").json()["articlesCount"] == count == 4 * ROUNDS
+
+
 # --- the row vanished: 404 --------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal,
     select,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
@@ -36,7 +37,7 @@ from app.articles.slugs import unique_slug
 from app.data import counters
 from app.data.slugs import base_slug
 from app.data.unit_of_work import commit, translate
-from app.data.upserts import insert_ignoring_conflicts
+from app.data.upserts import insert_ignoring_conflicts, insert_selected_ignoring_conflicts
 from app.errors import abort
 from app.extensions import db
 from app.models import (
@@ -346,19 +347,30 @@ def _add_tags(article_id: int, names: list[str]) -> list[int]:
     names = sorted(dict.fromkeys(name for name in names if name))
     if not names:
         return []
-    insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
-    ids = sorted(db.session.scalars(select(Tag.id).where(Tag.name.in_(names))))
-    return insert_ignoring_conflicts(
+    linked = _link_tags(article_id, names)
+    # The article has no tags yet (new, or untagged under its row lock), so
+    # each existing tag linked one row: fewer means some tags are new. Only
+    # then is ``tags`` written, which waits for writers that moved a count.
+    if len(linked) < len(names):
+        insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
+        linked += _link_tags(article_id, names)
+    return linked
+
+
+def _link_tags(article_id: int, names: list[str]) -> list[int]:
+    """Link the article to the tags called ``names`` that exist; the ids linked now."""
+    return insert_selected_ignoring_conflicts(
         ArticleTag,
-        [{"article_id": article_id, "tag_id": tag_id} for tag_id in ids],
+        ["article_id", "tag_id"],
+        select(literal(article_id, Integer), Tag.id).where(Tag.name.in_(names)).order_by(Tag.id),
         returning=ArticleTag.tag_id,
     )
 
 
-def _count_tag_changes(removed: list[int], added: list[int]) -> None:
+def _tag_deltas(removed: list[int], added: list[int]) -> collections.Counter[int]:
     deltas: collections.Counter[int] = collections.Counter(added)
     deltas.subtract(removed)
-    counters.adjust_tag_counts(deltas)
+    return deltas
 
 
 def _is_slug_taken(error: IntegrityError) -> bool:
@@ -392,13 +404,22 @@ def _save_with_unique_slug(article: Article, values: dict[str, Any], title: str 
     abort(422, "slug", "has already been taken, please retry")
 
 
-def _answer_then_commit(slug: str, viewer: User) -> dict[str, Any]:
+def _answer_then_commit(
+    slug: str,
+    viewer: User,
+    tag_deltas: collections.Counter[int] | None = None,
+    article_delta: int = 0,
+) -> dict[str, Any]:
     """The article as this request leaves it, read inside its transaction, then commit.
 
     Read after the commit, a concurrent delete could turn a write that
-    succeeded into a 404, and a client retrying it would write twice.
+    succeeded into a 404, and a client retrying it would write twice. The
+    running totals move after the read, just before the commit: their rows
+    are shared by every writer, and stay locked only for that statement and
+    the commit (app/data/counters.py).
     """
     payload = get_article(slug, viewer)
+    counters.adjust(tag_deltas or {}, article_delta)
     commit()
     return payload
 
@@ -407,9 +428,10 @@ def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
     article = Article(author_id=author.id)
     values = {field: data[field] for field in ("title", "description", "body")}
     _save_with_unique_slug(article, values, title=data["title"])
-    _count_tag_changes(removed=[], added=_add_tags(article.id, data.get("tag_list", [])))
-    counters.adjust_article_total(+1)
-    return _answer_then_commit(article.slug, author)
+    added = _add_tags(article.id, data.get("tag_list", []))
+    return _answer_then_commit(
+        article.slug, author, _tag_deltas(removed=[], added=added), article_delta=+1
+    )
 
 
 def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, Any]:
@@ -420,10 +442,11 @@ def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, 
     retitled = new_title is not None and base_slug(new_title) != base_slug(article.title)
     changes["updated_at"] = utcnow()  # also when only the tags changed
     _save_with_unique_slug(article, changes, title=new_title if retitled else None)
+    deltas = None
     if tag_list is not None:
         removed = _remove_tags(article_id)
-        _count_tag_changes(removed, _add_tags(article_id, tag_list))
-    return _answer_then_commit(article.slug, user)
+        deltas = _tag_deltas(removed, _add_tags(article_id, tag_list))
+    return _answer_then_commit(article.slug, user, deltas)
 
 
 def delete_article(slug: str, user: User) -> None:
@@ -434,27 +457,42 @@ def delete_article(slug: str, user: User) -> None:
     row lock in ``_own_article`` makes it find no article at all).
     """
     article_id = _own_article(slug, user, deleting=True).id
-    _count_tag_changes(removed=_remove_tags(article_id), added=[])
+    removed = _remove_tags(article_id)
     deleted = db.session.execute(
         delete(Article).where(Article.id == article_id).returning(Article.id)
     ).all()
     if not deleted:
         abort(404, "article", "not found")  # the rollback undoes the tag changes too
-    counters.adjust_article_total(-len(deleted))
+    counters.adjust(_tag_deltas(removed, added=[]), -len(deleted))
     commit()
 
 
+def _article_id_of(slug: str) -> Any:
+    """SQL: the id of the article with this slug (none: the statement finds no rows)."""
+    return select(Article.id).where(Article.slug == slug).scalar_subquery()
+
+
 def favorite(slug: str, user: User) -> dict[str, Any]:
-    """Favorite an article; favoriting twice is not an error."""
-    article_id = find_article_id(slug)
-    insert_ignoring_conflicts(Favorite, [{"user_id": user.id, "article_id": article_id}])
+    """Favorite an article; favoriting twice is not an error.
+
+    One statement finds the article and inserts; when there is no article it
+    inserts nothing, and the answer's re-read is the 404.
+    """
+    insert_selected_ignoring_conflicts(
+        Favorite,
+        ["user_id", "article_id", "created_at"],
+        select(
+            literal(user.id, Integer), Article.id, literal(utcnow(), Favorite.created_at.type)
+        ).where(Article.slug == slug),
+    )
     return _answer_then_commit(slug, user)
 
 
 def unfavorite(slug: str, user: User) -> dict[str, Any]:
-    """Remove a favorite; removing it twice is not an error."""
-    article_id = find_article_id(slug)
+    """Remove a favorite; removing it twice is not an error (no article: the re-read's 404)."""
     db.session.execute(
-        delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article_id)
+        delete(Favorite)
+        .where(Favorite.user_id == user.id, Favorite.article_id == _article_id_of(slug))
+        .execution_options(synchronize_session=False)  # no favorite is loaded in this session
     )
     return _answer_then_commit(slug, user)

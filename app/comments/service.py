@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Integer, Select, delete, insert, literal, select
 
 from app.articles.service import find_article_id
 from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
-from app.models import MAX_ID, Article, Comment, User
+from app.models import MAX_ID, Article, Comment, User, utcnow
 from app.profiles.service import is_following, profile_payload, viewer_id
 from app.web import conditional_writes
 
@@ -49,13 +49,30 @@ def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
 
 
 def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
-    """Comment on the article; 404 if it is gone, even if it went while this ran."""
-    comment = Comment(article_id=find_article_id(slug), author_id=author.id, body=body)
-    db.session.add(comment)
-    db.session.flush()
+    """Comment on the article; 404 if it is gone, even if it went while this ran.
+
+    One statement finds the article and inserts (nothing when there is none).
+    """
+    now = utcnow()
+    comment_id = db.session.scalar(
+        insert(Comment)
+        .from_select(
+            ["article_id", "author_id", "body", "created_at", "updated_at"],
+            select(
+                Article.id,
+                literal(author.id, Integer),
+                literal(body, Comment.body.type),
+                literal(now, Comment.created_at.type),
+                literal(now, Comment.updated_at.type),
+            ).where(Article.slug == slug),
+        )
+        .returning(Comment.id)
+    )
+    if comment_id is None:
+        abort(404, "article", "not found")
     # Read back before the commit: once committed, a concurrent delete of the
     # article may take the comment with it.
-    row = db.session.execute(_comment_query(author).where(Comment.id == comment.id)).one()
+    row = db.session.execute(_comment_query(author).where(Comment.id == comment_id)).one()
     commit()
     return _payload(row)
 

@@ -9,8 +9,9 @@ Every write that adds or removes an article or an article's tag adjusts them
 by what its own statements changed: the rows a ``DELETE … RETURNING`` or an
 ``INSERT … ON CONFLICT DO NOTHING RETURNING`` reports, never what was read
 beforehand (a concurrent request may have removed those rows in between).
-Tag totals are locked in id order, so two requests moving tags in opposite
-directions cannot deadlock on them.
+Every change to the totals is one statement, run last, just before the commit
+(:func:`adjust`); tag totals are locked in id order, so two requests moving
+tags in opposite directions cannot deadlock on them.
 
 ``flask counters verify`` compares every total with a fresh count of its rows
 (exit 1 on drift); ``flask counters recount`` rebuilds them (also run after
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +30,11 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from app.data import change_feed
-from app.data.upserts import upsert_adding
+from app.data.upserts import upsert_adding_statement
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, Tag
 
@@ -46,36 +46,57 @@ RECOUNT_LOCK_PAUSE_SECONDS = 0.1
 METRICS_FILE = "counters.prom"
 
 
-def adjust_article_total(delta: int) -> None:
-    """Add ``delta`` to the articles total (the rows the caller inserted or deleted)."""
-    if delta:
-        upsert_adding(Counter, key={"name": ARTICLES}, column="value", delta=delta)
+def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
+    """Add ``tag_deltas[tag_id]`` to each tag's article count and ``article_delta`` to the total.
 
+    Call it last, just before the commit (after the answer's re-read): the
+    rows it changes are shared by every writer, and their locks are held from
+    this statement to the commit, never across the request's Python.
 
-def adjust_tag_counts(deltas: Mapping[int, int]) -> None:
-    """Add ``deltas[tag_id]`` to each tag's article count.
-
-    On PostgreSQL the rows are locked in id order first: concurrent retags
-    (one moving ``a`` to ``b``, another ``b`` to ``a``) would otherwise lock
-    them in opposite orders and deadlock. SQLite runs one writer at a time.
+    On PostgreSQL the tag rows are locked in id order first (concurrent
+    retags, one moving ``a`` to ``b`` and another ``b`` to ``a``, would
+    otherwise lock them in opposite orders and deadlock), then one statement
+    moves the tag counts and, in a CTE that PostgreSQL runs after the main
+    statement, the articles total: every writer takes the tag rows before the
+    total. The lock cannot be a subquery of that ``UPDATE``: a row the
+    subquery waited for is a newer version than the ``UPDATE``'s snapshot
+    sees, and re-locking it there queues behind the other waiters (a
+    deadlock). SQLite runs one writer at a time: no lock, two statements.
+    A table the write leaves alone is not named (the change feed's triggers
+    fire per statement, even on no rows).
     """
-    changed = {tag_id: delta for tag_id, delta in deltas.items() if delta}
+    changed = {tag_id: delta for tag_id, delta in tag_deltas.items() if delta}
+    total = (
+        upsert_adding_statement(
+            Counter, key={"name": ARTICLES}, column="value", delta=article_delta
+        )
+        if article_delta
+        else None
+    )
     if not changed:
+        if total is not None:
+            db.session.execute(total)
         return
-    if db.session.get_bind().dialect.name == "postgresql":
+    on_postgresql = db.session.get_bind().dialect.name == "postgresql"
+    if on_postgresql:
         db.session.execute(
             select(Tag.id)
             .where(Tag.id.in_(changed))
             .order_by(Tag.id)
             .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts that reference tags go on
         )
-    by_delta: dict[int, list[int]] = defaultdict(list)
-    for tag_id, delta in sorted(changed.items()):
-        by_delta[delta].append(tag_id)
-    for delta, tag_ids in by_delta.items():
-        db.session.execute(
-            update(Tag).where(Tag.id.in_(tag_ids)).values(article_count=Tag.article_count + delta)
-        )
+    statement = (
+        update(Tag)
+        .where(Tag.id.in_(changed))
+        .values(article_count=Tag.article_count + case(changed, value=Tag.id, else_=0))
+        .execution_options(synchronize_session=False)  # no tag is loaded in this session
+    )
+    if total is not None and on_postgresql:
+        db.session.execute(statement.add_cte(total.cte("articles_total")))
+        return
+    db.session.execute(statement)
+    if total is not None:
+        db.session.execute(total)
 
 
 def article_total() -> Any:

@@ -37,12 +37,28 @@ def insert_ignoring_conflicts(
     return list(db.session.scalars(statement.returning(returning)))
 
 
-def upsert_adding(model: type[Base], *, key: dict[str, Any], column: str, delta: int) -> None:
+def insert_selected_ignoring_conflicts(
+    model: type[Base], columns: list[str], rows: Any, returning: Any = None
+) -> list[Any]:
+    """``INSERT … SELECT … ON CONFLICT DO NOTHING``: rows found and written in one round trip.
+
+    ``rows`` is a select whose columns fill ``columns`` (and must have a
+    ``WHERE``: SQLite reads ``ON`` after a bare ``FROM`` as a join's). With
+    ``returning`` (a column), the values of the rows actually inserted.
+    """
+    statement = _insert(model).from_select(columns, rows).on_conflict_do_nothing()
+    if returning is None:
+        db.session.execute(statement)
+        return []
+    return list(db.session.scalars(statement.returning(returning)))
+
+
+def upsert_adding_statement(
+    model: type[Base], *, key: dict[str, Any], column: str, delta: int
+) -> Any:
     """``INSERT … ON CONFLICT DO UPDATE SET column = column + delta``: one atomic statement."""
     statement = _insert(model).values({**key, column: delta})
-    db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={column: getattr(model, column) + statement.excluded[column]},
-        )
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={column: getattr(model, column) + statement.excluded[column]},
     )
