@@ -304,7 +304,10 @@ def _engine_options(database_url: str, env: Mapping[str, Any]) -> dict[str, Any]
     ``DATABASE_LOCK_TIMEOUT`` for a lock (a row a concurrent request holds, a
     table a migration holds), then the request answers 503 instead of hanging
     until gunicorn's worker timeout (app/data/unit_of_work.py). Migrations set
-    their own (``MIGRATION_LOCK_TIMEOUT``, migrations/env.py).
+    their own (``MIGRATION_LOCK_TIMEOUT``, migrations/env.py). PostgreSQL:
+    ``conduit.change_feed=app`` tells the change triggers that the app
+    announces these connections' writes itself (app/data/change_feed.py);
+    migrations/env.py clears it on the connection a migration runs on.
     """
     options: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
     lock_timeout = _text(env, "DATABASE_LOCK_TIMEOUT") or "5s"
@@ -313,7 +316,12 @@ def _engine_options(database_url: str, env: Mapping[str, Any]) -> dict[str, Any]
             f"DATABASE_LOCK_TIMEOUT must look like 5s, 500ms or 1min, got {lock_timeout!r}"
         )
     if database_url.startswith("postgresql"):
-        options["connect_args"] = {"options": f"-c lock_timeout={lock_timeout}"}
+        # conduit.change_feed: this connection's writes are announced by the app itself, one
+        # notification per transaction, so the change triggers stay silent for them
+        # (app/data/change_feed.py, revision 5f3c2d9a1b7e).
+        options["connect_args"] = {
+            "options": f"-c lock_timeout={lock_timeout} -c conduit.change_feed=app"
+        }
     return options
 
 

@@ -146,6 +146,13 @@ def run_migrations_online() -> None:
 
 
 def _run_on(connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # The app's engine tells the change triggers to stay silent (its sessions announce
+        # their writes); a migration's data changes are no session's: let them speak.
+        began = not connection.in_transaction()
+        connection.exec_driver_sql("SELECT set_config('conduit.change_feed', '', false)")
+        if began:
+            connection.commit()
     with (
         migration_lock(connection.engine),
         foreign_keys_off(connection),

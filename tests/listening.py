@@ -33,6 +33,6 @@ def feed_of(app: Flask) -> ChangeFeed:
 def wait_until_listening(app: Flask) -> None:
     """PostgreSQL: the listener connects in the background; the cache is off until then."""
     feed = feed_of(app)
-    feed.current(("users",))
+    feed.current()
     if isinstance(feed, PostgresChangeFeed):
         wait_for(lambda: feed.online)

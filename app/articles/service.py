@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.articles.schemas import SingleArticleResponseSchema
 from app.articles.slugs import unique_slug
-from app.data import counters
+from app.data import change_feed, counters
 from app.data.slugs import base_slug
 from app.data.unit_of_work import commit, translate
 from app.data.upserts import insert_ignoring_conflicts, insert_selected_ignoring_conflicts
@@ -90,6 +90,7 @@ def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[A
         Article.description,
         Article.created_at,
         Article.updated_at,
+        Article.author_id,
         User.username,
         User.bio,
         User.image,
@@ -206,6 +207,16 @@ def _list_statements(
     return page, count
 
 
+def _depends_on_rows(rows: Sequence[Row[Any]], viewer: User | None) -> None:
+    """The answer shows these articles, their authors and the viewer's flags on them."""
+    if not rows:
+        change_feed.depends_on("no-rows")
+    change_feed.depends_on(*(f"article:{row.id}" for row in rows))
+    change_feed.depends_on(*(f"user:{row.author_id}" for row in rows))
+    if viewer is not None:
+        change_feed.depends_on(f"favorites:{viewer.id}", f"follows:{viewer.id}")
+
+
 def _page(
     viewer: User | None, params: dict[str, Any], limit: int, offset: int, **shape: bool
 ) -> tuple[list[dict[str, Any]], int]:
@@ -213,6 +224,7 @@ def _page(
     params = {**params, **_viewer_params(viewer)}
     for _ in range(EMPTY_PAGE_READS):
         rows = db.session.execute(page, {**params, "limit": limit, "offset": offset}).all()
+        _depends_on_rows(rows, viewer)
         if rows:
             return _payloads(rows, with_body=False), rows[0].total_matching
         if not offset:
@@ -249,6 +261,7 @@ def list_articles(
         )
         if value is not None
     }
+    _depends_on_filters(params)
     return _page(
         viewer,
         params,
@@ -261,6 +274,18 @@ def list_articles(
     )
 
 
+def _depends_on_filters(params: dict[str, Any]) -> None:
+    """Which articles a list holds: all of them, a tag's, an author's, a user's favorites."""
+    if "tag" in params:
+        change_feed.depends_on(f"list:tag:{params['tag']}")
+    else:
+        change_feed.depends_on("list:all")  # by author too: new articles move it
+    if "author" in params or "favorited" in params:
+        change_feed.depends_on("usernames")
+    if "favorited" in params:
+        change_feed.depends_on(f"favorited:{params['favorited']}")
+
+
 def _user_id(username_key: Any) -> Any:
     """SQL: the id of the user whose ``username_key`` this is (keys are unique)."""
     return (
@@ -270,6 +295,7 @@ def _user_id(username_key: Any) -> Any:
 
 def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Articles by the users ``viewer`` follows, most recent first."""
+    change_feed.depends_on(f"follows:{viewer.id}", "list:all")
     return _page(viewer, {}, limit, offset, tag=False, author=False, favorited=False, feed=True)
 
 
@@ -283,6 +309,7 @@ def get_article(slug: str, viewer: User | None) -> dict[str, Any]:
     row = db.session.execute(statement, {"slug": slug, **_viewer_params(viewer)}).first()
     if row is None:
         abort(404, "article", "not found")
+    _depends_on_rows([row], viewer)
     return _payloads([row], with_body=True)[0]
 
 
@@ -429,9 +456,16 @@ def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
     values = {field: data[field] for field in ("title", "description", "body")}
     _save_with_unique_slug(article, values, title=data["title"])
     added = _add_tags(article.id, data.get("tag_list", []))
+    _purge_new_article(article, data.get("tag_list", []))
     return _answer_then_commit(
         article.slug, author, _tag_deltas(removed=[], added=added), article_delta=+1
     )
+
+
+def _purge_new_article(article: Article, tags: list[str]) -> None:
+    """A new article enters the lists of all articles, of its author and of its tags."""
+    change_feed.purge(f"article:{article.id}", "list:all", f"list:author:{article.author_id}")
+    change_feed.purge("tags", *(f"list:tag:{name}" for name in tags if name))
 
 
 def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, Any]:
@@ -446,6 +480,8 @@ def update_article(slug: str, user: User, changes: dict[str, Any]) -> dict[str, 
     if tag_list is not None:
         removed = _remove_tags(article_id)
         deltas = _tag_deltas(removed, _add_tags(article_id, tag_list))
+    else:  # new tags move whole tables: the lists of the tags it had are not known here
+        change_feed.purge(f"article:{article_id}", f"comments:{article_id}")
     return _answer_then_commit(article.slug, user, deltas)
 
 
@@ -476,23 +512,36 @@ def favorite(slug: str, user: User) -> dict[str, Any]:
     """Favorite an article; favoriting twice is not an error.
 
     One statement finds the article and inserts; when there is no article it
-    inserts nothing, and the answer's re-read is the 404.
+    inserts nothing, and the answer's re-read is the 404. Only a favorite
+    that was already there costs a second statement, for the article's id
+    (the keys to purge: the statement wrote to the table either way).
     """
-    insert_selected_ignoring_conflicts(
+    inserted = insert_selected_ignoring_conflicts(
         Favorite,
         ["user_id", "article_id", "created_at"],
         select(
             literal(user.id, Integer), Article.id, literal(utcnow(), Favorite.created_at.type)
         ).where(Article.slug == slug),
+        returning=Favorite.article_id,
     )
+    _purge_favorite(inserted[0] if inserted else find_article_id(slug), user)
     return _answer_then_commit(slug, user)
 
 
 def unfavorite(slug: str, user: User) -> dict[str, Any]:
     """Remove a favorite; removing it twice is not an error (no article: the re-read's 404)."""
-    db.session.execute(
+    deleted = db.session.scalars(
         delete(Favorite)
         .where(Favorite.user_id == user.id, Favorite.article_id == _article_id_of(slug))
+        .returning(Favorite.article_id)
         .execution_options(synchronize_session=False)  # no favorite is loaded in this session
-    )
+    ).all()
+    _purge_favorite(deleted[0] if deleted else find_article_id(slug), user)
     return _answer_then_commit(slug, user)
+
+
+def _purge_favorite(article_id: int, user: User) -> None:
+    """The article's count, the user's flags and their ``?favorited=`` list."""
+    change_feed.purge(
+        f"article:{article_id}", f"favorites:{user.id}", f"favorited:{user.username_key}"
+    )

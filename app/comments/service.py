@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, delete, insert, literal, select
 
 from app.articles.service import find_article_id
+from app.data import change_feed
 from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
@@ -24,6 +25,7 @@ def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
         User.username,
         User.bio,
         User.image,
+        Comment.author_id,
         is_following(viewer_id(viewer), Comment.author_id).label("following"),
     ).join(User, User.id == Comment.author_id)
 
@@ -44,7 +46,12 @@ def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
         _comment_query(viewer)
         .where(Comment.article_id == article_id)
         .order_by(Comment.created_at.desc(), Comment.id.desc())
-    )
+    ).all()
+    change_feed.depends_on(f"comments:{article_id}", *(f"user:{row.author_id}" for row in rows))
+    if not rows:
+        change_feed.depends_on("no-rows")
+    if viewer is not None:
+        change_feed.depends_on(f"follows:{viewer.id}")
     return [_payload(row) for row in rows]
 
 
@@ -54,7 +61,7 @@ def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
     One statement finds the article and inserts (nothing when there is none).
     """
     now = utcnow()
-    comment_id = db.session.scalar(
+    inserted = db.session.execute(
         insert(Comment)
         .from_select(
             ["article_id", "author_id", "body", "created_at", "updated_at"],
@@ -66,10 +73,12 @@ def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
                 literal(now, Comment.updated_at.type),
             ).where(Article.slug == slug),
         )
-        .returning(Comment.id)
-    )
-    if comment_id is None:
+        .returning(Comment.id, Comment.article_id)
+    ).first()
+    if inserted is None:
         abort(404, "article", "not found")
+    comment_id, article_id = inserted
+    change_feed.purge(f"comments:{article_id}")
     # Read back before the commit: once committed, a concurrent delete of the
     # article may take the comment with it.
     row = db.session.execute(_comment_query(author).where(Comment.id == comment_id)).one()
@@ -104,4 +113,5 @@ def delete_comment(slug: str, comment_id: int, user: User) -> None:
     ).all()
     if not deleted:  # a concurrent request deleted it, or its article, first
         conditional_writes.missing("comment")
+    change_feed.purge(f"comments:{article_id}")
     commit()

@@ -1,77 +1,93 @@
-"""Knowing, without a round trip, that the tables an answer was read from have not changed.
+"""Knowing, without a round trip, that what an answer was read from has not changed.
 
-A ``ChangeFeed`` keeps a *generation* per table: a number that moves after
-every committed write to that table, from any process or replica. The
-response cache (app/web/response_cache.py) notes the generations of the tables an
-answer depends on *before* reading the database, and serves the answer only
-while they are unchanged. ``None`` means the feed cannot vouch for them now.
+A ``ChangeFeed`` keeps :class:`Stamps` in shared memory: a sequence number, a
+stamp per bucket of *surrogate keys* (``article:<id>``, ``comments:<article
+id>``, ``user:<id>``, ``usernames``, ``follows:<follower id>``,
+``favorites:<user id>``, ``favorited:<identity key>``, ``list:all``,
+``list:tag:<name>``, ``list:author:<id>``, ``tags``; :data:`COVERS` says
+which tables' app-writes each family answers for), one per table and one for
+everything. The response cache (app/web/response_cache.py) notes the sequence
+number *before* reading and serves an answer only while none of the stamps
+it watches moved past it. ``None`` means the feed cannot vouch for them now.
 
-Which tables a transaction wrote is collected from the session: the objects
-a flush wrote, and the table of every ``INSERT``/``UPDATE``/``DELETE`` run
-through it, widened to the tables whose foreign keys cascade from them
-(deleting an article deletes its comments in the database, not in Python).
-Any other statement, or a commit whose writes went unseen, counts as a write
-to every table.
+The reading side: read services call :func:`depends_on` (a no-op unless a
+cache fill is pending), and a ``before_cursor_execute`` listener collects the
+tables each statement of a pending fill names (:func:`start_reading`,
+:func:`finish_reading`).
 
-How the generations move:
+The writing side: write services call :func:`purge`; the session also
+collects which tables a transaction wrote: the objects a flush wrote, and the
+table of every ``INSERT``/``UPDATE``/``DELETE`` run through it, widened to the
+tables whose foreign keys cascade from them. Tables no purged key covers move
+as whole tables; any other statement, or a commit whose writes went unseen,
+moves everything.
+
+How the stamps move:
 
 * **The writing process**, after its own commit and before it answers (the
   session's ``after_commit``): a client reads its own writes at once.
-* **The other processes of the replica** share the counters: they live in
+* **The other processes of the replica** share the stamps: they live in
   shared memory created before gunicorn forks (``preload_app``), so a write
   in one worker is seen by the next lookup in every other worker.
 * **Other replicas, PostgreSQL:** the notifications on the channel
   ``conduit_changes``, which PostgreSQL delivers only if and when the
   transaction that sent them commits. Each worker process keeps one listener
-  thread on its own psycopg connection (``LISTEN``) that moves the named
-  tables' generations (the payload: table names separated by commas; ``*``
-  or nothing: every table). While that connection is down the feed answers
-  ``None`` (the cache is off); on reconnecting it listens first, then moves
-  every generation (anything missed is forgotten), then vouches again.
-  They come from three places:
+  thread on its own psycopg connection (``LISTEN``). While that connection is
+  down the feed answers ``None`` (the cache is off); on reconnecting it
+  listens first, then moves everything (anything missed is forgotten), then
+  vouches again. They come from three places:
 
-  - **the database itself**, for every writer (revision e7f98158c3b0): a
-    statement-level trigger on each table sends its name after any
+  - **the app's own sessions** (``_notify_other_processes``): exactly one per
+    committing transaction, :func:`payload_for` (JSON with a format marker,
+    the feed's origin, the keys and the uncovered tables). A listener skips
+    its own origin: its replica moved the stamps before the writer answered;
+  - **the database itself**, for every other writer (revision e7f98158c3b0):
+    a statement-level trigger on each table sends its name after any
     ``INSERT``/``UPDATE``/``DELETE``/``TRUNCATE`` (a data migration, a
-    ``psql`` fix, a cascaded delete), and an event trigger sends ``*`` after
-    any DDL (when the migration role is a superuser);
-  - **the app's own sessions** (``_notify_other_processes``): every
-    committing transaction also sends the tables it wrote. Kept on purpose,
-    although the triggers send the same news: during a rolling release the
-    new code may serve a database where that revision has not run yet, and
-    databases made with ``create_all`` (the tests) have no
-    triggers. The cost is a second notification per transaction (PostgreSQL
-    folds identical ones within a transaction, so many statements on one
-    table send one); a duplicate only moves the same generations again;
+    ``psql`` fix), and an event trigger sends ``*`` after any DDL (when the
+    migration role is a superuser). Since revision 5f3c2d9a1b7e the trigger is
+    silent on connections whose ``conduit.change_feed`` is ``app``: the app's
+    engine sets it at connect time (app/config.py), migrations/env.py clears
+    it on a migration's connection. A database without that revision (a
+    rolling release) sends both: the table names move whole tables, safely;
   - **the app's out-of-band tools** (:func:`announce_every_table`): after
     ``flask db upgrade``/``run``/``revert`` (migrations/env.py, which covers
     DDL without an event trigger), ``flask db restore`` and ``flask counters
     recount``.
+
+  The previous format (table names separated by commas, ``*`` or nothing:
+  everything) still moves table stamps; a listener of the previous release
+  reads the new one as unknown table names, that is every table.
 * **Other processes, SQLite:** every lookup asks a dedicated connection for
   ``PRAGMA data_version``, which changes whenever another connection commits
   (DDL, a restore through the backup API and a migration included); it does
-  not say which tables, so every generation moves.
+  not say which tables, so everything moves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import multiprocessing
 import os
+import re
 import sqlite3
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import Callable, Collection, Sequence
 from functools import cache
 from typing import Any
 
 import psycopg
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import Connection, Engine, MetaData, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
+from app.extensions import db
 from app.models import Base
 
 CHANNEL = "conduit_changes"
@@ -80,21 +96,75 @@ RECONNECT_SECONDS = 0.05  # first retry; doubles up to MAX_RECONNECT_SECONDS
 MAX_RECONNECT_SECONDS = 2.0
 EXTENSION = "change_feed"
 EVERY_TABLE = "*"
+PAYLOAD_VERSION = 2
+MAX_PAYLOAD_BYTES = 7_000  # PostgreSQL refuses a payload of 8,000 bytes or more
 CASCADING = {"CASCADE", "SET NULL", "SET DEFAULT"}
-_BEGUN = "change_feed_connection_begun"
 _WRITTEN = "change_feed_tables_written"
+_PURGED = "change_feed_keys_purged"
+_BEGUN = "change_feed_connection_begun"
 
 log = logging.getLogger(__name__)
 
 
-class Generations:
-    """One counter per table in shared memory: every process forked after it shares them."""
+BUCKETS = 65_536  # surrogate keys hash into this many stamps (zlib.crc32)
+_EVERYTHING = BUCKETS  # the stamp every entry depends on (a write to anything)
+
+# Which tables' app-writes each surrogate key family answers for: a read that
+# ran a statement on a table none of its declared families covers is not
+# stored; a write to a table none of its declared families covers moves the
+# table's own stamp (coarse, but safe). The family is the key up to its first ':'.
+COVERS: dict[str, frozenset[str]] = {
+    # the article's row, its tags, its favorites count (and, for a slug, its id)
+    "article": frozenset({"articles", "article_tags", "tags", "favorites"}),
+    # an article's comments (and the slug naming the article they hang on)
+    "comments": frozenset({"comments", "articles"}),
+    "user": frozenset({"users"}),  # one user's username, bio, image, session key
+    "usernames": frozenset({"users"}),  # who a name resolves to
+    "follows": frozenset({"follows"}),  # whom one user follows
+    "favorites": frozenset({"favorites"}),  # what one user (by id) favorited
+    "favorited": frozenset({"favorites"}),  # the same, by the user's identity key
+    "list": frozenset({"articles", "article_tags", "tags", "counters"}),  # list membership
+    "tags": frozenset({"tags", "article_tags"}),  # the popular tags and their counts
+    # A page that shows no article: what its statement reads about each row (author,
+    # favorites, tags, following) cannot change it; its list keys say when rows come.
+    "no-rows": frozenset({"users", "favorites", "follows", "article_tags", "tags"}),
+}
+
+
+def family(key: str) -> str:
+    return key.partition(":")[0]
+
+
+def covered(keys: Collection[str]) -> frozenset[str]:
+    """The tables whose app-writes the surrogate ``keys`` answer for (see :data:`COVERS`)."""
+    tables: set[str] = set()
+    for name in {family(key) for key in keys}:
+        tables |= COVERS.get(name, frozenset())
+    return frozenset(tables)
+
+
+def bucket(key: str) -> int:
+    """The stamp a surrogate key moves: stable across processes and releases."""
+    return zlib.crc32(key.encode()) % BUCKETS
+
+
+class Stamps:
+    """A sequence number and stamps in shared memory: every process forked after it shares them.
+
+    ``BUCKETS`` stamps for surrogate keys (a key's bucket is :func:`bucket`),
+    one for "everything", then one per table. A bump takes the next sequence
+    number and writes it into the stamps it moves. An answer read when the
+    sequence stood at ``read_seq`` is current while none of the stamps it
+    depends on is past ``read_seq``: two keys sharing a bucket only make
+    invalidation coarser, never stale.
+    """
 
     def __init__(self, tables: Sequence[str]) -> None:
         context = multiprocessing.get_context("fork")
         self.tables = tuple(tables)
-        self._index = {name: index for index, name in enumerate(self.tables)}
-        self._values = context.RawArray(ctypes.c_uint64, len(self.tables))
+        self._index = {name: BUCKETS + 1 + index for index, name in enumerate(self.tables)}
+        self._values = context.RawArray(ctypes.c_uint64, BUCKETS + 1 + len(self.tables))
+        self._seq = context.RawValue(ctypes.c_uint64, 0)
         self._changed_at = context.RawValue(ctypes.c_double)  # Unix time of the last bump
         self._lock = context.Lock()
         # The primary's WAL position at or past the latest write announced (0: none known).
@@ -109,36 +179,56 @@ class Generations:
 
     @property
     def changed_at(self) -> float:
-        """When any process last moved a generation (Unix time; 0.0: never)."""
+        """When any process last moved a stamp (Unix time; 0.0: never)."""
         return float(self._changed_at.value)
 
-    def read(self, tables: Sequence[str]) -> tuple[int, ...]:
-        values, index = self._values, self._index
-        return tuple(values[index[name]] for name in tables)
+    @property
+    def seq(self) -> int:
+        return int(self._seq.value)
 
-    def bump(self, tables: Collection[str] | None = None) -> None:
-        """Move the generations of ``tables`` (unknown names or ``None``: all of them)."""
-        indexes: Collection[int]
+    def indexes(self, keys: Collection[str], tables: Collection[str]) -> tuple[int, ...]:
+        """The stamps an answer depending on ``keys`` and having read ``tables`` watches."""
+        index = self._index
+        found = {bucket(key) for key in keys}
+        found.update(index[name] for name in tables if name in index)
+        found.add(_EVERYTHING)
+        return tuple(sorted(found))
+
+    def fresh(self, indexes: Sequence[int], read_seq: int) -> bool:
+        """Has none of the stamps at ``indexes`` moved since the sequence stood at ``read_seq``?"""
+        if self._seq.value == read_seq:
+            return True
+        values = self._values
+        return all(values[index] <= read_seq for index in indexes)
+
+    def bump(self, keys: Collection[str] = (), tables: Collection[str] | None = ()) -> None:
+        """Move the stamps of ``keys`` and ``tables`` (``None`` or an unknown table: everything)."""
+        indexes = {bucket(key) for key in keys}
         if tables is None or not set(tables) <= self._index.keys():
-            indexes = range(len(self.tables))
+            indexes.add(_EVERYTHING)
         else:
-            indexes = [self._index[name] for name in tables]
+            indexes.update(self._index[name] for name in tables)
         with self._lock:
+            seq = self._seq.value + 1
             for index in indexes:
-                self._values[index] += 1
+                self._values[index] = seq
+            self._seq.value = seq
             self._changed_at.value = time.time()
 
 
 class ChangeFeed:
-    """The generations of one database's tables, and whether they can be trusted now."""
+    """The stamps of one database's keys and tables, and whether they can be trusted now."""
 
     # With read replicas (app/data/replicas.py): learn the WAL position of each write
-    # announced, before moving the generations, so an answer read from a replica
+    # announced, before moving the stamps, so an answer read from a replica
     # that has not replayed it is not stored (app/web/response_cache.py).
     track_positions = False
 
     def __init__(self, tables: Sequence[str]) -> None:
-        self.generations = Generations(tables)
+        self.stamps = Stamps(tables)
+        # Who announces this feed's writes: its own notifications come back to it
+        # and are skipped (it moved its stamps before the writer answered).
+        self.origin = uuid.uuid4().hex[:16]
         # Called with True/False when this process's feed starts/stops vouching (metrics).
         self.watchers: list[Callable[[bool], None]] = []
         self._told: bool | None = None
@@ -152,19 +242,29 @@ class ChangeFeed:
 
     def note_position(self, position: int) -> None:
         """A write this feed announces is at or before WAL ``position`` (keeps the highest)."""
-        self.generations.note_position(position)
+        self.stamps.note_position(position)
 
     def position(self) -> int:
         """The WAL position at or past every write announced so far (0: none known)."""
-        return self.generations.position()
+        return self.stamps.position()
 
-    def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
-        """The tables' generations, or ``None`` when a change might go unnoticed."""
-        return self.generations.read(tables)
+    def current(self) -> int | None:
+        """The sequence number now, or ``None`` when a change might go unnoticed."""
+        return self.stamps.seq
 
-    def changed(self, tables: Collection[str] | None) -> None:
-        """This process committed writes to ``tables`` (``None``: unknown)."""
-        self.generations.bump(tables)
+    def fresh(self, indexes: Sequence[int], read_seq: int) -> bool:
+        """Is an answer read at ``read_seq``, watching the stamps ``indexes``, still current?"""
+        return self.stamps.fresh(indexes, read_seq)
+
+    def changed(self, keys: Collection[str] = (), tables: Collection[str] | None = ()) -> None:
+        """Committed writes moved ``keys`` and ``tables`` (``None``: anything)."""
+        self.stamps.bump(keys, tables)
+
+    def heard(self, payload: str) -> None:
+        """A notification from the channel: move what it names, unless this feed sent it."""
+        origin, keys, tables = parse_payload(payload)
+        if origin != self.origin:
+            self.stamps.bump(keys, tables)
 
     def close(self) -> None:
         """Stop watching (tests, shutdown)."""
@@ -181,9 +281,9 @@ class SqliteChangeFeed(ChangeFeed):
         self._connection: sqlite3.Connection | None = None
         self._version: int | None = None
 
-    def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
+    def current(self) -> int | None:
         if self._path is None:
-            return self.generations.read(tables)
+            return self.stamps.seq
         with self._lock:
             try:
                 if self._pid != os.getpid() or self._connection is None:
@@ -200,8 +300,8 @@ class SqliteChangeFeed(ChangeFeed):
                 self._vouching(True)
             if version != self._version:
                 self._version = version
-                self.generations.bump()
-        return self.generations.read(tables)
+                self.stamps.bump(tables=None)
+        return self.stamps.seq
 
     def close(self) -> None:
         with self._lock:
@@ -228,12 +328,12 @@ class PostgresChangeFeed(ChangeFeed):
         self.disconnections = 0
         self.notices = 0  # notifications received by this process (tests wait on it)
 
-    def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
+    def current(self) -> int | None:
         if self._pid != os.getpid() and not self._closed:
             self._start()
         if not self.online:
             return None
-        return self.generations.read(tables)
+        return self.stamps.seq
 
     def _start(self) -> None:
         """One listener per process, started by its first lookup (threads do not survive fork)."""
@@ -264,7 +364,7 @@ class PostgresChangeFeed(ChangeFeed):
                 ) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self.backend_pid = connection.info.backend_pid
-                    self.generations.bump()  # whatever happened while nobody listened
+                    self.stamps.bump(tables=None)  # whatever happened while nobody listened
                     if warned:
                         log.info("response cache on: change feed listening again")
                         warned = False
@@ -276,7 +376,7 @@ class PostgresChangeFeed(ChangeFeed):
                             self._receive_with_position(connection)
                         else:
                             for notification in connection.notifies(timeout=HEARTBEAT_SECONDS):
-                                self.generations.bump(_tables_in(notification.payload))
+                                self.heard(notification.payload)
                                 self.notices += 1
                         connection.execute("SELECT 1")  # a dead connection fails here
             except psycopg.Error as error:
@@ -288,12 +388,12 @@ class PostgresChangeFeed(ChangeFeed):
                     self.disconnections += 1
                 self.online = False
                 self._vouching(False)
-                self.generations.bump()
+                self.stamps.bump(tables=None)
             stop.wait(delay)
             delay = min(delay * 2, MAX_RECONNECT_SECONDS)
 
     def _receive_with_position(self, connection: psycopg.Connection[Any]) -> None:
-        """Take the notifications already here; note the WAL position, then move generations.
+        """Take the notifications already here; note the WAL position, then move the stamps.
 
         A notification arrives after its transaction committed, so the
         primary's insert position read now is at or past that commit.
@@ -307,7 +407,7 @@ class PostgresChangeFeed(ChangeFeed):
         with contextlib.suppress(ValueError):
             self.note_position((int(high, 16) << 32) | int(low, 16))
         for notification in batch:
-            self.generations.bump(_tables_in(notification.payload))
+            self.heard(notification.payload)
             self.notices += 1
 
     def close(self) -> None:
@@ -331,14 +431,55 @@ def feed_for(engine: Engine, reconnect_seconds: float = RECONNECT_SECONDS) -> Ch
 class _Unheard(ChangeFeed):
     """A database this feed cannot hear other processes write to: never vouch (cache off)."""
 
-    def current(self, tables: Sequence[str]) -> tuple[int, ...] | None:
+    def current(self) -> int | None:
         return None
 
 
 def _tables_in(payload: str) -> set[str] | None:
-    """The tables a notification names; ``None`` (all of them) for ``*`` or none."""
+    """The tables an old-format notification names; ``None`` (all of them) for ``*`` or none."""
     names = {name for name in payload.split(",") if name}
     return None if not names or EVERY_TABLE in names else names
+
+
+def payload_for(origin: str, keys: Collection[str], tables: Collection[str] | None) -> str:
+    """The app's one notification for a transaction (JSON, at most 7,000 bytes).
+
+    ``{"v": 2, "o": origin, "k": keys, "t": tables}``.
+
+    ``"t": null`` is every table. Past :data:`MAX_PAYLOAD_BYTES` (PostgreSQL
+    refuses 8,000) the keys give way to every table. A listener of the previous
+    release splits it at commas and finds names that are no table: it moves
+    every table, which is safe.
+    """
+    body = {"v": PAYLOAD_VERSION, "o": origin, "k": sorted(keys)}
+    body["t"] = None if tables is None else sorted(tables)
+    payload = json.dumps(body, separators=(",", ":"))
+    if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        payload = json.dumps({"v": PAYLOAD_VERSION, "o": origin, "k": [], "t": None})
+    return payload
+
+
+def parse_payload(payload: str) -> tuple[str, list[str], list[str] | None]:
+    """(origin, keys, tables) of a notification; tables ``None``: every table.
+
+    The previous format (the triggers', tools' and previous release's: table
+    names separated by commas, ``*`` or nothing for every table) has no origin ("").
+    """
+    if payload.startswith("{"):
+        try:
+            body = json.loads(payload)
+            if body.get("v") == PAYLOAD_VERSION:
+                tables = body.get("t")
+                return (
+                    str(body.get("o", "")),
+                    [str(key) for key in body.get("k") or ()],
+                    None if tables is None else [str(name) for name in tables],
+                )
+        except (ValueError, AttributeError, TypeError):
+            pass
+        return "", [], None
+    tables = _tables_in(payload)
+    return "", [], None if tables is None else sorted(tables)
 
 
 def announce_every_table(connection: Connection) -> None:
@@ -356,7 +497,7 @@ def announce_every_table(connection: Connection) -> None:
         )
     feed = current_feed()
     if feed is not None:
-        feed.changed(None)
+        feed.changed(tables=None)
 
 
 @cache
@@ -386,11 +527,63 @@ def current_feed() -> ChangeFeed | None:
     return current_app.extensions.get(EXTENSION)
 
 
+# --- the reading side: what a cache fill's answer depends on ---------------
+
+_READ_KEYS = "change_feed_read_keys"
+_READ_TABLES = "change_feed_read_tables"
+_TABLE_NAMES = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, Base.metadata.tables), key=len, reverse=True)) + r")\b"
+)
+
+
+def start_reading(keys: Collection[str] = ()) -> None:
+    """From now on this request collects the keys its services declare and the tables it reads."""
+    setattr(g, _READ_KEYS, set(keys))
+    setattr(g, _READ_TABLES, set())
+
+
+def finish_reading() -> tuple[set[str], set[str]] | None:
+    """The (keys declared, tables read) since :func:`start_reading`; ``None``: not started."""
+    keys, tables = g.pop(_READ_KEYS, None), g.pop(_READ_TABLES, None)
+    return None if keys is None or tables is None else (keys, tables)
+
+
+def depends_on(*keys: str) -> None:
+    """A read service's answer depends on the surrogate ``keys`` (a no-op unless a fill is pending).
+
+    Keys name entities (``article:<id>``, ``user:<id>``, ``list:tag:<name>`` …,
+    :data:`COVERS`); the write services that change them :func:`purge` them.
+    """
+    if has_request_context():
+        pending = g.get(_READ_KEYS)
+        if pending is not None:
+            pending.update(keys)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _statement_read(
+    _connection: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+) -> None:
+    if has_request_context():
+        tables = g.get(_READ_TABLES)
+        if tables is not None:
+            tables.update(_TABLE_NAMES.findall(statement))
+
+
 # --- the writing side: every session that commits tells the others ----------
 
 
 def _written(session: Session) -> set[str]:
     return session.info.setdefault(_WRITTEN, set())
+
+
+def purge(*keys: str) -> None:
+    """The request's transaction changes what the surrogate ``keys`` name (sent at commit).
+
+    The tables the transaction writes that no declared key's family covers
+    (:data:`COVERS`) move as whole tables.
+    """
+    db.session.info.setdefault(_PURGED, set()).update(keys)
 
 
 @event.listens_for(Session, "after_begin")
@@ -416,6 +609,15 @@ def _executed(state: ORMExecuteState) -> None:
         _written(state.session).add(EVERY_TABLE)
 
 
+def _news(session: Session) -> tuple[set[str], set[str] | None]:
+    """The keys the transaction purged and the tables it wrote that they do not cover."""
+    keys = set(session.info.get(_PURGED) or ())
+    tables = _tables_written(session)
+    if tables is not None:
+        tables -= covered(keys)
+    return keys, tables
+
+
 def _tables_written(session: Session) -> set[str] | None:
     """What the transaction wrote, cascades included; ``None``: perhaps anything."""
     written = session.info.get(_WRITTEN) or {EVERY_TABLE}  # committed, yet nothing seen
@@ -438,10 +640,12 @@ def _notify_other_processes(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         session.flush()  # commit would flush next; the notification must name those tables too
-        tables = _tables_written(session)
-        payload = "" if tables is None else ",".join(sorted(tables))
+        keys, tables = _news(session)
+        feed = current_feed()
+        origin = "" if feed is None else feed.origin
         connection.exec_driver_sql(
-            "SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": CHANNEL, "payload": payload}
+            "SELECT pg_notify(%(channel)s, %(payload)s)",
+            {"channel": CHANNEL, "payload": payload_for(origin, keys, tables)},
         )
 
 
@@ -454,8 +658,9 @@ def _invalidate_this_process(session: Session) -> None:
         return
     feed = current_feed()
     if feed is not None:
-        feed.changed(_tables_written(session))
+        feed.changed(*_news(session))
     session.info.pop(_WRITTEN, None)
+    session.info.pop(_PURGED, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -463,6 +668,7 @@ def _transaction_over(session: Session, transaction: SessionTransaction) -> None
     if transaction.parent is None:
         session.info.pop(_BEGUN, None)
         session.info.pop(_WRITTEN, None)
+        session.info.pop(_PURGED, None)
 
 
 def close(feed: ChangeFeed | None) -> None:

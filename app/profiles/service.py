@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, delete, exists, false, select
 
+from app.data import change_feed
 from app.data.unit_of_work import commit
 from app.data.upserts import insert_ignoring_conflicts
 from app.errors import abort
@@ -58,6 +59,9 @@ def get_profile(username: str, viewer: User | None) -> dict[str, Any]:
     if row is None:
         abort(404, "profile", "not found")
     user, following = row
+    change_feed.depends_on("usernames", f"user:{user.id}")
+    if viewer is not None:
+        change_feed.depends_on(f"follows:{viewer.id}")
     return profile_payload(user, following)
 
 
@@ -67,6 +71,7 @@ def follow(username: str, follower: User) -> dict[str, Any]:
     if followed.id == follower.id:
         abort(422, "profile", "cannot follow yourself")
     insert_ignoring_conflicts(Follow, [{"follower_id": follower.id, "followed_id": followed.id}])
+    change_feed.purge(f"follows:{follower.id}")
     commit()
     return profile_payload(followed, True)
 
@@ -77,5 +82,6 @@ def unfollow(username: str, follower: User) -> dict[str, Any]:
     db.session.execute(
         delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
     )
+    change_feed.purge(f"follows:{follower.id}")
     commit()
     return profile_payload(followed, False)

@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from app.data import change_feed
 from app.extensions import db
 from app.models import CodePointOrder, Tag
 
@@ -12,6 +13,7 @@ def popular_tags() -> list[str]:
     ``Tag.article_count`` is a running total (app/data/counters.py), so this reads
     the tags table alone instead of aggregating every article's tags.
     """
+    change_feed.depends_on("tags")
     return list(
         db.session.scalars(
             select(Tag.name)

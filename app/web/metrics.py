@@ -145,7 +145,7 @@ class Metrics:
         )
         self.feed_online = Gauge(
             "conduit_change_feed_online_processes",
-            "Processes whose change feed vouches for the generations (listening, or "
+            "Processes whose change feed vouches for the stamps (listening, or "
             "SQLite's data_version readable).",
             registry=registry,
             multiprocess_mode="livesum",
@@ -344,12 +344,12 @@ class ScrapeCollector:
                 value=1 if at_head else 0,
             )
         feed = self.app.extensions.get(change_feed.EXTENSION)
-        if feed is not None and feed.generations.changed_at:
+        if feed is not None and feed.stamps.changed_at:
             yield GaugeMetricFamily(
                 "conduit_change_feed_last_change_timestamp_seconds",
-                "Unix time the change feed last moved a generation (a write committed here, "
+                "Unix time the change feed last moved a stamp (a write committed here, "
                 "a notification from another process or replica, a reconnection).",
-                value=feed.generations.changed_at,
+                value=feed.stamps.changed_at,
             )
         yield from self._counters_findings()
 

@@ -6,16 +6,21 @@ keyed by who asks (the token's user id and session key, ``0`` and ``""`` for
 anonymous) and the path with its query string. A hit is answered in
 ``before_request``: no view, no argument parsing, no serialization, no database.
 
-Correctness rests on the change feed's *generations* (app/data/change_feed.py):
-one number per table, moved after every committed write to it by any process
-or replica. Each hot read names the tables its answer is read from
-(``DEPENDS_ON``). A miss notes their generations *before* the view reads the
-database and stores its answer only if they are still the same afterwards,
-so an answer computed from data a concurrent write replaced is never kept; a
-hit is served only while they are unchanged. A comment therefore leaves the
-article lists cached, and a favorite leaves comments, tags and profiles
-cached. While the feed cannot vouch for the generations (the listener lost
-its connection) the cache is off: every request goes to the database.
+Correctness rests on the change feed's *stamps* (app/data/change_feed.py):
+a sequence number, and stamps it writes when committed writes move a
+surrogate key (``article:<id>``, ``list:tag:<name>``, … : the read services
+declare them with ``change_feed.depends_on``, the write services with
+``change_feed.purge``) or a table, in any process or replica. A miss notes the
+sequence number *before* the view reads the database; the statements the view
+runs name the tables it read. The answer is stored only if every table it read
+is covered by a key it declared (``change_feed.COVERS``; else it is logged once
+per endpoint and not kept, so a new join never serves stale answers), and only
+if none of the stamps of its keys and tables moved past that number since; a
+hit is served only while none has. So a comment leaves the article lists
+cached, a favorite moves that article and the lists showing it, and a follow
+moves only the follower's answers. While the feed cannot vouch for the stamps
+(the listener lost its connection) the cache is off: every request goes to
+the database.
 
 Answers that depend on the viewer (``favorited``, ``following``) are keyed by
 viewer. The token is checked (signature, key id, expiry) on every hit; the
@@ -24,7 +29,7 @@ a token naming that user *and that session key*, after the view found them
 current. A token whose key was replaced since (a password change, "sign out
 everywhere", an account restored away and its id reused) names another key,
 so it misses and the view answers 401; and the new key's write to the users
-table moved the generation anyway.
+table moved that table's stamp anyway.
 
 The key's query is the canonical form of what the view reads: the query
 arguments its schema declares (flask-smorest ``@blp.arguments(...,
@@ -35,7 +40,7 @@ schemas' ``unknown = EXCLUDE``), so ``/api/articles?junk=1`` and
 through such a schema, never from ``request.args`` directly.
 
 The bound, ``max_bytes`` per process, counts what an entry costs in memory:
-``sys.getsizeof`` of the body, headers, generations, the entry and its key,
+``sys.getsizeof`` of the body, headers, stamps watched, the entry and its key,
 plus :data:`BOOKKEEPING` for the LRU's own dictionaries. Admission is a
 segmented LRU (Karedla, Love and Wherry, "Caching strategies to improve disk
 system performance", IEEE Computer 27(3), 1994): a new answer enters the
@@ -49,6 +54,7 @@ every N) only churns probation: the answers read again and again stay.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from dataclasses import dataclass
@@ -63,27 +69,19 @@ from app.extensions import db
 from app.security import claimed_viewer
 from app.tokens import ANONYMOUS
 
+log = logging.getLogger(__name__)
+
 EXTENSION = "response_cache"
-# The tables each hot read's answer is read from (the viewer's row included).
-# An article's answer is everything about articles but their comments.
-_ARTICLE_READ = (
-    "article_tags",
-    "articles",
-    "counters",
-    "favorites",
-    "follows",
-    "tags",
-    "users",
+HOT_READS = frozenset(
+    {
+        "Articles.Articles",
+        "Articles.Feed",
+        "Articles.Article",
+        "Comments.Comments",
+        "Tags.Tags",
+        "Profile.Profile",
+    }
 )
-DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "Articles.Articles": _ARTICLE_READ,
-    "Articles.Feed": _ARTICLE_READ,
-    "Articles.Article": _ARTICLE_READ,
-    "Comments.Comments": ("articles", "comments", "follows", "users"),
-    "Tags.Tags": ("tags",),
-    "Profile.Profile": ("follows", "users"),
-}
-HOT_READS = frozenset(DEPENDS_ON)
 VIEWER_BLIND = frozenset({"Tags.Tags"})  # the same answer for everyone, token or not
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # Bytes per entry for the LRU's three dictionaries (values, sizes, order):
@@ -93,7 +91,6 @@ BOOKKEEPING = 256
 PROBATION_SHARE = 0.2  # of max_bytes, for answers read once so far
 
 Key = tuple[int, str, str, str]  # user id (0: anonymous), session key, path, canonical query
-Generations = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +98,8 @@ class Entry:
     body: bytes
     etag: str
     content_type: str
-    read_at: Generations = ()
+    read_at: int = 0  # the change feed's sequence number before the view read
+    watches: tuple[int, ...] = ()  # the stamps it depends on (change_feed.Stamps.indexes)
 
 
 def footprint(key: Key, entry: Entry) -> int:
@@ -114,7 +112,8 @@ def footprint(key: Key, entry: Entry) -> int:
         + sys.getsizeof(entry.etag)
         + sys.getsizeof(entry.content_type)
         + sys.getsizeof(entry.read_at)
-        + sum(sys.getsizeof(generation) for generation in entry.read_at)
+        + sys.getsizeof(entry.watches)
+        + sum(sys.getsizeof(index) for index in entry.watches)
         + BOOKKEEPING
     )
 
@@ -154,7 +153,7 @@ class _Protected(LRUCache[Key, _Stored]):
 
 
 class ResponseCache:
-    """Answers with the generations they were read at, in at most ``max_bytes``.
+    """Answers with the sequence number they were read at, in at most ``max_bytes``.
 
     A segmented LRU: new answers in probation (``PROBATION_SHARE`` of the
     bytes), promoted to the protected segment when hit. An answer larger than
@@ -169,33 +168,36 @@ class ResponseCache:
         self._protected = _Protected(max_bytes - probation_bytes, self._probation)
         self._lock = threading.Lock()
 
-    def get(self, key: Key, now: Generations) -> Entry | None:
-        """The entry, if the tables it was read from are still at ``now``'s generations.
+    def get(self, key: Key) -> Entry | None:
+        """The entry, if none of the stamps it watches moved since it was read.
 
         A hit in probation promotes the entry to the protected segment.
         """
         with self._lock:
             stored = self._protected.get(key)
             if stored is not None:
-                if stored.entry.read_at != now:
+                if not self._fresh(stored.entry):
                     return None  # kept where it is until put() replaces it
                 return stored.entry
             stored = self._probation.get(key)
             if stored is None:
                 return None
             del self._probation[key]
-            if stored.entry.read_at != now:
+            if not self._fresh(stored.entry):
                 return None
             if stored.size <= self._protected.maxsize:
                 self._protected[key] = stored
             return stored.entry
 
-    def put(self, key: Key, tables: tuple[str, ...], entry: Entry) -> bool:
-        """Store what was read at ``entry.read_at``, unless a write to ``tables`` came since.
+    def _fresh(self, entry: Entry) -> bool:
+        return self.feed.fresh(entry.watches, entry.read_at)
+
+    def put(self, key: Key, entry: Entry) -> bool:
+        """Store what was read at ``entry.read_at``, unless what it watches moved since.
 
         An answer already promoted is replaced in place; a new one enters probation.
         """
-        if self.feed.current(tables) != entry.read_at:
+        if not self._fresh(entry):
             return False
         stored = _Stored(entry, footprint(key, entry))
         with self._lock:
@@ -263,8 +265,7 @@ def _serve_from_cache() -> Response | None:
     viewer = ANONYMOUS if request.endpoint in VIEWER_BLIND else claimed_viewer()
     if viewer is None:  # a token the view will refuse: let it
         return None
-    tables = DEPENDS_ON[request.endpoint]
-    now = cache.feed.current(tables)
+    now = cache.feed.current()
     if now is None:
         g.response_cache = "off"
         return None
@@ -272,11 +273,13 @@ def _serve_from_cache() -> Response | None:
     if not replicas.feed_has_heard(cache.feed):  # the client's write not heard yet
         g.response_cache = "miss"
         return None
-    entry = cache.get(key, now)
+    entry = cache.get(key)
     if entry is None:
         g.response_cache = "miss"
-        g.response_cache_fill = (key, tables, now)
-        g.response_cache_position = cache.feed.position()  # read after the generations
+        g.response_cache_fill = (key, now)
+        g.response_cache_position = cache.feed.position()  # read after the sequence number
+        # The view reads the viewer's row (the token's user and session key).
+        change_feed.start_reading(() if not viewer.user_id else (f"user:{viewer.user_id}",))
         return None
     g.response_cache = "hit"
     # For the request log: no view ran to set the user.
@@ -292,9 +295,11 @@ def _keep(response: Response) -> Response:
         return response
     response.headers["X-Cache"] = state
     fill = g.pop("response_cache_fill", None)
+    reading = change_feed.finish_reading()
     cache = _cache()
     if (
         fill is None
+        or reading is None
         or cache is None
         or response.status_code != 200
         or response.is_streamed
@@ -304,11 +309,31 @@ def _keep(response: Response) -> Response:
     if "ETag" not in response.headers:
         response.add_etag()
     etag = response.headers["ETag"]
-    key, tables, read_at = fill
+    key, read_at = fill
     if not replicas.read_was_current(g.pop("response_cache_position", 0)):
         return response  # read from a replica that had not replayed the latest invalidation
-    cache.put(key, tables, Entry(response.get_data(), etag, response.content_type or "", read_at))
+    keys, tables = reading
+    uncovered = tables - change_feed.covered(keys)
+    if uncovered:
+        _refuse_once(request.endpoint or "", uncovered)
+        return response
+    watches = cache.feed.stamps.indexes(keys, tables)
+    cache.put(key, Entry(response.get_data(), etag, response.content_type or "", read_at, watches))
     return response
+
+
+_refused: set[str] = set()
+
+
+def _refuse_once(endpoint: str, uncovered: set[str]) -> None:
+    """Log, once per endpoint and process, a hot read that cannot be kept (see the module's doc)."""
+    if endpoint not in _refused:
+        _refused.add(endpoint)
+        log.warning(
+            "response cache: %s read %s, which no surrogate key it declared covers: not stored",
+            endpoint,
+            ", ".join(sorted(uncovered)),
+        )
 
 
 def init_app(app: Flask) -> None:

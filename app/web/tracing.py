@@ -130,9 +130,9 @@ def _trace_cache(app: Flask, provider: TracerProvider) -> None:
     tracer = provider.get_tracer(__name__)
     look_up = cache.get
 
-    def traced_get(key: Any, now: Any) -> Any:
+    def traced_get(key: Any) -> Any:
         with tracer.start_as_current_span(CACHE_SPAN) as span:
-            entry = look_up(key, now)
+            entry = look_up(key)
             span.set_attribute("conduit.response_cache.hit", entry is not None)
             return entry
 

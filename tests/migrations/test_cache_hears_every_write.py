@@ -22,11 +22,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import make_url
 
 from app import close_app
+from app.data.change_feed import CHANNEL, parse_payload
 from app.db.exit_codes import ExitCode
 from app.models import Base
 from tests import databases
 from tests.apps import make_app
-from tests.factories import create_article, register
+from tests.factories import create_article, favorite, register
 from tests.listening import wait_for, wait_until_listening
 from tests.migrations.flask_db import FlaskDb, cli, drop_event_triggers
 
@@ -332,3 +333,45 @@ def test_without_a_superuser_the_event_trigger_is_skipped_with_a_warning(
     assert _catalog(owned_by_a_plain_role, TRIGGERED_TABLES) == sorted(Base.metadata.tables)
     assert _catalog(owned_by_a_plain_role, EVENT_TRIGGERS) == []
     assert any("needs a superuser" in record.getMessage() for record in caplog.records)
+
+
+@pytest.fixture
+def listening(empty_database: str) -> Iterator[Callable[[], list[str]]]:
+    """``heard()``: the payloads on the change feed's channel since the fixture began listening."""
+    with psycopg.connect(empty_database, autocommit=True) as connection:
+        connection.execute(f"LISTEN {CHANNEL}")
+        payloads: list[str] = []
+
+        def heard() -> list[str]:
+            # Quiet for half a second: every notification of the writes before is in.
+            while batch := list(connection.notifies(timeout=0.5)):
+                payloads.extend(notification.payload for notification in batch)
+            return payloads
+
+        yield heard
+
+
+@postgresql_only
+def test_an_app_write_sends_one_notification_and_the_triggers_none(
+    reads: Reads, listening: Callable[[], list[str]]
+) -> None:
+    """A favorite writes a row and reads others in one transaction: the app sends its keys."""
+    listening()
+
+    favorite(reads.cached, reads.jake, reads.slug)
+
+    (payload,) = listening()
+    _origin, keys, tables = parse_payload(payload)
+    assert "favorites:1" in keys
+    assert tables == []
+
+
+@postgresql_only
+def test_a_write_on_another_connection_still_notifies_through_the_triggers(
+    reads: Reads, listening: Callable[[], list[str]], empty_database: str
+) -> None:
+    listening()
+
+    outside_sql(empty_database, "UPDATE users SET bio = 'fixed by hand'")
+
+    assert listening() == ["users"]
