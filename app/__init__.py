@@ -34,6 +34,7 @@ from app.web import (
     request_log,
     response_cache,
     security_headers,
+    sessions,
     throttling,
     tracing,
     webapp,
@@ -54,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; ``config`` overrides settings from the environment."""
     app = Flask(__name__, instance_relative_config=True)
     app.json = OrjsonProvider(app)
+    sessions.init_app(app)  # none: every request carries its token
     app.config.from_mapping(load_settings(app.instance_path, config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

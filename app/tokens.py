@@ -14,15 +14,27 @@ A token is an HS256 JWT (RFC 7519) whose header names its signing key
 Keys rotate (docs/configuration.md, "Rotating the signing keys"): every key of
 ``JWT_SIGNING_KEYS`` verifies the tokens naming its id, the one
 ``JWT_SIGNING_KEY_ID`` names signs new ones. Nothing here reads the database.
+
+A signature is checked once per token: the claims of the last
+:data:`VERIFIED_TOKENS` valid tokens are remembered per app, keyed by the
+token's exact text, with the key that verified them. Expiry is judged on every
+read, and a token whose key is no longer configured (or has another secret) is
+verified again, so a remembered token never outlives its ``exp`` or its key. A
+refused token is never remembered: a forged one costs a full verification
+each time, as before. (A signed-in hit spent about a third of its time
+verifying the same token again and again; docs/performance.md.)
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 from flask import current_app
 
 from app.models import MAX_ID, User
@@ -34,6 +46,9 @@ REQUIRED_CLAIMS = ["sub", "exp", SESSION_CLAIM]
 # seconds ahead must still be valid elsewhere (its ``iat`` is then "in the
 # future"), and expiry is judged with the same tolerance.
 CLOCK_LEEWAY_SECONDS = 10
+# Valid tokens whose claims each app remembers (about 400 bytes each).
+VERIFIED_TOKENS = 4096
+_VERIFIED = "tokens.verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +101,58 @@ def _user_id(subject: Any) -> int:
     raise jwt.exceptions.InvalidSubjectError("the subject names no user id")
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What a token was found to say, by which key, and until when (``exp``, Unix seconds)."""
+
+    claims: Claims
+    kid: str
+    secret: str
+    expires: int
+
+
+class _VerifiedTokens:
+    """The last ``size`` valid tokens' claims, by the token's text; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._tokens: LRUCache[str, _Verified] = LRUCache(size)
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> _Verified | None:
+        with self._lock:
+            return self._tokens.get(token)
+
+    def put(self, token: str, verified: _Verified) -> None:
+        with self._lock:
+            self._tokens[token] = verified
+
+
+def _verified_tokens() -> _VerifiedTokens:
+    extensions = current_app.extensions
+    verified = extensions.get(_VERIFIED)
+    if verified is None:
+        verified = extensions.setdefault(_VERIFIED, _VerifiedTokens(VERIFIED_TOKENS))
+    return verified
+
+
 def read_token(token: str) -> Claims:
     """The claims of a valid, unexpired token signed by a configured key; no database.
 
     Raises ``jwt.ExpiredSignatureError`` for an expired token and another
     ``jwt.InvalidTokenError`` for anything else: no or an unknown ``kid``, a bad
     signature, a missing ``sub``, ``exp`` or ``sid``, a subject that is no user id.
+    A token verified before is not verified again while its key is configured
+    (see the module's doc); its expiry is checked every time, as PyJWT does.
     """
+    remembered = _verified_tokens()
+    known = remembered.get(token)
+    if known is not None and current_app.config["JWT_SIGNING_KEYS"].get(known.kid) == known.secret:
+        if known.expires <= time.time() - CLOCK_LEEWAY_SECONDS:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        return known.claims
     kid = jwt.get_unverified_header(token).get("kid")
     secret = current_app.config["JWT_SIGNING_KEYS"].get(kid) if isinstance(kid, str) else None
-    if secret is None:
+    if secret is None or not isinstance(kid, str):
         raise jwt.InvalidTokenError("the token names no configured signing key")
     payload = jwt.decode(
         token,
@@ -107,4 +164,7 @@ def read_token(token: str) -> Claims:
     session_key = payload[SESSION_CLAIM]
     if not (isinstance(session_key, str) and session_key.isascii() and session_key):
         raise jwt.InvalidTokenError("the session claim is not a key")
-    return Claims(_user_id(payload["sub"]), session_key)
+    claims = Claims(_user_id(payload["sub"]), session_key)
+    if "nbf" not in payload:  # never issued here; a token valid only later is not remembered
+        remembered.put(token, _Verified(claims, kid, secret, int(payload["exp"])))
+    return claims

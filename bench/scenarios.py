@@ -68,9 +68,16 @@ class Endpoint:
     script: str | None = None  # a Lua script under bench/lua
 
 
+# ``BENCH_ENDPOINTS``: the names to measure, comma-separated ("articles,feed,tags"); all when unset.
+ONLY = frozenset(
+    name.strip() for name in os.environ.get("BENCH_ENDPOINTS", "").split(",") if name.strip()
+)
+
+
 def standard_endpoints(seeded: Any) -> list[Endpoint]:
+    """The standard run's endpoints, those ``BENCH_ENDPOINTS`` names if it is set."""
     slug = seeded.slugs[len(seeded.slugs) // 2]
-    return [
+    endpoints = [
         Endpoint("articles", "/api/articles"),
         Endpoint("articles (auth)", "/api/articles", token=True),
         Endpoint("articles?tag=", f"/api/articles?tag={seeded.tag_names[3]}"),
@@ -81,6 +88,7 @@ def standard_endpoints(seeded: Any) -> list[Endpoint]:
         Endpoint("write mix", "/api/articles", token=True, write_mix=True),
         Endpoint("95/5 mix", "/api/articles", write_mix=True, script="read_write_mix.lua"),
     ]
+    return [endpoint for endpoint in endpoints if not ONLY or endpoint.name in ONLY]
 
 
 def write_mix_statements(project: Project, tokens: list[str], slug: str) -> float:
@@ -130,8 +138,9 @@ def measure_database(
             counts[endpoint.name] = statements
             if endpoint.name == "articles":
                 list_body = body
-        counts["write mix"] = write_mix_statements(project, tokens, seeded.slugs[1])
-        counts["95/5 mix"] = None
+        if any(endpoint.write_mix for endpoint in endpoints):
+            counts["write mix"] = write_mix_statements(project, tokens, seeded.slugs[1])
+            counts["95/5 mix"] = None
         captures = None
         if kind == "postgresql" and WRITE_CEILING:
             writer = len(seeded.user_ids) // 2

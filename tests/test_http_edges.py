@@ -5,7 +5,9 @@ limit, request lines past gunicorn's limit) run against gunicorn in
 tests/test_served_edges.py.
 """
 
+import flask
 import pytest
+from flask.sessions import NullSession
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app.web.http_edges import MAX_URL_LENGTH
@@ -292,3 +294,9 @@ def test_a_missing_host_header_is_400_in_http_1_1_only(app, protocol, status):
     _, answered, _ = run_wsgi_app(app.wsgi_app, environ, buffered=True)
 
     assert int(answered.split()[0]) == status
+
+
+def test_requests_get_flasks_null_session(app):
+    """The API is stateless (a token per request): Flask's cookie session is never opened."""
+    with app.test_request_context("/api/articles"):
+        assert isinstance(flask.session, NullSession)

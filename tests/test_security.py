@@ -1,5 +1,6 @@
 """Tokens: both schemes, expiry, tampering, deleted users, session keys, rotated signing keys."""
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -8,11 +9,12 @@ import jwt
 import pytest
 from flask import Flask
 
-from app import close_app
+from app import close_app, tokens
 from app.config import DEFAULT_SIGNING_KEY_ID
 from app.tokens import CLOCK_LEEWAY_SECONDS
 from tests.apps import TEST_SECRET_KEY, make_app
 from tests.factories import auth, register
+from tests.listening import wait_until_listening
 
 OLD_KEY = "old:" + "o" * 40
 NEW_KEY = "new:" + "n" * 40
@@ -234,3 +236,67 @@ def test_without_signing_keys_the_secret_key_signs_under_its_own_key_id(client):
 
     assert jwt.get_unverified_header(user["token"])["kid"] == DEFAULT_SIGNING_KEY_ID
     assert jwt.decode(user["token"], TEST_SECRET_KEY, algorithms=["HS256"])["sid"]
+
+
+# A valid token's signature is checked once (app/tokens.py): what is remembered
+# must never let a token through that a full verification would refuse.
+
+
+def test_a_tokens_signature_is_checked_once_while_it_is_valid(client, monkeypatch):
+    user = register(client)
+    decoded: list[str] = []
+    decode = tokens.jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", counted)
+
+    for _ in range(3):
+        assert client.get("/api/articles/feed", headers=auth(user)).status_code == 200
+
+    assert decoded == [user["token"]]
+
+
+@pytest.mark.parametrize("path", ["/api/user", "/api/articles/feed"])
+def test_a_token_accepted_before_is_refused_once_it_expires(app, client, path):
+    user = register(client)
+    wait_until_listening(app)
+    expires = int(time.time()) - CLOCK_LEEWAY_SECONDS + 2  # valid for one to two seconds more
+    token = user_token(user, exp=expires)
+    assert client.get(path, headers={"Authorization": f"Token {token}"}).status_code == 200
+    assert client.get(path, headers={"Authorization": f"Token {token}"}).status_code == 200
+
+    time.sleep(expires + CLOCK_LEEWAY_SECONDS - time.time() + 0.1)
+    response = client.get(path, headers={"Authorization": f"Token {token}"})
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["has expired"]}}
+
+
+@pytest.mark.parametrize("path", ["/api/user", "/api/articles/feed"])
+def test_a_token_with_an_accepted_tokens_header_and_claims_but_another_signature_is_401(
+    client, path
+):
+    user = register(client)
+    assert client.get(path, headers=auth(user)).status_code == 200
+    header_and_claims, _, signature = user["token"].rpartition(".")
+    flipped = "B" if signature[0] == "A" else "A"  # the first character: no unused bits
+    forged = f"{header_and_claims}.{flipped}{signature[1:]}"
+
+    response = client.get(path, headers={"Authorization": f"Token {forged}"})
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}
+
+
+def test_a_key_removed_from_the_configuration_ends_its_remembered_tokens(app, client, monkeypatch):
+    user = register(client)
+    assert client.get("/api/user", headers=auth(user)).status_code == 200
+    monkeypatch.setitem(app.config, "JWT_SIGNING_KEYS", {"another": "a" * 40})
+
+    response = client.get("/api/user", headers=auth(user))
+
+    assert response.status_code == 401
+    assert response.get_json() == {"errors": {"token": ["is invalid"]}}

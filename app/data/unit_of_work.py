@@ -138,7 +138,13 @@ def discard() -> None:
 
 
 def close_session(_exception: BaseException | None = None) -> None:
-    """End the context's session without letting a dead connection raise."""
+    """End the context's session without letting a dead connection raise.
+
+    A request that opened none (a response cache hit) has none to close:
+    asking the scoped session for one would build it just to close it.
+    """
+    if not db.session.registry.has():
+        return
     try:
         db.session.close()
     except SQLAlchemyError as error:

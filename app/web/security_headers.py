@@ -130,16 +130,26 @@ class SecurityHeaders:
     def __init__(self, app: WsgiApp, *, hsts: bool) -> None:
         self.app = app
         self.hsts = hsts
+        # Each policy's header list and lowercased names, built once, not per answer.
+        self._built = {
+            id(policy): self._build(policy)
+            for policy in (WEB_APP_HEADERS, DOCS_HEADERS, API_HEADERS)
+        }
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
-        extra = dict(headers_for(environ.get("PATH_INFO", "") or "/"))
+    def _build(self, policy: dict[str, str]) -> tuple[list[tuple[str, str]], frozenset[str]]:
+        extra = dict(policy)
         if self.hsts:
             extra[HSTS[0]] = HSTS[1]
-        names = {name.lower() for name in extra}
+        return list(extra.items()), frozenset(name.lower() for name in extra)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        policy = headers_for(environ.get("PATH_INFO", "") or "/")
+        built = self._built.get(id(policy))
+        extra, names = built if built is not None else self._build(policy)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
             kept = [(name, value) for name, value in headers if name.lower() not in names]
-            return start_response(status, kept + list(extra.items()), exc_info)
+            return start_response(status, kept + extra, exc_info)
 
         return self.app(environ, start)
 
