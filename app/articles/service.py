@@ -512,9 +512,7 @@ def favorite(slug: str, user: User) -> dict[str, Any]:
     """Favorite an article; favoriting twice is not an error.
 
     One statement finds the article and inserts; when there is no article it
-    inserts nothing, and the answer's re-read is the 404. Only a favorite
-    that was already there costs a second statement, for the article's id
-    (the keys to purge: the statement wrote to the table either way).
+    inserts nothing, and the answer's re-read is the 404.
     """
     inserted = insert_selected_ignoring_conflicts(
         Favorite,
@@ -524,7 +522,7 @@ def favorite(slug: str, user: User) -> dict[str, Any]:
         ).where(Article.slug == slug),
         returning=Favorite.article_id,
     )
-    _purge_favorite(inserted[0] if inserted else find_article_id(slug), user)
+    _purge_favorite(inserted[0] if inserted else None, user)
     return _answer_then_commit(slug, user)
 
 
@@ -536,12 +534,19 @@ def unfavorite(slug: str, user: User) -> dict[str, Any]:
         .returning(Favorite.article_id)
         .execution_options(synchronize_session=False)  # no favorite is loaded in this session
     ).all()
-    _purge_favorite(deleted[0] if deleted else find_article_id(slug), user)
+    _purge_favorite(deleted[0] if deleted else None, user)
     return _answer_then_commit(slug, user)
 
 
-def _purge_favorite(article_id: int, user: User) -> None:
-    """The article's count, the user's flags and their ``?favorited=`` list."""
+def _purge_favorite(article_id: int | None, user: User) -> None:
+    """The article's count, the user's flags and their ``?favorited=`` list.
+
+    ``None``: the statement changed no row (already favorited, or not, or no
+    article); the user's key alone says the favorites table moved nothing else.
+    """
+    if article_id is None:
+        change_feed.purge(f"favorites:{user.id}")
+        return
     change_feed.purge(
         f"article:{article_id}", f"favorites:{user.id}", f"favorited:{user.username_key}"
     )
