@@ -119,6 +119,9 @@ def deployed_settings(**extra: str) -> dict[str, str | None]:
         "WEB_CONCURRENCY": None,
         # Throttling on, as deployed (the measured requests sign no one up or in).
         "RATELIMIT_ENABLED": None,
+        # Prometheus metrics (app/web/metrics.py) as an operator turns them on:
+        # BENCH_METRICS_PORT=<port> measures what they cost; unset, none are kept.
+        "METRICS_PORT": os.environ.get("BENCH_METRICS_PORT") or None,
         **extra,
     }
 
