@@ -94,8 +94,8 @@ if settings.metrics_port is not None:
 def when_ready(server):
     """The master, listening: serve every worker's metrics on ``METRICS_PORT``."""
     if settings.metrics_port is not None:
-        metrics.serve_multiprocess(server.app.wsgi(), settings.host, settings.metrics_port)
-        server.log.info("Metrics at: http://%s:%s/metrics", settings.host, settings.metrics_port)
+        port = metrics.serve_multiprocess(server.app.wsgi(), settings.host, settings.metrics_port)
+        server.log.info("Metrics at: http://%s:%s/metrics", settings.host, port)
 
 
 def post_fork(server, worker):

@@ -207,10 +207,14 @@ def _switch(env: Mapping[str, Any], name: str, default: bool) -> bool:
 
 
 def metrics_port(env: Mapping[str, Any]) -> int | None:
-    """``METRICS_PORT``: the Prometheus endpoint's own port; unset: no metrics at all."""
+    """``METRICS_PORT``: the Prometheus endpoint's own port; unset: no metrics at all.
+
+    ``0`` lets the kernel pick a free port, written in the start-up log line
+    ``Metrics at: http://HOST:PORT/metrics`` (tests and throwaway servers).
+    """
     if not _text(env, "METRICS_PORT"):
         return None
-    return _int(env, "METRICS_PORT", 0, minimum=1)
+    return _int(env, "METRICS_PORT", 0, minimum=0)
 
 
 def traces_exporter(env: Mapping[str, Any]) -> str | None:
@@ -507,7 +511,7 @@ def server_settings(
     app_env = app_environment(env)
     port = _int(env, "PORT", 5000)
     metrics_on = metrics_port(env)
-    if metrics_on is not None and metrics_on == port:
+    if metrics_on and metrics_on == port:
         raise ConfigurationError(
             f"METRICS_PORT must differ from PORT ({port}): metrics never share the API's port"
         )

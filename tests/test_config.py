@@ -487,6 +487,11 @@ def test_metrics_are_off_unless_a_metrics_port_is_set(tmp_path):
     )
 
 
+def test_a_metrics_port_of_zero_lets_the_kernel_pick_one(tmp_path):
+    settings = server_settings({"PORT": "0", "METRICS_PORT": "0"}, env_file=tmp_path / "none")
+    assert settings.metrics_port == 0
+
+
 def test_the_metrics_port_may_not_be_the_api_port(tmp_path):
     with pytest.raises(ConfigurationError, match="METRICS_PORT must differ from PORT"):
         server_settings({"PORT": "6203", "METRICS_PORT": "6203"}, env_file=tmp_path / "none")

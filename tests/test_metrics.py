@@ -7,7 +7,7 @@ their sum while the API's port never serves them at ``/metrics``.
 
 from __future__ import annotations
 
-import socket
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,8 +215,7 @@ def test_one_process_serves_its_own_metrics_on_the_metrics_port(
     metered: Flask, metered_client: FlaskClient
 ) -> None:
     metered_client.get("/api/tags")
-    port = int(free_port())
-    metrics.serve(metered, "127.0.0.1", port)
+    port = metrics.serve(metered, "127.0.0.1", 0)
     try:
         scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
     finally:
@@ -236,10 +235,11 @@ def test_the_schema_is_not_at_head_without_migrations(metered: Flask) -> None:
 # --- gunicorn, two workers ------------------------------------------------------
 
 
-def free_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
+def metrics_url(log: str) -> str:
+    """Where the master serves the metrics: its ``Metrics at:`` start-up line."""
+    found = re.search(r"Metrics at: (http://[\d.]+:\d+/metrics)", log)
+    assert found, log
+    return found.group(1)
 
 
 @pytest.mark.served  # gunicorn, two workers
@@ -247,13 +247,12 @@ def free_port() -> str:
 def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
     engine: str, tmp_path: Path, worker_id: str
 ) -> None:
-    port = free_port()
     directory = tmp_path / "samples"
     with served_on(
         engine,
         tmp_path,
         f"metrics_{worker_id}",
-        METRICS_PORT=port,
+        METRICS_PORT="0",  # the kernel picks a free one
         METRICS_DIRECTORY=str(directory),
         GUNICORN_WORKER_CLASS="sync",  # one request at a time each: both workers get some
         RESPONSE_CACHE="off",
@@ -261,7 +260,7 @@ def test_two_workers_are_summed_on_the_metrics_port_and_never_on_the_api_port(
     ) as served:
         calls = 40
         storm([lambda: requests.get(served.base_url + "/api/tags", timeout=30)] * calls)
-        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+        scraped = requests.get(metrics_url(served.server.log()), timeout=30)
         on_api_port = requests.get(served.base_url + "/metrics", timeout=30)
 
     found = samples(scraped.text)

@@ -105,7 +105,8 @@ def main() -> None:
         if settings.metrics_port is not None:  # one process: its own metrics, from a thread
             from app.web import metrics
 
-            metrics.serve(app, settings.host, settings.metrics_port)
+            port = metrics.serve(app, settings.host, settings.metrics_port)
+            log.info("Metrics at: http://%s:%s/metrics", settings.host, port)
     run_simple(
         settings.host,
         settings.port,

@@ -392,12 +392,16 @@ _PREPARED_BY = "CONDUIT_METRICS_PREPARED_BY"  # the process that set PROMETHEUS_
 _TEMPORARY = "CONDUIT_METRICS_TEMPORARY_DIRECTORY"  # set when that folder is ours to remove
 
 
-def serve(app: Flask, host: str, port: int) -> None:
-    """Serve this process's metrics on ``host:port`` from a thread (``make run``)."""
+def serve(app: Flask, host: str, port: int) -> int:
+    """Serve this process's metrics on ``host:port`` from a thread (``make run``).
+
+    Returns the port listened on (``port``, or the one the kernel picked for ``0``).
+    """
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, host, registry=app.extensions[EXTENSION].registry)
     _served.append(server)
+    return int(server.server_port)
 
 
 def prepare_multiprocess(directory: str | None) -> str:
@@ -425,8 +429,11 @@ def prepare_multiprocess(directory: str | None) -> str:
     return directory
 
 
-def serve_multiprocess(app: Flask, host: str, port: int) -> None:
-    """Serve every worker's samples, summed, on ``host:port`` (the gunicorn master)."""
+def serve_multiprocess(app: Flask, host: str, port: int) -> int:
+    """Serve every worker's samples, summed, on ``host:port`` (the gunicorn master).
+
+    Returns the port listened on (``port``, or the one the kernel picked for ``0``).
+    """
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -435,6 +442,7 @@ def serve_multiprocess(app: Flask, host: str, port: int) -> None:
     registry.register(ScrapeCollector(app, app.extensions.get(SCRAPE_EXTENSION)))
     server, _thread = start_http_server(port, host, registry=registry)
     _served.append(server)
+    return int(server.server_port)
 
 
 def close_inherited_listener() -> None:
