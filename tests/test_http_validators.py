@@ -1,6 +1,10 @@
 """HTTP validators: every API read carries an ETag; If-None-Match earns a 304."""
 
+import time
+
 import pytest
+from werkzeug.http import http_date
+from werkzeug.wrappers import Response
 
 from tests.factories import add_comment, auth, create_article, register
 
@@ -123,3 +127,31 @@ def test_if_match_star_matches_any_current_representation(client, world, path):
 
     assert response.status_code == 200  # RFC 9110 §13.1.1: "*" matches any current one
     assert response.get_json() == expected
+
+
+def test_a_read_carries_the_date_it_was_answered(client, world):
+    started = int(time.time())
+    response = client.get("/api/tags")
+    finished = int(time.time())
+
+    assert response.headers["Date"] in {http_date(s) for s in range(started, finished + 1)}
+
+
+def test_a_read_without_a_conditional_header_is_not_compared(client, world, monkeypatch):
+    client.get("/api/tags")  # a response cache hit next: the commonest read there is
+    compared = []
+    make_conditional = Response.make_conditional
+
+    def counted(self, *args, **kwargs):
+        compared.append(self)
+        return make_conditional(self, *args, **kwargs)
+
+    monkeypatch.setattr(Response, "make_conditional", counted)
+
+    plain = client.get("/api/tags")
+    conditional = client.get("/api/tags", headers={"If-None-Match": plain.headers["ETag"]})
+
+    assert plain.status_code == 200
+    assert plain.headers["ETag"] and plain.headers["Date"]
+    assert conditional.status_code == 304
+    assert len(compared) == 1  # the If-None-Match only

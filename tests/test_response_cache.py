@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import make_url, select, text
+from werkzeug.wrappers import Response
 
 from app import close_app
 from app.data import change_feed
@@ -62,6 +63,26 @@ def test_a_repeated_read_is_served_without_sql(app, client, count_queries, jake)
     assert counter.count == 0
     assert second.get_data() == first.get_data()
     assert second.headers["ETag"] == first.headers["ETag"]
+
+
+def test_a_hit_sends_the_stored_etag_without_hashing_the_body_again(app, client, jake, monkeypatch):
+    create_article(client, jake)
+    wait_until_listening(app)
+    first = client.get("/api/articles")
+    hashed = []
+    add_etag = Response.add_etag
+
+    def counted(self, *args, **kwargs):
+        hashed.append(self)
+        return add_etag(self, *args, **kwargs)
+
+    monkeypatch.setattr(Response, "add_etag", counted)
+
+    hit = client.get("/api/articles")
+
+    assert hit.headers["X-Cache"] == "hit"
+    assert hit.headers["ETag"] == first.headers["ETag"]
+    assert hashed == []
 
 
 def test_a_hit_still_answers_if_none_match_with_304(app, client, jake):

@@ -110,6 +110,9 @@ def _check_url_length() -> None:
 
 
 def _has_body() -> bool:
+    environ = request.environ
+    if not environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" not in environ:
+        return False  # nearly every GET: no header to parse
     return (
         bool(request.content_length)
         or "chunked" in request.headers.get("Transfer-Encoding", "").lower()

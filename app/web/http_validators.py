@@ -9,18 +9,58 @@ and every answer is ``no-cache``: a client may keep it but must revalidate,
 which costs it a 304 when nothing changed. A failed ``If-Match`` or
 ``If-Unmodified-Since`` is a 412 in the error envelope (Werkzeug would keep the
 body of the answer it refused); ``If-Match: *`` matches any answer there is.
+
+A request that sends no conditional header (nearly every one) skips
+Werkzeug's comparison: it gets what ``make_conditional`` would give it, the
+``Date`` header (formatted once a second) and no other change. A response
+cache hit arrives with its stored ``ETag`` and is never hashed again.
 """
 
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
 
 from flask import Flask, Request, Response, request
+from werkzeug.http import http_date
 
 from app.errors import error_response
 
 SAFE_READS = frozenset({"GET", "HEAD"})
 API_PREFIX = "/api/"
+# The request headers ``make_conditional`` reads (``Range`` and ``If-Range`` too,
+# though no answer here offers ranges): without any of them it only adds ``Date``.
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+    "HTTP_IF_RANGE",
+)
+# What the validators write on an answer that has no such header yet, as Werkzeug
+# writes it (``response.vary.add``, ``response.cache_control``).
+VARY = "Authorization"
+SHARED_CACHE_CONTROL = "no-cache"
+PRIVATE_CACHE_CONTROL = "no-cache, private"
+
+
+class _Clock:
+    """``Date``'s value (RFC 9110 §6.6.1: whole seconds), formatted once per second."""
+
+    def __init__(self) -> None:
+        self._formatted: tuple[int, str] = (-1, "")
+
+    def now(self) -> str:
+        second = int(time.time())
+        formatted = self._formatted  # one read: another thread may replace it
+        if formatted[0] != second:
+            formatted = (second, http_date(second))
+            self._formatted = formatted
+        return formatted[1]
+
+
+_clock = _Clock()
 
 
 def _add_validators(response: Response) -> Response:
@@ -32,18 +72,36 @@ def _add_validators(response: Response) -> Response:
         or response.direct_passthrough
     ):
         return response
-    response.vary.add("Authorization")
-    signed_in = "Authorization" in request.headers
-    response.cache_control.no_cache = True
-    if signed_in:
-        response.cache_control.private = True
-    if "ETag" not in response.headers:
-        response.add_etag()
+    headers = response.headers
+    environ = request.environ
+    signed_in = "HTTP_AUTHORIZATION" in environ
+    present = {name.lower() for name, _value in headers}  # one pass; ``in`` raises per miss
+    if "vary" in present:
+        response.vary.add(VARY)
+    else:
+        headers.add("Vary", VARY)
+    if "cache-control" in present:
+        response.cache_control.no_cache = True
+        if signed_in:
+            response.cache_control.private = True
+    else:
+        headers.add("Cache-Control", PRIVATE_CACHE_CONTROL if signed_in else SHARED_CACHE_CONTROL)
+    if "etag" not in present:
+        response.add_etag()  # a response cache hit has its stored ETag: never hashed again
+    if not any(name in environ for name in CONDITIONAL_HEADERS):
+        # All that make_conditional does without them, in its order.
+        if "date" not in present:
+            headers.add("Date", _clock.now())
+        if response.automatically_set_content_length and "content-length" not in present:
+            length = response.calculate_content_length()
+            if length is not None:
+                headers.add("Content-Length", str(length))
+        return response
     conditions: Request | dict = request
     if request.if_match.star_tag:
         # "*" matches any current representation (RFC 9110 §13.1.1) and this is
         # one; Werkzeug compares it as an entity tag and answers 412.
-        conditions = {k: v for k, v in request.environ.items() if k != "HTTP_IF_MATCH"}
+        conditions = {k: v for k, v in environ.items() if k != "HTTP_IF_MATCH"}
     response.make_conditional(conditions)  # in place: 304 and no body when If-None-Match matches
     if response.status_code == HTTPStatus.PRECONDITION_FAILED:
         field = "If-Match" if "If-Match" in request.headers else "If-Unmodified-Since"

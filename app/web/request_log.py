@@ -26,6 +26,7 @@ from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import inspect
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = "HTTP_X_REQUEST_ID"  # the header in the WSGI environment
 # Ids from clients are logged verbatim: accept only short, printable tokens.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _HANDLER_MARK = "_conduit_json_handler"
@@ -38,6 +39,10 @@ _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))
     "asctime",
     "taskName",
 }
+
+
+# json.dumps(entry, default=str, ensure_ascii=False), without building an encoder per line.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,7 +60,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 class TextFormatter(logging.Formatter):
@@ -146,7 +151,7 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
 
 
 def _request_id() -> str:
-    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    supplied = request.environ.get(_REQUEST_ID_KEY, "")
     if _SAFE_REQUEST_ID.fullmatch(supplied):
         return supplied
     return uuid.uuid4().hex

@@ -248,7 +248,7 @@ def canonical_query(endpoint: str) -> str:
     names = known.get(endpoint)
     if names is None:
         names = known[endpoint] = _query_names(current_app.view_functions[endpoint])
-    if not names:
+    if not names or not request.environ.get("QUERY_STRING"):
         return ""
     pairs = [(name, value) for name, value in request.args.items(multi=True) if name in names]
     return urlencode(sorted(pairs, key=lambda pair: pair[0]))
@@ -260,16 +260,19 @@ def _cache() -> ResponseCache | None:
 
 def _serve_from_cache() -> Response | None:
     cache = _cache()
-    if cache is None or request.method != "GET" or request.endpoint not in HOT_READS:
+    if cache is None or request.method != "GET":
         return None
-    viewer = ANONYMOUS if request.endpoint in VIEWER_BLIND else claimed_viewer()
+    endpoint = request.endpoint
+    if endpoint not in HOT_READS:
+        return None
+    viewer = ANONYMOUS if endpoint in VIEWER_BLIND else claimed_viewer()
     if viewer is None:  # a token the view will refuse: let it
         return None
     now = cache.feed.current()
     if now is None:
         g.response_cache = "off"
         return None
-    key = (viewer.user_id, viewer.session_key, request.path, canonical_query(request.endpoint))
+    key = (viewer.user_id, viewer.session_key, request.path, canonical_query(endpoint))
     if not replicas.feed_has_heard(cache.feed):  # the client's write not heard yet
         g.response_cache = "miss"
         return None
@@ -295,11 +298,12 @@ def _keep(response: Response) -> Response:
         return response
     response.headers["X-Cache"] = state
     fill = g.pop("response_cache_fill", None)
+    if fill is None:  # a hit, or a miss that is not to be stored: nothing was collected
+        return response
     reading = change_feed.finish_reading()
     cache = _cache()
     if (
-        fill is None
-        or reading is None
+        reading is None
         or cache is None
         or response.status_code != 200
         or response.is_streamed

@@ -109,13 +109,15 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000")
 DOCS_PAGE = "/docs"
 # Paths that are not the web app's: the API, the docs' assets, the spec, the probes.
 _NOT_WEB_APP = ("/api", "/docs", "/openapi.json", "/healthz", "/readyz")
+_NOT_WEB_APP_PATHS = frozenset(_NOT_WEB_APP)
+_NOT_WEB_APP_PREFIXES = tuple(prefix + "/" for prefix in _NOT_WEB_APP)
 
 
 def headers_for(path: str) -> dict[str, str]:
     """The headers an answer to ``path`` (routed, slashes already folded) carries."""
     if path == DOCS_PAGE:
         return DOCS_HEADERS
-    if any(path == prefix or path.startswith(prefix + "/") for prefix in _NOT_WEB_APP):
+    if path in _NOT_WEB_APP_PATHS or path.startswith(_NOT_WEB_APP_PREFIXES):
         return API_HEADERS
     return WEB_APP_HEADERS
 
