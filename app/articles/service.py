@@ -575,6 +575,8 @@ def _purge_favorite(article_id: int, user: User) -> None:
 
     Only when the statement changed a row: one that changed none (already
     favorited, or not, or no article) leaves the favorites table as it was.
+    ``favorites:<user id>`` is no longer watched here, but the previous
+    release's answers watch it (a rolling release): it is still purged.
     """
     change_feed.purge(
         f"article:{article_id}", f"favorites:{user.id}", f"favorited:{user.username_key}"
