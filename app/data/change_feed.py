@@ -675,10 +675,10 @@ def _tables_written(session: Session) -> set[str] | None:
     inserted = session.info.get(_INSERTED) or set()
     if not (written or inserted) and not session.info.get(_UNCHANGED):
         return None  # committed, yet nothing seen
-    if EVERY_TABLE in written or not inserted <= cascades(Base.metadata).keys():
-        return None
     closure = cascades(Base.metadata)
-    tables: set[str] = set(inserted)
+    if EVERY_TABLE in written or not inserted <= closure.keys():
+        return None
+    tables: set[str] = set(inserted)  # an insert sets off no cascade
     for name in written:
         if name not in closure:
             return None
