@@ -648,6 +648,19 @@ def test_a_new_article_moves_only_the_feeds_of_its_authors_followers(keyed):
     }
 
 
+def test_a_new_article_moves_its_authors_list_not_the_others(keyed):
+    create_article(keyed.client, keyed.anna)
+    urls = {"/api/articles?author=jake": {}, "/api/articles?author=anna": {}}
+    _settled(keyed.client, urls)
+
+    create_article(keyed.client, keyed.jake)
+
+    assert _states(keyed.client, urls) == {
+        "/api/articles?author=jake": "miss",
+        "/api/articles?author=anna": "hit",
+    }
+
+
 def test_a_statement_that_changes_no_row_moves_no_stamp(keyed):
     feed = feed_of(keyed.client.application)
     watched = feed.stamps.indexes((), {"favorites", "follows"})

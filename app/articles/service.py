@@ -284,12 +284,26 @@ def _depends_on_filters(params: dict[str, Any]) -> None:
     """Which articles a list holds: all of them, a tag's, an author's, a user's favorites."""
     if "tag" in params:
         change_feed.depends_on(f"list:tag:{params['tag']}")
+    elif "author" in params:
+        _depends_on_authors_list(params["author"])
     else:
-        change_feed.depends_on("list:all")  # by author too: new articles move it
+        change_feed.depends_on("list:all")
     if "author" in params or "favorited" in params:
         change_feed.depends_on("usernames")
     if "favorited" in params:
         change_feed.depends_on(f"favorited:{params['favorited']}")
+
+
+def _depends_on_authors_list(username_key: str) -> None:
+    """An author's articles: new ones purge ``list:author:<id>`` (read only for a cache fill).
+
+    No such user: nothing enters until one takes the name, a write to the
+    users table, which the list read (its statement resolves the name).
+    """
+    if not change_feed.collecting():
+        return
+    author_id = db.session.scalar(select(User.id).where(User.username_key == username_key))
+    change_feed.depends_on(f"list:author:{'none' if author_id is None else author_id}")
 
 
 def _user_id(username_key: Any) -> Any:
