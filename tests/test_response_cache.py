@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import make_url, select, text
+from sqlalchemy import delete, make_url, select, text
 from werkzeug.wrappers import Response
 
 from app import close_app
 from app.data import change_feed
 from app.extensions import db
-from app.models import Base, Follow
+from app.models import Base, Favorite, Follow
 from app.tags import service as tags
 from app.web import response_cache
 from tests.apps import apps_on, make_app
@@ -313,6 +313,11 @@ def _follow(world: World, client: FlaskClient) -> None:
     follow(client, world.anna, "jake")
 
 
+def _create_for_followers(world: World, client: FlaskClient) -> None:
+    """A new article by someone followed: it enters the followers' feeds."""
+    create_article(client, world.jake, tagList=["training"])
+
+
 def _comment(world: World, client: FlaskClient) -> None:
     world.comment_id = add_comment(client, world.anna, world.slug)["id"]
 
@@ -361,6 +366,7 @@ WRITES = [
     _create,
     _favorite,
     _follow,
+    _create_for_followers,
     _comment,
     _retitle,
     _update_profile,
@@ -598,6 +604,95 @@ def test_a_new_article_moves_the_lists_it_enters_only(keyed):
         "/api/articles?tag=training": "hit",
         f"/api/articles/{keyed.training}": "hit",
     }
+
+
+def test_a_new_article_leaves_the_comments_cached(keyed):
+    """An insert sets off no cascade: the comments table has not moved."""
+    urls = {f"/api/articles/{keyed.dragons}/comments": {}, "/api/articles": {}}
+    _settled(keyed.client, urls)
+
+    create_article(keyed.client, keyed.jake, tagList=["dragons"])
+
+    assert _states(keyed.client, urls) == {
+        f"/api/articles/{keyed.dragons}/comments": "hit",
+        "/api/articles": "miss",
+    }
+
+
+def test_a_favorite_leaves_the_favoriters_answers_without_that_article_cached(keyed):
+    urls = {
+        f"/api/articles/{keyed.dragons}": auth(keyed.anna),
+        "/api/articles?tag=dragons": auth(keyed.anna),
+        "/api/articles?tag=training": auth(keyed.anna),
+        f"/api/articles/{keyed.training}": auth(keyed.anna),
+    }
+    _settled(keyed.client, urls)
+
+    favorite(keyed.client, keyed.anna, keyed.dragons)
+
+    assert _states(keyed.client, urls) == {
+        f"/api/articles/{keyed.dragons}": "miss",
+        "/api/articles?tag=dragons": "miss",
+        "/api/articles?tag=training": "hit",
+        f"/api/articles/{keyed.training}": "hit",
+    }
+
+
+def test_a_favorite_or_unfavorite_that_changes_nothing_moves_nothing(keyed):
+    favorite(keyed.client, keyed.anna, keyed.dragons)
+    urls = {
+        f"/api/articles/{keyed.dragons}": auth(keyed.anna),
+        f"/api/articles/{keyed.training}": auth(keyed.anna),
+        "/api/articles?favorited=anna": {},
+    }
+    _settled(keyed.client, urls)
+
+    favorite(keyed.client, keyed.anna, keyed.dragons)  # already favorited
+    unfavorite = keyed.client.delete(
+        f"/api/articles/{keyed.training}/favorite", headers=auth(keyed.anna)
+    )  # never favorited
+
+    assert unfavorite.status_code == 200
+    assert set(_states(keyed.client, urls).values()) == {"hit"}
+
+
+def test_a_new_article_moves_only_the_feeds_of_its_authors_followers(keyed):
+    follow(keyed.client, keyed.anna, "jake")
+    urls = {"/api/articles/feed": auth(keyed.anna), "/api/articles/feed?limit=5": auth(keyed.jake)}
+    _settled(keyed.client, urls)
+
+    create_article(keyed.client, keyed.jake)
+
+    assert _states(keyed.client, urls) == {
+        "/api/articles/feed": "miss",
+        "/api/articles/feed?limit=5": "hit",  # jake follows no one
+    }
+
+
+def test_a_new_article_moves_its_authors_list_not_the_others(keyed):
+    create_article(keyed.client, keyed.anna)
+    urls = {"/api/articles?author=jake": {}, "/api/articles?author=anna": {}}
+    _settled(keyed.client, urls)
+
+    create_article(keyed.client, keyed.jake)
+
+    assert _states(keyed.client, urls) == {
+        "/api/articles?author=jake": "miss",
+        "/api/articles?author=anna": "hit",
+    }
+
+
+def test_a_statement_that_changes_no_row_moves_no_stamp(keyed):
+    feed = feed_of(keyed.client.application)
+    watched = feed.stamps.indexes((), {"favorites", "follows"})
+    with keyed.client.application.app_context():
+        before = feed.stamps.seq
+        db.session.execute(delete(Favorite).where(Favorite.user_id == 0))
+        db.session.execute(delete(Follow).where(Follow.follower_id == 0))
+        db.session.commit()
+
+    assert feed.stamps.seq > before  # the commit was seen
+    assert feed.stamps.fresh(watched, before)
 
 
 def test_a_follow_moves_only_the_followers_answers(keyed):

@@ -58,6 +58,8 @@ SLUG_ATTEMPTS = 5
 _ARTICLE_RESPONSE = SingleArticleResponseSchema()
 # A page past the end is read again if articles appeared since (see _page).
 EMPTY_PAGE_READS = 3
+# A cached feed watches the list key of each author its reader follows, up to this many.
+FEED_AUTHOR_KEYS = 100
 
 
 # Statements are built once per shape (who asks, which filters) with bound
@@ -208,13 +210,17 @@ def _list_statements(
 
 
 def _depends_on_rows(rows: Sequence[Row[Any]], viewer: User | None) -> None:
-    """The answer shows these articles, their authors and the viewer's flags on them."""
+    """The answer shows these articles, their authors and the viewer's flags on them.
+
+    The viewer's ``favorited`` on an article moves with ``article:<id>``: every
+    favorite or unfavorite that changes a row purges that key (its count moves too).
+    """
     if not rows:
         change_feed.depends_on("no-rows")
     change_feed.depends_on(*(f"article:{row.id}" for row in rows))
     change_feed.depends_on(*(f"user:{row.author_id}" for row in rows))
     if viewer is not None:
-        change_feed.depends_on(f"favorites:{viewer.id}", f"follows:{viewer.id}")
+        change_feed.depends_on(f"follows:{viewer.id}")
 
 
 def _page(
@@ -278,12 +284,26 @@ def _depends_on_filters(params: dict[str, Any]) -> None:
     """Which articles a list holds: all of them, a tag's, an author's, a user's favorites."""
     if "tag" in params:
         change_feed.depends_on(f"list:tag:{params['tag']}")
+    elif "author" in params:
+        _depends_on_authors_list(params["author"])
     else:
-        change_feed.depends_on("list:all")  # by author too: new articles move it
+        change_feed.depends_on("list:all")
     if "author" in params or "favorited" in params:
         change_feed.depends_on("usernames")
     if "favorited" in params:
         change_feed.depends_on(f"favorited:{params['favorited']}")
+
+
+def _depends_on_authors_list(username_key: str) -> None:
+    """An author's articles: new ones purge ``list:author:<id>`` (read only for a cache fill).
+
+    No such user: nothing enters until one takes the name, a write to the
+    users table, which the list read (its statement resolves the name).
+    """
+    if not change_feed.collecting():
+        return
+    author_id = db.session.scalar(select(User.id).where(User.username_key == username_key))
+    change_feed.depends_on(f"list:author:{'none' if author_id is None else author_id}")
 
 
 def _user_id(username_key: Any) -> Any:
@@ -295,8 +315,32 @@ def _user_id(username_key: Any) -> Any:
 
 def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """Articles by the users ``viewer`` follows, most recent first."""
-    change_feed.depends_on(f"follows:{viewer.id}", "list:all")
+    _depends_on_followed_authors(viewer)
     return _page(viewer, {}, limit, offset, tag=False, author=False, favorited=False, feed=True)
+
+
+def _depends_on_followed_authors(viewer: User) -> None:
+    """The feed holds the articles of whom ``viewer`` follows: their ``list:author:<id>``.
+
+    Read only while a cache fill is pending; past :data:`FEED_AUTHOR_KEYS`
+    followed authors, ``list:all`` (any new article) instead.
+    """
+    change_feed.depends_on(f"follows:{viewer.id}")
+    if not change_feed.collecting():
+        return
+    followed = db.session.scalars(
+        select(Follow.followed_id)
+        .where(Follow.follower_id == viewer.id)
+        .limit(FEED_AUTHOR_KEYS + 1)
+    ).all()
+    if len(followed) > FEED_AUTHOR_KEYS:
+        change_feed.depends_on("list:all")
+    elif not followed:
+        # Following no one, nothing enters until a follow (``follows:<id>``): no write
+        # purges this key, which declares that the articles read are accounted for.
+        change_feed.depends_on("list:author:none")
+    else:
+        change_feed.depends_on(*(f"list:author:{author_id}" for author_id in followed))
 
 
 @cache
@@ -522,7 +566,8 @@ def favorite(slug: str, user: User) -> dict[str, Any]:
         ).where(Article.slug == slug),
         returning=Favorite.article_id,
     )
-    _purge_favorite(inserted[0] if inserted else None, user)
+    if inserted:
+        _purge_favorite(inserted[0], user)
     return _answer_then_commit(slug, user)
 
 
@@ -534,19 +579,19 @@ def unfavorite(slug: str, user: User) -> dict[str, Any]:
         .returning(Favorite.article_id)
         .execution_options(synchronize_session=False)  # no favorite is loaded in this session
     ).all()
-    _purge_favorite(deleted[0] if deleted else None, user)
+    if deleted:
+        _purge_favorite(deleted[0], user)
     return _answer_then_commit(slug, user)
 
 
-def _purge_favorite(article_id: int | None, user: User) -> None:
-    """The article's count, the user's flags and their ``?favorited=`` list.
+def _purge_favorite(article_id: int, user: User) -> None:
+    """The article's count and the user's flag on it, and the user's ``?favorited=`` list.
 
-    ``None``: the statement changed no row (already favorited, or not, or no
-    article); the user's key alone says the favorites table moved nothing else.
+    Only when the statement changed a row: one that changed none (already
+    favorited, or not, or no article) leaves the favorites table as it was.
+    ``favorites:<user id>`` is no longer watched here, but the previous
+    release's answers watch it (a rolling release): it is still purged.
     """
-    if article_id is None:
-        change_feed.purge(f"favorites:{user.id}")
-        return
     change_feed.purge(
         f"article:{article_id}", f"favorites:{user.id}", f"favorited:{user.username_key}"
     )

@@ -17,10 +17,14 @@ tables each statement of a pending fill names (:func:`start_reading`,
 
 The writing side: write services call :func:`purge`; the session also
 collects which tables a transaction wrote: the objects a flush wrote, and the
-table of every ``INSERT``/``UPDATE``/``DELETE`` run through it, widened to the
-tables whose foreign keys cascade from them. Tables no purged key covers move
-as whole tables; any other statement, or a commit whose writes went unseen,
-moves everything.
+table of every ``INSERT``/``UPDATE``/``DELETE`` run through it that changed
+rows (on PostgreSQL a statement whose cursor counts no row changed nothing; on
+SQLite, whose count is not known before a ``RETURNING`` statement's rows are
+read, every statement counts). Updates and deletes are widened to the tables
+whose foreign keys cascade from theirs (an insert sets off no cascade, an
+upsert that may update does). Tables no purged key covers move as whole
+tables; any other statement, or a commit whose writes went unseen, moves
+everything.
 
 How the stamps move:
 
@@ -85,6 +89,8 @@ from typing import Any
 import psycopg
 from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import Connection, Engine, MetaData, event, inspect
+from sqlalchemy.dialects.postgresql import dml as postgresql_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from app.extensions import db
@@ -100,8 +106,12 @@ PAYLOAD_VERSION = 2
 MAX_PAYLOAD_BYTES = 7_000  # PostgreSQL refuses a payload of 8,000 bytes or more
 CASCADING = {"CASCADE", "SET NULL", "SET DEFAULT"}
 _WRITTEN = "change_feed_tables_written"
+_INSERTED = "change_feed_tables_inserted"  # written by inserts only: no cascade to widen
+_UNCHANGED = "change_feed_statements_changed_nothing"  # DML ran, and changed no row
+_WRITES_INTO = "change_feed_writes_into"  # execution option: (session info, table, inserting)
 _PURGED = "change_feed_keys_purged"
 _BEGUN = "change_feed_connection_begun"
+_SESSION_NOTES = (_WRITTEN, _INSERTED, _UNCHANGED, _PURGED)  # forgotten when a transaction ends
 
 log = logging.getLogger(__name__)
 
@@ -548,6 +558,11 @@ def finish_reading() -> tuple[set[str], set[str]] | None:
     return None if keys is None or tables is None else (keys, tables)
 
 
+def collecting() -> bool:
+    """Is a cache fill pending, so that :func:`depends_on` is heard (worth a read to find keys)?"""
+    return has_request_context() and g.get(_READ_KEYS) is not None
+
+
 def depends_on(*keys: str) -> None:
     """A read service's answer depends on the surrogate ``keys`` (a no-op unless a fill is pending).
 
@@ -577,6 +592,10 @@ def _written(session: Session) -> set[str]:
     return session.info.setdefault(_WRITTEN, set())
 
 
+def _inserted(session: Session) -> set[str]:
+    return session.info.setdefault(_INSERTED, set())
+
+
 def purge(*keys: str) -> None:
     """The request's transaction changes what the surrogate ``keys`` name (sent at commit).
 
@@ -593,20 +612,52 @@ def _connection_begun(session: Session, _transaction: SessionTransaction, connec
 
 @event.listens_for(Session, "after_flush")
 def _flushed(session: Session, _context: Any) -> None:
-    written = _written(session)
-    for instance in (*session.new, *session.dirty, *session.deleted):
+    written, inserted = _written(session), _inserted(session)
+    for instance in session.new:
+        inserted.update(table.name for table in inspect(instance).mapper.tables)
+    for instance in (*session.dirty, *session.deleted):
         written.update(table.name for table in inspect(instance).mapper.tables)
+
+
+def _may_update(statement: Any) -> bool:
+    """Is this ``INSERT`` an upsert that may update rows (``ON CONFLICT DO UPDATE``)?"""
+    clause = getattr(statement, "_post_values_clause", None)
+    return clause is not None and not isinstance(
+        clause, postgresql_dml.OnConflictDoNothing | sqlite_dml.OnConflictDoNothing
+    )
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _executed(state: ORMExecuteState) -> None:
+    """A DML statement's table counts once its cursor says it changed rows (see below)."""
     if state.is_select:
         return
     table = getattr(state.statement, "table", None)
     if (state.is_insert or state.is_update or state.is_delete) and table is not None:
-        _written(state.session).add(table.name)
+        inserting = state.is_insert and not _may_update(state.statement)
+        state.update_execution_options(
+            **{_WRITES_INTO: (state.session.info, table.name, inserting)}
+        )
     else:
         _written(state.session).add(EVERY_TABLE)
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _statement_ran(
+    _connection: Any, cursor: Any, _statement: str, _parameters: Any, context: Any, many: bool
+) -> None:
+    """Note the table of a session's DML statement, unless PostgreSQL counts no row changed.
+
+    A statement that failed never gets here: its transaction (or savepoint) undoes it.
+    """
+    target = None if context is None else context.execution_options.get(_WRITES_INTO)
+    if target is None:
+        return
+    info, table, inserting = target
+    if context.dialect.name == "postgresql" and not many and cursor.rowcount == 0:
+        info[_UNCHANGED] = True
+        return
+    info.setdefault(_INSERTED if inserting else _WRITTEN, set()).add(table)
 
 
 def _news(session: Session) -> tuple[set[str], set[str] | None]:
@@ -620,11 +671,14 @@ def _news(session: Session) -> tuple[set[str], set[str] | None]:
 
 def _tables_written(session: Session) -> set[str] | None:
     """What the transaction wrote, cascades included; ``None``: perhaps anything."""
-    written = session.info.get(_WRITTEN) or {EVERY_TABLE}  # committed, yet nothing seen
-    if EVERY_TABLE in written:
-        return None
+    written = session.info.get(_WRITTEN) or set()
+    inserted = session.info.get(_INSERTED) or set()
+    if not (written or inserted) and not session.info.get(_UNCHANGED):
+        return None  # committed, yet nothing seen
     closure = cascades(Base.metadata)
-    tables: set[str] = set()
+    if EVERY_TABLE in written or not inserted <= closure.keys():
+        return None
+    tables: set[str] = set(inserted)  # an insert sets off no cascade
     for name in written:
         if name not in closure:
             return None
@@ -659,16 +713,16 @@ def _invalidate_this_process(session: Session) -> None:
     feed = current_feed()
     if feed is not None:
         feed.changed(*_news(session))
-    session.info.pop(_WRITTEN, None)
-    session.info.pop(_PURGED, None)
+    for name in _SESSION_NOTES:
+        session.info.pop(name, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _transaction_over(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_BEGUN, None)
-        session.info.pop(_WRITTEN, None)
-        session.info.pop(_PURGED, None)
+        for name in _SESSION_NOTES:
+            session.info.pop(name, None)
 
 
 def close(feed: ChangeFeed | None) -> None:
