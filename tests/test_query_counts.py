@@ -3,13 +3,20 @@
 import pytest
 
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
+from tests.listening import wait_until_listening
 
 MAX_LIST_STATEMENTS = 4  # viewer, count, page, tags
 
 
 @pytest.fixture
-def world(client):
-    """25 articles with tags, favorites and comments, by an author the reader follows."""
+def world(app, client):
+    """25 articles with tags, favorites and comments, by an author the reader follows.
+
+    The change feed listens first (PostgreSQL): every measured read is then a
+    cache fill, which also reads what it watches (the author's, or the followed
+    authors', ids), never a read while the cache is off.
+    """
+    wait_until_listening(app)
     author = register(client, username="author")
     reader = register(client, username="reader")
     follow(client, reader, "author")
