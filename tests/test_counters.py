@@ -8,6 +8,7 @@ totals one request at a time, their pending deltas and the fold, and
 import threading
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from app.data import counters
 from app.extensions import db
@@ -264,3 +265,20 @@ def test_a_creation_does_not_wait_for_the_totals_of_another_in_flight(app, clien
     assert created_meanwhile
     assert len(answers) == 1
     assert totals(client) == {"all": 2, "a": 2, "b": 2, "tags": ["a", "b"]}
+
+
+def test_a_fold_that_fails_leaves_the_write_answered_and_its_deltas_pending(
+    app, client, monkeypatch
+):
+    jake = register(client)
+
+    def fail() -> None:
+        raise OperationalError("DELETE FROM counter_deltas", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(counters, "_fold", fail)
+    create_article(client, jake, tagList=["a"])
+
+    assert stored_totals(app)["pending"] == 2
+    assert totals(client) == {"all": 1, "a": 1, "b": 0, "tags": ["a"]}
+    with app.app_context():
+        assert counters.drift() == []
