@@ -316,7 +316,7 @@ def counters_cli() -> None:
 def verify_command() -> None:
     """Compare every running total with a fresh count; exit 1 on drift."""
     found = drift()
-    _leave_for_metrics(found)
+    _leave_for_metrics(found, pending_deltas())
     for item in found:
         click.echo(f"drift: {item}")
     if found:
@@ -325,10 +325,16 @@ def verify_command() -> None:
     click.echo("every running total equals its rows")
 
 
-def _leave_for_metrics(found: list[Drift]) -> None:
+def pending_deltas() -> int:
+    """How many deltas wait to be folded (a handful while the folds keep up)."""
+    return db.session.scalar(select(func.count()).select_from(CounterDelta)) or 0
+
+
+def _leave_for_metrics(found: list[Drift], pending: int) -> None:
     """Write what was found where the metrics server reads it, when ``METRICS_DIRECTORY`` is set.
 
-    ``conduit_counters_drift`` (totals that differ) and
+    ``conduit_counters_drift`` (totals that differ),
+    ``conduit_counters_pending_deltas`` and
     ``conduit_counters_verified_timestamp_seconds``, in Prometheus' text format,
     replaced atomically (app/web/metrics.py serves the file's series).
     """
@@ -343,6 +349,11 @@ def _leave_for_metrics(found: list[Drift]) -> None:
         "Running totals that differed from a fresh count at the last flask counters verify.",
         registry=registry,
     ).set(len(found))
+    Gauge(
+        "conduit_counters_pending_deltas",
+        "Running totals' deltas not yet folded into the stored totals at the last verify.",
+        registry=registry,
+    ).set(pending)
     Gauge(
         "conduit_counters_verified_timestamp_seconds",
         "Unix time of the last flask counters verify.",
