@@ -243,6 +243,24 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class CounterDelta(Base):
+    """A change to a running total, not yet folded into it (app/data/counters.py).
+
+    Writers append these instead of updating the shared totals, so no two
+    writers wait for each other's total; a total reads as its stored value
+    plus the sum of its pending deltas.
+    """
+
+    __tablename__ = "counter_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # The tag whose ``article_count`` it moves; NULL: the ``articles`` total.
+    tag_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tags.id", ondelete="CASCADE"), index=True
+    )
+    delta: Mapped[int] = mapped_column(Integer)
+
+
 class Article(TimestampMixin, Base):
     __tablename__ = "articles"
     # Lists are newest first (id breaks ties); the author filter and the feed

@@ -1,10 +1,14 @@
 """Running totals stay equal to the rows they count, whatever the writes.
 
 Concurrent writes are covered in tests/test_races.py; this file covers the
-totals one request at a time, and ``flask counters verify`` / ``recount``.
+totals one request at a time, their pending deltas and the fold, and
+``flask counters verify`` / ``recount``.
 """
 
 import threading
+
+import pytest
+from sqlalchemy.exc import OperationalError
 
 from app.data import counters
 from app.extensions import db
@@ -145,4 +149,136 @@ def test_recount_while_articles_are_written_leaves_totals_equal_to_the_rows(
     storm([recount_repeatedly, write, write, write])
 
     with served_app.app.app_context():
+        assert counters.drift() == []
+
+
+def stored_totals(app):
+    """What the previous release reads: the stored totals alone, and how many deltas wait."""
+    with app.app_context():
+        tags = db.session.execute(db.text("SELECT name, article_count FROM tags ORDER BY name"))
+        stored = {
+            "all": db.session.scalar(db.text("SELECT max(value) FROM counters")),
+            **{name: count for name, count in tags},
+            "pending": db.session.scalar(db.text("SELECT count(*) FROM counter_deltas")),
+        }
+        db.session.rollback()
+    return stored
+
+
+def move_stored_totals_to_pending_deltas(app):
+    """Zero the stored totals and record them as pending deltas instead (a fold not yet run)."""
+    statements = [
+        "INSERT INTO counter_deltas (tag_id, delta) SELECT id, article_count FROM tags",
+        "INSERT INTO counter_deltas (tag_id, delta) SELECT NULL, value FROM counters",
+        "UPDATE tags SET article_count = 0",
+        "UPDATE counters SET value = 0",
+    ]
+    with app.app_context():
+        for statement in statements:
+            db.session.execute(db.text(statement))
+        db.session.commit()
+
+
+def test_every_write_leaves_its_totals_folded_into_the_stored_values(app, client):
+    """Stored values are what the previous release reads during a rolling release."""
+    jake = register(client)
+    first = create_article(client, jake, tagList=["a", "b"])
+    create_article(client, jake, tagList=["a"])
+    client.put(
+        f"/api/articles/{first['slug']}", json={"article": {"tagList": ["b"]}}, headers=auth(jake)
+    )
+
+    assert stored_totals(app) == {"all": 2, "a": 1, "b": 1, "pending": 0}
+
+    client.delete(f"/api/articles/{first['slug']}", headers=auth(jake))
+
+    assert stored_totals(app) == {"all": 1, "a": 1, "b": 0, "pending": 0}
+
+
+def test_totals_read_the_stored_values_plus_the_pending_deltas(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a", "b"])
+    create_article(client, jake, tagList=["a"])
+    move_stored_totals_to_pending_deltas(app)
+
+    assert totals(client) == {"all": 2, "a": 2, "b": 1, "tags": ["a", "b"]}
+    with app.app_context():
+        assert counters.drift() == []
+
+
+def test_verify_counts_pending_deltas_in_the_totals(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a"])
+    with app.app_context():
+        db.session.execute(db.text("INSERT INTO counter_deltas (tag_id, delta) VALUES (NULL, 5)"))
+        db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["counters", "verify"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == "drift: articles: stored 6, counted 1"
+
+
+def test_the_next_write_folds_every_pending_delta(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a", "b"])
+    move_stored_totals_to_pending_deltas(app)
+
+    create_article(client, jake, tagList=["b"])
+
+    assert stored_totals(app) == {"all": 2, "a": 1, "b": 2, "pending": 0}
+    assert totals(client) == {"all": 2, "a": 1, "b": 2, "tags": ["b", "a"]}
+
+
+def test_recount_clears_the_pending_deltas(app, client):
+    jake = register(client)
+    create_article(client, jake, tagList=["a"])
+    with app.app_context():
+        db.session.execute(db.text("INSERT INTO counter_deltas (tag_id, delta) VALUES (NULL, 5)"))
+        db.session.commit()
+
+    assert app.test_cli_runner().invoke(args=["counters", "recount"]).exit_code == 0
+
+    assert stored_totals(app) == {"all": 1, "a": 1, "pending": 0}
+    assert totals(client)["all"] == 1
+
+
+def test_a_creation_does_not_wait_for_the_totals_of_another_in_flight(app, client, database_url):
+    """Two creations with the same tags: neither holds a row the other needs until it commits."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time")
+    jake = register(client)
+    create_article(client, jake, tagList=["a", "b"])
+    answers = []
+    with app.app_context():
+        tag_ids = db.session.scalars(db.text("SELECT id FROM tags")).all()
+        counters.adjust(dict.fromkeys(tag_ids, 1), 1)  # another creation, not yet committed
+        creating = threading.Thread(
+            target=lambda: answers.append(create_article(client, jake, tagList=["a", "b"]))
+        )
+        creating.start()
+        creating.join(timeout=10)
+        created_meanwhile = not creating.is_alive()
+        db.session.rollback()
+    creating.join()
+
+    assert created_meanwhile
+    assert len(answers) == 1
+    assert totals(client) == {"all": 2, "a": 2, "b": 2, "tags": ["a", "b"]}
+
+
+def test_a_fold_that_fails_leaves_the_write_answered_and_its_deltas_pending(
+    app, client, monkeypatch
+):
+    jake = register(client)
+
+    def fail() -> None:
+        raise OperationalError("DELETE FROM counter_deltas", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(counters, "_fold", fail)
+    create_article(client, jake, tagList=["a"])
+
+    assert stored_totals(app)["pending"] == 2
+    assert totals(client) == {"all": 1, "a": 1, "b": 0, "tags": ["a"]}
+    with app.app_context():
         assert counters.drift() == []

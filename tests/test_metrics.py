@@ -211,6 +211,23 @@ def test_counters_verify_leaves_the_drift_for_the_metrics(
     assert (Path(metered.config["METRICS_DIRECTORY"]) / counters.METRICS_FILE).is_file()
 
 
+def test_counters_verify_leaves_the_pending_deltas_for_the_metrics(
+    metered: Flask, metered_client: FlaskClient
+) -> None:
+    create_article(metered_client, register(metered_client), tagList=["a"])
+    runner = metered.test_cli_runner()
+    assert runner.invoke(args=["counters", "verify"]).exit_code == 0
+    assert value(metered, "conduit_counters_pending_deltas") == 0
+    with metered.app_context():
+        deltas = "INSERT INTO counter_deltas (tag_id, delta) VALUES (NULL, 1), (NULL, -1)"
+        db.session.execute(text(deltas))
+        db.session.commit()
+
+    assert runner.invoke(args=["counters", "verify"]).exit_code == 0
+
+    assert value(metered, "conduit_counters_pending_deltas") == 2
+
+
 def test_one_process_serves_its_own_metrics_on_the_metrics_port(
     metered: Flask, metered_client: FlaskClient
 ) -> None:

@@ -127,14 +127,15 @@ def test_a_favorite_or_comment_is_three_statements(
     assert len(statements) == 3, statements
 
 
-def test_a_create_with_known_tags_links_them_in_one_statement_and_moves_totals_last(
+def test_a_create_with_known_tags_links_them_in_one_statement_and_records_totals_last(
     client, count_queries, world, database_url
 ):
-    """Viewer, slug, savepoint, insert, release, tag links, re-read, then the totals.
+    """Viewer, slug, savepoint, insert, release, tag links, re-read, then the totals' deltas.
 
-    PostgreSQL adds the slug's advisory lock, and moves the totals in two
-    statements: the tag rows locked in id order, then every total at once.
-    SQLite moves the tag counts and the articles total in two.
+    PostgreSQL adds the slug's advisory lock. The totals are one ``INSERT``
+    of deltas that locks no shared row; the fold follows the commit in a
+    transaction of its own (PostgreSQL: its try-lock first), its first
+    statement the ``DELETE … RETURNING`` of the deltas.
     """
     article = {"title": "New", "description": "d", "body": "b", "tagList": ["common", "tag1"]}
 
@@ -142,9 +143,13 @@ def test_a_create_with_known_tags_links_them_in_one_statement_and_moves_totals_l
         client, count_queries, "POST", "/api/articles", auth(world["reader"]), {"article": article}
     )
 
-    totals = statements[-2:]
-    assert len(statements) == (10 if database_url.startswith("postgresql") else 9), statements
-    assert all("counters" in s or "FROM tags" in s or s.startswith("UPDATE tags") for s in totals)
+    on_postgresql = database_url.startswith("postgresql")
+    recorded = 9 if on_postgresql else 8
+    fold = statements[recorded:]
+    assert statements[recorded - 1].startswith("INSERT INTO counter_deltas"), statements
+    assert not any(s.startswith("UPDATE tags") for s in statements[:recorded]), statements
+    assert fold[1 if on_postgresql else 0].startswith("DELETE FROM counter_deltas"), fold
+    assert len(fold) == 4, fold  # try-lock (SQLite: none), take, tags, update (SQLite: + total)
     tag_writes = [
         s for s in statements if s.startswith(("INSERT INTO tags", "INSERT INTO article_"))
     ]

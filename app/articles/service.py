@@ -188,7 +188,8 @@ def _list_statements(
     if not (tag or author or favorited or feed):
         count = counters.article_total()  # a running total: the same cost at any size
     elif tag and not (author or favorited or feed):
-        count = select(func.coalesce(func.max(Tag.article_count), 0)).where(Tag.name == _TAG)
+        total = Tag.article_count + counters.pending_for_tag(Tag.id)
+        count = select(func.coalesce(func.max(total), 0)).where(Tag.name == _TAG)
     elif favorited and not (tag or author or feed):
         count = (
             select(func.count())
@@ -485,13 +486,14 @@ def _answer_then_commit(
 
     Read after the commit, a concurrent delete could turn a write that
     succeeded into a 404, and a client retrying it would write twice. The
-    running totals move after the read, just before the commit: their rows
-    are shared by every writer, and stay locked only for that statement and
-    the commit (app/data/counters.py).
+    running totals' deltas are recorded last, just before the commit, and
+    folded into the stored totals after it (app/data/counters.py).
     """
     payload = get_article(slug, viewer)
-    counters.adjust(tag_deltas or {}, article_delta)
+    moved = counters.adjust(tag_deltas or {}, article_delta)
     commit()
+    if moved:
+        counters.fold()
     return payload
 
 
@@ -545,6 +547,7 @@ def delete_article(slug: str, user: User) -> None:
         abort(404, "article", "not found")  # the rollback undoes the tag changes too
     counters.adjust(_tag_deltas(removed, added=[]), -len(deleted))
     commit()
+    counters.fold()
 
 
 def _article_id_of(slug: str) -> Any:

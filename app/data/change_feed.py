@@ -133,8 +133,9 @@ COVERS: dict[str, frozenset[str]] = {
     "follows": frozenset({"follows"}),  # whom one user follows
     "favorites": frozenset({"favorites"}),  # what one user (by id) favorited
     "favorited": frozenset({"favorites"}),  # the same, by the user's identity key
-    "list": frozenset({"articles", "article_tags", "tags", "counters"}),  # list membership
-    "tags": frozenset({"tags", "article_tags"}),  # the popular tags and their counts
+    # list membership and its totals (stored, and pending in counter_deltas)
+    "list": frozenset({"articles", "article_tags", "tags", "counters", "counter_deltas"}),
+    "tags": frozenset({"tags", "article_tags", "counter_deltas"}),  # the popular tags, counts
     # A page that shows no article: what its statement reads about each row (author,
     # favorites, tags, following) cannot change it; its list keys say when rows come.
     "no-rows": frozenset({"users", "favorites", "follows", "article_tags", "tags"}),

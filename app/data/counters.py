@@ -1,28 +1,46 @@
-"""Running totals, kept in step with the rows they count in the same transaction.
+"""Running totals, kept in step with the rows they count, without a shared row lock.
 
 ``articlesCount`` is an exact count of every match. Counting the whole articles
 table (or every article with a popular tag) on each list request grows with
 the data; these totals make the unfiltered list, the tag filter and the
 popular tags cost the same at any size.
 
-Every write that adds or removes an article or an article's tag adjusts them
-by what its own statements changed: the rows a ``DELETE … RETURNING`` or an
-``INSERT … ON CONFLICT DO NOTHING RETURNING`` reports, never what was read
-beforehand (a concurrent request may have removed those rows in between).
-Every change to the totals is one statement, run last, just before the commit
-(:func:`adjust`); tag totals are locked in id order, so two requests moving
-tags in opposite directions cannot deadlock on them.
+A total is its stored value (``tags.article_count``, the ``counters`` row
+``articles``) plus the sum of its *pending deltas* (``counter_deltas``: a tag
+id, or NULL for the articles total, and a signed change). Every write that
+adds or removes an article or an article's tag appends its deltas (one
+``INSERT``, just before the commit, :func:`adjust`): what its own statements
+changed, the rows a ``DELETE … RETURNING`` or an ``INSERT … ON CONFLICT DO
+NOTHING RETURNING`` reports, never what was read beforehand. Appending locks
+no shared row, so concurrent creations with the same tags no longer queue on
+the tag rows from their update to their commit.
 
-``flask counters verify`` compares every total with a fresh count of its rows
-(exit 1 on drift); ``flask counters recount`` rebuilds them (also run after
-bulk loads such as ``flask seed``).
+After its commit, the same request *folds* (:func:`fold`): in a short
+transaction of its own it deletes every committed delta (``DELETE …
+RETURNING``) and adds them to the stored values, locking the tag rows in id
+order, then the ``articles`` row. It never waits for another fold
+(PostgreSQL: ``pg_try_advisory_xact_lock``; when another fold holds it, this
+one does nothing, and the next write's fold takes what is left), and its
+commit does not wait for the WAL flush (``synchronous_commit = off``: a crash
+can lose only a whole fold, which leaves its deltas pending, so the totals
+stay exact). The fold keeps the deltas table a handful of rows and moves the
+stored values, which the previous release reads alone during a rolling
+release (docs/migrations.md).
+
+Reads add the pending deltas (:func:`article_total`, :func:`pending_for_tag`,
+:func:`pending_per_tag`). ``flask counters verify`` compares every total
+with a fresh count of its rows (exit 1 on drift); ``flask counters recount``
+rebuilds them and clears the deltas (also run after bulk loads such as
+``flask seed``).
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +48,13 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import case, delete, func, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import case, delete, func, insert, select, text, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.data import change_feed
 from app.data.upserts import upsert_adding_statement
 from app.extensions import db
-from app.models import Article, ArticleTag, Counter, Tag
+from app.models import Article, ArticleTag, Counter, CounterDelta, Tag
 
 ARTICLES = "articles"
 # ``flask counters recount`` on a live PostgreSQL database: attempts to take its locks.
@@ -44,26 +62,89 @@ RECOUNT_LOCK_ATTEMPTS = 300  # 30 s: writers hold their locks briefly, but a bus
 RECOUNT_LOCK_PAUSE_SECONDS = 0.1
 # What ``flask counters verify`` found, in METRICS_DIRECTORY for the metrics server.
 METRICS_FILE = "counters.prom"
+# The transaction-scoped advisory lock one fold at a time holds (PostgreSQL; the
+# slugs' two-key locks and app.db.lock's key live in other key spaces).
+FOLD_LOCK_KEY = 0x636F756E74657273  # "counters"
+
+log = logging.getLogger(__name__)
 
 
-def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
-    """Add ``tag_deltas[tag_id]`` to each tag's article count and ``article_delta`` to the total.
+def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
+    """Record ``tag_deltas[tag_id]`` for each tag's article count, ``article_delta`` for the total.
 
-    Call it last, just before the commit (after the answer's re-read): the
-    rows it changes are shared by every writer, and their locks are held from
-    this statement to the commit, never across the request's Python.
+    One ``INSERT`` into ``counter_deltas``, run last, just before the commit;
+    it locks no shared row (the foreign key's ``FOR KEY SHARE`` on the tag rows
+    lets every other writer, and the fold's update, go on). Nothing to record:
+    no statement (the change feed's triggers fire per statement, even on no
+    rows). True when it recorded something: the caller folds after its commit.
+    """
+    rows: list[dict[str, Any]] = [
+        {"tag_id": tag_id, "delta": delta} for tag_id, delta in sorted(tag_deltas.items()) if delta
+    ]
+    if article_delta:
+        rows.append({"tag_id": None, "delta": article_delta})
+    if not rows:
+        return False
+    db.session.execute(insert(CounterDelta).values(rows))
+    return True
 
-    On PostgreSQL the tag rows are locked in id order first (concurrent
-    retags, one moving ``a`` to ``b`` and another ``b`` to ``a``, would
-    otherwise lock them in opposite orders and deadlock), then one statement
-    moves the tag counts and, in a CTE that PostgreSQL runs after the main
-    statement, the articles total: every writer takes the tag rows before the
-    total. The lock cannot be a subquery of that ``UPDATE``: a row the
+
+def fold() -> None:
+    """Move every committed pending delta into the stored totals, in a transaction of its own.
+
+    Call it after the request's commit. It never waits for another fold and
+    never fails the request: another fold running, or any database error (a
+    deadlock with the previous release's writers, the database gone), leaves
+    the deltas pending for the next fold, and the totals read the same either
+    way. The change feed hears it like any write (the stored values moved, and
+    the previous release reads them alone): it purges the popular tags, the
+    list of all articles and the list of each tag it moved.
+    """
+    try:
+        _fold()
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("folding the running totals failed; the deltas stay pending", exc_info=True)
+
+
+def _fold() -> None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        got, _ = db.session.execute(
+            select(
+                func.pg_try_advisory_xact_lock(FOLD_LOCK_KEY),
+                func.set_config("synchronous_commit", "off", True),
+            )
+        ).one()
+        if not got:
+            return
+    taken = db.session.execute(
+        delete(CounterDelta).returning(CounterDelta.tag_id, CounterDelta.delta)
+    ).all()
+    if not taken:
+        return
+    per_tag: collections.Counter[int] = collections.Counter()
+    article_delta = 0
+    for tag_id, delta in taken:
+        if tag_id is None:
+            article_delta += delta
+        else:
+            per_tag[tag_id] += delta
+    _add_to_stored(per_tag, article_delta)
+
+
+def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:
+    """Add the deltas to ``tags.article_count`` and the ``articles`` row.
+
+    The tag rows are locked in id order first, then one statement moves the
+    tag counts and, in a CTE that PostgreSQL runs after the main statement,
+    the articles total: the same order as the previous release's writers,
+    which update these rows themselves, so a fold and such a writer cannot
+    deadlock. The lock cannot be a subquery of that ``UPDATE``: a row the
     subquery waited for is a newer version than the ``UPDATE``'s snapshot
     sees, and re-locking it there queues behind the other waiters (a
-    deadlock). SQLite runs one writer at a time: no lock, two statements.
-    A table the write leaves alone is not named (the change feed's triggers
-    fire per statement, even on no rows).
+    deadlock). SQLite runs one writer at a time: the same lock statement
+    takes no lock there, and the update is two statements.
     """
     changed = {tag_id: delta for tag_id, delta in tag_deltas.items() if delta}
     total = (
@@ -73,25 +154,19 @@ def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
         if article_delta
         else None
     )
+    keys = [f"list:tag:{name}" for name in _lock_tags(changed)]
+    change_feed.purge("tags", "list:all", *keys)
     if not changed:
         if total is not None:
             db.session.execute(total)
         return
-    on_postgresql = db.session.get_bind().dialect.name == "postgresql"
-    if on_postgresql:
-        db.session.execute(
-            select(Tag.id)
-            .where(Tag.id.in_(changed))
-            .order_by(Tag.id)
-            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts that reference tags go on
-        )
     statement = (
         update(Tag)
         .where(Tag.id.in_(changed))
         .values(article_count=Tag.article_count + case(changed, value=Tag.id, else_=0))
         .execution_options(synchronize_session=False)  # no tag is loaded in this session
     )
-    if total is not None and on_postgresql:
+    if total is not None and db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(statement.add_cte(total.cte("articles_total")))
         return
     db.session.execute(statement)
@@ -99,9 +174,46 @@ def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
         db.session.execute(total)
 
 
+def _lock_tags(tag_ids: Collection[int]) -> list[str]:
+    """Lock the tag rows in id order (PostgreSQL, ``FOR NO KEY UPDATE``); their names."""
+    if not tag_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Tag.name)
+            .where(Tag.id.in_(tag_ids))
+            .order_by(Tag.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts that reference tags go on
+        )
+    )
+
+
+def pending_articles() -> Any:
+    """SQL: the sum of the articles total's pending deltas (0 when none)."""
+    pending = select(func.sum(CounterDelta.delta)).where(CounterDelta.tag_id.is_(None))
+    return func.coalesce(pending.scalar_subquery(), 0)
+
+
 def article_total() -> Any:
-    """SQL: how many articles there are."""
-    return select(func.coalesce(func.max(Counter.value), 0)).where(Counter.name == ARTICLES)
+    """SQL: how many articles there are (the stored total plus its pending deltas)."""
+    stored = select(func.max(Counter.value)).where(Counter.name == ARTICLES)
+    return select(func.coalesce(stored.scalar_subquery(), 0) + pending_articles())
+
+
+def pending_for_tag(tag_id: Any) -> Any:
+    """SQL: the sum of the pending deltas of the tag whose id is ``tag_id`` (0 when none)."""
+    pending = select(func.sum(CounterDelta.delta)).where(CounterDelta.tag_id == tag_id)
+    return func.coalesce(pending.scalar_subquery(), 0)
+
+
+def pending_per_tag() -> Any:
+    """SQL subquery: ``tag_id`` and ``delta``, the sum of each tag's pending deltas."""
+    return (
+        select(CounterDelta.tag_id, func.sum(CounterDelta.delta).label("delta"))
+        .where(CounterDelta.tag_id.is_not(None))
+        .group_by(CounterDelta.tag_id)
+        .subquery("pending")
+    )
 
 
 @dataclass(frozen=True)
@@ -121,7 +233,7 @@ def _per_tag_count() -> Any:
 
 
 def drift() -> list[Drift]:
-    """Every total that differs from a fresh count, read in one snapshot.
+    """Every total (stored plus pending) that differs from a fresh count, read in one snapshot.
 
     On its own connection, in one transaction (REPEATABLE READ on PostgreSQL,
     SQLite's read transaction): a write that commits halfway through the
@@ -133,10 +245,9 @@ def drift() -> list[Drift]:
         stored_total = connection.scalar(article_total()) or 0
         counted_total = connection.scalar(select(func.count()).select_from(Article)) or 0
         per_tag = _per_tag_count()
+        stored = Tag.article_count + pending_for_tag(Tag.id)
         tags = connection.execute(
-            select(Tag.name, Tag.article_count, per_tag)
-            .where(Tag.article_count != per_tag)
-            .order_by(Tag.name)
+            select(Tag.name, stored, per_tag).where(stored != per_tag).order_by(Tag.name)
         ).all()
         connection.rollback()
     found = [Drift(f"tag {name}", stored, counted) for name, stored, counted in tags]
@@ -158,7 +269,14 @@ def lock_counted_rows(*, nowait: bool = False) -> None:
 
 
 def recount() -> None:
-    """Rebuild every total from the rows (the caller commits)."""
+    """Rebuild every total from the rows and clear the pending deltas (the caller commits).
+
+    PostgreSQL: waits for a fold in progress first (its advisory lock), so
+    no fold adds deltas this recount already counted.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(FOLD_LOCK_KEY)))
+    db.session.execute(delete(CounterDelta))
     db.session.execute(update(Tag).values(article_count=_per_tag_count()))
     total = db.session.scalar(select(func.count()).select_from(Article)) or 0
     db.session.execute(delete(Counter).where(Counter.name == ARTICLES))
@@ -198,7 +316,7 @@ def counters_cli() -> None:
 def verify_command() -> None:
     """Compare every running total with a fresh count; exit 1 on drift."""
     found = drift()
-    _leave_for_metrics(found)
+    _leave_for_metrics(found, pending_deltas())
     for item in found:
         click.echo(f"drift: {item}")
     if found:
@@ -207,10 +325,16 @@ def verify_command() -> None:
     click.echo("every running total equals its rows")
 
 
-def _leave_for_metrics(found: list[Drift]) -> None:
+def pending_deltas() -> int:
+    """How many deltas wait to be folded (a handful while the folds keep up)."""
+    return db.session.scalar(select(func.count()).select_from(CounterDelta)) or 0
+
+
+def _leave_for_metrics(found: list[Drift], pending: int) -> None:
     """Write what was found where the metrics server reads it, when ``METRICS_DIRECTORY`` is set.
 
-    ``conduit_counters_drift`` (totals that differ) and
+    ``conduit_counters_drift`` (totals that differ),
+    ``conduit_counters_pending_deltas`` and
     ``conduit_counters_verified_timestamp_seconds``, in Prometheus' text format,
     replaced atomically (app/web/metrics.py serves the file's series).
     """
@@ -225,6 +349,11 @@ def _leave_for_metrics(found: list[Drift]) -> None:
         "Running totals that differed from a fresh count at the last flask counters verify.",
         registry=registry,
     ).set(len(found))
+    Gauge(
+        "conduit_counters_pending_deltas",
+        "Running totals' deltas not yet folded into the stored totals at the last verify.",
+        registry=registry,
+    ).set(pending)
     Gauge(
         "conduit_counters_verified_timestamp_seconds",
         "Unix time of the last flask counters verify.",
