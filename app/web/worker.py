@@ -206,8 +206,11 @@ class ThreadWorker(gthread.ThreadWorker):
 
         Measured with ``make bench`` (wrk -t2 -c32, 2 workers of 4 threads):
         the 32 connections all landed on one worker in some runs, and that
-        endpoint ran at ~1,000 req/s instead of ~3,000 for the whole 10 s.
-        Asked on every wake-up of the poller, whose wait ends with the pause.
+        endpoint ran at ~1,000 req/s instead of ~3,000 for the whole 10 s;
+        with this rule no read endpoint did (gunicorn.conf.py has the run).
+        tests/test_served_workers.py opens such bursts: with ``gthread``'s
+        accepting, one worker took a whole burst in 9 runs of 12. Asked on
+        every wake-up of the poller, whose wait ends with the pause.
         """
         if not self.accept_allowed:
             return False
