@@ -39,14 +39,25 @@ only compete with PostgreSQL for the same cores; past 2-4 threads the gain
 is within noise while each thread may hold a database connection (the pool
 keeps 5 per process). Hence one worker per CPU, 4 threads each.
 
-The worker class is gthread with two changes (app/web/worker.py), measured
-with ``make bench-abuse`` on the same machine (docs/performance.md, "Under
-abuse"): a new connection waits in the poller, not in a thread, until it
-has sent a whole request head, and ``/healthz`` has a pool of its own.
+The worker class is gthread with three changes (app/web/worker.py). Two
+were measured with ``make bench-abuse`` on the same machine
+(docs/performance.md, "Under abuse"): a new connection waits in the poller,
+not in a thread, until it has sent a whole request head, and ``/healthz``
+has a pool of its own.
 
     GET /api/articles, 32 silent connections open         34.8 s -> 0.005 s
     GET /api/articles, 32 connections sent half a request  3 of 5: none in 45 s -> 0.02 s
     /healthz while 16 requests wait on a locked table      14.6 s -> 0.008 s
+
+The third: a worker with requests waiting for a thread takes at most one new
+connection per 20 ms, so an idle sibling takes the rest (nginx's
+``accept_disabled`` in spirit). Every worker polls the one listening socket
+and the one already running won the race: wrk's 32 keep-alive connections
+all went to one worker in some ``make bench`` runs, and that endpoint ran at
+~1,000 req/s instead of ~3,000. Standard bench, PostgreSQL, cache on, on the
+machine shared with other jobs (load 10-13): the seven read endpoints
+1,279-2,443 req/s before, 2,325-2,656 after. gunicorn's ``reuse_port`` was
+not taken: with ``PORT=0`` each worker would listen on a port of its own.
 """
 
 import os

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import requests
 from flask import Flask
 from sqlalchemy import text
@@ -161,3 +162,16 @@ def http_request(
     if body and not any(name.lower() == "content-length" for name in headers or {}):
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def connections_by_worker(served: ServedApp) -> dict[int, int]:
+    """How many client connections each worker process of ``served`` holds, by its pid."""
+    master = psutil.Process(served.server.process.pid)
+    return {
+        worker.pid: sum(
+            connection.status == psutil.CONN_ESTABLISHED
+            and connection.laddr.port == port_of(served)
+            for connection in worker.net_connections("tcp")
+        )
+        for worker in master.children()
+    }

@@ -1,7 +1,7 @@
 """gunicorn's threaded worker, with a thread only for a request that has arrived.
 
 ``gunicorn -k app.web.worker.ThreadWorker`` (gunicorn.conf.py's default) is
-gunicorn 27's ``gthread`` worker with two changes, both on the worker's main
+gunicorn 27's ``gthread`` worker with three changes, all on the worker's main
 thread, the one that polls the sockets:
 
 * **A request's head is gathered by the poller, not by a thread.** ``gthread``
@@ -27,10 +27,24 @@ thread, the one that polls the sockets:
   table a migration locks: each waits up to ``DATABASE_LOCK_TIMEOUT``). The
   application serves it as any other request. ``/readyz`` reads the database
   and stays in the request pool.
+* **A busy worker leaves new connections to its siblings.** Every worker
+  polls the one listening socket, and the one already running wins the race
+  to accept: 32 keep-alive connections opened at once (``make bench``'s wrk)
+  sometimes all went to one worker, which served them at ~1,000 req/s for
+  the whole run while the other idled (~3,000 req/s when shared), as a
+  connection never moves. A worker with more requests than threads takes at
+  most one new connection per :data:`ACCEPT_PAUSE_SECONDS`, nginx's
+  ``accept_disabled`` in spirit (:meth:`ThreadWorker.accepting`); one whose
+  threads are not all busy accepts at once. gunicorn's ``reuse_port`` (a
+  listening socket per worker) would spread them too, but each worker would
+  get a port of its own with ``PORT=0``, a dying worker would reset the
+  connections queued on its socket, and a second server could share the port
+  unnoticed.
 
 With TLS (``certfile``) the poller cannot read the head and connections go to
-a thread as in ``gthread``, after the first bytes arrive. Both changes were
-measured with ``make bench-abuse`` (docs/performance.md, "Under abuse").
+a thread as in ``gthread``, after the first bytes arrive. The first two
+changes were measured with ``make bench-abuse`` (docs/performance.md, "Under
+abuse"); the third with ``make bench`` and tests/test_served_workers.py.
 """
 
 from __future__ import annotations
@@ -52,6 +66,10 @@ MAX_HEAD_BYTES = 64 * 1024  # past this the head goes to a thread, whose parser 
 # A body the poller waits for: the largest the app accepts (MAX_CONTENT_LENGTH, 1 MiB)
 # and some; a larger one goes to a thread, where the app answers 413.
 MAX_GATHERED_BODY_BYTES = 1024 * 1024 + 64 * 1024
+# How long a worker with requests waiting for a thread leaves new connections to
+# its siblings before it takes one itself; a liveness probe waits at most this
+# long to be accepted by a worker whose every thread is held.
+ACCEPT_PAUSE_SECONDS = 0.02
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 _FIELD = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*?)[ \t]*\r?$")
 
@@ -132,15 +150,88 @@ def body_to_gather(head: bytes) -> int | None:
 
 
 class ThreadWorker(gthread.ThreadWorker):
-    """``gthread``, request heads gathered by the poller; ``/healthz`` on a pool of its own."""
+    """``gthread``, request heads gathered by the poller; ``/healthz`` on a pool of its own.
+
+    A worker with requests waiting for a thread accepts at most one new
+    connection per :data:`ACCEPT_PAUSE_SECONDS` (:meth:`accepting`).
+    """
 
     probe_pool: futures.ThreadPoolExecutor
+    # gunicorn's say: accept while under worker_connections and not stopping.
+    accept_allowed = False
+    # Requests handed to the request pool (running or queued) and not finished.
+    requests_in_pool = 0
+    # While requests wait for a thread, no connection is accepted before this (monotonic s).
+    accept_paused_until = 0.0
 
     def init_process(self) -> None:
         self.probe_pool = futures.ThreadPoolExecutor(
             max_workers=PROBE_THREADS, thread_name_prefix="probe"
         )
         super().init_process()
+
+    def overloaded(self, now: float) -> bool:
+        """Whether requests wait for a thread, counting those on their way.
+
+        The requests in the request pool (running or queued), and the new
+        connections accepted in the last :data:`ACCEPT_PAUSE_SECONDS` whose
+        first request has not arrived yet (a burst of connections is accepted
+        before any of them has sent its request): more than threads. A
+        connection still silent after that stops counting, so connections
+        that never speak do not slow the accepting of others.
+        """
+        arriving_since = now + FIRST_REQUEST_SECONDS - ACCEPT_PAUSE_SECONDS
+        load = self.requests_in_pool
+        for conn in reversed(self.pending_conns):  # newest last: sorted by accept time
+            if load > self.cfg.threads or conn.timeout <= arriving_since:
+                break
+            load += 1
+        return load > self.cfg.threads
+
+    def accepting(self, now: float) -> bool:
+        """Whether to take new connections now (``now``: ``time.monotonic()``).
+
+        The rule is nginx's ``accept_disabled`` (a worker whose connections
+        are nearly all used leaves the accept mutex to the others for a
+        while), counted in requests: a worker whose threads are not all
+        taken (:meth:`overloaded`) accepts at once, so a client that opens
+        one connection per request is never slowed; one with requests
+        waiting for a thread takes at most one connection per
+        :data:`ACCEPT_PAUSE_SECONDS` (:attr:`accept_paused_until`, set by
+        each connection it takes while overloaded). An idle sibling, whose
+        poller sleeps on the same listening socket, takes them instead; when
+        every worker is that busy, each still takes one per pause, so a
+        liveness probe is answered (its own threads, :data:`PROBE_THREADS`)
+        while every request thread waits on a locked table.
+
+        Measured with ``make bench`` (wrk -t2 -c32, 2 workers of 4 threads):
+        the 32 connections all landed on one worker in some runs, and that
+        endpoint ran at ~1,000 req/s instead of ~3,000 for the whole 10 s;
+        with this rule no read endpoint did (gunicorn.conf.py has the run).
+        tests/test_served_workers.py opens such bursts: with ``gthread``'s
+        accepting, one worker took a whole burst in 9 runs of 12. Asked on
+        every wake-up of the poller, whose wait ends with the pause.
+        """
+        if not self.accept_allowed:
+            return False
+        return now >= self.accept_paused_until or not self.overloaded(now)
+
+    def pause_accepting(self) -> None:
+        self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE_SECONDS
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gunicorn's switch (its connection cap, a stop), subject to :meth:`accepting`."""
+        self.accept_allowed = enabled
+        super().set_accept_enabled(self.accepting(time.monotonic()))
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """Poll once, listening only while :meth:`accepting`; a pause ends the wait."""
+        now = time.monotonic()
+        listening = self.accepting(now)
+        super().set_accept_enabled(listening)
+        if self.accept_allowed and not listening:
+            timeout = min(timeout, max(self.accept_paused_until - now, 0.0))
+        super().wait_for_and_dispatch_events(timeout)
 
     def accept(self, listener: socket.socket) -> None:
         """Take a new connection and poll it until its first request's head has arrived."""
@@ -156,6 +247,8 @@ class ThreadWorker(gthread.ThreadWorker):
         self.poller.register(
             client, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
         )
+        if self.overloaded(time.monotonic()):
+            self.pause_accepting()
 
     def on_pending_socket_readable(self, conn: Connection, client: socket.socket) -> None:
         if self.cfg.is_ssl or conn.gather():
@@ -170,13 +263,22 @@ class ThreadWorker(gthread.ThreadWorker):
         probe = is_probe(conn.head)
         if conn.initialized:  # kept alive: its parser is there to take the bytes
             conn.hand_over_head()
-        if not probe:
-            super().enqueue_req(conn)
+        if probe:
+            done = self.probe_pool.submit(self.handle, conn)
+            done.add_done_callback(
+                lambda result: self.method_queue.defer(self.finish_request, conn, result)
+            )
             return
-        done = self.probe_pool.submit(self.handle, conn)
+        self.requests_in_pool += 1
+        done = self.tpool.submit(self.handle, conn)
         done.add_done_callback(
-            lambda result: self.method_queue.defer(self.finish_request, conn, result)
+            lambda result: self.method_queue.defer(self.finish_pooled_request, conn, result)
         )
+
+    def finish_pooled_request(self, conn: Connection, result: futures.Future[Any]) -> None:
+        """A request of the request pool is done (on the poller's thread, as ``finish_request``)."""
+        self.requests_in_pool -= 1
+        self.finish_request(conn, result)
 
     def run(self) -> None:
         super().run()
