@@ -19,7 +19,7 @@ from sqlalchemy import delete, make_url, select, text
 from werkzeug.wrappers import Response
 
 from app import close_app
-from app.data import change_feed
+from app.data import change_feed, counters
 from app.extensions import db
 from app.models import Base, Favorite, Follow
 from app.tags import service as tags
@@ -604,6 +604,30 @@ def test_a_new_article_moves_the_lists_it_enters_only(keyed):
         "/api/articles?tag=training": "hit",
         f"/api/articles/{keyed.training}": "hit",
     }
+
+
+def test_folding_the_pending_totals_moves_no_answer(keyed):
+    """Every read adds the pending deltas to the stored totals: a fold changes no answer."""
+    app = keyed.client.application
+    with app.app_context():
+        for statement in (
+            "INSERT INTO counter_deltas (tag_id, delta) SELECT id, article_count FROM tags",
+            "INSERT INTO counter_deltas (tag_id, delta) SELECT NULL, value FROM counters",
+            "UPDATE tags SET article_count = 0",
+            "UPDATE counters SET value = 0",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+    urls = {"/api/articles": {}, "/api/articles?tag=dragons": {}, "/api/tags": {}}
+    _settled(keyed.client, urls)
+
+    with app.app_context():
+        counters.fold()
+
+    assert _states(keyed.client, urls) == dict.fromkeys(urls, "hit")
+    assert keyed.client.get("/api/articles").get_json()["articlesCount"] == 2
+    with app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM counter_deltas")) == 0
 
 
 def test_a_new_article_leaves_the_comments_cached(keyed):

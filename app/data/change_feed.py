@@ -136,6 +136,11 @@ COVERS: dict[str, frozenset[str]] = {
     # list membership and its totals (stored, and pending in counter_deltas)
     "list": frozenset({"articles", "article_tags", "tags", "counters", "counter_deltas"}),
     "tags": frozenset({"tags", "article_tags", "counter_deltas"}),  # the popular tags, counts
+    # a fold of the pending deltas into the stored totals (app/data/counters.py):
+    # every read adds the two, so no answer moves; the key only covers the tables
+    # (article_tags: the fold's UPDATE of tags counts as cascading to it, but it
+    # sets no key, so nothing cascades)
+    "totals": frozenset({"tags", "counters", "counter_deltas", "article_tags"}),
     # A page that shows no article: what its statement reads about each row (author,
     # favorites, tags, following) cannot change it; its list keys say when rows come.
     "no-rows": frozenset({"users", "favorites", "follows", "article_tags", "tags"}),

@@ -96,9 +96,11 @@ def fold() -> None:
     never fails the request: another fold running, or any database error (a
     deadlock with the previous release's writers, the database gone), leaves
     the deltas pending for the next fold, and the totals read the same either
-    way. The change feed hears it like any write (the stored values moved, and
-    the previous release reads them alone): it purges the popular tags, the
-    list of all articles and the list of each tag it moved.
+    way. No answer of this release changes (every read adds the pending deltas
+    to the stored values), so the fold purges only ``totals``, a key no
+    answer watches: the tables it writes move no stamp here, and the commit
+    still notifies, which the previous release (a rolling release) reads as
+    every table moved, since it reads the stored values alone.
     """
     try:
         _fold()
@@ -154,8 +156,8 @@ def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:
         if article_delta
         else None
     )
-    keys = [f"list:tag:{name}" for name in _lock_tags(changed)]
-    change_feed.purge("tags", "list:all", *keys)
+    _lock_tags(changed)
+    change_feed.purge("totals")
     if not changed:
         if total is not None:
             db.session.execute(total)
