@@ -14,6 +14,7 @@ from app.data import counters
 from app.extensions import db
 from tests.factories import auth, create_article, register
 from tests.serving import ServedApp, storm
+from tests.totals import pend_articles_delta, pend_every_total
 
 
 def totals(client):
@@ -165,20 +166,6 @@ def stored_totals(app):
     return stored
 
 
-def move_stored_totals_to_pending_deltas(app):
-    """Zero the stored totals and record them as pending deltas instead (a fold not yet run)."""
-    statements = [
-        "INSERT INTO counter_deltas (tag_id, delta) SELECT id, article_count FROM tags",
-        "INSERT INTO counter_deltas (tag_id, delta) SELECT NULL, value FROM counters",
-        "UPDATE tags SET article_count = 0",
-        "UPDATE counters SET value = 0",
-    ]
-    with app.app_context():
-        for statement in statements:
-            db.session.execute(db.text(statement))
-        db.session.commit()
-
-
 def test_every_write_leaves_its_totals_folded_into_the_stored_values(app, client):
     """Stored values are what the previous release reads during a rolling release."""
     jake = register(client)
@@ -199,7 +186,7 @@ def test_totals_read_the_stored_values_plus_the_pending_deltas(app, client):
     jake = register(client)
     create_article(client, jake, tagList=["a", "b"])
     create_article(client, jake, tagList=["a"])
-    move_stored_totals_to_pending_deltas(app)
+    pend_every_total(app)
 
     assert totals(client) == {"all": 2, "a": 2, "b": 1, "tags": ["a", "b"]}
     with app.app_context():
@@ -209,9 +196,7 @@ def test_totals_read_the_stored_values_plus_the_pending_deltas(app, client):
 def test_verify_counts_pending_deltas_in_the_totals(app, client):
     jake = register(client)
     create_article(client, jake, tagList=["a"])
-    with app.app_context():
-        db.session.execute(db.text("INSERT INTO counter_deltas (tag_id, delta) VALUES (NULL, 5)"))
-        db.session.commit()
+    pend_articles_delta(app, 5)
 
     result = app.test_cli_runner().invoke(args=["counters", "verify"])
 
@@ -222,7 +207,7 @@ def test_verify_counts_pending_deltas_in_the_totals(app, client):
 def test_the_next_write_folds_every_pending_delta(app, client):
     jake = register(client)
     create_article(client, jake, tagList=["a", "b"])
-    move_stored_totals_to_pending_deltas(app)
+    pend_every_total(app)
 
     create_article(client, jake, tagList=["b"])
 
@@ -233,9 +218,7 @@ def test_the_next_write_folds_every_pending_delta(app, client):
 def test_recount_clears_the_pending_deltas(app, client):
     jake = register(client)
     create_article(client, jake, tagList=["a"])
-    with app.app_context():
-        db.session.execute(db.text("INSERT INTO counter_deltas (tag_id, delta) VALUES (NULL, 5)"))
-        db.session.commit()
+    pend_articles_delta(app, 5)
 
     assert app.test_cli_runner().invoke(args=["counters", "recount"]).exit_code == 0
 

@@ -27,6 +27,7 @@ from app.web import response_cache
 from tests.apps import apps_on, make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import feed_of, wait_for, wait_until_listening
+from tests.totals import pend_every_total
 
 
 @pytest.fixture
@@ -612,15 +613,7 @@ def test_a_new_article_moves_the_lists_it_enters_only(keyed):
 def test_folding_the_pending_totals_moves_no_answer(keyed):
     """Every read adds the pending deltas to the stored totals: a fold changes no answer."""
     app = keyed.client.application
-    with app.app_context():
-        for statement in (
-            "INSERT INTO counter_deltas (tag_id, delta) SELECT id, article_count FROM tags",
-            "INSERT INTO counter_deltas (tag_id, delta) SELECT NULL, value FROM counters",
-            "UPDATE tags SET article_count = 0",
-            "UPDATE counters SET value = 0",
-        ):
-            db.session.execute(text(statement))
-        db.session.commit()
+    pend_every_total(app)
     urls = {"/api/articles": {}, "/api/articles?tag=dragons": {}, "/api/tags": {}}
     _settled(keyed.client, urls)
 
