@@ -117,6 +117,37 @@ def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
     assert statuses <= {200, 503}
 
 
+QUEUED_CONNECTIONS = 400  # one request each, behind the held threads (short-lived clients)
+
+
+@pytest.mark.parametrize("served_app", [databases.POSTGRESQL], indirect=True)
+def test_liveness_answers_while_connections_queue_behind_a_locked_table(
+    served_app: ServedApp,
+) -> None:
+    url = make_url(served_app.database_url).set(drivername="postgresql")
+    conninfo = url.render_as_string(hide_password=False)
+    request = b"GET /api/articles?limit=%d HTTP/1.1\r\nHost: conduit.test\r\n\r\n"
+    with (
+        psycopg.connect(conninfo) as locker,
+        psycopg.connect(conninfo, autocommit=True) as watch,
+        ExitStack() as stack,
+    ):
+        locker.execute("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE")
+        for n in range(2 * SERVED_THREADS + QUEUED_CONNECTIONS):
+            connection = stack.enter_context(
+                socket.create_connection(("127.0.0.1", port_of(served_app)))
+            )
+            connection.sendall(request % (n + 1))
+            if n == 2 * SERVED_THREADS:
+                wait_for(lambda: lock_waiters(watch) >= SERVED_THREADS)  # threads all held
+
+        liveness = timed_get(served_app, "/healthz")
+        locker.rollback()
+
+    assert liveness[0] == 200
+    assert liveness[1] < 1
+
+
 def lock_waiters(watch: psycopg.Connection) -> int:
     """How many sessions of ``watch``'s database wait on a lock."""
     row = watch.execute(
