@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psycopg
 
+from tests.listening import DEADLINE_SECONDS
+
 DATABASE = "conduit"
 START_SECONDS = 30
 
@@ -216,7 +218,7 @@ class Pair:
 
     def pause_replay(self) -> None:
         self.replica_sql("SELECT pg_wal_replay_pause()")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + DEADLINE_SECONDS  # a busy machine stalls, it does not fail
         while self.replica_sql("SELECT pg_get_wal_replay_pause_state()") != "paused":
             if time.monotonic() > deadline:
                 raise RuntimeError("replay did not pause")
@@ -230,7 +232,7 @@ class Pair:
         with psycopg.connect(self.primary.conninfo(), autocommit=True) as connection:
             row = connection.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
         target = row[0] if row else None
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + DEADLINE_SECONDS
         while time.monotonic() < deadline:
             caught_up = self.replica_sql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn")
             if caught_up:
