@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from app.data import replicas
 from tests.apps import app_with_tables
 from tests.factories import auth, create_article, register
-from tests.listening import wait_until_listening
+from tests.listening import DEADLINE_SECONDS, wait_until_listening
 from tests.replication import Pair
 
 pytestmark = pytest.mark.postgresql_only
@@ -63,7 +63,7 @@ def _replicated_app(pair: Pair, **settings: Any) -> Iterator[tuple[Flask, Pair]]
         },
     ) as app:
         pair.wait_for_replay()
-        assert replicas.wait_until(lambda: _caught_up(app))
+        assert replicas.wait_until(lambda: _caught_up(app), seconds=DEADLINE_SECONDS)
         if "change_feed" in app.extensions:
             wait_until_listening(app)
         try:
@@ -128,7 +128,7 @@ def test_a_client_reads_from_the_replica_once_it_replayed_the_write(client, repl
         json={"user": {"username": "jake", "email": "jake@example.com", "password": "x" * 12}},
     ).headers[POSITION]
     pair.wait_for_replay()
-    assert replicas.wait_until(lambda: _caught_up(app, position))
+    assert replicas.wait_until(lambda: _caught_up(app, position), seconds=DEADLINE_SECONDS)
 
     response = client.get("/api/profiles/jake", headers={POSITION: position})
 
@@ -165,7 +165,8 @@ def test_an_answer_from_a_replica_that_replayed_the_writes_is_cached(client, rep
     create_article(client, jake)
     pair.wait_for_replay()
     assert replicas.wait_until(
-        lambda: _caught_up(app, replicas.format_lsn(app.extensions["change_feed"].position()))
+        lambda: _caught_up(app, replicas.format_lsn(app.extensions["change_feed"].position())),
+        seconds=DEADLINE_SECONDS,
     )
 
     first = client.get("/api/articles")
@@ -186,7 +187,7 @@ def test_a_replica_past_the_lag_limit_leaves_the_rotation_and_returns(
 
     lagging = client.get("/api/tags")
     pair.resume_replay()
-    back = replicas.wait_until(lambda: _caught_up(app), seconds=2)
+    back = replicas.wait_until(lambda: _caught_up(app), seconds=DEADLINE_SECONDS)
 
     assert lagging.headers[SERVED_BY] == "primary"
     assert back
@@ -228,7 +229,7 @@ def test_a_restarted_replica_returns_to_the_rotation(client, replicated):
     pair.start_server(pair.replica)
     pair.wait_until_streaming()
 
-    assert replicas.wait_until(lambda: _caught_up(app), seconds=3)
+    assert replicas.wait_until(lambda: _caught_up(app), seconds=DEADLINE_SECONDS)
     assert client.get("/api/tags").headers[SERVED_BY] == _replica_name(pair)
 
 
@@ -249,7 +250,7 @@ def test_a_promoted_replica_leaves_the_rotation_within_a_second(replication):
         DATABASE_REPLICA_CHECK_SECONDS=0.05,
     ) as app:
         client = app.test_client()
-        assert replicas.wait_until(lambda: _caught_up(app), seconds=5)
+        assert replicas.wait_until(lambda: _caught_up(app), seconds=DEADLINE_SECONDS)
         replication.promote(doomed)
 
         dropped = replicas.wait_until(lambda: not _router(app).replicas[0].healthy, seconds=1)
