@@ -32,6 +32,7 @@ from tests.migrations.flask_db import (
     FlaskDb,
     cli,
     drop_event_triggers,
+    flask_alembic_config,
     git,
     reset_postgres_schema,
 )
@@ -114,6 +115,25 @@ def engine_for() -> Iterator[Callable[[str], Engine]]:
     yield build
     for engine in engines:
         engine.dispose()
+
+
+@pytest.fixture
+def migration_app(app_for: Callable[..., Flask], empty_database: str) -> Flask:
+    """The app on the empty database, with the project's real migrations/."""
+    return app_for(empty_database, Path(MIGRATIONS_DIRECTORY))
+
+
+@pytest.fixture
+def alembic_engine(empty_database: str, engine_for: Callable[[str], Engine]) -> Engine:
+    """pytest-alembic's engine: the empty database's."""
+    return engine_for(empty_database)
+
+
+@pytest.fixture
+def alembic_config(migration_app: Flask) -> Iterator[pytest_alembic.Config]:
+    """pytest-alembic's configuration: the real migrations, read through the app (Flask-Migrate)."""
+    with migration_app.app_context():  # env.py reads the app
+        yield pytest_alembic.Config(alembic_config=flask_alembic_config(migration_app))
 
 
 @pytest.fixture

@@ -6,35 +6,14 @@ Runs on SQLite and PostgreSQL, from the revision before it.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from flask import Flask
-from pytest_alembic import Config as AlembicTestConfig
 from pytest_alembic import MigrationContext as AlembicRunner
 from sqlalchemy import Engine, inspect, text
 
-from app import MIGRATIONS_DIRECTORY
-from tests.migrations.flask_db import flask_alembic_config
-
 BEFORE = "5118002ee141"
 REVISION = "234cf5ebce0c"
-
-
-@pytest.fixture
-def alembic_engine(empty_database: str, engine_for: Callable[[str], Engine]) -> Engine:
-    return engine_for(empty_database)
-
-
-@pytest.fixture
-def alembic_config(
-    app_for: Callable[..., Flask], empty_database: str
-) -> Iterator[AlembicTestConfig]:
-    app = app_for(empty_database, Path(MIGRATIONS_DIRECTORY))
-    with app.app_context():  # env.py reads the app (Flask-Migrate)
-        yield AlembicTestConfig(alembic_config=flask_alembic_config(app))
 
 
 def insert_users(engine: Engine, *users: tuple[int, str, str]) -> None:

@@ -7,14 +7,10 @@ as does Alembic's (then empty) ``alembic_version``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from alembic.script import ScriptDirectory
-from flask import Flask
-from pytest_alembic import Config as AlembicTestConfig
 from pytest_alembic import MigrationContext as AlembicRunner
 from pytest_alembic.tests import (  # noqa: F401  (collected here, on our fixtures)
     test_model_definitions_match_ddl,
@@ -27,25 +23,9 @@ from sqlalchemy import Engine, func, select, text
 from app import MIGRATIONS_DIRECTORY
 from app.db.audit import TOOLING_TABLES, audit_table
 from app.db.history import read_head_file
-from tests.migrations.flask_db import flask_alembic_config, table_names
+from tests.migrations.flask_db import table_names
 
 MIGRATIONS = Path(MIGRATIONS_DIRECTORY)
-
-
-@pytest.fixture
-def migration_app(app_for: Callable[..., Flask], empty_database: str) -> Flask:
-    return app_for(empty_database, MIGRATIONS)
-
-
-@pytest.fixture
-def alembic_engine(empty_database: str, engine_for: Callable[[str], Engine]) -> Engine:
-    return engine_for(empty_database)
-
-
-@pytest.fixture
-def alembic_config(migration_app: Flask) -> Iterator[AlembicTestConfig]:
-    with migration_app.app_context():  # env.py reads the app (Flask-Migrate)
-        yield AlembicTestConfig(alembic_config=flask_alembic_config(migration_app))
 
 
 def revisions_oldest_first() -> list[str]:
