@@ -36,7 +36,7 @@ from app.articles.schemas import SingleArticleResponseSchema
 from app.articles.slugs import unique_slug
 from app.data import change_feed, counters
 from app.data.slugs import base_slug
-from app.data.unit_of_work import commit, translate
+from app.data.unit_of_work import translate
 from app.data.upserts import insert_ignoring_conflicts, insert_selected_ignoring_conflicts
 from app.errors import abort
 from app.extensions import db
@@ -188,8 +188,7 @@ def _list_statements(
     if not (tag or author or favorited or feed):
         count = counters.article_total()  # a running total: the same cost at any size
     elif tag and not (author or favorited or feed):
-        total = Tag.article_count + counters.pending_for_tag(Tag.id)
-        count = select(func.coalesce(func.max(total), 0)).where(Tag.name == _TAG)
+        count = select(func.coalesce(func.max(counters.tag_total()), 0)).where(Tag.name == _TAG)
     elif favorited and not (tag or author or feed):
         count = (
             select(func.count())
@@ -490,10 +489,7 @@ def _answer_then_commit(
     folded into the stored totals after it (app/data/counters.py).
     """
     payload = get_article(slug, viewer)
-    moved = counters.adjust(tag_deltas or {}, article_delta)
-    commit()
-    if moved:
-        counters.fold()
+    counters.commit_moving(tag_deltas or {}, article_delta)
     return payload
 
 
@@ -545,9 +541,7 @@ def delete_article(slug: str, user: User) -> None:
     ).all()
     if not deleted:
         abort(404, "article", "not found")  # the rollback undoes the tag changes too
-    counters.adjust(_tag_deltas(removed, added=[]), -len(deleted))
-    commit()
-    counters.fold()
+    counters.commit_moving(_tag_deltas(removed, added=[]), -len(deleted))
 
 
 def _article_id_of(slug: str) -> Any:

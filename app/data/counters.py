@@ -27,7 +27,7 @@ stay exact). The fold keeps the deltas table a handful of rows and moves the
 stored values, which the previous release reads alone during a rolling
 release (docs/migrations.md).
 
-Reads add the pending deltas (:func:`article_total`, :func:`pending_for_tag`,
+Reads add the pending deltas (:func:`article_total`, :func:`tag_total`,
 :func:`pending_per_tag`). ``flask counters verify`` compares every total
 with a fresh count of its rows (exit 1 on drift); ``flask counters recount``
 rebuilds them and clears the deltas (also run after bulk loads such as
@@ -52,6 +52,7 @@ from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.data import change_feed
+from app.data.unit_of_work import commit
 from app.data.upserts import upsert_adding_statement
 from app.extensions import db
 from app.models import Article, ArticleTag, Counter, CounterDelta, Tag
@@ -87,6 +88,18 @@ def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
         return False
     db.session.execute(insert(CounterDelta).values(rows))
     return True
+
+
+def commit_moving(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
+    """Record the deltas last (:func:`adjust`), commit the request, then :func:`fold` them.
+
+    The one way a write that moves running totals ends: a failed commit
+    answers as app/data/unit_of_work.py says and folds nothing.
+    """
+    moved = adjust(tag_deltas, article_delta)
+    commit()
+    if moved:
+        fold()
 
 
 def fold() -> None:
@@ -176,36 +189,34 @@ def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:
         db.session.execute(total)
 
 
-def _lock_tags(tag_ids: Collection[int]) -> list[str]:
-    """Lock the tag rows in id order (PostgreSQL, ``FOR NO KEY UPDATE``); their names."""
-    if not tag_ids:
-        return []
-    return list(
-        db.session.scalars(
-            select(Tag.name)
+def _lock_tags(tag_ids: Collection[int]) -> None:
+    """Lock the tag rows in id order (PostgreSQL, ``FOR NO KEY UPDATE``)."""
+    if tag_ids:
+        db.session.execute(
+            select(Tag.id)
             .where(Tag.id.in_(tag_ids))
             .order_by(Tag.id)
             .with_for_update(key_share=True)  # FOR NO KEY UPDATE: inserts that reference tags go on
         )
-    )
 
 
-def pending_articles() -> Any:
-    """SQL: the sum of the articles total's pending deltas (0 when none)."""
-    pending = select(func.sum(CounterDelta.delta)).where(CounterDelta.tag_id.is_(None))
+def _pending(of_total: Any) -> Any:
+    """SQL: the sum of the pending deltas ``of_total`` selects (0 when none)."""
+    pending = select(func.sum(CounterDelta.delta)).where(of_total)
     return func.coalesce(pending.scalar_subquery(), 0)
 
 
 def article_total() -> Any:
     """SQL: how many articles there are (the stored total plus its pending deltas)."""
     stored = select(func.max(Counter.value)).where(Counter.name == ARTICLES)
-    return select(func.coalesce(stored.scalar_subquery(), 0) + pending_articles())
+    return select(
+        func.coalesce(stored.scalar_subquery(), 0) + _pending(CounterDelta.tag_id.is_(None))
+    )
 
 
-def pending_for_tag(tag_id: Any) -> Any:
-    """SQL: the sum of the pending deltas of the tag whose id is ``tag_id`` (0 when none)."""
-    pending = select(func.sum(CounterDelta.delta)).where(CounterDelta.tag_id == tag_id)
-    return func.coalesce(pending.scalar_subquery(), 0)
+def tag_total() -> Any:
+    """SQL, in a statement reading ``tags``: the tag's article count (stored plus pending)."""
+    return Tag.article_count + _pending(CounterDelta.tag_id == Tag.id)
 
 
 def pending_per_tag() -> Any:
@@ -247,7 +258,7 @@ def drift() -> list[Drift]:
         stored_total = connection.scalar(article_total()) or 0
         counted_total = connection.scalar(select(func.count()).select_from(Article)) or 0
         per_tag = _per_tag_count()
-        stored = Tag.article_count + pending_for_tag(Tag.id)
+        stored = tag_total()
         tags = connection.execute(
             select(Tag.name, stored, per_tag).where(stored != per_tag).order_by(Tag.name)
         ).all()
