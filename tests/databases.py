@@ -106,3 +106,12 @@ def remove_redis_keys(pattern: str) -> None:
             client.delete(key)
     finally:
         client.close()
+
+
+def lock_waiters(watch: psycopg.Connection) -> int:
+    """How many sessions of ``watch``'s PostgreSQL database wait on a lock."""
+    row = watch.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -104,7 +104,8 @@ def test_liveness_answers_while_every_request_thread_waits_on_a_locked_table(
             pool.submit(timed_get, served_app, f"/api/articles?limit={n + 1}")
             for n in range(waiting_count)
         ]
-        wait_for(lambda: lock_waiters(watch) >= SERVED_THREADS)  # every request thread is held
+        # every request thread is held
+        wait_for(lambda: databases.lock_waiters(watch) >= SERVED_THREADS)
 
         liveness = timed_get(served_app, "/healthz")
         still_waiting = sum(not request.done() for request in waiting)
@@ -138,23 +139,14 @@ def test_liveness_answers_while_connections_queue_behind_a_locked_table(
                 socket.create_connection(("127.0.0.1", port_of(served_app)))
             )
             connection.sendall(request % (n + 1))
-            if n == 2 * SERVED_THREADS:
-                wait_for(lambda: lock_waiters(watch) >= SERVED_THREADS)  # threads all held
+            if n == 2 * SERVED_THREADS:  # the request threads are all held
+                wait_for(lambda: databases.lock_waiters(watch) >= SERVED_THREADS)
 
         liveness = timed_get(served_app, "/healthz")
         locker.rollback()
 
     assert liveness[0] == 200
     assert liveness[1] < 1
-
-
-def lock_waiters(watch: psycopg.Connection) -> int:
-    """How many sessions of ``watch``'s database wait on a lock."""
-    row = watch.execute(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def worker_rss_mib(served: ServedApp) -> float:

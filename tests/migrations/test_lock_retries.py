@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 
 from app.db.history import read_head_file
+from tests import databases
 from tests.environment import PROJECT_ROOT
 from tests.migrations.flask_db import AddRevision, cli, reset_postgres_schema
 
@@ -41,7 +42,7 @@ def table_held(url: str, table: str, seconds: float, mode: str = "") -> Iterator
                 connection.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - ACCESS SHARE
             holding.set()
             deadline = time.monotonic() + WAITER_DEADLINE_SECONDS
-            while time.monotonic() < deadline and not _lock_waiters(watch):
+            while time.monotonic() < deadline and not databases.lock_waiters(watch):
                 time.sleep(0.005)
             time.sleep(seconds)
             connection.rollback()
@@ -53,14 +54,6 @@ def table_held(url: str, table: str, seconds: float, mode: str = "") -> Iterator
         yield
     finally:
         holder.join()
-
-
-def _lock_waiters(watch: psycopg.Connection) -> int:
-    row = watch.execute(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 @pytest.fixture
