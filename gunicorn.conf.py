@@ -120,6 +120,19 @@ def child_exit(server, worker):
         metrics.process_exited(worker.pid)
 
 
+def worker_exit(server, worker):
+    """A worker stops: it folds the running totals its pending timer would have.
+
+    Without it the last deltas of a burst wait for another write (the totals
+    read the same; the previous release's stored values lag): app/data/counters.py.
+    """
+    from app.data import counters
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        counters.close(app)
+
+
 def on_exit(server):
     if settings.metrics_port is not None:
         metrics.remove_temporary_directory()

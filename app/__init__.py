@@ -13,6 +13,7 @@ from werkzeug.exceptions import InternalServerError
 from app import models  # noqa: F401  (every model is known to migrations)
 from app.config import load_settings, settings_command
 from app.data import (
+    counters,
     database,  # noqa: F401  (registers connection settings)
     pool,
     read_requests,  # noqa: F401  (safe requests read in autocommit)
@@ -60,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    counters.init_app(app)  # the running totals' folds, paced
     with app.app_context():
         pool.ping_when_idle(
             db.engine, app.config.get("POOL_PING_AFTER_IDLE_SECONDS", pool.PING_AFTER_IDLE_SECONDS)
@@ -115,13 +117,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def close_app(app: Flask) -> None:
     """Undo what ``create_app`` opened: threads stopped, connections closed; idempotent.
 
-    Flushes and stops tracing, stops the change feed's listener (the response
-    cache's), the replicas' checker and their engines, then removes the
-    session and disposes of the primary's engine. For tests, tools and
+    Folds the running totals a pending timer would have (or waits for its
+    fold), flushes and stops tracing, stops the change feed's listener (the
+    response cache's), the replicas' checker and their engines, then removes
+    the session and disposes of the primary's engine. For tests, tools and
     benchmarks that make apps in a process that goes on; a process that
     exits needs none of it. The metrics server is the process's, not an
     app's (``app.web.metrics.stop``).
     """
+    counters.close(app)
     tracing.close(app)
     response_cache.close(app)
     replicas.close(app)

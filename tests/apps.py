@@ -26,13 +26,21 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
 
 
 def make_app(database_url: str, **overrides: Any) -> Flask:
-    """An app for a test; throttling off (tests sign in often from one address) unless asked."""
+    """An app for a test; throttling off (tests sign in often from one address) unless asked.
+
+    Unless asked, it folds the running totals after every write that moves
+    them (``COUNTERS_FOLD_INTERVAL`` 0), before the write answers: no fold
+    commits later in a thread of its own, behind a test's back (on SQLite
+    that commit moves every cached answer). The paced folds, the default,
+    are tested in tests/test_counters.py and serve every gunicorn test.
+    """
     return create_app(
         {
             "APP_ENV": "testing",
             "SECRET_KEY": TEST_SECRET_KEY,
             "DATABASE_URL": database_url,
             "RATELIMIT_ENABLED": "off",
+            "COUNTERS_FOLD_INTERVAL": "0",
             **overrides,
         }
     )

@@ -6,15 +6,25 @@ totals one request at a time, their pending deltas and the fold, and
 """
 
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
+from flask import Flask
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from app.data import counters
 from app.extensions import db
+from tests import databases
+from tests.apps import app_with_tables, served_on
 from tests.factories import auth, create_article, register
 from tests.serving import ServedApp, storm
 from tests.totals import pend_articles_delta, pend_every_total
+
+# How long past the interval a deferred fold may take on a loaded machine.
+MARGIN_SECONDS = 5.0
 
 
 def totals(client):
@@ -166,8 +176,31 @@ def stored_totals(app):
     return stored
 
 
-def test_every_write_leaves_its_totals_folded_into_the_stored_values(app, client):
+@pytest.fixture
+def app_folding_every(database_url: str) -> Iterator[Callable[[str], Flask]]:
+    """``app_folding_every("0.3s")``: an app on the test's database with that fold interval."""
+    with ExitStack() as apps:
+        yield lambda interval: apps.enter_context(
+            app_with_tables(database_url, COUNTERS_FOLD_INTERVAL=interval)
+        )
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_with_an_interval_of_0_every_write_leaves_its_totals_folded_into_the_stored_values(
+    app_folding_every,
+):
     """Stored values are what the previous release reads during a rolling release."""
+    app = app_folding_every("0")
+    client = app.test_client()
     jake = register(client)
     first = create_article(client, jake, tagList=["a", "b"])
     create_article(client, jake, tagList=["a"])
@@ -180,6 +213,81 @@ def test_every_write_leaves_its_totals_folded_into_the_stored_values(app, client
     client.delete(f"/api/articles/{first['slug']}", headers=auth(jake))
 
     assert stored_totals(app) == {"all": 1, "a": 1, "b": 0, "pending": 0}
+
+
+def test_with_an_interval_the_stored_totals_catch_up_within_it_without_another_write(
+    app_folding_every,
+):
+    """The last writes of a burst are folded by a timer, not left for the next write."""
+    app = app_folding_every("0.5s")
+    client = app.test_client()
+    jake = register(client)
+    for tags in (["a", "b"], ["a"], ["b"], ["a"]):
+        create_article(client, jake, tagList=tags)
+    last_write = time.monotonic()
+
+    caught_up = wait_until(
+        lambda: stored_totals(app) == {"all": 4, "a": 3, "b": 2, "pending": 0},
+        0.5 + MARGIN_SECONDS,
+    )
+
+    assert caught_up, stored_totals(app)
+    assert time.monotonic() - last_write <= 0.5 + MARGIN_SECONDS
+
+
+def fold_transactions(app: Flask) -> list[float]:
+    """When each fold that took deltas ran (its ``DELETE … RETURNING``), in any thread."""
+    started: list[float] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.startswith("DELETE FROM counter_deltas") and "RETURNING" in statement:
+            started.append(time.monotonic())
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    return started
+
+
+def test_a_burst_of_writes_folds_at_most_once_per_interval(app_folding_every):
+    """The first write of a burst folds at once; the rest ride on one fold an interval later."""
+    app = app_folding_every("1s")
+    client = app.test_client()
+    jake = register(client)
+    folds = fold_transactions(app)
+
+    started = time.monotonic()
+    for _ in range(20):
+        create_article(client, jake, tagList=["a", "b"])
+    burst_seconds = time.monotonic() - started
+    assert wait_until(lambda: stored_totals(app)["pending"] == 0, 1 + MARGIN_SECONDS)
+
+    assert 2 <= len(folds) <= 2 + int(burst_seconds), (len(folds), burst_seconds)
+    assert stored_totals(app) == {"all": 20, "a": 20, "b": 20, "pending": 0}
+
+
+@pytest.mark.served
+@pytest.mark.parametrize("engine_name", databases.PARAMS)
+def test_a_stopping_worker_folds_what_its_timer_would_have(engine_name, tmp_path, worker_id):
+    """gunicorn's ``worker_exit``: a graceful stop leaves no delta for another write to fold."""
+    with served_on(
+        engine_name,
+        tmp_path,
+        f"stopping_{worker_id}",
+        WEB_CONCURRENCY="1",
+        COUNTERS_FOLD_INTERVAL="60s",
+    ) as served:
+        author = served.register("author")
+        client = served.client(author)
+        article = {"title": "t", "description": "d", "body": "b", "tagList": ["a"]}
+        for _ in range(3):  # the first folds at once, the others wait for a timer (a minute)
+            assert client.post("/api/articles", json={"article": article}).status_code == 201
+        client.close()
+        assert stored_totals(served.app) == {"all": 1, "a": 1, "pending": 4}
+
+        served.server.process.terminate()
+        served.server.process.wait(timeout=60)
+
+        assert stored_totals(served.app) == {"all": 3, "a": 3, "pending": 0}
 
 
 def test_totals_read_the_stored_values_plus_the_pending_deltas(app, client):
@@ -204,7 +312,9 @@ def test_verify_counts_pending_deltas_in_the_totals(app, client):
     assert result.output.splitlines()[0] == "drift: articles: stored 6, counted 1"
 
 
-def test_the_next_write_folds_every_pending_delta(app, client):
+def test_the_next_fold_takes_every_pending_delta(app_folding_every):
+    app = app_folding_every("0")
+    client = app.test_client()
     jake = register(client)
     create_article(client, jake, tagList=["a", "b"])
     pend_every_total(app)

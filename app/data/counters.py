@@ -15,17 +15,25 @@ NOTHING RETURNING`` reports, never what was read beforehand. Appending locks
 no shared row, so concurrent creations with the same tags no longer queue on
 the tag rows from their update to their commit.
 
-After its commit, the same request *folds* (:func:`fold`): in a short
+After its commit, the write asks for a *fold* (:func:`fold`): in a short
 transaction of its own it deletes every committed delta (``DELETE …
 RETURNING``) and adds them to the stored values, locking the tag rows in id
-order, then the ``articles`` row. It never waits for another fold
-(PostgreSQL: ``pg_try_advisory_xact_lock``; when another fold holds it, this
-one does nothing, and the next write's fold takes what is left), and its
-commit does not wait for the WAL flush (``synchronous_commit = off``: a crash
-can lose only a whole fold, which leaves its deltas pending, so the totals
-stay exact). The fold keeps the deltas table a handful of rows and moves the
-stored values, which the previous release reads alone during a rolling
-release (docs/migrations.md).
+order, then the ``articles`` row. A process folds at most once per
+``COUNTERS_FOLD_INTERVAL`` (default 0.1 s; app/data/pacing.py): the write
+folds at once when the process's last fold started that long ago, else a
+timer thread folds when the interval has passed, so a burst's last deltas
+are folded within about one interval without waiting for another write.
+Folding after every write (an interval of 0) cost about a third of a
+creation's Python CPU, most folds taking a handful of deltas
+(docs/performance.md). A fold never waits for another (PostgreSQL:
+``pg_try_advisory_xact_lock``; when another fold holds it, this one does
+nothing and folds again an interval later), and its commit does not wait
+for the WAL flush (``synchronous_commit = off``: a crash can lose only a
+whole fold, which leaves its deltas pending, so the totals stay exact). The
+folds keep the deltas table a few rows and the stored values, which the
+previous release reads alone during a rolling release, behind by about the
+writes of one interval (docs/migrations.md). :func:`close` (``close_app``,
+a gunicorn worker's exit) folds what a pending timer would have.
 
 Reads add the pending deltas (:func:`article_total`, :func:`tag_total`,
 :func:`pending_per_tag`). ``flask counters verify`` compares every total
@@ -46,12 +54,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
 from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.data import change_feed
+from app.data.pacing import Pacer
 from app.data.unit_of_work import commit
 from app.data.upserts import upsert_adding_statement
 from app.extensions import db
@@ -66,6 +75,8 @@ METRICS_FILE = "counters.prom"
 # The transaction-scoped advisory lock one fold at a time holds (PostgreSQL; the
 # slugs' two-key locks and app.db.lock's key live in other key spaces).
 FOLD_LOCK_KEY = 0x636F756E74657273  # "counters"
+# The app's folds, paced (app.extensions).
+EXTENSION = "counters_folds"
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +101,45 @@ def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
     return True
 
 
+def init_app(app: Flask) -> None:
+    """Pace the app's folds: at most one per ``COUNTERS_FOLD_INTERVAL`` seconds (0: every write)."""
+    app.extensions[EXTENSION] = Pacer(
+        lambda: _fold_in(app),
+        float(app.config.get("COUNTERS_FOLD_INTERVAL", 0.1)),
+        name="folding the running totals",
+    )
+
+
+def close(app: Flask) -> None:
+    """Fold now what a pending timer would have, or wait for its fold under way; idempotent."""
+    pacer = app.extensions.get(EXTENSION)
+    if pacer is not None:
+        pacer.close()
+
+
 def commit_moving(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
-    """Record the deltas last (:func:`adjust`), commit the request, then :func:`fold` them.
+    """Record the deltas last (:func:`adjust`), commit the request, then ask for a :func:`fold`.
 
     The one way a write that moves running totals ends: a failed commit
-    answers as app/data/unit_of_work.py says and folds nothing.
+    answers as app/data/unit_of_work.py says and folds nothing. The fold runs
+    now, or within ``COUNTERS_FOLD_INTERVAL`` in a thread of its own
+    (app/data/pacing.py).
     """
     moved = adjust(tag_deltas, article_delta)
     commit()
     if moved:
-        fold()
+        current_app.extensions[EXTENSION].ask()
 
 
-def fold() -> None:
+def _fold_in(app: Flask) -> bool:
+    """:func:`fold` in ``app``'s context: the request's when there is one (no second session)."""
+    if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        return fold()
+    with app.app_context():
+        return fold()
+
+
+def fold() -> bool:
     """Move every committed pending delta into the stored totals, in a transaction of its own.
 
     Call it after the request's commit. It never waits for another fold and
@@ -114,16 +151,21 @@ def fold() -> None:
     answer watches: the tables it writes move no stamp here, and the commit
     still notifies, which the previous release (a rolling release) reads as
     every table moved, since it reads the stored values alone.
+
+    False when another fold held the lock (PostgreSQL): deltas committed
+    while it ran may be left for a later fold; True otherwise, failed or not.
     """
     try:
-        _fold()
+        folded = _fold()
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
         log.warning("folding the running totals failed; the deltas stay pending", exc_info=True)
+        return True
+    return folded
 
 
-def _fold() -> None:
+def _fold() -> bool:
     if db.session.get_bind().dialect.name == "postgresql":
         got, _ = db.session.execute(
             select(
@@ -132,12 +174,12 @@ def _fold() -> None:
             )
         ).one()
         if not got:
-            return
+            return False
     taken = db.session.execute(
         delete(CounterDelta).returning(CounterDelta.tag_id, CounterDelta.delta)
     ).all()
     if not taken:
-        return
+        return True
     per_tag: collections.Counter[int] = collections.Counter()
     article_delta = 0
     for tag_id, delta in taken:
@@ -146,6 +188,7 @@ def _fold() -> None:
         else:
             per_tag[tag_id] += delta
     _add_to_stored(per_tag, article_delta)
+    return True
 
 
 def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:
