@@ -36,6 +36,7 @@ from app.web import (
     response_cache,
     security_headers,
     sessions,
+    shared_answers,
     throttling,
     tracing,
     webapp,
@@ -106,6 +107,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     http_validators.init_app(app)  # after the request log: it logs the 304s as 304s
     replicas.init_app(app)  # before the cache: it chooses the replica a miss reads from
     response_cache.init_app(app)  # after the validators: it stores answers before a 304
+    shared_answers.init_app(app)  # the cache's second level, in Redis (after the cache)
     app.cli.add_command(seed_command)
     app.cli.add_command(drop_tables_command)
     app.cli.add_command(settings_command)
@@ -128,6 +130,7 @@ def close_app(app: Flask) -> None:
     counters.close(app)
     tracing.close(app)
     response_cache.close(app)
+    shared_answers.close(app)
     replicas.close(app)
     with app.app_context():
         db.session.remove()

@@ -60,6 +60,7 @@ SETTINGS: dict[str, str] = {
     "HTTPS_ONLY": "off",
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
+    "RESPONSE_CACHE_SHARED_URL": "RATELIMIT_STORAGE_URI if redis:// or rediss://, else none",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text in development, json otherwise",
     "BACKUP_DIRECTORY": "backups/",
@@ -280,6 +281,26 @@ def _rate_limit_storage(env: Mapping[str, Any]) -> str:
     return uri
 
 
+def _shared_answers_url(env: Mapping[str, Any], rate_limit_storage: str) -> str | None:
+    """``RESPONSE_CACHE_SHARED_URL``: the Redis the workers share answers in (none: no sharing).
+
+    Unset: the throttling's Redis (``RATELIMIT_STORAGE_URI``) when it is a
+    plain ``redis://`` or ``rediss://`` URL, so a deployment with Redis shares
+    answers without another setting; ``none`` (or ``off``) turns sharing off.
+    """
+    url = _text(env, "RESPONSE_CACHE_SHARED_URL")
+    if not url:
+        scheme = rate_limit_storage.split("://", 1)[0]
+        return rate_limit_storage if scheme in ("redis", "rediss") else None
+    if url.lower() in ("none", "off"):
+        return None
+    if url.split("://", 1)[0] not in ("redis", "rediss", "unix") or "://" not in url:
+        raise ConfigurationError(
+            "RESPONSE_CACHE_SHARED_URL must be a redis://, rediss:// or unix:// URL, or none"
+        )
+    return url
+
+
 def _rate_limit(env: Mapping[str, Any], name: str, default: str) -> str:
     """A limit in Flask-Limiter's notation: ``10 per minute``, ``100/hour;1000/day``."""
     from limits import parse_many
@@ -438,6 +459,8 @@ def load_settings(
         # Hot reads from memory (app/web/response_cache.py); per process, in bytes.
         "RESPONSE_CACHE": _switch(env, "RESPONSE_CACHE", True),
         "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
+        # Answers shared by the workers of one master (app/web/shared_answers.py); None: not.
+        "RESPONSE_CACHE_SHARED_URL": _shared_answers_url(env, _rate_limit_storage(env)),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).
         "BACKUP_DIRECTORY": _text(env, "BACKUP_DIRECTORY") or str(PROJECT_ROOT / "backups"),
         "MIGRATION_LOCK_TIMEOUT": _text(env, "MIGRATION_LOCK_TIMEOUT") or "1s",
@@ -545,7 +568,10 @@ def _shown(name: str, value: str) -> str:
         return ",".join(f"{kid}:<set>" for kid in kids)
     if name == "DATABASE_REPLICA_URLS":
         return ",".join(_shown("DATABASE_URL", url.strip()) for url in value.split(","))
-    if name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI") and "://" in value:
+    if (
+        name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI", "RESPONSE_CACHE_SHARED_URL")
+        and "://" in value
+    ):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 

@@ -176,6 +176,28 @@ def test_an_unclear_response_cache_switch_is_refused():
         settings(RESPONSE_CACHE="maybe")
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, None),
+        ({"RATELIMIT_STORAGE_URI": "redis://cache:6379/0"}, "redis://cache:6379/0"),
+        ({"RATELIMIT_STORAGE_URI": "redis+sentinel://cache:26379/main"}, None),
+        (
+            {"RATELIMIT_STORAGE_URI": "redis://cache/0", "RESPONSE_CACHE_SHARED_URL": "none"},
+            None,
+        ),
+        ({"RESPONSE_CACHE_SHARED_URL": "rediss://answers:6380/1"}, "rediss://answers:6380/1"),
+    ],
+)
+def test_workers_share_answers_in_the_throttlings_redis_unless_told_otherwise(env, expected):
+    assert settings(**env)["RESPONSE_CACHE_SHARED_URL"] == expected
+
+
+def test_a_shared_answers_url_that_is_not_redis_is_refused():
+    with pytest.raises(ConfigurationError, match="RESPONSE_CACHE_SHARED_URL must be a redis://"):
+        settings(RESPONSE_CACHE_SHARED_URL="memcached://cache:11211")
+
+
 def test_postgresql_connections_wait_for_a_lock_at_most_the_database_lock_timeout():
     loaded = settings(DATABASE_URL="postgresql://db/conduit", DATABASE_LOCK_TIMEOUT="750ms")
 

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import logging
 import multiprocessing
@@ -173,10 +174,17 @@ class Stamps:
     sequence stood at ``read_seq`` is current while none of the stamps it
     depends on is past ``read_seq``: two keys sharing a bucket only make
     invalidation coarser, never stale.
+
+    ``identity`` names this set of stamps: random, made with it, so every
+    process forked after it (gunicorn's workers of one master) holds the same
+    one, and no other set of stamps ever does. Sequence numbers mean something
+    only against their own stamps (they restart at 0 with a new master), so an
+    answer kept outside the process (app/web/shared_answers.py) carries it.
     """
 
     def __init__(self, tables: Sequence[str]) -> None:
         context = multiprocessing.get_context("fork")
+        self.identity = uuid.uuid4().hex
         self.tables = tuple(tables)
         self._index = {name: BUCKETS + 1 + index for index, name in enumerate(self.tables)}
         self._values = context.RawArray(ctypes.c_uint64, BUCKETS + 1 + len(self.tables))
@@ -201,6 +209,20 @@ class Stamps:
     @property
     def seq(self) -> int:
         return int(self._seq.value)
+
+    def plausible(self, indexes: Sequence[int], read_seq: int) -> bool:
+        """Could ``indexes`` and ``read_seq`` have come from these stamps' :meth:`indexes` and seq?
+
+        For an answer read back from outside the process: sorted distinct
+        indexes of these stamps, "everything" among them, and a sequence number
+        these stamps have reached (one from the future would pass :meth:`fresh`).
+        """
+        return (
+            0 <= read_seq <= self._seq.value
+            and _EVERYTHING in indexes
+            and all(0 <= index < len(self._values) for index in indexes)
+            and all(a < b for a, b in itertools.pairwise(indexes))
+        )
 
     def indexes(self, keys: Collection[str], tables: Collection[str]) -> tuple[int, ...]:
         """The stamps an answer depending on ``keys`` and having read ``tables`` watches."""

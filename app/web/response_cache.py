@@ -49,6 +49,10 @@ promotes it to the *protected* segment, whose least recently used entries
 fall back to probation. A flood of URLs each read once (``?offset=N`` for
 every N) only churns probation: the answers read again and again stay.
 
+A local miss first asks the second level, when there is one: the answers the
+other workers of this master computed, checked as a local entry is
+(app/web/shared_answers.py, in Redis); a fill kept here is offered to it.
+
 ``X-Cache`` tells ``hit``, ``miss`` or ``off`` on the hot reads.
 """
 
@@ -58,7 +62,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from cachetools import LRUCache
@@ -152,6 +156,16 @@ class _Protected(LRUCache[Key, _Stored]):
         return key, stored
 
 
+class SecondLevel(Protocol):
+    """Answers shared with the other workers of this master (app/web/shared_answers.py)."""
+
+    def fetch(self, key: Key) -> Entry | None:
+        """Another worker's answer, current and now kept here too; ``None``: none usable."""
+
+    def store(self, key: Key, entry: Entry) -> None:
+        """Offer an answer just kept here to the other workers (best effort)."""
+
+
 class ResponseCache:
     """Answers with the sequence number they were read at, in at most ``max_bytes``.
 
@@ -159,6 +173,8 @@ class ResponseCache:
     bytes), promoted to the protected segment when hit. An answer larger than
     probation is never kept.
     """
+
+    second_level: SecondLevel | None = None
 
     def __init__(self, feed: change_feed.ChangeFeed, max_bytes: int) -> None:
         self.feed = feed
@@ -277,6 +293,8 @@ def _serve_from_cache() -> Response | None:
         g.response_cache = "miss"
         return None
     entry = cache.get(key)
+    if entry is None and cache.second_level is not None:
+        entry = cache.second_level.fetch(key)
     if entry is None:
         g.response_cache = "miss"
         g.response_cache_fill = (key, now)
@@ -322,7 +340,9 @@ def _keep(response: Response) -> Response:
         _refuse_once(request.endpoint or "", uncovered)
         return response
     watches = cache.feed.stamps.indexes(keys, tables)
-    cache.put(key, Entry(response.get_data(), etag, response.content_type or "", read_at, watches))
+    entry = Entry(response.get_data(), etag, response.content_type or "", read_at, watches)
+    if cache.put(key, entry) and cache.second_level is not None:
+        cache.second_level.store(key, entry)
     return response
 
 
