@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, make_url, select, text
+from sqlalchemy import delete, func, make_url, select, text
 from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response
 
@@ -626,6 +626,25 @@ def test_folding_the_pending_totals_moves_no_answer(keyed):
     assert keyed.client.get("/api/articles").get_json()["articlesCount"] == 2
     with app.app_context():
         assert db.session.scalar(text("SELECT count(*) FROM counter_deltas")) == 0
+
+
+def test_a_fold_that_finds_another_fold_running_moves_no_answer(keyed):
+    """It writes nothing: ending its transaction must not tell the cache "anything moved"."""
+    app = keyed.client.application
+    pend_every_total(app)
+    urls = {"/api/articles": {}, "/api/articles?tag=dragons": {}, "/api/tags": {}}
+    _settled(keyed.client, urls)
+
+    with app.app_context():
+        engine = db.engine
+    with engine.connect() as other_fold, other_fold.begin():
+        other_fold.execute(select(func.pg_advisory_xact_lock(counters.FOLD_LOCK_KEY)))
+        with app.app_context():
+            counters.fold()
+
+    assert _states(keyed.client, urls) == dict.fromkeys(urls, "hit")
+    with app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM counter_deltas")) > 0
 
 
 def test_a_new_article_leaves_the_comments_cached(keyed):

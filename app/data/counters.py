@@ -113,17 +113,24 @@ def fold() -> None:
     to the stored values), so the fold purges only ``totals``, a key no
     answer watches: the tables it writes move no stamp here, and the commit
     still notifies, which the previous release (a rolling release) reads as
-    every table moved, since it reads the stored values alone.
+    every table moved, since it reads the stored values alone. A fold that
+    folds nothing (another fold running, nothing pending) rolls back: a
+    commit that wrote nothing the session saw moves every stamp
+    (app/data/change_feed.py), which under concurrent creations emptied
+    every process's response cache several times a second.
     """
     try:
-        _fold()
-        db.session.commit()
+        if _fold():
+            db.session.commit()
+        else:
+            db.session.rollback()
     except SQLAlchemyError:
         db.session.rollback()
         log.warning("folding the running totals failed; the deltas stay pending", exc_info=True)
 
 
-def _fold() -> None:
+def _fold() -> bool:
+    """Fold what is pending; ``False``: nothing to fold, or another fold is running."""
     if db.session.get_bind().dialect.name == "postgresql":
         got, _ = db.session.execute(
             select(
@@ -132,12 +139,12 @@ def _fold() -> None:
             )
         ).one()
         if not got:
-            return
+            return False
     taken = db.session.execute(
         delete(CounterDelta).returning(CounterDelta.tag_id, CounterDelta.delta)
     ).all()
     if not taken:
-        return
+        return False
     per_tag: collections.Counter[int] = collections.Counter()
     article_delta = 0
     for tag_id, delta in taken:
@@ -146,6 +153,7 @@ def _fold() -> None:
         else:
             per_tag[tag_id] += delta
     _add_to_stored(per_tag, article_delta)
+    return True
 
 
 def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:
