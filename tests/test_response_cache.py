@@ -8,6 +8,7 @@ what an instance without a cache answers.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, make_url, select, text
+from sqlalchemy import delete, func, make_url, select, text
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from app import close_app
@@ -23,10 +25,10 @@ from app.data import change_feed, counters
 from app.extensions import db
 from app.models import Base, Favorite, Follow
 from app.tags import service as tags
-from app.web import response_cache
+from app.web import response_cache, single_flight
 from tests.apps import apps_on, make_app
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
-from tests.listening import feed_of, wait_for, wait_until_listening
+from tests.listening import DEADLINE_SECONDS, feed_of, wait_for, wait_until_listening
 from tests.totals import pend_every_total
 
 
@@ -626,6 +628,25 @@ def test_folding_the_pending_totals_moves_no_answer(keyed):
         assert db.session.scalar(text("SELECT count(*) FROM counter_deltas")) == 0
 
 
+def test_a_fold_that_finds_another_fold_running_moves_no_answer(keyed):
+    """It writes nothing: ending its transaction must not tell the cache "anything moved"."""
+    app = keyed.client.application
+    pend_every_total(app)
+    urls = {"/api/articles": {}, "/api/articles?tag=dragons": {}, "/api/tags": {}}
+    _settled(keyed.client, urls)
+
+    with app.app_context():
+        engine = db.engine
+    with engine.connect() as other_fold, other_fold.begin():
+        other_fold.execute(select(func.pg_advisory_xact_lock(counters.FOLD_LOCK_KEY)))
+        with app.app_context():
+            counters.fold()
+
+    assert _states(keyed.client, urls) == dict.fromkeys(urls, "hit")
+    with app.app_context():
+        assert db.session.scalar(text("SELECT count(*) FROM counter_deltas")) > 0
+
+
 def test_a_new_article_leaves_the_comments_cached(keyed):
     """An insert sets off no cascade: the comments table has not moved."""
     urls = {f"/api/articles/{keyed.dragons}/comments": {}, "/api/articles": {}}
@@ -789,3 +810,169 @@ def test_an_answer_that_read_a_table_its_keys_do_not_cover_is_not_kept(
     client.get("/api/tags")
 
     assert client.get("/api/tags").headers["X-Cache"] == "miss"
+
+
+# --- single flight: concurrent misses of one key in one process fill it once ----
+
+READERS = 4  # a gunicorn worker's threads
+
+
+class _HeldFill:
+    """``tags.popular_tags``, counted; the first call (the leader's fill) reads, then
+    holds until :attr:`release` is set, then returns what it read or raises ``fail``."""
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.popular = tags.popular_tags
+        self.fail = fail
+        self.calls = 0
+        self.read = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> list[str]:
+        with self._lock:
+            self.calls += 1
+            leader = self.calls == 1
+        answer = self.popular()
+        if leader:
+            self.read.set()
+            assert self.release.wait(DEADLINE_SECONDS)
+            if self.fail is not None:
+                raise self.fail
+        return answer
+
+
+class _Readers:
+    """Readers of one URL on threads of their own, each with its own client."""
+
+    def __init__(self, app: Flask, url: str) -> None:
+        self.app, self.url = app, url
+        self.answers: dict[int, tuple[int, bytes, str] | BaseException] = {}
+        self.threads: list[threading.Thread] = []
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            number = len(self.threads)
+            thread = threading.Thread(target=self._read, args=(number,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _read(self, number: int) -> None:
+        try:
+            response = self.app.test_client().get(self.url)
+            self.answers[number] = (
+                response.status_code,
+                response.get_data(),
+                response.headers.get("X-Cache", ""),
+            )
+        except BaseException as error:  # the leader's failure, kept for the test to see
+            self.answers[number] = error
+
+    def finish(self) -> None:
+        for thread in self.threads:
+            thread.join(DEADLINE_SECONDS)
+        assert not any(thread.is_alive() for thread in self.threads), "a reader is still waiting"
+
+
+def _count_followers(app: Flask, monkeypatch) -> threading.Semaphore:
+    """Released once for each miss that joins a fill already under way."""
+    flights = app.extensions["response_cache"].flights
+    join = flights.join
+    followers = threading.Semaphore(0)
+
+    def counted(key: response_cache.Key) -> tuple[threading.Event, bool]:
+        flight, leading = join(key)
+        if not leading:
+            followers.release()
+        return flight, leading
+
+    monkeypatch.setattr(flights, "join", counted)
+    return followers
+
+
+@pytest.fixture
+def held_fill(app, monkeypatch) -> Callable[..., tuple[_HeldFill, _Readers]]:
+    """``held_fill(fail=None)``: the leader of ``/api/tags`` reading, held; the other
+    readers waiting on its fill. The followers' wait is unbounded here, so only
+    the leader's landing can wake them (a test stalls to its deadline otherwise)."""
+    wait_until_listening(app)
+    monkeypatch.setattr(response_cache, "FILL_WAIT_SECONDS", None)
+    followers = _count_followers(app, monkeypatch)
+
+    def start(fail: BaseException | None = None) -> tuple[_HeldFill, _Readers]:
+        fill = _HeldFill(fail)
+        monkeypatch.setattr(tags, "popular_tags", fill)
+        readers = _Readers(app, "/api/tags")
+        readers.start(1)
+        assert fill.read.wait(DEADLINE_SECONDS)
+        readers.start(READERS - 1)
+        for _ in range(READERS - 1):
+            assert followers.acquire(timeout=DEADLINE_SECONDS)
+        return fill, readers
+
+    return start
+
+
+def test_concurrent_misses_of_one_key_compute_it_once(app, client, jake, held_fill):
+    create_article(client, jake, tagList=["dragons"])
+    fill, readers = held_fill()
+
+    fill.release.set()
+    readers.finish()
+
+    answers = [readers.answers[number] for number in range(READERS)]
+    assert fill.calls == 1
+    assert [state for _, _, state in answers] == ["miss"] + ["hit"] * (READERS - 1)
+    assert {(status, body) for status, body, _ in answers} == {answers[0][:2]}
+    assert answers[0][0] == 200
+
+
+class _Escaping(BaseException):
+    """What no error handler turns into a response (Flask handles ``Exception``):
+    ``after_request`` does not run, ``teardown_request`` does."""
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("a bug"), ServiceUnavailable(), _Escaping()],
+    ids=["answers 500", "answers 503", "escapes Flask"],
+)
+def test_a_leader_that_fails_wakes_its_followers_who_compute(app, client, jake, held_fill, failure):
+    create_article(client, jake, tagList=["dragons"])
+    fill, readers = held_fill(fail=failure)
+
+    fill.release.set()
+    readers.finish()
+
+    followers = [readers.answers[number] for number in range(1, READERS)]
+    # The first follower awake computes; one awake after it stored may hit.
+    assert fill.calls > 1
+    assert all(answer[0] == 200 and b"dragons" in answer[1] for answer in followers)
+    assert len(app.extensions["response_cache"].flights) == 0
+
+
+def test_a_fill_a_write_voided_is_not_served_to_its_followers(app, client, jake, held_fill):
+    create_article(client, jake, tagList=["dragons"])
+    fill, readers = held_fill()
+
+    create_article(client, jake, tagList=["unicorns"])  # after the leader read the tags
+    fill.release.set()
+    readers.finish()
+
+    leader, *followers = (readers.answers[number] for number in range(READERS))
+    assert b"unicorns" not in leader[1]  # read before the write: answered, not stored
+    assert fill.calls > 1
+    assert all(b"unicorns" in body for _, body, _ in followers)
+
+
+def test_a_landed_flight_is_forgotten_and_wakes_its_followers():
+    flights: single_flight.Flights[str] = single_flight.Flights()
+    flight, leading = flights.join("tags")
+    followed, following = flights.join("tags")
+
+    flights.land("tags", flight)
+
+    assert (leading, following, followed is flight) == (True, False, True)
+    assert flight.is_set()
+    assert len(flights) == 0
+    assert flights.join("tags")[1] is True  # the next miss leads a new fill

@@ -150,22 +150,30 @@ def fold() -> bool:
     to the stored values), so the fold purges only ``totals``, a key no
     answer watches: the tables it writes move no stamp here, and the commit
     still notifies, which the previous release (a rolling release) reads as
-    every table moved, since it reads the stored values alone.
+    every table moved, since it reads the stored values alone. A fold that
+    folds nothing (another fold running, nothing pending) rolls back: a
+    commit that wrote nothing the session saw moves every stamp
+    (app/data/change_feed.py), which under concurrent creations emptied
+    every process's response cache several times a second.
 
     False when another fold held the lock (PostgreSQL): deltas committed
     while it ran may be left for a later fold; True otherwise, failed or not.
     """
     try:
         folded = _fold()
-        db.session.commit()
+        if folded:
+            db.session.commit()
+        else:
+            db.session.rollback()
     except SQLAlchemyError:
         db.session.rollback()
         log.warning("folding the running totals failed; the deltas stay pending", exc_info=True)
         return True
-    return folded
+    return folded is not None
 
 
-def _fold() -> bool:
+def _fold() -> int | None:
+    """Fold what is pending; how many deltas it folded (``None``: another fold is running)."""
     if db.session.get_bind().dialect.name == "postgresql":
         got, _ = db.session.execute(
             select(
@@ -174,12 +182,12 @@ def _fold() -> bool:
             )
         ).one()
         if not got:
-            return False
+            return None
     taken = db.session.execute(
         delete(CounterDelta).returning(CounterDelta.tag_id, CounterDelta.delta)
     ).all()
     if not taken:
-        return True
+        return 0
     per_tag: collections.Counter[int] = collections.Counter()
     article_delta = 0
     for tag_id, delta in taken:
@@ -188,7 +196,7 @@ def _fold() -> bool:
         else:
             per_tag[tag_id] += delta
     _add_to_stored(per_tag, article_delta)
-    return True
+    return len(taken)
 
 
 def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:

@@ -53,6 +53,12 @@ A local miss first asks the second level, when there is one: the answers the
 other workers of this master computed, checked as a local entry is
 (app/web/shared_answers.py, in Redis); a fill kept here is offered to it.
 
+One fill at a time per key and process (app/web/single_flight.py): a miss
+whose key another thread of the process is already filling waits for that
+fill (at most :data:`FILL_WAIT_SECONDS`), then looks the key up again; found,
+it is a hit (why that is as correct as any hit: :func:`_after_the_fill`);
+not stored or still running, the request computes the answer itself.
+
 ``X-Cache`` tells ``hit``, ``miss`` or ``off`` on the hot reads.
 """
 
@@ -72,6 +78,7 @@ from app.data import change_feed, replicas
 from app.extensions import db
 from app.security import claimed_viewer
 from app.tokens import ANONYMOUS
+from app.web.single_flight import Flights
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +100,13 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # of a dictionary that has just grown.
 BOOKKEEPING = 256
 PROBATION_SHARE = 0.2  # of max_bytes, for answers read once so far
+# How long a miss waits for another thread's fill of its key before computing
+# the answer itself. A cold read costs a few ms of CPU, tens of ms of wall time
+# when the worker's other threads and PostgreSQL share the two cores: 0.1 s
+# lets such a fill land, and bounds what a fill stuck on a lock or a slow
+# database costs its followers (then each computes, as without the wait). A
+# follower holds one of the worker's threads (4) meanwhile: at most that long.
+FILL_WAIT_SECONDS = 0.1
 
 Key = tuple[int, str, str, str]  # user id (0: anonymous), session key, path, canonical query
 
@@ -183,6 +197,7 @@ class ResponseCache:
         self._probation = _Probation(probation_bytes, getsizeof=_size)
         self._protected = _Protected(max_bytes - probation_bytes, self._probation)
         self._lock = threading.Lock()
+        self.flights: Flights[Key] = Flights()
 
     def get(self, key: Key) -> Entry | None:
         """The entry, if none of the stamps it watches moved since it was read.
@@ -295,8 +310,21 @@ def _serve_from_cache() -> Response | None:
     entry = cache.get(key)
     if entry is None and cache.second_level is not None:
         entry = cache.second_level.fetch(key)
+    flight: threading.Event | None = None
+    leading = False
+    if entry is None:
+        flight, leading = cache.flights.join(key)
+        if not leading:
+            entry, now = _after_the_fill(cache, key, flight)
+            if now is None:
+                g.response_cache = "off"
+                return None
+            if entry is None:  # lead the next fill if none is under way; never wait twice
+                flight, leading = cache.flights.join(key)
     if entry is None:
         g.response_cache = "miss"
+        if leading:
+            g.response_cache_flight = (key, flight)
         g.response_cache_fill = (key, now)
         g.response_cache_position = cache.feed.position()  # read after the sequence number
         # The view reads the viewer's row (the token's user and session key).
@@ -310,7 +338,56 @@ def _serve_from_cache() -> Response | None:
     return response
 
 
+def _after_the_fill(
+    cache: ResponseCache, key: Key, flight: threading.Event
+) -> tuple[Entry | None, int | None]:
+    """(the entry, the sequence number now) once another thread's fill of ``key`` is over.
+
+    Waits at most :data:`FILL_WAIT_SECONDS`, then looks ``key`` up again as
+    any request does (``current()`` first: on SQLite it is what hears other
+    processes' writes): ``None`` for the sequence number when the feed cannot
+    vouch (the cache is off), ``None`` for the entry when the fill was not
+    stored (it failed, answered no ``200``, or read across a write) or is
+    still running.
+
+    Serving what this finds is as correct as any hit. The fill read the
+    database after its ``read_at``; it was stored only if none of the stamps
+    it watches had moved past ``read_at`` by then, and the lookup finds it
+    only if none has moved since, up to now, which is after this request
+    arrived. So no write this process heard of between the fill's read and
+    this lookup changed what the entry shows: it answers what a read at the
+    lookup would, the guarantee of any hit (a client's own write moved the
+    stamps before it was answered, so before this request was sent). A write
+    that moved them voids the fill, and this request computes the answer
+    itself, after the write.
+    """
+    flight.wait(FILL_WAIT_SECONDS)
+    now = cache.feed.current()
+    if now is None:
+        return None, None
+    return cache.get(key), now
+
+
+def _land() -> None:
+    """End this request's flight, if it led one: its followers look the key up again."""
+    flight = g.pop("response_cache_flight", None)
+    cache = _cache()
+    if flight is not None and cache is not None:
+        cache.flights.land(*flight)
+
+
+def _landing(_error: BaseException | None) -> None:
+    _land()  # a request that raised, or whose response skipped _keep
+
+
 def _keep(response: Response) -> Response:
+    try:
+        return _store(response)
+    finally:
+        _land()
+
+
+def _store(response: Response) -> Response:
     state = g.pop("response_cache", None)
     if state is None:
         return response
@@ -384,6 +461,7 @@ def init_app(app: Flask) -> None:
     )
     app.before_request(_serve_from_cache)
     app.after_request(_keep)
+    app.teardown_request(_landing)
 
 
 def close(app: Flask) -> None:
