@@ -117,8 +117,11 @@ def deployed_settings(**extra: str) -> dict[str, str | None]:
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "info"),
         "LOG_FORMAT": None,
         "WEB_CONCURRENCY": None,
-        # Throttling on, as deployed (the measured requests sign no one up or in).
+        # Throttling on, as deployed (the measured requests sign no one up or in),
+        # counting in Redis as deployed (docs/deployment.md), which also gives the
+        # response cache its shared second level (app/web/shared_answers.py).
         "RATELIMIT_ENABLED": None,
+        "RATELIMIT_STORAGE_URI": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         # Prometheus metrics (app/web/metrics.py) as an operator turns them on:
         # BENCH_METRICS_PORT=<port> measures what they cost; unset, none are kept.
         "METRICS_PORT": os.environ.get("BENCH_METRICS_PORT") or None,
