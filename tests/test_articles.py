@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from app.articles import service as articles_service
 from tests.factories import auth, create_article, register
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -104,6 +105,42 @@ def test_same_title_gets_a_suffixed_slug(client, author):
         "same-title-2",
         "same-title-3",
     ]
+
+
+def test_a_slug_taken_on_every_attempt_answers_422_and_writes_nothing(
+    client, author, monkeypatch, sql
+):
+    """Every attempt lost its slug to a concurrent request (here: the chosen one is taken)."""
+    create_article(client, author, title="Taken")
+    monkeypatch.setattr(articles_service, "unique_slug", lambda title: "taken")
+
+    response = client.post(
+        "/api/articles", json={"article": {**NEW_ARTICLE, "title": "Taken"}}, headers=auth(author)
+    )
+
+    assert response.status_code == 422
+    assert response.get_json() == {"errors": {"slug": ["has already been taken, please retry"]}}
+    assert sql("SELECT count(*) FROM articles") == [(1,)]
+
+
+def test_a_create_whose_author_vanished_answers_404(client, author, monkeypatch, sql, database_url):
+    """The article's insert violates its foreign key (the author deleted as it ran).
+
+    PostgreSQL names the constraint, hence the table; SQLite names neither.
+    """
+    insert = articles_service.insert_ignoring_conflicts
+
+    def insert_for_no_one(model, rows, **options):
+        return insert(model, [{**row, "author_id": 10**6} for row in rows], **options)
+
+    monkeypatch.setattr(articles_service, "insert_ignoring_conflicts", insert_for_no_one)
+
+    response = client.post("/api/articles", json={"article": NEW_ARTICLE}, headers=auth(author))
+
+    assert response.status_code == 404
+    field = "profile" if database_url.startswith("postgresql") else "body"
+    assert response.get_json() == {"errors": {field: ["not found"]}}
+    assert sql("SELECT count(*) FROM articles") == [(0,)]
 
 
 def test_title_without_letters_still_gets_a_slug(client, author):

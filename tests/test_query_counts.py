@@ -130,12 +130,13 @@ def test_a_favorite_or_comment_is_three_statements(
 def test_a_create_with_known_tags_links_them_in_one_statement_and_records_totals_last(
     client, count_queries, world, database_url
 ):
-    """Viewer, slug, savepoint, insert, release, tag links, re-read, then the totals' deltas.
+    """Viewer, the article's insert, tag links, re-read, then the totals' deltas.
 
-    PostgreSQL adds the slug's advisory lock. The totals are one ``INSERT``
-    of deltas that locks no shared row; the fold follows the commit in a
-    transaction of its own (PostgreSQL: its try-lock first), its first
-    statement the ``DELETE … RETURNING`` of the deltas.
+    The title's slug is free: one ``INSERT … ON CONFLICT (slug) DO NOTHING``,
+    no lookup, lock or savepoint. The totals are one ``INSERT`` of deltas
+    that locks no shared row; the fold follows the commit in a transaction of
+    its own (PostgreSQL: its try-lock first), its first statement the
+    ``DELETE … RETURNING`` of the deltas.
     """
     article = {"title": "New", "description": "d", "body": "b", "tagList": ["common", "tag1"]}
 
@@ -144,8 +145,9 @@ def test_a_create_with_known_tags_links_them_in_one_statement_and_records_totals
     )
 
     on_postgresql = database_url.startswith("postgresql")
-    recorded = 9 if on_postgresql else 8
+    recorded = 5
     fold = statements[recorded:]
+    assert statements[1].startswith("INSERT INTO articles"), statements
     assert statements[recorded - 1].startswith("INSERT INTO counter_deltas"), statements
     assert not any(s.startswith("UPDATE tags") for s in statements[:recorded]), statements
     assert fold[1 if on_postgresql else 0].startswith("DELETE FROM counter_deltas"), fold
@@ -154,3 +156,53 @@ def test_a_create_with_known_tags_links_them_in_one_statement_and_records_totals
         s for s in statements if s.startswith(("INSERT INTO tags", "INSERT INTO article_"))
     ]
     assert [s.split(" (")[0] for s in tag_writes] == ["INSERT INTO article_tags"]
+
+
+def creation_statements(client, count_queries, author, title):
+    """What a creation titled ``title`` runs before its commit (the fold left out)."""
+    article = {"title": title, "description": "d", "body": "b", "tagList": []}
+    with count_queries() as counter:
+        response = client.post("/api/articles", json={"article": article}, headers=auth(author))
+    assert response.status_code == 201, response.get_json()
+    statements = [s for s in counter.statements if "pg_notify" not in s]
+    recorded = next(n for n, s in enumerate(statements) if s.startswith("INSERT INTO counter_"))
+    return response.get_json()["article"]["slug"], statements[: recorded + 1]
+
+
+def article_writes(statements):
+    return [s for s in statements if s.startswith(("INSERT INTO articles", "SAVEPOINT"))]
+
+
+def test_a_create_whose_slug_is_free_writes_the_article_in_one_statement(client, count_queries):
+    """Viewer, ``INSERT … ON CONFLICT (slug) DO NOTHING RETURNING id``, re-read, deltas."""
+    author = register(client, username="writer")
+
+    slug, statements = creation_statements(client, count_queries, author, "Free title")
+
+    assert slug == "free-title"
+    assert len(statements) == 4, statements
+    assert len(article_writes(statements)) == 1, statements
+    assert "ON CONFLICT (slug) DO NOTHING" in article_writes(statements)[0]
+    assert not any("pg_advisory" in s or "LIKE" in s for s in statements), statements
+
+
+def test_a_create_whose_slug_is_taken_looks_up_the_next_suffix(client, count_queries, database_url):
+    """The free-slug insert inserts nothing; then the lock (PostgreSQL), the lookup, one insert."""
+    author = register(client, username="writer")
+    create_article(client, author, title="Taken title")
+
+    slug, statements = creation_statements(client, count_queries, author, "Taken title")
+
+    assert slug == "taken-title-2"
+    lock = 1 if database_url.startswith("postgresql") else 0
+    assert len(statements) == 6 + lock, statements
+    assert len(article_writes(statements)) == 2, statements  # no savepoint
+
+
+def test_a_create_whose_base_slug_is_reserved_never_tries_it(client, count_queries):
+    author = register(client, username="writer")
+
+    slug, statements = creation_statements(client, count_queries, author, "Feed")
+
+    assert slug == "feed-2"
+    assert len(article_writes(statements)) == 1, statements

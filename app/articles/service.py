@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
 
 from app.articles.schemas import SingleArticleResponseSchema
-from app.articles.slugs import unique_slug
+from app.articles.slugs import first_choice, unique_slug
 from app.data import change_feed, counters
 from app.data.slugs import base_slug
 from app.data.unit_of_work import translate
@@ -452,13 +452,15 @@ def _is_slug_taken(error: IntegrityError) -> bool:
 def _save_with_unique_slug(article: Article, values: dict[str, Any], title: str | None) -> None:
     """Set ``values`` on the article and flush; with ``title``, under a new slug from it.
 
+    For an article that exists (a retitle); a new one is :func:`_insert_with_unique_slug`.
+
     A concurrent request may take the chosen slug before this one flushes
     (an article whose own title gives that slug): the flush runs in a
     savepoint, and on that conflict runs again with the next free suffix.
     The values are set again on every attempt: a rolled-back savepoint
     expires what was changed inside it.
     """
-    article_id = article.id  # None for a new article
+    article_id = article.id
     for _ in range(SLUG_ATTEMPTS):
         if title is not None:
             values["slug"] = unique_slug(title, exclude_article_id=article_id)
@@ -493,20 +495,54 @@ def _answer_then_commit(
     return payload
 
 
-def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
-    article = Article(author_id=author.id)
-    values = {field: data[field] for field in ("title", "description", "body")}
-    _save_with_unique_slug(article, values, title=data["title"])
-    added = _add_tags(article.id, data.get("tag_list", []))
-    _purge_new_article(article, data.get("tag_list", []))
-    return _answer_then_commit(
-        article.slug, author, _tag_deltas(removed=[], added=added), article_delta=+1
+def _insert_article(values: dict[str, Any], slug: str) -> int | None:
+    """``INSERT … ON CONFLICT (slug) DO NOTHING RETURNING id``: the new id, ``None`` if taken.
+
+    ``created_at`` and ``updated_at`` come from the columns' defaults. Any
+    other violation (the author deleted meanwhile: a foreign key) raises.
+    PostgreSQL: a slug inserted by a transaction not yet committed makes the
+    statement wait for it, and find it taken if that one commits.
+    """
+    inserted = insert_ignoring_conflicts(
+        Article, [{**values, "slug": slug}], returning=Article.id, on=["slug"]
     )
+    return inserted[0] if inserted else None
 
 
-def _purge_new_article(article: Article, tags: list[str]) -> None:
+def _insert_with_unique_slug(values: dict[str, Any], title: str) -> tuple[int, str]:
+    """Insert a new article under the first free slug from ``title``; its id and slug.
+
+    The title's base first, one statement and no lookup (most titles). Taken
+    or reserved, the slug :func:`unique_slug` chooses (PostgreSQL: requests
+    with one base take turns), inserted the same way: a concurrent request
+    may take it first (an article whose own title gives that slug), and the
+    next attempt chooses again, up to ``SLUG_ATTEMPTS``, then 422. A slug
+    conflict is no error here, so no savepoint is needed to go on.
+    """
+    slug = first_choice(title)
+    if slug is not None:
+        article_id = _insert_article(values, slug)
+        if article_id is not None:
+            return article_id, slug
+    for _ in range(SLUG_ATTEMPTS):
+        slug = unique_slug(title)
+        article_id = _insert_article(values, slug)
+        if article_id is not None:
+            return article_id, slug
+    abort(422, "slug", "has already been taken, please retry")
+
+
+def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
+    values = {"author_id": author.id, **{f: data[f] for f in ("title", "description", "body")}}
+    article_id, slug = _insert_with_unique_slug(values, data["title"])
+    added = _add_tags(article_id, data.get("tag_list", []))
+    _purge_new_article(article_id, author.id, data.get("tag_list", []))
+    return _answer_then_commit(slug, author, _tag_deltas(removed=[], added=added), article_delta=+1)
+
+
+def _purge_new_article(article_id: int, author_id: int, tags: list[str]) -> None:
     """A new article enters the lists of all articles, of its author and of its tags."""
-    change_feed.purge(f"article:{article.id}", "list:all", f"list:author:{article.author_id}")
+    change_feed.purge(f"article:{article_id}", "list:all", f"list:author:{author_id}")
     change_feed.purge("tags", *(f"list:tag:{name}" for name in tags if name))
 
 

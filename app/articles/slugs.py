@@ -30,6 +30,17 @@ def _take_turns(base: str) -> None:
     db.session.execute(select(func.pg_advisory_xact_lock(SLUG_LOCK_NAMESPACE, key)))
 
 
+def first_choice(title: str) -> str | None:
+    """The slug to try first, with no lookup: the title's base; ``None`` if it is reserved.
+
+    Most titles give a base no article has: inserted with ``ON CONFLICT (slug)
+    DO NOTHING``, it needs neither the lock nor the lookup of :func:`unique_slug`,
+    which only a title whose base is taken (or reserved) goes on to.
+    """
+    base = base_slug(title)
+    return None if base in RESERVED_SLUGS else base
+
+
 def unique_slug(title: str, exclude_article_id: int | None = None) -> str:
     """The title's slug, suffixed ``-2``, ``-3``… when another article has it.
 

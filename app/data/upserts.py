@@ -22,15 +22,21 @@ def _insert(model: type[Base]) -> Any:
 
 
 def insert_ignoring_conflicts(
-    model: type[Base], rows: list[dict[str, Any]], returning: Any = None
+    model: type[Base],
+    rows: list[dict[str, Any]],
+    returning: Any = None,
+    on: list[str] | None = None,
 ) -> list[Any]:
     """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window.
 
     With ``returning`` (a column), the values of the rows actually inserted.
+    With ``on`` (the columns of a unique index), only a conflict on that index
+    skips a row; any other one raises ``IntegrityError`` as a plain insert would.
+    Column defaults (``default=``) fill the columns a row leaves out.
     """
     if not rows:
         return []
-    statement = _insert(model).values(rows).on_conflict_do_nothing()
+    statement = _insert(model).values(rows).on_conflict_do_nothing(index_elements=on)
     if returning is None:
         db.session.execute(statement)
         return []
