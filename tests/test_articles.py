@@ -128,12 +128,12 @@ def test_a_create_whose_author_vanished_answers_404(client, author, monkeypatch,
 
     PostgreSQL names the constraint, hence the table; SQLite names neither.
     """
-    insert = articles_service.insert_ignoring_conflicts
+    insert = articles_service._insert_article
 
-    def insert_for_no_one(model, rows, **options):
-        return insert(model, [{**row, "author_id": 10**6} for row in rows], **options)
+    def insert_for_no_one(values, slug):
+        return insert({**values, "author_id": 10**6}, slug)
 
-    monkeypatch.setattr(articles_service, "insert_ignoring_conflicts", insert_for_no_one)
+    monkeypatch.setattr(articles_service, "_insert_article", insert_for_no_one)
 
     response = client.post("/api/articles", json={"article": NEW_ARTICLE}, headers=auth(author))
 

@@ -37,7 +37,11 @@ from app.articles.slugs import first_choice, unique_slug
 from app.data import change_feed, counters
 from app.data.slugs import base_slug
 from app.data.unit_of_work import translate
-from app.data.upserts import insert_ignoring_conflicts, insert_selected_ignoring_conflicts
+from app.data.upserts import (
+    insert_ignoring_conflicts,
+    insert_ignoring_conflicts_on,
+    insert_selected_ignoring_conflicts,
+)
 from app.errors import abort
 from app.extensions import db
 from app.models import (
@@ -503,10 +507,13 @@ def _insert_article(values: dict[str, Any], slug: str) -> int | None:
     PostgreSQL: a slug inserted by a transaction not yet committed makes the
     statement wait for it, and find it taken if that one commits.
     """
-    inserted = insert_ignoring_conflicts(
-        Article, [{**values, "slug": slug}], returning=Article.id, on=["slug"]
-    )
-    return inserted[0] if inserted else None
+    statement = _article_insert(_dialect())
+    return db.session.scalars(statement, {**values, "slug": slug}).first()
+
+
+@cache
+def _article_insert(dialect: str) -> Any:
+    return insert_ignoring_conflicts_on(Article, ["slug"], dialect).returning(Article.id)
 
 
 def _insert_with_unique_slug(values: dict[str, Any], title: str) -> tuple[int, str]:

@@ -14,29 +14,37 @@ from app.extensions import db
 from app.models import Base
 
 
-def _insert(model: type[Base]) -> Any:
-    """The dialect's ``INSERT``, which knows ``ON CONFLICT`` (PostgreSQL and SQLite)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+def _insert(model: type[Base], dialect: str | None = None) -> Any:
+    """The dialect's ``INSERT``, which knows ``ON CONFLICT`` (PostgreSQL and SQLite).
+
+    ``dialect`` defaults to the session's.
+    """
+    if (dialect or db.session.get_bind().dialect.name) == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
 
 
+def insert_ignoring_conflicts_on(model: type[Base], on: list[str], dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (<on>) DO NOTHING`` with no values: run it with a row as parameters.
+
+    Build it once per dialect and reuse it: building a statement costs more
+    CPU than running it. Only a conflict on the unique index over ``on``
+    skips the row; any other violation raises ``IntegrityError`` as a plain
+    insert would. Column defaults (``default=``) fill the columns the row leaves out.
+    """
+    return _insert(model, dialect).on_conflict_do_nothing(index_elements=on)
+
+
 def insert_ignoring_conflicts(
-    model: type[Base],
-    rows: list[dict[str, Any]],
-    returning: Any = None,
-    on: list[str] | None = None,
+    model: type[Base], rows: list[dict[str, Any]], returning: Any = None
 ) -> list[Any]:
     """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window.
 
     With ``returning`` (a column), the values of the rows actually inserted.
-    With ``on`` (the columns of a unique index), only a conflict on that index
-    skips a row; any other one raises ``IntegrityError`` as a plain insert would.
-    Column defaults (``default=``) fill the columns a row leaves out.
     """
     if not rows:
         return []
-    statement = _insert(model).values(rows).on_conflict_do_nothing(index_elements=on)
+    statement = _insert(model).values(rows).on_conflict_do_nothing()
     if returning is None:
         db.session.execute(statement)
         return []
