@@ -18,6 +18,7 @@ from app.data import counters
 from tests.serving import HttpClient, ServedApp, storm
 
 ROUNDS = 4
+ARTICLE = {"description": "d", "body": "b", "tagList": ["x"]}
 _titles = itertools.count(1)
 
 
@@ -329,6 +330,29 @@ def test_articles_created_with_one_title_at_once_get_distinct_slugs(
     assert statuses(responses) == {201: len(clients)}
     slugs = {r.json()["article"]["slug"] for r in responses}
     assert slugs == {"hello", *(f"hello-{n}" for n in range(2, len(clients) + 1))}
+    assert_totals_equal_rows(served_app)
+
+
+def test_titles_whose_slugs_are_each_others_suffixes_created_at_once_get_distinct_slugs(
+    served_app: ServedApp,
+) -> None:
+    """``Mixed 2``'s own slug is ``mixed-2``, the first suffix a taken ``Mixed`` looks up:
+    whichever request inserts it first keeps it, and the other chooses again."""
+    authors = [served_app.register(f"author{n}") for n in range(6)]
+    clients = [served_app.client(author) for author in authors]
+    create_article(clients[0], "Mixed")
+    titles = ["Mixed", "Mixed", "Mixed", "Mixed 2", "Mixed 2", "Mixed 3"]
+    responses = fire(
+        *(
+            partial(c.post, "/api/articles", json={"article": {**ARTICLE, "title": title}})
+            for c, title in zip(clients, titles, strict=True)
+        )
+    )
+
+    assert statuses(responses) == {201: len(clients)}
+    slugs = {r.json()["article"]["slug"] for r in responses}
+    assert len(slugs) == len(clients), slugs
+    assert "mixed" not in slugs
     assert_totals_equal_rows(served_app)
 
 
