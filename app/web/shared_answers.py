@@ -41,17 +41,17 @@ import logging
 import threading
 import time
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import redis
 from flask import Flask
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.data.change_feed import Stamps
 from app.web.response_cache import EXTENSION as RESPONSE_CACHE
 from app.web.response_cache import Entry, Key, ResponseCache
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,9 @@ class SharedAnswers:
     """The second level of one response cache: ``fetch`` on a local miss, ``store`` on a fill."""
 
     def __init__(self, cache: ResponseCache, client: redis.Redis) -> None:
+        from redis import RedisError  # imported only when sharing is on: see client_for
+
+        self._errors = (RedisError, OSError)
         self.cache = cache
         self.client = client
         self._resume_at = 0.0  # time.monotonic() before which Redis is not asked
@@ -140,7 +143,7 @@ class SharedAnswers:
             return None
         try:
             value = self.client.get(redis_key(self.identity, key))
-        except (redis.RedisError, OSError) as error:
+        except self._errors as error:
             self._failed(error)
             return None
         self._answered()
@@ -159,7 +162,7 @@ class SharedAnswers:
         try:
             value = encode(self.identity, entry)
             self.client.set(redis_key(self.identity, key), value, ex=TTL_SECONDS)
-        except (redis.RedisError, OSError) as error:
+        except self._errors as error:
             self._failed(error)
             return
         self._answered()
@@ -193,7 +196,13 @@ def client_for(url: str) -> redis.Redis:
     No connection is made here; redis-py's pool opens connections per process
     (it starts afresh in a forked worker).
     """
-    return redis.Redis.from_url(
+    # redis-py imports OpenTelemetry when it is installed: only a process that
+    # shares answers pays for that (tests/test_tracing.py).
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Redis.from_url(
         url,
         socket_timeout=TIMEOUT_SECONDS,
         socket_connect_timeout=TIMEOUT_SECONDS,
