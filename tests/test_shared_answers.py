@@ -310,3 +310,67 @@ def test_gunicorns_two_workers_compute_an_answer_once(tmp_path, worker_id, redis
     assert (first.status, second.status) == (200, 200)
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
     assert second.body == first.body
+
+
+# --- attack: what else a "Redis" may answer ----------------------------------
+
+
+@contextmanager
+def answering_port(reply: bytes) -> Iterator[int]:
+    """A loopback port whose server answers ``reply`` to whatever it is sent."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            while not stop.is_set():
+                try:
+                    if not connection.recv(65536):
+                        return
+                    connection.sendall(reply)
+                except OSError:
+                    return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b":not a number\r\n",  # an integer reply that is not one
+        b"$nope\r\n",  # a bulk string of no length
+        b"*x\r\n",  # an array of no length
+        b"HTTP/1.1 400 Bad Request\r\n\r\n",  # not Redis at all
+        b"+OK\r\n",  # a reply of the wrong type
+        b"-ERR wrong\r\n",
+    ],
+)
+def test_a_server_answering_what_redis_never_would_costs_misses_never_an_error(
+    unshared_apps, reply
+):
+    with answering_port(reply) as port:
+        client = unshared_apps(RESPONSE_CACHE_SHARED_URL=f"redis://127.0.0.1:{port}/0")
+        client = client.test_client()
+        settle(client)
+
+        answers = [client.get(url) for url in ("/api/articles", "/api/tags", "/api/articles")]
+
+    assert [answer.status_code for answer in answers] == [200] * 3
+    assert answers[0].get_json()["articlesCount"] == 0
