@@ -30,7 +30,8 @@ Anything else (garbage, a truncated body, another version) is ignored: a miss.
 
 Redis unreachable, slow (:data:`TIMEOUT_SECONDS`) or not Redis at all (a
 server answering what redis-py cannot parse raises ``AttributeError``,
-``ValueError``… rather than ``RedisError``) is never an error nor a wrong answer: the request goes on as without the second level, the outage is
+``ValueError``… rather than ``RedisError``) is never an error nor a wrong
+answer: the request goes on as without the second level, the outage is
 logged once, and Redis is not asked again for :data:`RETRY_AFTER_SECONDS`.
 ``RESPONSE_CACHE_SHARED_URL`` (app/config.py) says where; none: no second level.
 """
@@ -141,7 +142,7 @@ class SharedAnswers:
             return None
         try:
             value = self.client.get(redis_key(self.identity, key))
-        except Exception as error:  # noqa: BLE001 - whatever answered is not a usable Redis
+        except Exception as error:  # not a usable Redis: whatever answered
             self._failed(error)
             return None
         self._answered()
@@ -160,7 +161,7 @@ class SharedAnswers:
         try:
             value = encode(self.identity, entry)
             self.client.set(redis_key(self.identity, key), value, ex=TTL_SECONDS)
-        except Exception as error:  # noqa: BLE001 - as in fetch
+        except Exception as error:  # as in fetch
             self._failed(error)
             return
         self._answered()
