@@ -374,3 +374,25 @@ def test_a_server_answering_what_redis_never_would_costs_misses_never_an_error(
 
     assert [answer.status_code for answer in answers] == [200] * 3
     assert answers[0].get_json()["articlesCount"] == 0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("etag", '"abc"\r\nSet-Cookie: session=stolen'),
+        ("etag", "caf\u00e9 \u2603"),
+        ("content_type", "application/json\nX-Evil: 1"),
+        ("content_type", "\x00"),
+    ],
+)
+def test_a_header_no_worker_could_have_written_is_ignored(workers, redis_client, field, value):
+    workers.filler.get("/api/articles")
+    identity = stamps(workers.filler).identity
+    key = shared_answers.redis_key(identity, (0, "", "/api/articles", ""))
+    redis_client.set(key, _with(redis_client.get(key), **{field: value}))
+
+    answer = workers.reader.get("/api/articles")
+
+    assert answer.status_code == 200
+    assert answer.headers["X-Cache"] == "miss"
+    assert answer.get_json()["articlesCount"] == 1

@@ -94,6 +94,15 @@ def encode(identity: str, entry: Entry) -> bytes:
     return orjson.dumps(header) + b"\n" + entry.body
 
 
+def _header_value(value: object) -> bool:
+    """Could a worker have sent ``value`` as a header: printable ASCII (no CR, LF, NUL)?
+
+    Anything else would fail the response (werkzeug refuses a newline: a 500)
+    or split it (a header injected), so such an entry is not one a worker wrote.
+    """
+    return isinstance(value, str) and value.isascii() and value.isprintable()
+
+
 def decode(value: bytes, stamps: Stamps) -> Entry | None:
     """The entry ``value`` holds, if it is one written against ``stamps``; else ``None``."""
     head, newline, body = value.partition(b"\n")
@@ -112,8 +121,8 @@ def decode(value: bytes, stamps: Stamps) -> Entry | None:
         or type(read_at) is not int
         or not isinstance(watches, list)
         or not all(type(index) is int for index in watches)
-        or not isinstance(header["etag"], str)
-        or not isinstance(header["content_type"], str)
+        or not _header_value(header["etag"])
+        or not _header_value(header["content_type"])
         or header["length"] != len(body)
         or header["crc32"] != zlib.crc32(body)
         or not stamps.plausible(watches, read_at)
