@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
+import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import event
@@ -375,3 +376,29 @@ def test_a_fold_that_fails_leaves_the_write_answered_and_its_deltas_pending(
     assert totals(client) == {"all": 1, "a": 1, "b": 0, "tags": ["a"]}
     with app.app_context():
         assert counters.drift() == []
+
+
+def test_a_stopping_worker_folds_its_deltas_even_while_another_worker_folds(
+    app_folding_every, database_url
+):
+    """Workers stopping together: the one that finds the fold lock taken still folds its own."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no fold lock: one writer at a time")
+    app = app_folding_every("60s")
+    client = app.test_client()
+    jake = register(client)
+    for _ in range(2):  # the first folds at once, the second waits for a timer (a minute)
+        create_article(client, jake, tagList=["a"])
+    assert stored_totals(app) == {"all": 1, "a": 1, "pending": 2}
+
+    other_worker = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=False)
+    other_worker.execute("SELECT pg_advisory_xact_lock(%s)", (counters.FOLD_LOCK_KEY,))
+    its_fold_ends = threading.Timer(0.3, other_worker.rollback)  # having taken nothing
+    its_fold_ends.start()
+    try:
+        counters.close(app)  # the worker's exit (gunicorn's worker_exit)
+    finally:
+        its_fold_ends.join()
+        other_worker.close()
+
+    assert stored_totals(app) == {"all": 2, "a": 2, "pending": 0}

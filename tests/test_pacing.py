@@ -130,3 +130,40 @@ def test_close_runs_the_deferred_run_at_once_and_later_asks_run_at_once(pacers):
     assert len(work.runs) == 3
     pacer.close()  # twice: nothing left to run
     assert len(work.runs) == 3
+
+
+def test_close_runs_work_left_undone_again_until_done(pacers):
+    work = Work(True, False, False, True)  # the deferred run finds another process's lock twice
+    pacer = pacers(work, 60)
+    pacer.ask()
+    pacer.ask()  # deferred a minute
+
+    pacer.close()
+
+    assert work.threads() == [threading.current_thread()] * 4
+    pacer.close()  # twice: nothing left to run
+    assert len(work.runs) == 4
+
+
+def test_close_runs_again_what_the_deferred_run_under_way_left_undone(pacers):
+    deferred_running, finish = threading.Event(), threading.Event()
+    runs: list[threading.Thread] = []
+
+    def work() -> bool:
+        runs.append(threading.current_thread())
+        if len(runs) == 2:  # the deferred run: under way when close() comes, then undone
+            deferred_running.set()
+            finish.wait(WITHIN_SECONDS)
+            return False
+        return True
+
+    pacer = pacers(work, 0.05)
+    pacer.ask()  # runs at once
+    pacer.ask()  # deferred: runs in a timer thread
+    assert deferred_running.wait(WITHIN_SECONDS)
+    threading.Timer(0.1, finish.set).start()
+
+    pacer.close()
+
+    assert len(runs) == 3
+    assert runs[2] is threading.current_thread()

@@ -25,8 +25,11 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-# ``close`` waits this long at most for a deferred run already under way.
+# ``close`` takes this long at most: waiting for a deferred run under way, then
+# retrying work left undone (within gunicorn's graceful timeout, 20 s).
 JOIN_SECONDS = 10.0
+# ``close`` runs work left undone again after this pause (a fold holding the lock takes ms).
+RETRY_SECONDS = 0.05
 
 
 class Pacer:
@@ -41,6 +44,7 @@ class Pacer:
         self._deferred: threading.Timer | None = None  # scheduled, not started yet
         self._running: threading.Thread | None = None  # the last deferred run started
         self._closed = False
+        self._undone = False  # the last deferred run left work undone (closed: none deferred)
 
     def ask(self) -> None:
         """There is work: run it now in this thread when due, else make sure a deferred run will.
@@ -64,17 +68,26 @@ class Pacer:
     def close(self) -> None:
         """Run a pending deferred run now, in this thread; wait for one under way; idempotent.
 
-        Afterwards nothing is deferred: every ask runs at once.
+        Work left undone (another process held its lock: workers stopping
+        together), by that run or by the deferred run under way, runs again
+        every :data:`RETRY_SECONDS` until :data:`JOIN_SECONDS` have passed: nothing
+        would defer it any more. Afterwards nothing is deferred: every ask
+        runs at once.
         """
+        deadline = time.monotonic() + JOIN_SECONDS
         with self._lock:
             self._closed = True
             pending, self._deferred = self._deferred, None
             running = self._running
         if pending is not None:
             pending.cancel()
-            self._run()
         if running is not None:
             running.join(JOIN_SECONDS)
+        if pending is None and not self._undone:
+            return
+        self._undone = False
+        while not self._run() and time.monotonic() < deadline:
+            time.sleep(RETRY_SECONDS)
 
     def _pending(self) -> bool:
         # A timer's thread is alive from its start() until it has run. One that is not
@@ -99,14 +112,16 @@ class Pacer:
             self._deferred = None
             self._last_start = time.monotonic()
             self._running = threading.current_thread()
-        self._run()
+        self._undone = not self._run()
 
-    def _run(self) -> None:
+    def _run(self) -> bool:
+        """Run the work; ``False`` when it left something undone (then deferred, unless closed)."""
         try:
             done = self._work()
         except Exception:
             log.exception("%s failed", self._name)
-            return
+            return True  # failed, not left for later: as a run the work reports done
         if not done:
             with self._lock:
                 self._defer(time.monotonic())
+        return done

@@ -28,8 +28,10 @@ The value is a small explicit format, never pickle (reading it runs no code)::
 
 Anything else (garbage, a truncated body, another version) is ignored: a miss.
 
-Redis unreachable or slow (:data:`TIMEOUT_SECONDS`) is never an error nor a
-wrong answer: the request goes on as without the second level, the outage is
+Redis unreachable, slow (:data:`TIMEOUT_SECONDS`) or not Redis at all (a
+server answering what redis-py cannot parse raises ``AttributeError``,
+``ValueError``… rather than ``RedisError``) is never an error nor a wrong
+answer: the request goes on as without the second level, the outage is
 logged once, and Redis is not asked again for :data:`RETRY_AFTER_SECONDS`.
 ``RESPONSE_CACHE_SHARED_URL`` (app/config.py) says where; none: no second level.
 """
@@ -92,6 +94,15 @@ def encode(identity: str, entry: Entry) -> bytes:
     return orjson.dumps(header) + b"\n" + entry.body
 
 
+def _header_value(value: object) -> bool:
+    """Could a worker have sent ``value`` as a header: printable ASCII (no CR, LF, NUL)?
+
+    Anything else would fail the response (werkzeug refuses a newline: a 500)
+    or split it (a header injected), so such an entry is not one a worker wrote.
+    """
+    return isinstance(value, str) and value.isascii() and value.isprintable()
+
+
 def decode(value: bytes, stamps: Stamps) -> Entry | None:
     """The entry ``value`` holds, if it is one written against ``stamps``; else ``None``."""
     head, newline, body = value.partition(b"\n")
@@ -110,8 +121,8 @@ def decode(value: bytes, stamps: Stamps) -> Entry | None:
         or type(read_at) is not int
         or not isinstance(watches, list)
         or not all(type(index) is int for index in watches)
-        or not isinstance(header["etag"], str)
-        or not isinstance(header["content_type"], str)
+        or not _header_value(header["etag"])
+        or not _header_value(header["content_type"])
         or header["length"] != len(body)
         or header["crc32"] != zlib.crc32(body)
         or not stamps.plausible(watches, read_at)
@@ -124,9 +135,6 @@ class SharedAnswers:
     """The second level of one response cache: ``fetch`` on a local miss, ``store`` on a fill."""
 
     def __init__(self, cache: ResponseCache, client: redis.Redis) -> None:
-        from redis import RedisError  # imported only when sharing is on: see client_for
-
-        self._errors = (RedisError, OSError)
         self.cache = cache
         self.client = client
         self._resume_at = 0.0  # time.monotonic() before which Redis is not asked
@@ -143,7 +151,7 @@ class SharedAnswers:
             return None
         try:
             value = self.client.get(redis_key(self.identity, key))
-        except self._errors as error:
+        except Exception as error:  # not a usable Redis: whatever answered
             self._failed(error)
             return None
         self._answered()
@@ -162,7 +170,7 @@ class SharedAnswers:
         try:
             value = encode(self.identity, entry)
             self.client.set(redis_key(self.identity, key), value, ex=TTL_SECONDS)
-        except self._errors as error:
+        except Exception as error:  # as in fetch
             self._failed(error)
             return
         self._answered()
