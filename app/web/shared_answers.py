@@ -28,6 +28,10 @@ The value is a small explicit format, never pickle (reading it runs no code)::
 
 Anything else (garbage, a truncated body, another version) is ignored: a miss.
 
+Redis's memory is bounded: a worker keeps at most its local cache's
+``RESPONSE_CACHE_MAX_BYTES`` of values there at a time (:meth:`SharedAnswers.store`),
+so a master's entries take at most its workers' budgets, whatever the traffic.
+
 Redis unreachable, slow (:data:`TIMEOUT_SECONDS`) or not Redis at all (a
 server answering what redis-py cannot parse raises ``AttributeError``,
 ``ValueError``… rather than ``RedisError``) is never an error nor a wrong
@@ -46,6 +50,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from cachetools import TTLCache
 from flask import Flask
 
 from app.data.change_feed import Stamps
@@ -140,6 +145,10 @@ class SharedAnswers:
         self._resume_at = 0.0  # time.monotonic() before which Redis is not asked
         self._down = False
         self._lock = threading.Lock()
+        # What this worker SET and Redis still holds: its key and bytes, for TTL_SECONDS.
+        self._written: TTLCache[str, int] = TTLCache(
+            maxsize=cache.max_bytes, ttl=TTL_SECONDS, getsizeof=lambda size: size
+        )
 
     @property
     def identity(self) -> str:
@@ -164,16 +173,41 @@ class SharedAnswers:
         return entry
 
     def store(self, key: Key, entry: Entry) -> None:
-        """Share ``entry``, just kept locally, for :data:`TTL_SECONDS`."""
+        """Share ``entry``, just kept locally, for :data:`TTL_SECONDS`, within the budget.
+
+        A worker keeps at most the local cache's ``max_bytes`` of values in
+        Redis at a time (counted over the keys it ``SET`` in the last
+        :data:`TTL_SECONDS`). A new answer beyond that is not shared; a
+        re-fill of a key it already wrote replaces its value and always is.
+        So a flood of distinct URLs, read once each and never throttled, grows
+        Redis by at most the workers' budgets, while the hot answers (filled
+        again after each write) keep being shared.
+        """
         if not self._available():
             return
+        value = encode(self.identity, entry)
+        name = redis_key(self.identity, key)
+        if not self._within_budget(name, len(value)):
+            return
         try:
-            value = encode(self.identity, entry)
-            self.client.set(redis_key(self.identity, key), value, ex=TTL_SECONDS)
+            self.client.set(name, value, ex=TTL_SECONDS)
         except Exception as error:  # as in fetch
             self._failed(error)
             return
         self._answered()
+
+    def _within_budget(self, name: str, size: int) -> bool:
+        """Count ``size`` bytes under ``name`` against the budget; ``False``: over it, not shared."""
+        with self._lock:
+            written = self._written
+            written.expire()
+            if name not in written and written.currsize + size > written.maxsize:
+                return False
+            try:
+                written[name] = size
+            except ValueError:  # larger than the whole budget
+                return False
+            return True
 
     def _available(self) -> bool:
         return time.monotonic() >= self._resume_at
