@@ -197,7 +197,7 @@ class SharedAnswers:
         self._answered()
 
     def _within_budget(self, name: str, size: int) -> bool:
-        """Count ``size`` bytes under ``name`` against the budget; ``False``: over it, not shared."""
+        """Count ``size`` bytes under ``name`` against the budget; ``False``: over it."""
         with self._lock:
             written = self._written
             written.expire()
