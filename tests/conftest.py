@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import text
 
 from app.extensions import db
 from tests import databases, environment, factories
 from tests import replication as replication_pair
 from tests.apps import app_with_tables, apps_on, served_on
+from tests.databases import statements_run
 from tests.serving import ServedApp
 
 environment.seal()
@@ -244,32 +245,18 @@ class QueryCounter:
         return len(self.statements)
 
 
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
-
-
 @pytest.fixture
 def count_queries(app: Flask) -> Callable[[], Any]:
     """``with count_queries() as counter:`` records the SQL statements run inside.
 
-    Transaction control is left out: SQLite's ``BEGIN`` is sent as a statement
-    (``app.data.database``), PostgreSQL's by the driver, unseen here.
+    Transaction control is left out (``tests.databases.statements_run``).
     """
 
     @contextmanager
     def counting() -> Iterator[QueryCounter]:
         counter = QueryCounter()
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
-                counter.statements.append(statement)
-
-        with app.app_context():
-            engine: Engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with statements_run(app, transaction_control=False) as counter.statements:
             yield counter
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
 
     return counting
 

@@ -11,10 +11,14 @@ worker) and drops it at the end, through the throwaway environment
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg
 import pytest
+from flask import Flask
+from sqlalchemy import Engine, event
 
 from scripts import throwaway
 from tests.environment import IN_CI as IN_CI  # re-exported: the tests import it from here
@@ -115,3 +119,31 @@ def lock_waiters(watch: psycopg.Connection) -> int:
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+
+
+@contextmanager
+def statements_run(app: Flask, *, transaction_control: bool = True) -> Iterator[list[str]]:
+    """The SQL statements ``app`` runs inside the block, in order.
+
+    ``transaction_control=False`` leaves out ``BEGIN``/``COMMIT``/``ROLLBACK``:
+    SQLite's ``BEGIN`` is sent as a statement (``app.data.database``),
+    PostgreSQL's by the driver, unseen here.
+    """
+    from app.extensions import db
+
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if transaction_control or not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            statements.append(statement)
+
+    with app.app_context():
+        engine: Engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

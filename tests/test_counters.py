@@ -21,6 +21,7 @@ from app.extensions import db
 from tests import databases
 from tests.apps import app_with_tables, served_on
 from tests.factories import auth, create_article, register
+from tests.listening import wait_for
 from tests.serving import ServedApp, storm
 from tests.totals import pend_articles_delta, pend_every_total
 
@@ -186,16 +187,6 @@ def app_folding_every(database_url: str) -> Iterator[Callable[[str], Flask]]:
         )
 
 
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_with_an_interval_of_0_every_write_leaves_its_totals_folded_into_the_stored_values(
     app_folding_every,
 ):
@@ -227,12 +218,11 @@ def test_with_an_interval_the_stored_totals_catch_up_within_it_without_another_w
         create_article(client, jake, tagList=tags)
     last_write = time.monotonic()
 
-    caught_up = wait_until(
+    wait_for(
         lambda: stored_totals(app) == {"all": 4, "a": 3, "b": 2, "pending": 0},
         0.5 + MARGIN_SECONDS,
     )
 
-    assert caught_up, stored_totals(app)
     assert time.monotonic() - last_write <= 0.5 + MARGIN_SECONDS
 
 
@@ -260,7 +250,7 @@ def test_a_burst_of_writes_folds_at_most_once_per_interval(app_folding_every):
     for _ in range(20):
         create_article(client, jake, tagList=["a", "b"])
     burst_seconds = time.monotonic() - started
-    assert wait_until(lambda: stored_totals(app)["pending"] == 0, 1 + MARGIN_SECONDS)
+    wait_for(lambda: stored_totals(app)["pending"] == 0, 1 + MARGIN_SECONDS)
 
     assert 2 <= len(folds) <= 2 + int(burst_seconds), (len(folds), burst_seconds)
     assert stored_totals(app) == {"all": 20, "a": 20, "b": 20, "pending": 0}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.data.pacing import Pacer
+from tests.listening import wait_for
 
 WITHIN_SECONDS = 5.0  # what "soon" may take on a loaded machine
 # A run notes its start a moment after the pacer does (a thread switch: 5 ms each).
@@ -32,15 +33,6 @@ class Work:
 
     def threads(self) -> list[threading.Thread]:
         return [thread for _, thread in self.runs]
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = WITHIN_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture
@@ -83,7 +75,7 @@ def test_asks_within_the_interval_share_one_run_an_interval_after_the_last_start
     for _ in range(5):
         pacer.ask()
 
-    assert wait_for(lambda: len(work.runs) == 2)
+    wait_for(lambda: len(work.runs) == 2, WITHIN_SECONDS)
     first, second = work.starts()
     assert second - first >= 0.3 - SLACK_SECONDS
     assert work.threads()[1] is not threading.current_thread()
@@ -100,7 +92,10 @@ def test_runs_start_at_least_an_interval_apart_however_often_asked(pacers):
         pacer.ask()
         time.sleep(0.001)
 
-    assert wait_for(lambda: all(t.name != "test chore (deferred)" for t in threading.enumerate()))
+    wait_for(
+        lambda: all(t.name != "test chore (deferred)" for t in threading.enumerate()),
+        WITHIN_SECONDS,
+    )
     starts = work.starts()
     assert 2 <= len(starts) <= 7
     assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.1 - SLACK_SECONDS
@@ -111,7 +106,7 @@ def test_work_left_undone_runs_again_an_interval_later_without_another_ask(pacer
 
     pacers(work, 0.2).ask()
 
-    assert wait_for(lambda: len(work.runs) == 2)
+    wait_for(lambda: len(work.runs) == 2, WITHIN_SECONDS)
     first, second = work.starts()
     assert second - first >= 0.2 - SLACK_SECONDS
 

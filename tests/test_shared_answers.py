@@ -21,15 +21,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
 from werkzeug.wrappers import Response
 
 from app.data.change_feed import Stamps
-from app.extensions import db
 from app.web import shared_answers
 from app.web.response_cache import Entry
 from tests import databases
 from tests.apps import apps_on, served_on
+from tests.databases import statements_run
 from tests.factories import auth, create_article, register
 from tests.listening import feed_of, wait_for, wait_until_listening
 from tests.serving import Answer, ServedApp, connections_by_worker, port_of, read_answer
@@ -40,23 +39,6 @@ def sibling_of(first: Flask, second: Flask) -> None:
     feed, sibling = feed_of(first), feed_of(second)
     sibling.stamps = feed.stamps
     sibling.origin = feed.origin  # a worker skips its master's own notifications
-
-
-@contextmanager
-def statements_run(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements ``app`` runs inside the block."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine: Engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def headers(response: Response) -> list[tuple[str, str]]:
