@@ -368,26 +368,19 @@ def _after_the_fill(
     return cache.get(key), now
 
 
-def _land() -> None:
-    """End this request's flight, if it led one: its followers look the key up again."""
+def _land(_error: BaseException | None) -> None:
+    """End this request's flight, if it led one: its followers look the key up again.
+
+    At teardown, which every request reaches (after :func:`_keep` stored the
+    fill, or when the view raised, answered no ``200``, or skipped it).
+    """
     flight = g.pop("response_cache_flight", None)
     cache = _cache()
     if flight is not None and cache is not None:
         cache.flights.land(*flight)
 
 
-def _landing(_error: BaseException | None) -> None:
-    _land()  # a request that raised, or whose response skipped _keep
-
-
 def _keep(response: Response) -> Response:
-    try:
-        return _store(response)
-    finally:
-        _land()
-
-
-def _store(response: Response) -> Response:
     state = g.pop("response_cache", None)
     if state is None:
         return response
@@ -461,7 +454,7 @@ def init_app(app: Flask) -> None:
     )
     app.before_request(_serve_from_cache)
     app.after_request(_keep)
-    app.teardown_request(_landing)
+    app.teardown_request(_land)
 
 
 def close(app: Flask) -> None:
