@@ -25,10 +25,12 @@ from app.data.reset import drop_tables_command
 from app.data.seed import seed_command
 from app.db import register_db_commands
 from app.errors import render_http_exception
-from app.extensions import cors, db, migrate
+from app.extensions import db, migrate
 from app.web import (
+    cross_origin,
     database_errors,
     docs,
+    early_hits,
     http_edges,
     http_validators,
     metrics,
@@ -71,26 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=migrations)
     register_db_commands(app)
     api.init_app(app)
-    cors.init_app(
-        app,
-        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-        # The validators the API sends (ETag, Last-Modified) and the conditional
-        # headers that use them, so a cross-origin client can revalidate and
-        # refuse lost updates (RFC 9110 §13.1).
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            "X-Request-ID",
-            "If-Match",
-            "If-None-Match",
-            "If-Modified-Since",
-            "If-Unmodified-Since",
-            replicas.HEADER,
-        ],
-        # X-Database-Position: the client's last write, sent back on its reads.
-        expose_headers=["X-Request-ID", "ETag", "Last-Modified", "Retry-After", replicas.HEADER],
-        max_age=600,
-    )
+    cross_origin.init_app(app)
     app.url_map.converters["default"] = PathSegmentConverter
     app.url_map.converters["int"] = AsciiIntegerConverter
     app.url_map.converters["slug"] = ArticleSlugConverter
@@ -100,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     database_errors.init_app(app)  # database errors: 404/409/422/503, sessions closed safely
     request_log.init_app(app)
+    early_hits.init_app(app)  # before any other middleware: it wraps Flask's own wsgi_app
     # After the blueprints (it wraps their views) and the logs' setup (it may warn).
     throttling.init_app(app)
     security_headers.init_app(app)  # before http_edges: it sees the routed path

@@ -60,6 +60,7 @@ SETTINGS: dict[str, str] = {
     "HTTPS_ONLY": "off",
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
+    "RESPONSE_CACHE_EARLY_HITS": "on",
     "RESPONSE_CACHE_SHARED_URL": "RATELIMIT_STORAGE_URI if redis:// or rediss://, else none",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text in development, json otherwise",
@@ -459,6 +460,8 @@ def load_settings(
         # Hot reads from memory (app/web/response_cache.py); per process, in bytes.
         "RESPONSE_CACHE": _switch(env, "RESPONSE_CACHE", True),
         "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
+        # The plainest hits answered before Flask's request context (app/web/early_hits.py).
+        "RESPONSE_CACHE_EARLY_HITS": _switch(env, "RESPONSE_CACHE_EARLY_HITS", True),
         # Answers shared by the workers of one master (app/web/shared_answers.py); None: not.
         "RESPONSE_CACHE_SHARED_URL": _shared_answers_url(env, _rate_limit_storage(env)),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).

@@ -19,7 +19,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import Blueprint
 
 from app.errors import abort
@@ -92,14 +92,22 @@ def claimed_viewer() -> Claims | None:
     so a revoked token never matches an answer computed for a valid one
     (app/web/response_cache.py).
     """
-    header = request.headers.get("Authorization")
-    if header is None:
+    return viewer_claimed_by(request.headers.get("Authorization"))
+
+
+def viewer_claimed_by(authorization: str | None, app: Flask | None = None) -> Claims | None:
+    """:func:`claimed_viewer` for an ``Authorization`` header's value, keys from ``app``.
+
+    ``app`` defaults to the current app; cache hits answered before Flask's
+    request context pass it (app/web/early_hits.py).
+    """
+    if authorization is None:
         return ANONYMOUS
-    scheme, _, token = header.strip().partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() not in TOKEN_SCHEMES or not token.strip():
         return None
     try:
-        return read_token(token.strip())
+        return read_token(token.strip(), app)
     except jwt.InvalidTokenError:
         return None
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import jwt
 from cachetools import LRUCache
-from flask import current_app
+from flask import Flask, current_app
 
 from app.models import MAX_ID, User
 
@@ -127,16 +127,19 @@ class _VerifiedTokens:
             self._tokens[token] = verified
 
 
-def _verified_tokens() -> _VerifiedTokens:
-    extensions = current_app.extensions
+def _verified_tokens(app: Flask) -> _VerifiedTokens:
+    extensions = app.extensions
     verified = extensions.get(_VERIFIED)
     if verified is None:
         verified = extensions.setdefault(_VERIFIED, _VerifiedTokens(VERIFIED_TOKENS))
     return verified
 
 
-def read_token(token: str) -> Claims:
-    """The claims of a valid, unexpired token signed by a configured key; no database.
+def read_token(token: str, app: Flask | None = None) -> Claims:
+    """The claims of a valid, unexpired token signed by a configured key of ``app``; no database.
+
+    ``app`` defaults to the current app (a request's); cache hits answered
+    before Flask's request context pass it (app/web/early_hits.py).
 
     Raises ``jwt.ExpiredSignatureError`` for an expired token and another
     ``jwt.InvalidTokenError`` for anything else: no or an unknown ``kid``, a bad
@@ -144,14 +147,16 @@ def read_token(token: str) -> Claims:
     A token verified before is not verified again while its key is configured
     (see the module's doc); its expiry is checked every time, as PyJWT does.
     """
-    remembered = _verified_tokens()
+    app = app if app is not None else current_app
+    keys = app.config["JWT_SIGNING_KEYS"]
+    remembered = _verified_tokens(app)
     known = remembered.get(token)
-    if known is not None and current_app.config["JWT_SIGNING_KEYS"].get(known.kid) == known.secret:
+    if known is not None and keys.get(known.kid) == known.secret:
         if known.expires <= time.time() - CLOCK_LEEWAY_SECONDS:
             raise jwt.ExpiredSignatureError("Signature has expired")
         return known.claims
     kid = jwt.get_unverified_header(token).get("kid")
-    secret = current_app.config["JWT_SIGNING_KEYS"].get(kid) if isinstance(kid, str) else None
+    secret = keys.get(kid) if isinstance(kid, str) else None
     if secret is None or not isinstance(kid, str):
         raise jwt.InvalidTokenError("the token names no configured signing key")
     payload = jwt.decode(

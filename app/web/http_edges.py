@@ -90,8 +90,13 @@ def _check_host() -> None:
         if request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
             abort(400, "Host", "is required in HTTP/1.1")
         return
-    if not _HOST.fullmatch(host):
+    if not valid_host(host):
         abort(400, "Host", "is not a valid host[:port]")
+
+
+def valid_host(host: str) -> bool:
+    """Whether ``host`` is an RFC 3986 host with an optional port (a ``Host`` header's form)."""
+    return _HOST.fullmatch(host) is not None
 
 
 def url_length(environ: dict[str, Any]) -> int:

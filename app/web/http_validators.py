@@ -63,6 +63,11 @@ class _Clock:
 _clock = _Clock()
 
 
+def current_date() -> str:
+    """``Date``'s value now (an IMF-fixdate, RFC 9110 §5.6.7), as every API read carries it."""
+    return _clock.now()
+
+
 def _add_validators(response: Response) -> Response:
     if (
         request.method not in SAFE_READS
@@ -91,7 +96,7 @@ def _add_validators(response: Response) -> Response:
     if not any(name in environ for name in CONDITIONAL_HEADERS):
         # All that make_conditional does without them, in its order.
         if "date" not in present:
-            headers.add("Date", _clock.now())
+            headers.add("Date", current_date())
         if response.automatically_set_content_length and "content-length" not in present:
             length = response.calculate_content_length()
             if length is not None:

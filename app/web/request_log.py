@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Request, Response, g, has_request_context, request
 from sqlalchemy import inspect
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -150,11 +150,16 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
     }
 
 
-def _request_id() -> str:
-    supplied = request.environ.get(_REQUEST_ID_KEY, "")
+def request_id_for(environ: dict[str, Any]) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it is a sane token, else a new one."""
+    supplied = environ.get(_REQUEST_ID_KEY, "")
     if _SAFE_REQUEST_ID.fullmatch(supplied):
         return supplied
     return uuid.uuid4().hex
+
+
+def _request_id() -> str:
+    return request_id_for(request.environ)
 
 
 def _user_id() -> int | None:
@@ -177,19 +182,31 @@ def _log_request(response: Response) -> Response:
     started = g.get("request_started")
     duration_ms = (time.perf_counter() - started) * 1000 if started is not None else None
     if request_logger.isEnabledFor(logging.INFO):
-        request_logger.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(duration_ms, 2) if duration_ms is not None else None,
-                "user_id": _user_id(),
-                "remote_addr": request.remote_addr,
-            },
-        )
+        log_access(request_id, request, response.status_code, duration_ms, _user_id())
     return response
+
+
+def log_access(
+    request_id: str,
+    request: Request,
+    status: int,
+    duration_ms: float | None,
+    user_id: int | None,
+) -> None:
+    """The access line of one request (``app.request`` at INFO): id, method, path, status,
+    duration in milliseconds (two decimals), user id (``None``: anonymous), client address."""
+    request_logger.info(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": round(duration_ms, 2) if duration_ms is not None else None,
+            "user_id": user_id,
+            "remote_addr": request.remote_addr,
+        },
+    )
 
 
 def init_app(app: Flask) -> None:

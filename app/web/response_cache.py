@@ -72,7 +72,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from cachetools import LRUCache
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 
 from app.data import change_feed, replicas
 from app.extensions import db
@@ -275,13 +275,18 @@ _QUERY_NAMES = "response_cache.query_names"
 
 def canonical_query(endpoint: str) -> str:
     """The request's query as the view at ``endpoint`` reads it (see the module's doc)."""
-    known: dict[str, frozenset[str]] = current_app.extensions[_QUERY_NAMES]
+    return canonical_query_of(current_app, endpoint, request)
+
+
+def canonical_query_of(app: Flask, endpoint: str, asked: Request) -> str:
+    """:func:`canonical_query` of request ``asked`` to ``app`` (no request context needed)."""
+    known: dict[str, frozenset[str]] = app.extensions[_QUERY_NAMES]
     names = known.get(endpoint)
     if names is None:
-        names = known[endpoint] = _query_names(current_app.view_functions[endpoint])
-    if not names or not request.environ.get("QUERY_STRING"):
+        names = known[endpoint] = _query_names(app.view_functions[endpoint])
+    if not names or not asked.environ.get("QUERY_STRING"):
         return ""
-    pairs = [(name, value) for name, value in request.args.items(multi=True) if name in names]
+    pairs = [(name, value) for name, value in asked.args.items(multi=True) if name in names]
     return urlencode(sorted(pairs, key=lambda pair: pair[0]))
 
 
