@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, Select, delete, insert, literal, select
+from sqlalchemy import Integer, Select, bindparam, delete, insert, select
 
 from app.articles.service import find_article_id
 from app.data import change_feed
@@ -55,35 +55,62 @@ def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
     return [_payload(row) for row in rows]
 
 
-def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
-    """Comment on the article; 404 if it is gone, even if it went while this ran.
+def _new_comment_insert() -> Any:
+    """SQL: the comment, on the article the slug names (none: nothing inserted).
 
-    One statement finds the article and inserts (nothing when there is none).
+    ``INSERT … SELECT … RETURNING`` the comment's columns and whether its
+    author follows themselves (as every comment's ``following`` is read), with
+    ``author_id``, ``body``, ``now`` and ``slug`` bound.
     """
-    now = utcnow()
-    inserted = db.session.execute(
+    author_id = bindparam("author_id", type_=Integer)
+    now = bindparam("now", type_=Comment.created_at.type)
+    return (
         insert(Comment)
         .from_select(
             ["article_id", "author_id", "body", "created_at", "updated_at"],
             select(
-                Article.id,
-                literal(author.id, Integer),
-                literal(body, Comment.body.type),
-                literal(now, Comment.created_at.type),
-                literal(now, Comment.updated_at.type),
-            ).where(Article.slug == slug),
+                Article.id, author_id, bindparam("body", type_=Comment.body.type), now, now
+            ).where(Article.slug == bindparam("slug", type_=Article.slug.type)),
         )
-        .returning(Comment.id, Comment.article_id)
+        .returning(
+            Comment.id,
+            Comment.article_id,
+            Comment.body,
+            Comment.created_at,
+            Comment.updated_at,
+            # the comment's author is ``author_id``: the subquery names no column of
+            # ``comments`` (RETURNING does not correlate: it would join a second one)
+            is_following(author_id, author_id).label("following"),
+        )
+    )
+
+
+_NEW_COMMENT = _new_comment_insert()
+
+
+def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
+    """Comment on the article; 404 if it is gone, even if it went while this ran.
+
+    One statement finds the article, inserts and returns the comment as
+    stored (nothing when there is no article); the author is the one this
+    request authenticated. Answered from what it returned, before the
+    commit, as a re-read would have answered.
+    """
+    inserted = change_feed.execute_write(
+        _NEW_COMMENT, {"author_id": author.id, "body": body, "now": utcnow(), "slug": slug}
     ).first()
     if inserted is None:
         abort(404, "article", "not found")
-    comment_id, article_id = inserted
-    change_feed.purge(f"comments:{article_id}")
-    # Read back before the commit: once committed, a concurrent delete of the
-    # article may take the comment with it.
-    row = db.session.execute(_comment_query(author).where(Comment.id == comment_id)).one()
+    change_feed.purge(f"comments:{inserted.article_id}")
+    payload = {
+        "id": inserted.id,
+        "body": inserted.body,
+        "created_at": inserted.created_at,
+        "updated_at": inserted.updated_at,
+        "author": profile_payload(author, inserted.following),
+    }
     commit()
-    return _payload(row)
+    return payload
 
 
 def delete_comment(slug: str, comment_id: int, user: User) -> None:

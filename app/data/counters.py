@@ -84,8 +84,9 @@ log = logging.getLogger(__name__)
 def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
     """Record ``tag_deltas[tag_id]`` for each tag's article count, ``article_delta`` for the total.
 
-    One ``INSERT`` into ``counter_deltas``, run last, just before the commit;
-    it locks no shared row (the foreign key's ``FOR KEY SHARE`` on the tag rows
+    One ``INSERT`` into ``counter_deltas`` (through Core:
+    ``change_feed.execute_write``), run last, just before the commit; it
+    locks no shared row (the foreign key's ``FOR KEY SHARE`` on the tag rows
     lets every other writer, and the fold's update, go on). Nothing to record:
     no statement (the change feed's triggers fire per statement, even on no
     rows). True when it recorded something: the caller folds after its commit.
@@ -97,7 +98,7 @@ def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
         rows.append({"tag_id": None, "delta": article_delta})
     if not rows:
         return False
-    db.session.execute(insert(CounterDelta).values(rows))
+    change_feed.execute_write(insert(CounterDelta).values(rows), {})
     return True
 
 

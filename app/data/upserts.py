@@ -51,20 +51,17 @@ def insert_ignoring_conflicts(
     return list(db.session.scalars(statement.returning(returning)))
 
 
-def insert_selected_ignoring_conflicts(
-    model: type[Base], columns: list[str], rows: Any, returning: Any = None
-) -> list[Any]:
+def insert_selected_ignoring_conflicts_statement(
+    model: type[Base], columns: list[str], rows: Any, dialect: str
+) -> Any:
     """``INSERT … SELECT … ON CONFLICT DO NOTHING``: rows found and written in one round trip.
 
     ``rows`` is a select whose columns fill ``columns`` (and must have a
-    ``WHERE``: SQLite reads ``ON`` after a bare ``FROM`` as a join's). With
-    ``returning`` (a column), the values of the rows actually inserted.
+    ``WHERE``: SQLite reads ``ON`` after a bare ``FROM`` as a join's); give it
+    bound parameters, build the statement once per dialect and run it with
+    their values (add ``.returning(column)`` for the rows actually inserted).
     """
-    statement = _insert(model).from_select(columns, rows).on_conflict_do_nothing()
-    if returning is None:
-        db.session.execute(statement)
-        return []
-    return list(db.session.scalars(statement.returning(returning)))
+    return _insert(model, dialect).from_select(columns, rows).on_conflict_do_nothing()
 
 
 def upsert_adding_statement(
