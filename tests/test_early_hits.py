@@ -11,6 +11,7 @@ and tests/test_metrics.py count them there.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -270,3 +271,28 @@ def test_a_failure_in_the_lane_leaves_the_request_to_flask(
     assert response.status_code == 200
     assert response.headers["X-Cache"] == "hit"
     assert dispatched(world["early"])[-1:] == ["/api/tags"]
+
+
+def _routes_remembered(app: Flask) -> dict[tuple[str, str], Any]:
+    """The hosts and paths whose routing ``app``'s early lane remembers (its WSGI chain)."""
+    layer: Any = app.wsgi_app
+    while not isinstance(layer, early_hits.EarlyHits):
+        layer = layer.app
+    assert layer._lane is not None
+    return dict(layer._lane.routes._known.items())
+
+
+def test_the_routes_remembered_take_at_most_their_bytes_whatever_the_urls_asked(world) -> None:
+    client = world["early"].test_client()
+    client.get("/api/tags")  # the lane opens
+    long_path = "/api/nowhere/" + "n" * 7000  # within MAX_URL_LENGTH (as the Host, gunicorn's)
+    asked = early_hits.ROUTES_BYTES // len(long_path) + 64
+
+    for n in range(asked):
+        client.get(f"{long_path}{n}", headers={"Host": f"h{n}." + "x" * 900})
+
+    held = sum(
+        sys.getsizeof(place) + sys.getsizeof(place[0]) + sys.getsizeof(place[1])
+        for place in _routes_remembered(world["early"])
+    )
+    assert held <= early_hits.ROUTES_BYTES

@@ -35,6 +35,7 @@ see every request), and with ``RESPONSE_CACHE_EARLY_HITS=off``.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -53,7 +54,10 @@ log = logging.getLogger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SETTING = "RESPONSE_CACHE_EARLY_HITS"
-ROUTES_KEPT = 4096  # hosts and paths whose routing is remembered (a few hundred KiB at most)
+# What the hosts and paths whose routing is remembered may hold (``sys.getsizeof``,
+# bookkeeping included): about 4,000 of the usual ones, a few hundred of the longest a
+# client may send (a path up to MAX_URL_LENGTH, a Host up to gunicorn's 8 KiB field).
+ROUTES_BYTES = 2 * 1024 * 1024
 # Extensions whose request hooks must see every request: with one, the lane is off.
 _WATCHERS = ("tracing", "metrics")
 # Request headers (WSGI keys) whose answer Flask's hooks shape: such requests go to Flask.
@@ -68,33 +72,57 @@ _FLASK_ANSWERS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    endpoint: str | None
+    size: int  # the bytes the place and this record hold (``sys.getsizeof``, bookkeeping)
+
+
+def _route_size(route: _Route) -> int:
+    return route.size
+
+
+_ROUTE_RECORD_BYTES = sys.getsizeof(_Route(None, 0))
+
+
 class _HotRoutes:
-    """The hot read a ``GET`` is routed to, remembered per ``Host`` and path (at most ``size``).
+    """The hot read a ``GET`` is routed to, remembered per ``Host`` and path (in ``max_bytes``).
 
     Routing is Flask's (``create_url_adapter(request).match()``), a
     function of the host and path once the app serves: remembering it spares
     a hit most of the routing's cost. ``None``: routed elsewhere, or not at
-    all (a redirect, a ``404``, a ``405``), which Flask answers.
+    all (a redirect, a ``404``, a ``405``), which Flask answers. The places
+    are counted by their bytes, not their number: clients choose the hosts
+    and paths, up to 16 KiB a request.
     """
 
-    def __init__(self, app: Flask, size: int = ROUTES_KEPT) -> None:
+    def __init__(self, app: Flask, max_bytes: int = ROUTES_BYTES) -> None:
         self.app = app
-        self._known: LRUCache[tuple[str, str], str | None] = LRUCache(size)
+        self._known: LRUCache[tuple[str, str], _Route] = LRUCache(max_bytes, getsizeof=_route_size)
         self._lock = threading.Lock()
 
     def endpoint(self, asked: Request) -> str | None:
         place = (asked.environ.get("HTTP_HOST", ""), asked.environ.get("PATH_INFO", ""))
         with self._lock:
-            if place in self._known:
-                return self._known[place]
+            known = self._known.get(place)
+        if known is not None:
+            return known.endpoint
         try:
             adapter = self.app.create_url_adapter(asked)
             rule, _arguments = adapter.match(return_rule=True)  # type: ignore[union-attr]
             endpoint = rule.endpoint if rule.endpoint in response_cache.HOT_READS else None
         except Exception:  # a redirect, 404, 405, an untrusted host: Flask's to answer
             endpoint = None
-        with self._lock:
-            self._known[place] = endpoint
+        size = (
+            sys.getsizeof(place)
+            + sys.getsizeof(place[0])
+            + sys.getsizeof(place[1])
+            + _ROUTE_RECORD_BYTES
+            + response_cache.BOOKKEEPING
+        )
+        if size <= self._known.maxsize:
+            with self._lock:
+                self._known[place] = _Route(endpoint, size)
         return endpoint
 
 
