@@ -82,24 +82,16 @@ def _token_from_header() -> str | None:
     return token.strip()
 
 
-def claimed_viewer() -> Claims | None:
-    """Who the request's token says is asking, checked without the database.
-
-    ``ANONYMOUS`` when no token is sent; the token's user id and session key
-    when it is valid and unexpired (app/tokens.py); ``None`` for anything the
-    views would answer 401 to. Only a view knows the user still exists and
-    still holds that session key; the response cache keys its answers by both,
-    so a revoked token never matches an answer computed for a valid one
-    (app/web/response_cache.py).
-    """
-    return viewer_claimed_by(request.headers.get("Authorization"))
-
-
 def viewer_claimed_by(authorization: str | None, app: Flask | None = None) -> Claims | None:
-    """:func:`claimed_viewer` for an ``Authorization`` header's value, keys from ``app``.
+    """Who an ``Authorization`` header's value says is asking, checked without the database.
 
-    ``app`` defaults to the current app; cache hits answered before Flask's
-    request context pass it (app/web/early_hits.py).
+    ``ANONYMOUS`` when no token is sent (``None``); the token's user id and
+    session key when it is valid, unexpired and signed by a key of ``app``
+    (app/tokens.py; ``app`` defaults to the current app); ``None`` for
+    anything the views would answer 401 to. Only a view knows the user still
+    exists and still holds that session key; the response cache keys its
+    answers by both, so a revoked token never matches an answer computed for
+    a valid one (app/web/response_cache.py).
     """
     if authorization is None:
         return ANONYMOUS

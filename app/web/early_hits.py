@@ -46,8 +46,6 @@ from cachetools import LRUCache
 from flask import Flask, Request
 
 from app.data import replicas
-from app.security import viewer_claimed_by
-from app.tokens import ANONYMOUS
 from app.web import cross_origin, http_edges, http_validators, request_log, response_cache
 
 log = logging.getLogger(__name__)
@@ -193,18 +191,12 @@ def _answer(lane: _Lane, environ: dict[str, Any]) -> tuple[list[tuple[str, str]]
     endpoint = lane.routes.endpoint(asked)
     if endpoint is None:
         return None
-    authorization = environ.get("HTTP_AUTHORIZATION")
-    if endpoint in response_cache.VIEWER_BLIND:
-        viewer = ANONYMOUS
-    else:
-        claimed = viewer_claimed_by(authorization, app)
-        if claimed is None:  # a token the view will refuse
-            return None
-        viewer = claimed
+    viewer = response_cache.viewer_asking(app, endpoint, asked)
+    if viewer is None:  # a token the view will refuse
+        return None
     if lane.cache.feed.current() is None:  # the cache is off for now
         return None
-    query = response_cache.canonical_query_of(app, endpoint, asked)
-    entry = lane.cache.get((viewer.user_id, viewer.session_key, asked.path, query))
+    entry = lane.cache.get(response_cache.key_of(app, endpoint, asked, viewer))
     if entry is None:
         return None
     request_id = request_log.request_id_for(environ)
@@ -217,7 +209,7 @@ def _answer(lane: _Lane, environ: dict[str, Any]) -> tuple[list[tuple[str, str]]
         (
             "Cache-Control",
             http_validators.PRIVATE_CACHE_CONTROL
-            if authorization is not None
+            if "HTTP_AUTHORIZATION" in environ
             else http_validators.SHARED_CACHE_CONTROL,
         ),
         ("Date", http_validators.current_date()),

@@ -76,8 +76,8 @@ from flask import Flask, Request, Response, current_app, g, request
 
 from app.data import change_feed, replicas
 from app.extensions import db
-from app.security import claimed_viewer
-from app.tokens import ANONYMOUS
+from app.security import viewer_claimed_by
+from app.tokens import ANONYMOUS, Claims
 from app.web.single_flight import Flights
 
 log = logging.getLogger(__name__)
@@ -273,13 +273,27 @@ def _query_names(view: Any) -> frozenset[str]:
 _QUERY_NAMES = "response_cache.query_names"
 
 
-def canonical_query(endpoint: str) -> str:
-    """The request's query as the view at ``endpoint`` reads it (see the module's doc)."""
-    return canonical_query_of(current_app, endpoint, request)
+def viewer_asking(app: Flask, endpoint: str, asked: Request) -> Claims | None:
+    """Whose answer request ``asked`` (routed to ``endpoint``) wants, without the database.
+
+    ``ANONYMOUS`` for a read that answers everyone alike (:data:`VIEWER_BLIND`),
+    else what its token claims (``security.viewer_claimed_by``); ``None``: a
+    token the view will refuse. Both the hooks here and the early hits
+    (app/web/early_hits.py) ask this, so they look up the same entries.
+    """
+    if endpoint in VIEWER_BLIND:
+        return ANONYMOUS
+    return viewer_claimed_by(asked.environ.get("HTTP_AUTHORIZATION"), app)
 
 
-def canonical_query_of(app: Flask, endpoint: str, asked: Request) -> str:
-    """:func:`canonical_query` of request ``asked`` to ``app`` (no request context needed)."""
+def key_of(app: Flask, endpoint: str, asked: Request, viewer: Claims) -> Key:
+    """The key of request ``asked``'s answer for ``viewer``: who, path, :func:`canonical_query`."""
+    query = canonical_query(app, endpoint, asked)
+    return (viewer.user_id, viewer.session_key, asked.path, query)
+
+
+def canonical_query(app: Flask, endpoint: str, asked: Request) -> str:
+    """Request ``asked``'s query as the view at ``endpoint`` reads it (see the module's doc)."""
     known: dict[str, frozenset[str]] = app.extensions[_QUERY_NAMES]
     names = known.get(endpoint)
     if names is None:
@@ -301,14 +315,14 @@ def _serve_from_cache() -> Response | None:
     endpoint = request.endpoint
     if endpoint not in HOT_READS:
         return None
-    viewer = ANONYMOUS if endpoint in VIEWER_BLIND else claimed_viewer()
+    viewer = viewer_asking(current_app, endpoint, request)
     if viewer is None:  # a token the view will refuse: let it
         return None
     now = cache.feed.current()
     if now is None:
         g.response_cache = "off"
         return None
-    key = (viewer.user_id, viewer.session_key, request.path, canonical_query(endpoint))
+    key = key_of(current_app, endpoint, request, viewer)
     if not replicas.feed_has_heard(cache.feed):  # the client's write not heard yet
         g.response_cache = "miss"
         return None
