@@ -30,13 +30,14 @@ def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
     ).join(User, User.id == Comment.author_id)
 
 
-def _payload(row: Any) -> dict[str, Any]:
+def _payload(row: Any, author: Any = None) -> dict[str, Any]:
+    """A comment's answer from its row; the author's profile from ``author``, else the row's."""
     return {
         "id": row.id,
         "body": row.body,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-        "author": profile_payload(row, row.following),
+        "author": profile_payload(row if author is None else author, row.following),
     }
 
 
@@ -102,13 +103,7 @@ def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
     if inserted is None:
         abort(404, "article", "not found")
     change_feed.purge(f"comments:{inserted.article_id}")
-    payload = {
-        "id": inserted.id,
-        "body": inserted.body,
-        "created_at": inserted.created_at,
-        "updated_at": inserted.updated_at,
-        "author": profile_payload(author, inserted.following),
-    }
+    payload = _payload(inserted, author)
     commit()
     return payload
 
