@@ -188,23 +188,24 @@ def _log_request(response: Response) -> Response:
 
 def log_access(
     request_id: str,
-    request: Request,
+    asked: Request,
     status: int,
     duration_ms: float | None,
     user_id: int | None,
 ) -> None:
-    """The access line of one request (``app.request`` at INFO): id, method, path, status,
-    duration in milliseconds (two decimals), user id (``None``: anonymous), client address."""
+    """The access line of request ``asked`` (``app.request`` at INFO): id, method, path,
+    status, duration in milliseconds (two decimals), user id (``None``: anonymous), client
+    address."""
     request_logger.info(
         "request",
         extra={
             "request_id": request_id,
-            "method": request.method,
-            "path": request.path,
+            "method": asked.method,
+            "path": asked.path,
             "status": status,
             "duration_ms": round(duration_ms, 2) if duration_ms is not None else None,
             "user_id": user_id,
-            "remote_addr": request.remote_addr,
+            "remote_addr": asked.remote_addr,
         },
     )
 
