@@ -15,6 +15,7 @@ from app.config import load_settings, settings_command
 from app.data import (
     counters,
     database,  # noqa: F401  (registers connection settings)
+    known_users,
     pool,
     read_requests,  # noqa: F401  (safe requests read in autocommit)
     replicas,
@@ -92,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     replicas.init_app(app)  # before the cache: it chooses the replica a miss reads from
     response_cache.init_app(app)  # after the validators: it stores answers before a 304
     shared_answers.init_app(app)  # the cache's second level, in Redis (after the cache)
+    known_users.init_app(app)  # tokens' users remembered while the cache's feed vouches
     app.cli.add_command(seed_command)
     app.cli.add_command(drop_tables_command)
     app.cli.add_command(settings_command)

@@ -61,6 +61,7 @@ SETTINGS: dict[str, str] = {
     "RESPONSE_CACHE": "on",
     "RESPONSE_CACHE_MAX_BYTES": "33554432 (32 MiB)",
     "RESPONSE_CACHE_EARLY_HITS": "on",
+    "AUTH_USER_CACHE": "on",
     "RESPONSE_CACHE_SHARED_URL": "RATELIMIT_STORAGE_URI if redis:// or rediss://, else none",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text in development, json otherwise",
@@ -462,6 +463,8 @@ def load_settings(
         "RESPONSE_CACHE_MAX_BYTES": _int(env, "RESPONSE_CACHE_MAX_BYTES", 32 * 1024 * 1024),
         # The plainest hits answered before Flask's request context (app/web/early_hits.py).
         "RESPONSE_CACHE_EARLY_HITS": _switch(env, "RESPONSE_CACHE_EARLY_HITS", True),
+        # Tokens' users remembered while the change feed vouches (app/data/known_users.py).
+        "AUTH_USER_CACHE": _switch(env, "AUTH_USER_CACHE", True),
         # Answers shared by the workers of one master (app/web/shared_answers.py); None: not.
         "RESPONSE_CACHE_SHARED_URL": _shared_answers_url(env, _rate_limit_storage(env)),
         # Migrations (app/db): where backups go; how long DDL waits for a lock (PostgreSQL).

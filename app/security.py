@@ -30,6 +30,7 @@ from app.tokens import ANONYMOUS, Claims, read_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOKEN_SCHEMES = ("token", "bearer")
+_USER_LOADER = "security.user_loader"  # app.extensions: see use_user_loader
 
 
 @cache
@@ -117,10 +118,26 @@ def _user_from_token(token: str) -> User:
         abort(401, "token", "has expired")
     except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
-    user = db.session.get(User, claims.user_id)
+    user = _load_user(claims.user_id)
     if user is None or not _holds_session_key(user, claims.session_key):
         abort(401, "token", "is invalid")
     return user
+
+
+def use_user_loader(app: Flask, loader: Callable[[int], User | None]) -> None:
+    """Read tokens' users through ``loader`` (user id → the user in the request's session, or None).
+
+    Installed by a layer above this one (app/data/known_users.py), as
+    Flask-Login's ``user_loader`` is; without one, ``Session.get``.
+    """
+    app.extensions[_USER_LOADER] = loader
+
+
+def _load_user(user_id: int) -> User | None:
+    loader = current_app.extensions.get(_USER_LOADER)
+    if loader is None:
+        return db.session.get(User, user_id)
+    return cast(User | None, loader(user_id))
 
 
 def current_user() -> User:

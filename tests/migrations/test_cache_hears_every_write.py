@@ -27,7 +27,8 @@ from app.db.exit_codes import ExitCode
 from app.models import Base
 from tests import databases
 from tests.apps import make_app
-from tests.factories import create_article, favorite, register
+from tests.databases import statements_run
+from tests.factories import auth, create_article, favorite, register
 from tests.listening import wait_for, wait_until_listening
 from tests.migrations.flask_db import FlaskDb, cli, drop_event_triggers
 
@@ -177,6 +178,21 @@ def test_a_psql_update_reaches_the_cache(reads: Reads, empty_database: str) -> N
 
     reads.wait_fresh()
     assert reads.cached.get("/api/profiles/jake").get_json()["profile"]["bio"] == "fixed by hand"
+
+
+def test_a_psql_change_of_a_session_key_refuses_a_remembered_token(
+    reads: Reads, empty_database: str
+) -> None:
+    """The token's user is remembered (app/data/known_users.py) until its row changes."""
+    me = lambda: reads.cached.get("/api/user", headers=auth(reads.jake))  # noqa: E731
+    assert me().status_code == 200
+    with statements_run(reads.cached.application) as statements:
+        assert me().status_code == 200
+    assert not any("FROM users" in statement for statement in statements), statements
+
+    outside_sql(empty_database, "UPDATE users SET session_key = 'revoked-by-hand'")
+
+    wait_for(lambda: me().status_code == 401)
 
 
 def test_a_data_migration_reaches_the_cache(

@@ -1,0 +1,110 @@
+"""The user a token names, without a round trip while the change feed vouches for its row.
+
+Every signed-in request reads its token's user (app/security.py): the row's
+session key decides whether the token is still honoured, and the row is the
+view's ``current_user()``. ``KnownUsers`` remembers each row read (a detached
+copy, per user id) with the change feed's sequence number taken *before* the
+read, and hands out a copy of it, attached to the request's session without
+a statement (``Session.merge(load=False)``), while none of the stamps the row
+depends on has moved: the ``users`` table's and the ``user:<id>`` key's
+(app/data/change_feed.py). Any write to the row, by this process, another
+worker, another replica (its notification) or anyone else (the database's
+trigger), moves one of them; so do a restore and a migration. A changed
+session key (signing out everywhere) thus refuses the old token at the next
+request, as the database would: after the write is announced, exactly as a
+cached answer is (docs/performance.md, "The response cache").
+
+The database is read instead when:
+
+* the feed cannot vouch now (``current()`` is ``None``: PostgreSQL's listener
+  is down, or SQLite's ``data_version`` cannot be read), or there is no feed
+  (``RESPONSE_CACHE=off``);
+* a cache fill is pending (``change_feed.collecting()``): the fill derives
+  what its answer depends on from the statements it runs, the token's
+  ``SELECT … FROM users`` included;
+* reads may go to read replicas (the feed tracks WAL positions): a lagging
+  replica's row would be remembered as current;
+* ``AUTH_USER_CACHE=off``.
+
+At most :data:`CAPACITY` users are remembered per process (least recently
+used first out).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, cast
+
+from cachetools import LRUCache
+from flask import Flask
+from sqlalchemy import inspect
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app import security
+from app.data import change_feed
+from app.extensions import db
+from app.models import User
+
+CAPACITY = 4_096  # users per process; a copy of a row is about 2 KiB
+WATCHED_TABLES = ("users",)
+
+
+class KnownUsers:
+    """Users by id, each a detached copy of its row and the sequence number it was read at."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._rows: LRUCache[int, tuple[User, int, tuple[int, ...]]] = LRUCache(capacity)
+        self._lock = threading.Lock()
+
+    def load(self, user_id: int) -> User | None:
+        """User ``user_id`` attached to the request's session, or ``None`` if there is none.
+
+        From memory while the change feed vouches that its row is unchanged
+        since it was read (no statement); else read (``Session.get``) and,
+        when the feed vouched before the read, remembered.
+        """
+        feed = change_feed.current_feed()
+        if feed is None or feed.track_positions or change_feed.collecting():
+            return db.session.get(User, user_id)
+        now = feed.current()
+        if now is None:
+            return db.session.get(User, user_id)
+        with self._lock:
+            known = self._rows.get(user_id)
+        if known is not None:
+            copy, read_at, watches = known
+            if feed.fresh(watches, read_at):
+                return db.session.merge(copy, load=False)
+        user = db.session.get(User, user_id)
+        if user is not None:
+            watches = feed.stamps.indexes((f"user:{user_id}",), WATCHED_TABLES)
+            with self._lock:
+                self._rows[user_id] = (_detached_copy(user), now, watches)
+        return user
+
+    def forget(self) -> None:
+        """Drop every remembered row (tests)."""
+        with self._lock:
+            self._rows.clear()
+
+
+def _detached_copy(user: User) -> User:
+    """A detached ``User`` holding the column values ``user`` has loaded, as committed state.
+
+    A copy, so that the request changing its own ``user`` (a profile edit,
+    signing out) never changes what is remembered; never attached to a session.
+    """
+    loaded = inspect(user).dict
+    copy: Any = inspect(User).class_manager.new_instance()
+    for column in inspect(User).column_attrs:
+        if column.key in loaded:
+            set_committed_value(copy, column.key, loaded[column.key])
+    make_transient_to_detached(copy)
+    return cast(User, copy)
+
+
+def init_app(app: Flask) -> None:
+    """Token lookups through a :class:`KnownUsers` (``AUTH_USER_CACHE``, on by default)."""
+    if app.config.get("AUTH_USER_CACHE", True):
+        security.use_user_loader(app, KnownUsers().load)
