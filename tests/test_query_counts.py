@@ -1,7 +1,11 @@
 """Reads run a fixed, small number of SQL statements whatever the page size."""
 
 import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import event
 
+from app.extensions import db
+from tests.databases import statements_run
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import wait_until_listening
 
@@ -95,10 +99,15 @@ def statements_for_write(client, count_queries, method, url, headers, payload=No
 
 # --- writes ----------------------------------------------------------------
 # Round trips a write makes, the change feed's notification and the token's
-# user left out: the first is the change feed's business (app/data/change_feed.py),
+# user left out: the first travels with the commit (app/data/change_feed.py),
 # the second is read once and then remembered (app/data/known_users.py,
 # tests/test_known_users.py). Each one is a wait on a loaded host while the
 # transaction stays open.
+
+
+def is_notification(statement):
+    """The change feed's ``NOTIFY …; COMMIT``, one round trip with the commit (PostgreSQL)."""
+    return statement.startswith("NOTIFY ")
 
 
 def is_viewer_read(statement):
@@ -113,8 +122,40 @@ def write_statements(client, count_queries, method, url, headers, payload=None):
     return [
         statement
         for statement in counter.statements
-        if "pg_notify" not in statement and not is_viewer_read(statement)
+        if not is_notification(statement) and not is_viewer_read(statement)
     ]
+
+
+def test_the_change_feeds_notification_travels_with_the_commit(app, client, world, database_url):
+    """PostgreSQL: one ``NOTIFY …; COMMIT`` ends a write, leaving the driver nothing to commit.
+
+    SQLite has no notification: other processes see ``PRAGMA data_version``.
+    """
+    url = f"/api/articles/{world['slugs'][3]}/favorite"
+    open_at_commit: list[bool] = []
+
+    def note_commit(connection):
+        driver = connection.connection.driver_connection
+        if connection.dialect.name == "postgresql":
+            open_at_commit.append(driver.info.transaction_status != TransactionStatus.IDLE)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "commit", note_commit)
+    try:
+        with statements_run(app) as statements:
+            response = client.post(url, headers=auth(world["reader"]))
+    finally:
+        event.remove(engine, "commit", note_commit)
+
+    assert response.status_code == 200
+    notifications = [s for s in statements if is_notification(s)]
+    if database_url.startswith("postgresql"):
+        assert notifications == statements[-1:], statements
+        assert notifications[0].endswith("; COMMIT")
+        assert open_at_commit == [False]
+    else:
+        assert notifications == []
 
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
@@ -176,7 +217,7 @@ def creation_statements(client, count_queries, author, title):
     with count_queries() as counter:
         response = client.post("/api/articles", json={"article": article}, headers=auth(author))
     assert response.status_code == 201, response.get_json()
-    statements = [s for s in counter.statements if "pg_notify" not in s]
+    statements = [s for s in counter.statements if not is_notification(s)]
     recorded = next(n for n, s in enumerate(statements) if s.startswith("INSERT INTO counter_"))
     return response.get_json()["article"]["slug"], statements[: recorded + 1]
 

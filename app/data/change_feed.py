@@ -89,6 +89,7 @@ from typing import Any
 
 import psycopg
 from flask import current_app, g, has_app_context, has_request_context
+from psycopg import sql
 from sqlalchemy import Connection, CursorResult, Engine, MetaData, event, inspect
 from sqlalchemy.dialects.postgresql import dml as postgresql_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
@@ -736,7 +737,17 @@ def _tables_written(session: Session) -> set[str] | None:
 
 @event.listens_for(Session, "before_commit")
 def _notify_other_processes(session: Session) -> None:
-    """PostgreSQL: ``NOTIFY`` inside the transaction, delivered if and when it commits."""
+    """PostgreSQL: ``NOTIFY`` and ``COMMIT`` in one round trip, delivered if it commits.
+
+    Sent as one simple-protocol query, ``NOTIFY …; COMMIT``: the notification
+    is part of the transaction, and the write saves the round trip a
+    statement of its own would cost. PostgreSQL runs the ``COMMIT`` only if
+    the ``NOTIFY`` succeeded; either's error is raised here, through
+    SQLAlchemy, and the session rolls back as for any failed commit. The
+    driver then finds no transaction open, so the session's own commit sends
+    nothing more. The only listener of ``before_commit``: nothing can run
+    after it in the committed transaction.
+    """
     if not session.info.get(_BEGUN) or session.in_nested_transaction():
         return
     connection = session.connection()
@@ -745,9 +756,13 @@ def _notify_other_processes(session: Session) -> None:
         keys, tables = _news(session)
         feed = current_feed()
         origin = "" if feed is None else feed.origin
-        connection.exec_driver_sql(
-            "SELECT pg_notify(%(channel)s, %(payload)s)",
-            {"channel": CHANNEL, "payload": payload_for(origin, keys, tables)},
+        payload = sql.Literal(payload_for(origin, keys, tables))
+        driver = connection.connection.driver_connection
+        notify_then_commit = sql.SQL("NOTIFY {}, {}; COMMIT").format(
+            sql.Identifier(CHANNEL), payload
+        )
+        connection.execution_options(no_parameters=True).exec_driver_sql(
+            notify_then_commit.as_string(driver)
         )
 
 
