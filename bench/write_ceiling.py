@@ -18,12 +18,16 @@ next made pgbench variables:
   the marker becomes ``:client_id-:unique``, unique per transaction;
 * the slug's advisory lock key (derived from the new slug): ``:lock_key``.
 
-Everything else (tag names, counters' increments, ``pg_notify`` payloads,
-timestamps) is replayed as captured. pgbench runs it against the same
-seeded database with ``-c`` clients for ``-T`` seconds, in its simple query
-protocol (a timestamp literal's ``:25`` is not a variable there): its
-transactions/s is what PostgreSQL on this machine can do for that write with
-no Python in the way, the ceiling a write's requests/s is compared to.
+Everything else (tag names, counters' increments, the ``NOTIFY`` payload,
+sent with the ``COMMIT`` in one compound query as the app sends it,
+timestamps) is replayed as captured. The replay is the write's own
+transaction (:func:`first_transaction`): the running totals' fold that may
+follow it is paced, one per ``COUNTERS_FOLD_INTERVAL``, not one per write.
+pgbench runs it against the same seeded database with ``-c`` clients for
+``-T`` seconds, in its simple query protocol (a timestamp literal's ``:25``
+is not a variable there): its transactions/s is what PostgreSQL on this
+machine can do for that write with no Python in the way, the ceiling a
+write's requests/s is compared to.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import datetime
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +49,7 @@ WRITE_KINDS = ("create", "favorite", "comment")
 Statement = tuple[str, Any]
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+_ENDS_WITH_COMMIT = re.compile(r";\s*COMMIT\s*$", re.IGNORECASE)
 _CREATED = re.compile(r"^INSERT INTO (\w+) .* RETURNING \1\.id$", re.DOTALL)
 
 
@@ -68,16 +74,25 @@ class Ranges:
 
 @contextmanager
 def capturing(engine: Any) -> Iterator[list[Statement]]:
-    """Every statement ``engine`` runs inside the block, with transaction edges."""
+    """Every statement ``engine`` runs inside the block in this thread, with transaction edges.
+
+    Another thread's (a paced fold of the running totals) is not this write's.
+    """
     from sqlalchemy import event
 
     captured: list[Statement] = []
+    owner = threading.get_ident()
 
     def executed(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
+        if threading.get_ident() == owner:
+            captured.append((statement, parameters))
 
     def edge(name: str) -> Any:
-        return lambda *_args: captured.append((name, None))
+        def note(*_args: Any) -> None:
+            if threading.get_ident() == owner:
+                captured.append((name, None))
+
+        return note
 
     listeners = [
         ("before_cursor_execute", executed),
@@ -92,6 +107,20 @@ def capturing(engine: Any) -> Iterator[list[Statement]]:
     finally:
         for name, listener in listeners:
             event.remove(engine, name, listener)
+
+
+def first_transaction(statements: Sequence[Statement]) -> list[Statement]:
+    """``statements`` up to the first transaction's ``COMMIT``: the write itself.
+
+    What follows its commit in the same request is a chore the write asked
+    for, run inline when due (the running totals' fold, at most once per
+    ``COUNTERS_FOLD_INTERVAL``): replaying it with every write would charge
+    each the cost of all.
+    """
+    for index, (statement, parameters) in enumerate(statements):
+        if parameters is None and statement == "COMMIT":
+            return list(statements[: index + 1])
+    return list(statements)
 
 
 def literal(value: Any) -> str:
@@ -149,11 +178,20 @@ def pgbench_script(statements: Sequence[Statement], known: Known, ranges: Ranges
         "\\set unique random(1, 9000000000000000000)",
         "\\set lock_key random(-2147483648, 2147483647)",
     ]
+    committed = False  # the last statement ended its transaction itself (``…; COMMIT``)
     for statement, parameters in statements:
         if parameters is None and statement in ("BEGIN", "COMMIT", "ROLLBACK"):
-            lines.append(statement + ";")
+            if not (committed and statement == "COMMIT"):
+                lines.append(statement + ";")
+            committed = False
+        elif not parameters and _ENDS_WITH_COMMIT.search(statement):
+            # The app's ``NOTIFY …; COMMIT``: one simple query, so one compound command here.
+            one_line = _ENDS_WITH_COMMIT.sub("", " ".join(statement.split()))
+            lines.append(one_line + " \\; COMMIT;")
+            committed = True
         else:
             lines.append(render(statement, parameters, known))
+            committed = False
     return "\n".join(lines) + "\n"
 
 
@@ -224,7 +262,7 @@ def capture_writes(
                 f" from the ids the write created ({created}) and exceed every tag id ({top_tag})"
             )
         captures[kind] = (
-            list(statements),
+            first_transaction(statements),
             Known(user_id, article_id, slug, marker, created),
         )
     return captures

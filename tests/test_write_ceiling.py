@@ -131,6 +131,31 @@ def test_a_script_is_one_transaction_after_the_random_draws() -> None:
     ]
 
 
+def test_a_notification_sent_with_its_commit_is_one_compound_query_and_one_commit() -> None:
+    """The app's ``NOTIFY …; COMMIT`` (app/data/change_feed.py): one round trip, as sent."""
+    script = pgbench_script(
+        [
+            ("BEGIN", None),
+            ('NOTIFY "conduit_changes", \'{"k":["list:tag:50%"]}\'; COMMIT', {}),
+            ("COMMIT", None),
+        ],
+        KNOWN,
+        RANGES,
+    )
+
+    assert script.splitlines()[4:] == [
+        "BEGIN;",
+        'NOTIFY "conduit_changes", \'{"k":["list:tag:50%"]}\' \\; COMMIT;',
+    ]
+
+
+def test_the_replay_is_the_writes_own_transaction_not_the_fold_after_it() -> None:
+    write = [("BEGIN", None), ("INSERT INTO t VALUES (1)", {}), ("COMMIT", None)]
+    fold = [("BEGIN", None), ("DELETE FROM counter_deltas", {}), ("COMMIT", None)]
+
+    assert write_ceiling.first_transaction([*write, *fold]) == write
+
+
 def test_pgbench_summary_is_read() -> None:
     output = (
         "number of transactions actually processed: 723\n"
