@@ -86,12 +86,13 @@ def terminate(connection: Connection) -> None:
 @pytest.fixture
 def kill_connection(pg_app: Flask) -> Iterator[Callable[..., None]]:
     """``kill_connection(before=…)`` / ``(after=…)``: end the backend around the first
-    statement starting with that text; ``(at_commit=True)``: just before COMMIT."""
+    statement starting with that text (the commit is sent as ``NOTIFY …; COMMIT``:
+    app/data/change_feed.py)."""
     with pg_app.app_context():
         engine = db.engine
     listeners: list[tuple[str, Callable[..., None]]] = []
 
-    def arm(before: str = "", after: str = "", at_commit: bool = False) -> None:
+    def arm(before: str = "", after: str = "") -> None:
         fired = threading.Event()
 
         def on_statement(prefix: str) -> Callable[..., None]:
@@ -102,17 +103,10 @@ def kill_connection(pg_app: Flask) -> Iterator[Callable[..., None]]:
 
             return listener
 
-        def on_commit(connection: Connection) -> None:
-            if not fired.is_set():
-                fired.set()
-                terminate(connection)
-
         if before:
             listeners.append(("before_cursor_execute", on_statement(before)))
         if after:
             listeners.append(("after_cursor_execute", on_statement(after)))
-        if at_commit:
-            listeners.append(("commit", on_commit))
         name, listener = listeners[-1]
         event.listen(engine, name, listener)
 
@@ -153,7 +147,7 @@ def test_a_connection_killed_at_commit_is_a_503_and_writes_nothing(
     pg_app, pg_client, kill_connection
 ) -> None:
     author = register(pg_client)
-    kill_connection(at_commit=True)
+    kill_connection(before="NOTIFY ")  # the change feed's notification, sent with the COMMIT
 
     response = pg_client.post("/api/articles", json=NEW_ARTICLE, headers=auth(author))
 
