@@ -26,6 +26,12 @@ The database is read instead when:
   replica's row would be remembered as current;
 * ``AUTH_USER_CACHE=off``.
 
+A request that may write begins its transaction first (on SQLite ``BEGIN
+IMMEDIATE``, app/data/database.py: the write lock, no round trip): no other
+connection commits between the token's check and the request's own write, as
+when the token's read took the lock. Otherwise a write checked against the
+remembered row could land after a sign-out that answered first.
+
 At most :data:`CAPACITY` users are remembered per process (least recently
 used first out).
 """
@@ -36,13 +42,14 @@ import threading
 from typing import Any, cast
 
 from cachetools import LRUCache
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import security
 from app.data import change_feed
+from app.data.database import SAFE_METHODS
 from app.extensions import db
 from app.models import User
 
@@ -67,6 +74,8 @@ class KnownUsers:
         feed = change_feed.current_feed()
         if feed is None or feed.track_positions or change_feed.collecting():
             return db.session.get(User, user_id)
+        if has_request_context() and request.method not in SAFE_METHODS:
+            db.session.connection()  # SQLite: the write lock before the feed vouches
         now = feed.current()
         if now is None:
             return db.session.get(User, user_id)
