@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 from flask import Flask, current_app, g, request
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from app.errors import abort
 from app.extensions import db
@@ -121,7 +122,32 @@ def _user_from_token(token: str) -> User:
     user = _load_user(claims.user_id)
     if user is None or not _holds_session_key(user, claims.session_key):
         abort(401, "token", "is invalid")
+    g.token_session_key = claims.session_key
     return user
+
+
+def lock_token_session() -> None:
+    """Lock the current user's row for this transaction; 401 if the token's key is no longer its.
+
+    For a write that sets the account's session key or answers a new token
+    (PUT /api/user, signing out everywhere): the key read when the token was
+    checked may be older than the write (read from memory, app/data/known_users.py;
+    in an earlier transaction, a password change ends its own before hashing;
+    or under READ COMMITTED, just before a sign-out committed). Read again
+    ``FOR NO KEY UPDATE`` on PostgreSQL (a sign-out under way commits first and
+    is seen, or waits for this transaction); on SQLite the request already holds
+    the write lock (``BEGIN IMMEDIATE``). So a revoked token never changes the
+    password nor comes back with a token signed under the sign-out's new key.
+    """
+    claimed = g.get("token_session_key")
+    user = g.get("current_user")
+    if claimed is None or user is None:
+        return
+    stored = db.session.scalar(
+        select(User.session_key).where(User.id == user.id).with_for_update(key_share=True)
+    )
+    if stored is None or not hmac.compare_digest(stored.encode(), claimed.encode()):
+        abort(401, "token", "is invalid")
 
 
 def use_user_loader(app: Flask, loader: Callable[[int], User | None]) -> None:

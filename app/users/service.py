@@ -10,7 +10,7 @@ from app.data.unit_of_work import commit, end_reads
 from app.errors import ApiError, abort
 from app.extensions import db
 from app.models import User, new_session_key
-from app.security import hash_password, verify_password
+from app.security import hash_password, lock_token_session, verify_password
 from app.text import identity_key, normalize_email
 from app.tokens import create_token
 from app.web import conditional_writes
@@ -93,6 +93,7 @@ def update(user: User, changes: dict[str, Any]) -> User:
     _ensure_available(
         username=changes.get("username"), email=changes.get("email"), exclude_id=user.id
     )
+    lock_token_session()  # a sign-out made since the token's check (or the hash) wins
     if password_hash is not None:
         user.password_hash = password_hash
         user.session_key = new_session_key()
@@ -111,5 +112,6 @@ def update(user: User, changes: dict[str, Any]) -> User:
 
 def sign_out_everywhere(user: User) -> None:
     """Give ``user`` a new session key: every token issued so far answers 401 from now on."""
+    lock_token_session()  # a token another sign-out ended since its check ends nothing more
     user.session_key = new_session_key()
     commit()
