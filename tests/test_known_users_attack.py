@@ -386,3 +386,27 @@ def test_threads_writing_with_a_token_while_it_is_signed_out_never_500(make):
     assert out.status_code in (204, 401, 503)
     if out.status_code == 204:
         assert set(after) == {401}
+
+
+def test_a_key_revoked_through_the_apps_engine_refuses_the_token(make, database_url):
+    """``flask shell``: ``db.engine.begin()`` and an ``UPDATE``, outside any session.
+
+    SQLite hears it (``PRAGMA data_version``). On PostgreSQL the app's
+    connections set ``conduit.change_feed=app``, which silences the tables'
+    triggers, and no session saw the statement: nobody announces it, so the
+    remembered row (and its session key) stays "fresh". Before the
+    remembered users, the token's read saw the new key at once.
+    """
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    wait_until_listening(app)
+    client.get("/api/user", headers=auth(jake))
+
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET session_key = NULL WHERE username = :name"),
+            {"name": jake["username"]},
+        )
+
+    wait_for(lambda: client.get("/api/user", headers=auth(jake)).status_code == 401, 3.0)
