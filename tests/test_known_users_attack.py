@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Any
@@ -410,3 +411,84 @@ def test_a_key_revoked_through_the_apps_engine_refuses_the_token(make, database_
         )
 
     wait_for(lambda: client.get("/api/user", headers=auth(jake)).status_code == 401, 3.0)
+
+
+# --- served: gunicorn's processes and threads ---------------------------------
+
+
+def test_served_edits_and_a_sign_out_under_load_never_answer_stale(served_app):
+    """Two processes, four threads each: no 500; nothing started after a write answers before it.
+
+    Threads read and write with one token while the main thread changes the
+    image (which the threads never write), then signs out everywhere. Each
+    answer is stamped with when it was sent and received.
+    """
+    jake = served_app.register("stormjake")
+    warm = served_app.client(jake)
+    for _ in range(16):  # every worker remembers jake
+        assert warm.get("/api/user").status_code == 200
+    stop = threading.Event()
+    seen: list[tuple[float, float, str, int, Any]] = []
+    lock = threading.Lock()
+
+    def hammer(index: int) -> None:
+        mine = served_app.client(jake)
+        try:
+            while not stop.is_set():
+                for method, path, body in (
+                    ("GET", "/api/user", None),
+                    ("PUT", "/api/user", {"user": {"bio": f"bio {index}"}}),
+                    ("GET", "/api/articles/feed", None),
+                    (
+                        "POST",
+                        "/api/articles",
+                        {
+                            "article": {
+                                "title": f"t {index} {time.monotonic()}",
+                                "description": "d",
+                                "body": "b",
+                            }
+                        },
+                    ),
+                ):
+                    sent = time.monotonic()
+                    response = mine.request(method, path, json=body)
+                    got = time.monotonic()
+                    image = None
+                    if path == "/api/user" and response.status_code == 200:
+                        image = response.json()["user"]["image"]
+                    with lock:
+                        seen.append((sent, got, f"{method} {path}", response.status_code, image))
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=hammer, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    images: list[tuple[float, str]] = []
+    try:
+        for step in range(6):
+            image = f"https://example.org/{step}.png"
+            assert warm.put("/api/user", json={"user": {"image": image}}).status_code == 200
+            images.append((time.monotonic(), image))
+            time.sleep(0.05)
+        out = warm.delete("/api/user/sessions")
+        signed_out_at = time.monotonic()
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        warm.close()
+
+    assert out.status_code == 204
+    assert len(seen) > 50 and any(row[0] > signed_out_at for row in seen), len(seen)
+    assert not [row for row in seen if row[3] >= 500], [row for row in seen if row[3] >= 500][:5]
+    late = [row for row in seen if row[0] > signed_out_at and row[3] != 401]
+    assert not late, late[:5]
+    order = [image for _, image in images]
+    for sent, _got, _what, status, image in seen:
+        if status == 200 and image is not None:
+            done = [order.index(i) for at, i in images if at < sent]
+            if done:
+                assert order.index(image) >= max(done), (image, done)
