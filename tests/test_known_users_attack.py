@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import make_url, text
+from sqlalchemy import inspect, make_url, select, text
 
+from app.data import known_users
 from app.extensions import db
+from app.models import User
 from app.users import service as users_service
 from app.web import conditional_writes
 from tests.apps import apps_on
@@ -492,3 +494,44 @@ def test_served_edits_and_a_sign_out_under_load_never_answer_stale(served_app):
             done = [order.index(i) for at, i in images if at < sent]
             if done:
                 assert order.index(image) >= max(done), (image, done)
+
+
+# --- the remembered copy itself -------------------------------------------------
+
+
+def test_one_remembered_copy_merged_by_many_threads_at_once_stays_clean(make):
+    """Threads merge the same detached copy into their sessions and edit what they got."""
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    wait_until_listening(app)
+    remembered = known_users.KnownUsers()
+    with app.test_request_context():
+        user_id = db.session.scalar(select(User.id).where(User.username == jake["username"]))
+        remembered.load(user_id)
+        db.session.remove()
+    errors: list[BaseException] = []
+    bios: list[str | None] = []
+
+    def merge_many(index: int) -> None:
+        try:
+            for _ in range(200):
+                with app.test_request_context():
+                    user = remembered.load(user_id)
+                    bios.append(user.bio)
+                    user.bio = f"thread {index}"  # never committed
+                    assert len(user.articles) == 0  # a lazy load on the merged copy
+                    db.session.remove()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=merge_many, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert errors == []
+    assert set(bios) == {jake["bio"]}
+    (copy, _, _) = remembered._rows[user_id]
+    assert not inspect(copy).modified and inspect(copy).session_id is None
