@@ -535,3 +535,20 @@ def test_one_remembered_copy_merged_by_many_threads_at_once_stays_clean(make):
     assert set(bios) == {jake["bio"]}
     (copy, _, _) = remembered._rows[user_id]
     assert not inspect(copy).modified and inspect(copy).session_id is None
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_user_deleted_by_raw_sql_is_refused_never_a_500(make, method):
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    wait_until_listening(app)
+    client.get("/api/user", headers=auth(jake))
+
+    _run_sql(app, "DELETE FROM users WHERE username = :name", name=jake["username"])
+
+    path = "/api/user/sessions" if method == "DELETE" else "/api/user"
+    body = {"user": {"bio": "ghost"}} if method == "PUT" else None
+    wait_for(
+        lambda: client.open(path, method=method, json=body, headers=auth(jake)).status_code == 401
+    )
