@@ -25,6 +25,7 @@ from app.extensions import db
 from app.models import User
 from app.users import service as users_service
 from app.web import conditional_writes
+from tests import databases
 from tests.apps import apps_on
 from tests.factories import auth, create_article, register
 from tests.listening import wait_for, wait_until_listening
@@ -407,6 +408,30 @@ def test_a_key_revoked_through_the_apps_engine_refuses_the_token(make, database_
     client.get("/api/user", headers=auth(jake))
 
     with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET session_key = NULL WHERE username = :name"),
+            {"name": jake["username"]},
+        )
+
+    wait_for(lambda: client.get("/api/user", headers=auth(jake)).status_code == 401, 3.0)
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+def test_a_key_revoked_in_autocommit_through_the_apps_engine_refuses_the_token(make):
+    """The same outside a session, each statement committed as it runs.
+
+    PostgreSQL only: the app's SQLite connections begin a transaction of their
+    own whatever the isolation level (app/data/database.py).
+    """
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    wait_until_listening(app)
+    client.get("/api/user", headers=auth(jake))
+
+    with app.app_context():
+        engine = db.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(
             text("UPDATE users SET session_key = NULL WHERE username = :name"),
             {"name": jake["username"]},

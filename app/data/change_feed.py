@@ -57,7 +57,11 @@ How the stamps move:
   - **the app's out-of-band tools** (:func:`announce_every_table`): after
     ``flask db upgrade``/``run``/``revert`` (migrations/env.py, which covers
     DDL without an event trigger), ``flask db restore`` and ``flask counters
-    recount``.
+    recount``;
+  - **any other write on the app's own connections** (``db.engine.begin()``
+    in ``flask shell``, a tool), whose triggers are silent: a transaction that
+    ran a statement that may write outside a session sends ``*`` with its
+    commit, an autocommit statement right after it (:func:`_noted_write`).
 
   The previous format (table names separated by commas, ``*`` or nothing:
   everything) still moves table stamps; a listener of the previous release
@@ -90,6 +94,7 @@ from typing import Any
 import psycopg
 from flask import current_app, g, has_app_context, has_request_context
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, CursorResult, Engine, MetaData, event, inspect
 from sqlalchemy.dialects.postgresql import dml as postgresql_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
@@ -113,6 +118,7 @@ _UNCHANGED = "change_feed_statements_changed_nothing"  # DML ran, and changed no
 _WRITES_INTO = "change_feed_writes_into"  # execution option: (session info, table, inserting)
 _PURGED = "change_feed_keys_purged"
 _BEGUN = "change_feed_connection_begun"
+_IDLE = TransactionStatus.IDLE
 _SESSION_NOTES = (_WRITTEN, _INSERTED, _UNCHANGED, _PURGED)  # forgotten when a transaction ends
 
 log = logging.getLogger(__name__)
@@ -707,6 +713,48 @@ def _statement_ran(
         info[_UNCHANGED] = True
         return
     info.setdefault(_INSERTED if inserting else _WRITTEN, set()).add(table)
+
+
+# --- writes outside the app's sessions (PostgreSQL) -------------------------
+# The app's connections silence the tables' triggers (``conduit.change_feed``
+# is ``app``), so a write run on one outside a session (``db.engine.begin()``
+# in ``flask shell``, a tool) would go unheard: its transaction announces
+# every table when it commits. A session's own commit has been sent already
+# with its notification (``NOTIFY …; COMMIT``, below), so the driver finds
+# no transaction left when the engine's ``commit`` event comes.
+
+_MAY_WRITE = re.compile(
+    r"\s*(?:INSERT|UPDATE|DELETE|MERGE|TRUNCATE|COPY|ALTER|CREATE|DROP|COMMENT)\b"
+    r"|\s*WITH\b.*\b(?:INSERT|UPDATE|DELETE|MERGE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_ANNOUNCE_EVERYTHING = f"NOTIFY {CHANNEL}, '{EVERY_TABLE}'"
+_OUTSIDE_WRITES = "change_feed_writes_to_announce"  # DBAPI connection's info: this transaction's
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _noted_write(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    if connection.dialect.name != "postgresql" or not _MAY_WRITE.match(statement):
+        return
+    driver: Any = connection.connection.driver_connection
+    if driver.autocommit:  # committed already: tell now
+        connection.exec_driver_sql(_ANNOUNCE_EVERYTHING)
+    else:
+        connection.info[_OUTSIDE_WRITES] = True
+
+
+@event.listens_for(Engine, "commit")
+def _announce_outside_writes(connection: Connection) -> None:
+    if not connection.info.pop(_OUTSIDE_WRITES, False):
+        return
+    driver: Any = connection.connection.driver_connection
+    if driver.info.transaction_status != _IDLE:
+        connection.exec_driver_sql(_ANNOUNCE_EVERYTHING)  # delivered with this commit
+
+
+@event.listens_for(Engine, "rollback")
+def _forget_outside_writes(connection: Connection) -> None:
+    connection.info.pop(_OUTSIDE_WRITES, None)
 
 
 def _news(session: Session) -> tuple[set[str], set[str] | None]:
