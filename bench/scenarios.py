@@ -144,13 +144,17 @@ def measure_database(
         captures = None
         if kind == "postgresql" and WRITE_CEILING:
             writer = len(seeded.user_ids) // 2
-            captures = capture_writes(
-                project.app,
-                project.tokens([seeded.user_ids[writer]])[0],
-                seeded.user_ids[writer],
-                seeded.slugs[len(seeded.slugs) // 3],
-                f"m{secrets.token_hex(4)}",
-            )
+            served = Project(url, response_cache=True)  # the writes' SQL as served
+            try:
+                captures = capture_writes(
+                    served.app,
+                    project.tokens([seeded.user_ids[writer]])[0],
+                    seeded.user_ids[writer],
+                    seeded.slugs[len(seeded.slugs) // 3],
+                    f"m{secrets.token_hex(4)}",
+                )
+            finally:
+                served.close()
         project.close()
 
         for cache in CACHE_SETTINGS:

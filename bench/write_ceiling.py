@@ -37,6 +37,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -217,6 +218,7 @@ def capture_writes(
         ).scalar_one()
         db.session.remove()
     auth = {"Authorization": f"Token {token}"}
+    _as_served(app, auth)
     requests = {
         "create": (
             "/api/articles",
@@ -266,6 +268,24 @@ def capture_writes(
             Known(user_id, article_id, slug, marker, created),
         )
     return captures
+
+
+def _as_served(app: Any, auth: Mapping[str, str]) -> None:
+    """A served write's SQL: the change feed listening, the token's user already known.
+
+    A worker serving the write mix has read each token's user once and then
+    remembers it (app/data/known_users.py) while the feed vouches; an app
+    without a feed (no response cache) reads it with every write.
+    """
+    from app.data import change_feed
+
+    deadline = time.monotonic() + 10
+    with app.app_context():
+        feed = change_feed.current_feed()
+        while feed is not None and feed.current() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    if app.test_client().get("/api/user", headers=auth).status_code != 200:
+        raise RuntimeError("the capture's token is refused")
 
 
 # --- pgbench -----------------------------------------------------------------

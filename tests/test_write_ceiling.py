@@ -156,6 +156,23 @@ def test_the_replay_is_the_writes_own_transaction_not_the_fold_after_it() -> Non
     assert write_ceiling.first_transaction([*write, *fold]) == write
 
 
+def test_a_captured_write_is_its_sql_as_served_without_the_tokens_user(
+    seeded_postgres: tuple[Flask, SeedResult],
+) -> None:
+    """Served, the token's user is read once and then remembered (app/data/known_users.py)."""
+    app, seeded = seeded_postgres
+    user_id = seeded.user_ids[-1]
+    with app.app_context():
+        token = create_token(db.session.get_one(User, user_id))
+        db.session.remove()
+
+    captures = write_ceiling.capture_writes(app, token, user_id, seeded.slugs[-2], "mcapture2")
+
+    for kind, (statements, _known) in captures.items():
+        one_line = [" ".join(statement.split()) for statement, _ in statements]
+        assert not [s for s in one_line if "FROM users WHERE users.id = " in s], kind
+
+
 def test_pgbench_summary_is_read() -> None:
     output = (
         "number of transactions actually processed: 723\n"
