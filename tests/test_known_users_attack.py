@@ -101,14 +101,13 @@ def _in_a_thread(send: Callable[[], Any], seconds: float = 15.0) -> Any:
 # --- signing out racing a write made with the old token ----------------------
 
 
-@pytest.mark.parametrize("remembered", [True, False], ids=["cache-on", "cache-off"])
-def test_an_edit_checked_before_a_sign_out_never_lands_after_it(make, monkeypatch, remembered):
-    """The sign-out answered 204: the edit that was still to write must not succeed after it.
+def _an_edit_racing_a_sign_out(
+    make: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, remembered: bool
+) -> tuple[Any, Any, list[int]]:
+    """``PUT /api/user`` whose token was checked (and remembered) before a sign-out ran.
 
-    Without the remembered row, on SQLite the token's read took the write lock
-    (``BEGIN IMMEDIATE``): the sign-out waited for the edit, or the edit saw
-    the new key. With it, the token check runs no statement and the edit
-    writes after the sign-out committed, with the revoked token.
+    Returns the client, the edit's response and the sign-out's status (``[0]``:
+    still waiting after 3 s).
     """
     app = make(AUTH_USER_CACHE=remembered)
     client = app.test_client()
@@ -125,8 +124,21 @@ def test_an_edit_checked_before_a_sign_out_never_lands_after_it(make, monkeypatc
 
     _once_between_the_token_check_and_the_first_statement(monkeypatch, sign_out)
     edited = client.put("/api/user", json={"user": {"bio": "after"}}, headers=auth(jake))
+    return client, edited, signed_out
 
-    if signed_out == [204]:
+
+@pytest.mark.parametrize("remembered", [True, False], ids=["cache-on", "cache-off"])
+def test_an_edit_checked_before_a_sign_out_never_lands_after_it(make, monkeypatch, remembered):
+    """The sign-out answered 204: the edit that was still to write must not succeed after it.
+
+    Without the remembered row, on SQLite the token's read took the write lock
+    (``BEGIN IMMEDIATE``): the sign-out waited for the edit, or the edit saw
+    the new key. With it, the token check runs no statement and the edit
+    writes after the sign-out committed, with the revoked token.
+    """
+    _client, edited, signed_out = _an_edit_racing_a_sign_out(make, monkeypatch, remembered)
+
+    if signed_out == [204]:  # on SQLite the edit holds the write lock: the sign-out waits
         assert edited.status_code == 401, "an edit landed after the sign-out, with its token"
 
 
@@ -137,21 +149,7 @@ def test_a_revoked_token_is_never_exchanged_for_a_valid_one(make, monkeypatch, r
     A stolen token racing its owner's "sign out everywhere" would otherwise
     come back with a token that survives the sign-out.
     """
-    app = make(AUTH_USER_CACHE=remembered)
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
-    signed_out: list[int] = []
-
-    def sign_out() -> None:
-        response = _in_a_thread(
-            lambda: app.test_client().delete("/api/user/sessions", headers=auth(jake)), 3.0
-        )
-        signed_out.append(getattr(response, "status_code", 0))
-
-    _once_between_the_token_check_and_the_first_statement(monkeypatch, sign_out)
-    edited = client.put("/api/user", json={"user": {"bio": "after"}}, headers=auth(jake))
+    client, edited, signed_out = _an_edit_racing_a_sign_out(make, monkeypatch, remembered)
 
     if edited.status_code == 200 and signed_out == [204]:
         minted = edited.get_json()["user"]["token"]
