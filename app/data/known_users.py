@@ -92,11 +92,6 @@ class KnownUsers:
                 self._rows[user_id] = (_detached_copy(user), now, watches)
         return user
 
-    def forget(self) -> None:
-        """Drop every remembered row (tests)."""
-        with self._lock:
-            self._rows.clear()
-
 
 def _detached_copy(user: User) -> User:
     """A detached ``User`` holding the column values ``user`` has loaded, as committed state.
