@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import inspect, make_url, select, text
 
-from app.data import known_users
+from app.data import change_feed, known_users
 from app.extensions import db
 from app.models import User
 from app.users import service as users_service
@@ -435,6 +435,24 @@ def test_a_key_revoked_in_autocommit_through_the_apps_engine_refuses_the_token(m
         )
 
     wait_for(lambda: client.get("/api/user", headers=auth(jake)).status_code == 401, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("statement", "writes"),
+    [
+        ("UPDATE users SET session_key = NULL", True),
+        ("  delete from users", True),
+        ("WITH gone AS (\ndelete from users RETURNING id) SELECT count(*) FROM gone", True),
+        ("WITH t AS (INSERT INTO tags (name) VALUES ('x') RETURNING id) SELECT id FROM t", True),
+        ("ALTER TABLE users ADD COLUMN x int", True),
+        ("SELECT users.updated_at FROM users", False),
+        ("WITH page AS (SELECT id, updated_at FROM articles) SELECT * FROM page", False),
+        ("NOTIFY conduit_changes, '*'", False),
+    ],
+)
+def test_what_counts_as_a_write_outside_a_session(statement, writes):
+    """A write is announced; a read must not be, or every answer would move at every read."""
+    assert change_feed._may_write(statement) is writes
 
 
 # --- served: gunicorn's processes and threads ---------------------------------
