@@ -1,0 +1,76 @@
+"""Review of the PostgreSQL commit path (NOTIFY …; COMMIT) and of writes outside a session.
+
+Each test states a product promise: every committed write on the app's own
+connections is announced to the other instances (no stale cached answer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from app.data.change_feed import _may_write
+from app.extensions import db
+from tests import databases
+from tests.apps import apps_on
+from tests.factories import auth, register
+from tests.listening import wait_for, wait_until_listening
+
+
+@pytest.fixture
+def make(database_url: str) -> Iterator[Callable[..., Flask]]:
+    with apps_on(database_url) as made:
+        yield made
+
+
+# Statements that change rows, yet are not recognised as writes: run outside a
+# session on the app's connections (whose triggers are silent), nobody announces them.
+UNSEEN_WRITES = [
+    "WITH gone AS (DELETE\nFROM users WHERE id = 1 RETURNING id) SELECT count(*) FROM gone",
+    "WITH changed AS (UPDATE\n  users SET bio = 'x' RETURNING id) SELECT * FROM changed",
+    "WITH added AS (INSERT\tINTO tags (name) VALUES ('x') RETURNING id) SELECT * FROM added",
+    "/* fix jake */ UPDATE users SET session_key = NULL WHERE id = 1",
+    "-- fix jake\nUPDATE users SET session_key = NULL WHERE id = 1",
+    "(UPDATE users SET bio = 'x')",  # not valid SQL; left out below
+    "EXPLAIN ANALYZE UPDATE users SET bio = 'x'",
+    "SELECT * INTO users_copy FROM users",
+    "CALL some_procedure()",
+    "DO $$ BEGIN UPDATE users SET bio = 'x'; END $$",
+    "REFRESH MATERIALIZED VIEW some_view",
+    "GRANT SELECT ON users TO someone",
+    "SELECT setval('users_id_seq', 1000)",
+]
+
+
+@pytest.mark.parametrize(
+    "statement", [s for s in UNSEEN_WRITES if not s.startswith("(")], ids=lambda s: s[:30]
+)
+def test_a_statement_that_writes_is_seen_as_one(statement):
+    assert _may_write(statement)
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "WITH revoked AS (\n  UPDATE\n    users SET session_key = NULL WHERE username = :name\n"
+        "  RETURNING id\n) SELECT count(*) FROM revoked",
+        "/* support ticket 42 */ UPDATE users SET session_key = NULL WHERE username = :name",
+    ],
+    ids=["cte-with-newline", "leading-comment"],
+)
+def test_a_key_revoked_outside_a_session_is_announced_whatever_its_layout(make, statement):
+    """Like test_known_users_attack's revocation through the app's engine, formatted otherwise."""
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    wait_until_listening(app)
+    client.get("/api/user", headers=auth(jake))
+
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(statement), {"name": jake["username"]})
+
+    wait_for(lambda: client.get("/api/user", headers=auth(jake)).status_code == 401, 3.0)
