@@ -18,6 +18,13 @@ from tests import databases
 from tests.apps import apps_on
 from tests.factories import auth, register
 from tests.listening import wait_for, wait_until_listening
+from tests.test_database_unavailable import (  # noqa: F401 (fixtures)
+    NEW_ARTICLE,
+    count,
+    kill_connection,
+    pg_app,
+    pg_client,
+)
 
 
 @pytest.fixture
@@ -74,3 +81,68 @@ def test_a_key_revoked_outside_a_session_is_announced_whatever_its_layout(make, 
         connection.execute(text(statement), {"name": jake["username"]})
 
     wait_for(lambda: client.get("/api/user", headers=auth(jake)).status_code == 401, 3.0)
+
+
+# --- the session's commit path, PostgreSQL -----------------------------------
+
+
+def test_a_connection_killed_just_after_notify_and_commit_answers_as_it_committed(
+    pg_app,  # noqa: F811
+    pg_client,  # noqa: F811
+    kill_connection,  # noqa: F811 (fixtures imported above)
+) -> None:
+    """The COMMIT ran inside ``before_commit``: the answer must match what is stored."""
+    author = register(pg_client)
+    kill_connection(after="NOTIFY ")
+
+    response = pg_client.post("/api/articles", json=NEW_ARTICLE, headers=auth(author))
+
+    stored = count(pg_app, "articles")
+    assert (response.status_code, stored) in {(201, 1), (503, 0)}, response.get_json()
+    assert pg_client.get("/api/articles").get_json()["articlesCount"] == stored
+    assert pg_client.get("/api/user", headers=auth(author)).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+def test_a_savepoint_rolled_back_then_the_outer_commit_is_announced_once(make) -> None:
+    writer, reader = make(), make()
+    client = reader.test_client()
+    jake = register(client)
+    wait_until_listening(reader)
+    path = f"/api/profiles/{jake['username']}"
+    assert client.get(path).get_json()["profile"]["bio"] in (None, "")
+    client.get(path)  # cached now
+
+    with writer.app_context():
+        db.session.execute(
+            text("UPDATE users SET bio = 'kept' WHERE username = :n"), {"n": jake["username"]}
+        )
+        with pytest.raises(RuntimeError), db.session.begin_nested():
+            db.session.execute(
+                text("UPDATE users SET bio = 'undone' WHERE username = :n"),
+                {"n": jake["username"]},
+            )
+            raise RuntimeError
+        db.session.commit()
+        db.session.remove()
+
+    wait_for(lambda: client.get(path).get_json()["profile"]["bio"] == "kept", 3.0)
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+@pytest.mark.parametrize("bio", ['it\'s "quoted" 100% ünïcødé ☃ \\ $$ ; COMMIT; --', "x" * 10_000])
+def test_an_odd_or_large_write_commits_once_and_is_announced(make, bio) -> None:
+    writer, reader = make(), make()
+    jake = register(writer.test_client())
+    client = reader.test_client()
+    wait_until_listening(reader)
+    path = f"/api/profiles/{jake['username']}"
+    client.get(path)
+    client.get(path)
+
+    response = writer.test_client().put(
+        "/api/user", json={"user": {"bio": bio}}, headers=auth(jake)
+    )
+
+    assert response.status_code == 200, response.get_json()
+    wait_for(lambda: client.get(path).get_json()["profile"]["bio"] == bio, 3.0)
