@@ -771,7 +771,8 @@ def _announce_outside_writes(connection: Connection) -> None:
 
 @event.listens_for(Engine, "rollback")
 def _forget_outside_writes(connection: Connection) -> None:
-    connection.info.pop(_OUTSIDE_WRITES, None)
+    if not connection.invalidated:  # a lost connection's info raises (and is gone with it)
+        connection.info.pop(_OUTSIDE_WRITES, None)
 
 
 def _news(session: Session) -> tuple[set[str], set[str] | None]:
