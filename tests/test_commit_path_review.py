@@ -7,16 +7,18 @@ connections is announced to the other instances (no stale cached answer).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 
 from app.data.change_feed import _may_write
 from app.extensions import db
 from tests import databases
 from tests.apps import apps_on
-from tests.factories import auth, register
+from tests.factories import auth, create_article, register
 from tests.listening import wait_for, wait_until_listening
 from tests.test_database_unavailable import (  # noqa: F401 (fixtures)
     NEW_ARTICLE,
@@ -146,3 +148,105 @@ def test_an_odd_or_large_write_commits_once_and_is_announced(make, bio) -> None:
 
     assert response.status_code == 200, response.get_json()
     wait_for(lambda: client.get(path).get_json()["profile"]["bio"] == bio, 3.0)
+
+
+# --- false positives: reads and the app's own writes announce nothing extra ---
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+def test_reads_and_session_writes_send_no_announcement_of_every_table(make) -> None:
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    ann = register(client)
+    slug = create_article(client, jake, tagList=["dragons"])["slug"]
+    wait_until_listening(app)
+    with app.app_context():
+        engine = db.engine
+    sent: list[str] = []
+
+    def listener(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("NOTIFY") and "'*'" in statement:
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for path in (
+            "/api/articles",
+            "/api/articles?tag=dragons",
+            f"/api/articles?author={jake['username']}",
+            f"/api/articles?favorited={ann['username']}",
+            "/api/articles/feed",
+            f"/api/articles/{slug}",
+            f"/api/articles/{slug}/comments",
+            f"/api/profiles/{jake['username']}",
+            "/api/tags",
+            "/api/user",
+        ):
+            assert client.get(path, headers=auth(ann)).status_code == 200, path
+        assert client.post(f"/api/profiles/{jake['username']}/follow", headers=auth(ann))
+        assert client.post(f"/api/articles/{slug}/favorite", headers=auth(ann)).status_code == 200
+        client.put("/api/user", json={"user": {"bio": "hi"}}, headers=auth(ann))
+        create_article(client, ann, tagList=["dragons", "new"])
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert sent == []
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+def test_an_error_raised_by_the_commit_itself_leaves_the_session_usable(make) -> None:
+    """A deferred constraint fails at ``COMMIT``, now inside ``before_commit``."""
+    app = make()
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TABLE review_deferred (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)"
+            )
+        try:
+            db.session.execute(text("INSERT INTO review_deferred VALUES (1), (1)"))
+            with pytest.raises(IntegrityError):
+                db.session.commit()
+            db.session.rollback()
+            assert db.session.execute(text("SELECT count(*) FROM review_deferred")).scalar() == 0
+            db.session.execute(text("INSERT INTO review_deferred VALUES (2)"))
+            db.session.commit()
+            assert db.session.execute(text("SELECT count(*) FROM review_deferred")).scalar() == 1
+            db.session.commit()
+        finally:
+            db.session.remove()
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("DROP TABLE review_deferred")
+
+
+ODD_TAGS = ["it's", 'say "hi"', "100%", "%(x)s", "back\\slash", "ünïcødé ☃", "{}", "a;COMMIT"]
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+@pytest.mark.parametrize(
+    "tags",
+    [ODD_TAGS, [f"{'☃' * 90}{n:02d}" for n in range(50)]],
+    ids=["odd-characters", "oversized-payload"],
+)
+def test_tag_names_inlined_in_the_notification_commit_once_and_are_announced(make, tags) -> None:
+    writer, reader = make(), make()
+    jake = register(writer.test_client())
+    client = reader.test_client()
+    wait_until_listening(reader)
+    tag = tags[0]
+    client.get("/api/articles", query_string={"tag": tag})
+    assert client.get("/api/articles", query_string={"tag": tag}).get_json()["articlesCount"] == 0
+
+    response = writer.test_client().post(
+        "/api/articles",
+        json={"article": {"title": "T", "description": "d", "body": "b", "tagList": tags}},
+        headers=auth(jake),
+    )
+
+    assert response.status_code == 201, response.get_json()
+    assert count(writer, "articles") == 1
+    wait_for(
+        lambda: (
+            client.get("/api/articles", query_string={"tag": tag}).get_json()["articlesCount"] == 1
+        ),
+        3.0,
+    )
