@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.data.change_feed import _may_write
 from app.extensions import db
@@ -252,3 +253,28 @@ def test_tag_names_inlined_in_the_notification_commit_once_and_are_announced(mak
         ),
         3.0,
     )
+
+
+@pytest.mark.parametrize("database_url", databases.PARAMS, indirect=True)
+def test_a_session_joined_to_an_outer_transaction_does_not_commit_it(make) -> None:
+    """SQLAlchemy's documented pattern (a tool, a test): ``Session(bind=connection)``.
+
+    The session's commit leaves the outer transaction to its owner
+    (``join_transaction_mode``); a failure after it rolls everything back.
+    """
+    app = make()
+    client = app.test_client()
+    jake = register(client)
+    with app.app_context():
+        engine = db.engine
+    with pytest.raises(RuntimeError), engine.connect() as connection:
+        connection.begin()
+        with Session(bind=connection) as session:
+            session.execute(
+                text("UPDATE users SET bio = 'half' WHERE username = :n"), {"n": jake["username"]}
+            )
+            session.commit()
+        raise RuntimeError
+
+    bio = client.get(f"/api/profiles/{jake['username']}").get_json()["profile"]["bio"]
+    assert bio != "half"
