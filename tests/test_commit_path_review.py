@@ -278,3 +278,37 @@ def test_a_session_joined_to_an_outer_transaction_does_not_commit_it(make) -> No
 
     bio = client.get(f"/api/profiles/{jake['username']}").get_json()["profile"]["bio"]
     assert bio != "half"
+
+
+@pytest.mark.parametrize("database_url", [databases.POSTGRESQL], indirect=True)
+def test_a_commit_with_a_savepoint_still_open_commits_all_once_and_announces(make) -> None:
+    writer, reader = make(), make()
+    client = reader.test_client()
+    jake = register(client)
+    wait_until_listening(reader)
+    path = f"/api/profiles/{jake['username']}"
+    client.get(path)
+    client.get(path)
+    statements: list[str] = []
+    with writer.app_context():
+        engine = db.engine
+
+        def note(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", note)
+        db.session.execute(
+            text("UPDATE users SET image = 'https://x/i.png' WHERE username = :n"),
+            {"n": jake["username"]},
+        )
+        db.session.begin_nested()
+        db.session.execute(
+            text("UPDATE users SET bio = 'inner' WHERE username = :n"), {"n": jake["username"]}
+        )
+        db.session.commit()  # the savepoint, then the transaction
+        db.session.remove()
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert sum("COMMIT" in s for s in statements) == 1, statements
+    wait_for(lambda: client.get(path).get_json()["profile"]["bio"] == "inner", 3.0)
+    assert client.get(path).get_json()["profile"]["image"] == "https://x/i.png"
