@@ -723,26 +723,51 @@ def _statement_ran(
 # with its notification (``NOTIFY …; COMMIT``, below), so the driver finds
 # no transaction left when the engine's ``commit`` event comes.
 
-_WRITING = re.compile(
-    r"\s*(?:INSERT|UPDATE|DELETE|MERGE|TRUNCATE|COPY|ALTER|CREATE|DROP|COMMENT)\b", re.IGNORECASE
-)
-_CTE = re.compile(r"\s*WITH\b", re.IGNORECASE)
-_WRITING_IN_A_CTE = ("INSERT INTO", "UPDATE ", "DELETE FROM", "MERGE INTO")  # upper case
+_LEADING_COMMENTS = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+# Statements that change no row a cached answer shows; anything else may write.
+_READS = frozenset(
+    {
+        "SELECT", "VALUES", "TABLE", "SHOW", "SET", "RESET", "BEGIN", "START", "COMMIT",
+        "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "LISTEN", "UNLISTEN", "NOTIFY",
+        "FETCH", "MOVE", "DECLARE", "CLOSE", "DISCARD", "DEALLOCATE", "LOCK", "VACUUM",
+        "ANALYZE", "CHECKPOINT", "PRAGMA",
+    }
+)  # fmt: skip
+_WRAPPING = frozenset({"WITH", "EXPLAIN", "PREPARE"})  # a write may be inside
+_WRITING_WORDS = ("INSERT", "UPDATE", "DELETE", "MERGE")
 
 
 def _may_write(statement: str) -> bool:
-    """A statement that may change rows or the schema (a ``WITH`` whose body writes, too).
+    """A statement that may change rows a cached answer shows, or the schema.
 
-    Erring towards yes costs a notification of every table; a ``WITH`` is
-    scanned by substring (``FOR UPDATE`` counts), not a regular expression:
-    on a long read that took tens of microseconds.
+    Its first word after comments: a read (:data:`_READS`) does not; a
+    ``WITH``, ``EXPLAIN`` or ``PREPARE`` does if it names a writing command
+    anywhere (``FOR UPDATE`` counts); anything else does. Erring towards yes
+    costs one notification of every table. A new table (``SELECT … INTO``) or
+    a sequence (``setval``) moves no answer. Scanned with ``str.find``: a
+    regular expression took tens of microseconds on a long read.
     """
-    if _WRITING.match(statement):
-        return True
-    if not _CTE.match(statement):
-        return False
-    upper = statement.upper()
-    return any(marker in upper for marker in _WRITING_IN_A_CTE)
+    start = _LEADING_COMMENTS.match(statement).end()  # type: ignore[union-attr]
+    word = _FIRST_WORD.match(statement, start)
+    first = word.group().upper() if word else ""
+    if first in _WRAPPING:
+        upper = statement.upper()
+        return any(_names_word(upper, name) for name in _WRITING_WORDS)
+    return first not in _READS
+
+
+def _names_word(upper: str, word: str) -> bool:
+    """Does ``upper`` hold ``word`` as a whole word (not ``UPDATED_AT``)?"""
+    found = upper.find(word)
+    while found != -1:
+        end = found + len(word)
+        before = upper[found - 1] if found else " "
+        after = upper[end] if end < len(upper) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        found = upper.find(word, end)
+    return False
 
 
 _ANNOUNCE_EVERYTHING = f"NOTIFY {CHANNEL}, '{EVERY_TABLE}'"
@@ -824,12 +849,11 @@ def _notify_other_processes(session: Session) -> None:
         origin = "" if feed is None else feed.origin
         payload = sql.Literal(payload_for(origin, keys, tables))
         driver = connection.connection.driver_connection
-        notify_then_commit = sql.SQL("NOTIFY {}, {}; COMMIT").format(
-            sql.Identifier(CHANNEL), payload
-        )
-        connection.execution_options(no_parameters=True).exec_driver_sql(
-            notify_then_commit.as_string(driver)
-        )
+        # A session bound to a connection may have joined its owner's transaction
+        # (SQLAlchemy's join_transaction_mode): the owner commits, not this session.
+        ending = "" if isinstance(session.bind, Connection) else "; COMMIT"
+        notify = sql.SQL("NOTIFY {}, {}" + ending).format(sql.Identifier(CHANNEL), payload)
+        connection.execution_options(no_parameters=True).exec_driver_sql(notify.as_string(driver))
 
 
 @event.listens_for(Session, "after_commit")
