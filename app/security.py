@@ -106,9 +106,8 @@ def viewer_claimed_by(authorization: str | None, app: Flask | None = None) -> Cl
         return None
 
 
-def _holds_session_key(user: User, claimed: str) -> bool:
-    """Whether ``claimed`` is ``user``'s current session key (constant time); never a NULL key."""
-    stored = user.session_key
+def _is_session_key(stored: str | None, claimed: str) -> bool:
+    """Whether ``claimed`` is the ``stored`` session key (constant time); never a NULL key."""
     return stored is not None and hmac.compare_digest(stored.encode(), claimed.encode())
 
 
@@ -120,7 +119,7 @@ def _user_from_token(token: str) -> User:
     except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
     user = _load_user(claims.user_id)
-    if user is None or not _holds_session_key(user, claims.session_key):
+    if user is None or not _is_session_key(user.session_key, claims.session_key):
         abort(401, "token", "is invalid")
     g.token_session_key = claims.session_key
     return user
@@ -146,7 +145,7 @@ def lock_token_session() -> None:
     stored = db.session.scalar(
         select(User.session_key).where(User.id == user.id).with_for_update(key_share=True)
     )
-    if stored is None or not hmac.compare_digest(stored.encode(), claimed.encode()):
+    if not _is_session_key(stored, claimed):
         abort(401, "token", "is invalid")
 
 

@@ -100,8 +100,9 @@ def _detached_copy(user: User) -> User:
     signing out) never changes what is remembered; never attached to a session.
     """
     loaded = inspect(user).dict
-    copy: Any = inspect(User).class_manager.new_instance()
-    for column in inspect(User).column_attrs:
+    mapper = inspect(User)
+    copy: Any = mapper.class_manager.new_instance()
+    for column in mapper.column_attrs:
         if column.key in loaded:
             set_committed_value(copy, column.key, loaded[column.key])
     make_transient_to_detached(copy)
