@@ -121,6 +121,11 @@ def lock_waiters(watch: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def reads_a_user_by_id(statement: str) -> bool:
+    """The token's user read by id (``Session.get``: app/security.py, app/data/known_users.py)."""
+    return statement.startswith("SELECT users.") and "WHERE users.id = " in statement
+
+
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 
 

@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 import jwt
+from flask import Flask
 from flask.testing import FlaskClient
 
 PASSWORD = "correct-horse-battery"
@@ -83,3 +84,18 @@ def follow(client: FlaskClient, follower: dict[str, Any], username: str) -> None
 def favorite(client: FlaskClient, user: dict[str, Any], slug: str) -> None:
     response = client.post(f"/api/articles/{slug}/favorite", headers=auth(user))
     assert response.status_code == 200, response.get_json()
+
+
+def signed_in_and_remembered(app: Flask) -> tuple[FlaskClient, dict[str, Any]]:
+    """A client and a new user whose token's user ``app`` now remembers.
+
+    The change feed listens first (PostgreSQL), then one signed-in read lets
+    the app remember the user (app/data/known_users.py).
+    """
+    from tests.listening import wait_until_listening
+
+    client = app.test_client()
+    user = register(client)
+    wait_until_listening(app)
+    client.get("/api/user", headers=auth(user))
+    return client, user

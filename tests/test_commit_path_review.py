@@ -19,7 +19,7 @@ from app.data.change_feed import _may_write
 from app.extensions import db
 from tests import databases
 from tests.apps import apps_on
-from tests.factories import auth, create_article, register
+from tests.factories import auth, create_article, register, signed_in_and_remembered
 from tests.listening import wait_for, wait_until_listening
 from tests.test_database_unavailable import (  # noqa: F401 (fixtures)
     NEW_ARTICLE,
@@ -74,10 +74,7 @@ def test_a_statement_that_writes_is_seen_as_one(statement):
 def test_a_key_revoked_outside_a_session_is_announced_whatever_its_layout(make, statement):
     """Like test_known_users_attack's revocation through the app's engine, formatted otherwise."""
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(text(statement), {"name": jake["username"]})

@@ -20,8 +20,8 @@ from app.data import known_users
 from app.extensions import db
 from app.models import User
 from tests.apps import apps_on
-from tests.databases import statements_run
-from tests.factories import auth, create_article, register
+from tests.databases import reads_a_user_by_id, statements_run
+from tests.factories import auth, create_article, register, signed_in_and_remembered
 from tests.listening import feed_of, wait_for, wait_until_listening
 
 
@@ -36,7 +36,7 @@ def user_reads(app: Flask, *requests: Callable[[], object]) -> int:
     with statements_run(app) as statements:
         for send in requests:
             send()
-    return sum(1 for s in statements if s.startswith("SELECT users.") and "WHERE users.id = " in s)
+    return sum(1 for statement in statements if reads_a_user_by_id(statement))
 
 
 def test_a_tokens_user_is_read_once_then_remembered(make):
@@ -57,10 +57,7 @@ def test_a_write_elsewhere_keeps_the_user_remembered(make, database_url):
     data_version``): every commit moves everything, and the row is read again.
     """
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     reads = user_reads(
         app,
@@ -162,10 +159,7 @@ def test_without_a_response_cache_every_request_reads_the_user(make):
 def test_a_cache_fill_reads_the_user_among_the_statements_it_derives_from(make):
     """A fill watches the tables its statements read: the token's ``users`` included."""
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     feed = lambda: client.get("/api/articles/feed", headers=auth(jake))  # noqa: E731
 

@@ -27,7 +27,7 @@ from app.users import service as users_service
 from app.web import conditional_writes
 from tests import databases
 from tests.apps import apps_on
-from tests.factories import auth, create_article, register
+from tests.factories import auth, create_article, register, signed_in_and_remembered
 from tests.listening import wait_for, wait_until_listening
 
 
@@ -229,10 +229,7 @@ def test_an_edit_through_another_app_shows_everywhere_the_user_is_embedded(make,
 
 def test_a_raw_sql_edit_is_seen_by_the_next_request(make):
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     _run_sql(app, "UPDATE users SET bio = 'psql fix' WHERE username = :name", name=jake["username"])
 
@@ -243,10 +240,7 @@ def test_a_raw_sql_edit_is_seen_by_the_next_request(make):
 
 def test_a_raw_sql_new_session_key_refuses_the_token(make):
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     _run_sql(
         app,
@@ -349,10 +343,7 @@ def test_the_cached_feed_refuses_a_token_signed_out_elsewhere(make):
 def test_threads_writing_with_a_token_while_it_is_signed_out_never_500(make):
     """Many threads use one token while others edit and sign out: no 500; refused after."""
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
     statuses: list[int] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -399,10 +390,7 @@ def test_a_key_revoked_through_the_apps_engine_refuses_the_token(make, database_
     remembered users, the token's read saw the new key at once.
     """
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(
@@ -421,10 +409,7 @@ def test_a_key_revoked_in_autocommit_through_the_apps_engine_refuses_the_token(m
     own whatever the isolation level (app/data/database.py).
     """
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     with app.app_context():
         engine = db.engine
@@ -580,10 +565,7 @@ def test_one_remembered_copy_merged_by_many_threads_at_once_stays_clean(make):
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_a_user_deleted_by_raw_sql_is_refused_never_a_500(make, method):
     app = make()
-    client = app.test_client()
-    jake = register(client)
-    wait_until_listening(app)
-    client.get("/api/user", headers=auth(jake))
+    client, jake = signed_in_and_remembered(app)
 
     _run_sql(app, "DELETE FROM users WHERE username = :name", name=jake["username"])
 

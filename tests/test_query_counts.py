@@ -5,7 +5,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
 from app.extensions import db
-from tests.databases import statements_run
+from tests.databases import reads_a_user_by_id, statements_run
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import wait_until_listening
 
@@ -110,11 +110,6 @@ def is_notification(statement):
     return statement.startswith("NOTIFY ")
 
 
-def is_viewer_read(statement):
-    """The token's user, read by id (``Session.get``)."""
-    return statement.startswith("SELECT users.") and "WHERE users.id = " in statement
-
-
 def write_statements(client, count_queries, method, url, headers, payload=None):
     with count_queries() as counter:
         response = client.open(url, method=method, headers=headers, json=payload)
@@ -122,7 +117,7 @@ def write_statements(client, count_queries, method, url, headers, payload=None):
     return [
         statement
         for statement in counter.statements
-        if not is_notification(statement) and not is_viewer_read(statement)
+        if not is_notification(statement) and not reads_a_user_by_id(statement)
     ]
 
 
