@@ -190,6 +190,9 @@ def pgbench_script(statements: Sequence[Statement], known: Known, ranges: Ranges
             one_line = _ENDS_WITH_COMMIT.sub("", " ".join(statement.split()))
             lines.append(one_line + " \\; COMMIT;")
             committed = True
+        elif isinstance(parameters, list | tuple):  # executemany: the driver runs each row
+            lines.extend(render(statement, row, known) for row in parameters)
+            committed = False
         else:
             lines.append(render(statement, parameters, known))
             committed = False

@@ -87,7 +87,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -677,7 +677,9 @@ def _executed(state: ORMExecuteState) -> None:
         _written(state.session).add(EVERY_TABLE)
 
 
-def execute_write(statement: Any, parameters: dict[str, Any]) -> CursorResult[Any]:
+def execute_write(
+    statement: Any, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> CursorResult[Any]:
     """Run a prebuilt ``INSERT``/``UPDATE``/``DELETE`` on the session's connection, through Core.
 
     For a hot write's one statement, built once with bound parameters: the

@@ -19,13 +19,14 @@ After its commit, the write asks for a *fold* (:func:`fold`): in a short
 transaction of its own it deletes every committed delta (``DELETE …
 RETURNING``) and adds them to the stored values, locking the tag rows in id
 order, then the ``articles`` row. A process folds at most once per
-``COUNTERS_FOLD_INTERVAL`` (default 0.1 s; app/data/pacing.py): the write
+``COUNTERS_FOLD_INTERVAL`` (default 1 s; app/data/pacing.py): the write
 folds at once when the process's last fold started that long ago, else a
 timer thread folds when the interval has passed, so a burst's last deltas
 are folded within about one interval without waiting for another write.
 Folding after every write (an interval of 0) cost about a third of a
-creation's Python CPU, most folds taking a handful of deltas
-(docs/performance.md). A fold never waits for another (PostgreSQL:
+creation's Python CPU, most folds taking a handful of deltas, and at
+0.1 s the folds still took about a tenth of a worker's CPU under the write
+mix (docs/performance.md). A fold never waits for another (PostgreSQL:
 ``pg_try_advisory_xact_lock``; when another fold holds it, this one does
 nothing and folds again an interval later), and its commit does not wait
 for the WAL flush (``synchronous_commit = off``: a crash can lose only a
@@ -98,15 +99,20 @@ def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
         rows.append({"tag_id": None, "delta": article_delta})
     if not rows:
         return False
-    change_feed.execute_write(insert(CounterDelta).values(rows), {})
+    change_feed.execute_write(_RECORD_DELTAS, rows)
     return True
+
+
+# Compiled once, whatever the number of rows: they go as its parameters (the
+# driver's executemany, one round trip); ``.values(rows)`` compiles anew each time.
+_RECORD_DELTAS = insert(CounterDelta)
 
 
 def init_app(app: Flask) -> None:
     """Pace the app's folds: at most one per ``COUNTERS_FOLD_INTERVAL`` seconds (0: every write)."""
     app.extensions[EXTENSION] = Pacer(
         lambda: _fold_in(app),
-        float(app.config.get("COUNTERS_FOLD_INTERVAL", 0.1)),
+        float(app.config.get("COUNTERS_FOLD_INTERVAL", 1.0)),
         name="folding the running totals",
     )
 

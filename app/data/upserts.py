@@ -6,6 +6,7 @@ never see a uniqueness error: one inserts, the other does nothing (or adds).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,14 +42,23 @@ def insert_ignoring_conflicts(
     """``INSERT … ON CONFLICT DO NOTHING``: idempotent writes with no race window.
 
     With ``returning`` (a column), the values of the rows actually inserted.
+    The statement is built once per model, dialect and ``returning`` and the
+    rows go as its parameters (one multi-row ``INSERT``, SQLAlchemy's
+    "insertmanyvalues"): ``.values(rows)`` would be compiled anew for each call.
     """
     if not rows:
         return []
-    statement = _insert(model).values(rows).on_conflict_do_nothing()
+    statement = _ignoring_conflicts(model, db.session.get_bind().dialect.name, returning)
     if returning is None:
-        db.session.execute(statement)
+        db.session.execute(statement, rows)
         return []
-    return list(db.session.scalars(statement.returning(returning)))
+    return list(db.session.scalars(statement, rows))
+
+
+@functools.cache
+def _ignoring_conflicts(model: type[Base], dialect: str, returning: Any) -> Any:
+    statement = _insert(model, dialect).on_conflict_do_nothing()
+    return statement if returning is None else statement.returning(returning)
 
 
 def insert_selected_ignoring_conflicts_statement(

@@ -1,0 +1,140 @@
+"""Each statement the API runs is compiled once, then found in SQLAlchemy's compiled cache.
+
+A statement built around a request's values (``insert().values(rows)``, a
+literal in a clause) has no cache key, so it is compiled again with every
+request: on the write path that costs more CPU than running it
+(docs/performance.md, "Statements compiled once"). Savepoints and
+``exec_driver_sql`` text (the change feed's ``NOTIFY``) are not compiled
+from a construct and are left out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy.sql.elements import (
+    ReleaseSavepointClause,
+    RollbackToSavepointClause,
+    SavepointClause,
+)
+
+from app.extensions import db
+from tests.apps import app_with_tables
+from tests.factories import PASSWORD, auth, create_article, register
+
+_SAVEPOINTS = (SavepointClause, ReleaseSavepointClause, RollbackToSavepointClause)
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Any]:
+    """The app with its folds of the running totals left to the end (``close_app``).
+
+    A fold's ``CASE`` has one branch per tag it folds, so its statement is
+    compiled once per number of tags, however many deltas are pending when it
+    runs: a bounded set, and not a request's statement.
+    """
+    with app_with_tables(database_url, COUNTERS_FOLD_INTERVAL=3600) as app:
+        yield app
+
+
+@contextmanager
+def compiled_anew(app: Any) -> Iterator[list[str]]:
+    """The statements this thread runs inside the block that the compiled cache did not supply."""
+    with app.app_context():
+        engine = db.engine
+    owner = threading.get_ident()
+    found: list[str] = []
+
+    def ran(*args: Any) -> None:
+        context: DefaultExecutionContext = args[4]
+        compiled = context.compiled
+        if threading.get_ident() != owner or compiled is None:
+            return
+        if isinstance(compiled.statement, _SAVEPOINTS):
+            return
+        if context.cache_hit is not CacheStats.CACHE_HIT:
+            found.append(f"{context.cache_hit.name}: {' '.join(str(args[2]).split())[:160]}")
+
+    event.listen(engine, "after_cursor_execute", ran)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "after_cursor_execute", ran)
+
+
+def every_request(client: Any, round_: int, new_tags: int) -> None:
+    """One of each of the API's requests, with this round's own values and ``new_tags`` new tags."""
+    writer = register(client)
+    reader = register(client)
+    tags = [f"round{round_}-{n}" for n in range(new_tags)] + ["shared"]
+    article = create_article(client, writer, tagList=tags)
+    slug = article["slug"]
+    calls = [
+        (
+            "POST",
+            "/api/users/login",
+            None,
+            {"user": {"email": reader["email"], "password": PASSWORD}},
+        ),
+        ("GET", "/api/user", reader, None),
+        ("PUT", "/api/user", reader, {"user": {"bio": f"Bio {round_}", "image": None}}),
+        ("GET", f"/api/profiles/{writer['username']}", reader, None),
+        ("POST", f"/api/profiles/{writer['username']}/follow", reader, None),
+        ("GET", "/api/articles/feed", reader, None),
+        ("DELETE", f"/api/profiles/{writer['username']}/follow", reader, None),
+        ("POST", f"/api/articles/{slug}/favorite", reader, None),
+        ("GET", f"/api/articles?favorited={reader['username']}", None, None),
+        ("DELETE", f"/api/articles/{slug}/favorite", reader, None),
+        ("GET", "/api/articles", reader, None),
+        ("GET", "/api/articles?tag=shared&limit=5&offset=1", None, None),
+        ("GET", f"/api/articles?author={writer['username']}", None, None),
+        ("GET", f"/api/articles/{slug}", None, None),
+        ("GET", "/api/tags", None, None),
+        ("GET", f"/api/articles/{slug}/comments", reader, None),
+    ]
+    for method, path, user, body in calls:
+        response = client.open(path, method=method, json=body, headers=auth(user) if user else {})
+        assert response.status_code == 200, (path, response.get_json())
+    comment = client.post(
+        f"/api/articles/{slug}/comments",
+        json={"comment": {"body": f"Comment {round_}"}},
+        headers=auth(reader),
+    ).get_json()["comment"]
+    retagged = [f"again{round_}-{n}" for n in range(new_tags)]
+    for method, path, user, body, status in [
+        ("DELETE", f"/api/articles/{slug}/comments/{comment['id']}", reader, None, 204),
+        ("PUT", f"/api/articles/{slug}", writer, {"article": {"tagList": retagged}}, 200),
+        ("DELETE", f"/api/articles/{slug}", writer, None, 204),
+    ]:
+        response = client.open(path, method=method, json=body, headers=auth(user))
+        assert response.status_code == status, (path, response.get_json())
+
+
+def test_repeating_every_request_compiles_no_statement_again(app):
+    client = app.test_client()
+    for round_, new_tags in enumerate((2, 3)):  # every shape once, with its own values
+        every_request(client, round_, new_tags)
+    with compiled_anew(app) as compiled:
+        for round_, new_tags in enumerate((3, 2), start=2):
+            every_request(client, round_, new_tags)
+    assert compiled == []
+
+
+def test_the_check_sees_a_statement_built_from_a_requests_values(app):
+    from sqlalchemy import insert
+
+    from app.models import Tag
+
+    with compiled_anew(app) as compiled, app.app_context():
+        for n in range(2):
+            db.session.execute(insert(Tag).values([{"name": f"built{n}"}]))
+        db.session.rollback()
+    assert len(compiled) == 2
+    assert all(line.startswith("NO_CACHE_KEY: INSERT INTO tags") for line in compiled)
