@@ -71,7 +71,7 @@ SETTINGS: dict[str, str] = {
     "MIGRATION_RETRY_DELAY": "1s",
     "BACKFILL_PAUSE": "0.1s",
     "DATABASE_LOCK_TIMEOUT": "5s",
-    "COUNTERS_FOLD_INTERVAL": "0.1s",
+    "COUNTERS_FOLD_INTERVAL": "1s",
     "WEB_CONCURRENCY": "one worker per CPU",
     "GUNICORN_WORKER_CLASS": "app.web.worker.ThreadWorker",
     "GUNICORN_THREADS": "4",
@@ -478,7 +478,7 @@ def load_settings(
         "BACKFILL_PAUSE": _seconds(env, "BACKFILL_PAUSE", 0.1),
         # The running totals: a process folds their pending deltas at most once this often
         # (0: after every write that moves them); app/data/counters.py.
-        "COUNTERS_FOLD_INTERVAL": _seconds(env, "COUNTERS_FOLD_INTERVAL", 0.1),
+        "COUNTERS_FOLD_INTERVAL": _seconds(env, "COUNTERS_FOLD_INTERVAL", 1.0),
         # The client's address from X-Forwarded-For, behind this many proxies (0: the socket's).
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         # Throttling (app/web/throttling.py): Flask-Limiter's own settings, then the limits.
