@@ -23,6 +23,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from scripts import throwaway
 from scripts.throwaway import Server
 
@@ -100,6 +102,28 @@ def ensure_pgbench() -> str:
     if not found:
         raise BenchError("apt-get did not install pgbench")
     return found
+
+
+# --- the machine -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stolen_share() -> Iterator[dict[str, float]]:
+    """``{"steal": share}``, filled when the block ends: the machine's CPU time stolen meanwhile.
+
+    On a virtual machine the hypervisor runs other guests on "our" cores: Linux
+    counts that time as *steal* (``/proc/stat``, read through psutil). A run
+    that lost a tenth of its CPU time that way measures a slower machine than
+    its neighbours in the table; the share is printed beside each figure so
+    such a run can be told apart (0 on bare metal, or where it is not counted).
+    """
+    measured: dict[str, float] = {}
+    before = psutil.cpu_times()
+    yield measured
+    after = psutil.cpu_times()
+    elapsed = sum(after) - sum(before)
+    stolen = getattr(after, "steal", 0.0) - getattr(before, "steal", 0.0)
+    measured["steal"] = round(stolen / elapsed, 3) if elapsed > 0 else 0.0
 
 
 # --- databases ---------------------------------------------------------------
@@ -262,14 +286,15 @@ def wrk(
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)
-    completed = subprocess.run(  # noqa: S603
-        command,
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-        env={**os.environ, "BENCH_LUA_DIR": str(LUA), **(env or {})},
-        check=False,
-    )
+    with stolen_share() as stolen:
+        completed = subprocess.run(  # noqa: S603
+            command,
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            env={**os.environ, "BENCH_LUA_DIR": str(LUA), **(env or {})},
+            check=False,
+        )
     line = next(
         (line for line in completed.stdout.splitlines() if line.startswith("BENCH_JSON ")), None
     )
@@ -289,6 +314,7 @@ def wrk(
         "socket_errors": socket_errors,
         "timeouts": raw["timeouts"],
         "bytes_per_response": round(raw["bytes"] / max(raw["requests"], 1)),
+        **stolen,
         **_cache_counts(raw),
     }
 

@@ -45,7 +45,7 @@ def machine() -> dict[str, Any]:
 def print_table(rows: list[Measurement], ceiling_rps: float | None) -> None:
     header = (
         f"{'database':<11}{'cache':<6}{'endpoint':<17}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'non-2xx':>9}{'errors':>8}{'SQL/req':>9}{'hits':>7}{'ceiling':>9}"
+        f"{'non-2xx':>9}{'errors':>8}{'SQL/req':>9}{'hits':>7}{'ceiling':>9}{'steal':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -58,6 +58,7 @@ def print_table(rows: list[Measurement], ceiling_rps: float | None) -> None:
             f"{row.database:<11}{row.cache:<6}{row.endpoint:<17}{r['rps']:>9,.0f}"
             f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['non_2xx']:>9}"
             f"{r['socket_errors'] + r['timeouts']:>8}{sql:>9}{hits:>7}{ratio:>9}"
+            f"{_share(r.get('steal')):>7}"
         )
 
 
@@ -76,6 +77,7 @@ def print_write_ceiling(rows: list[dict[str, Any]]) -> None:
     header = (
         f"{'write':<10}{'SQL':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
         f"{'errors':>8}{'replay tx/s':>13}{'avg ms':>9}{'failed':>8}{'ceiling':>9}"
+        f"{'steal':>13}"
     )
     print(header)
     print("-" * len(header))
@@ -86,4 +88,10 @@ def print_write_ceiling(rows: list[dict[str, Any]]) -> None:
             f"{r['p99_ms']:>9.1f}{r['non_2xx']:>9}{r['socket_errors'] + r['timeouts']:>8}"
             f"{replay['tps']:>13,.0f}{replay['latency_avg_ms'] or 0:>9.1f}"
             f"{replay['failed']:>8}{100 * row['ceiling_ratio']:>8.0f}%"
+            f"{_share(r.get('steal')) + ' / ' + _share(replay.get('steal')):>13}"
         )
+
+
+def _share(value: float | None) -> str:
+    """A share as a whole percentage; ``-`` when it was not measured."""
+    return "-" if value is None else f"{100 * value:.0f}%"

@@ -355,9 +355,12 @@ def run_pgbench(
         str(duration),
         libpq_url(database_url),
     ]
-    completed = subprocess.run(  # noqa: S603
-        command, capture_output=True, text=True, timeout=duration + 60, check=False
-    )
+    from bench.harness import stolen_share
+
+    with stolen_share() as stolen:
+        completed = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, timeout=duration + 60, check=False
+        )
     if completed.returncode != 0:
         raise RuntimeError(f"pgbench failed: {completed.stdout[-1000:]} {completed.stderr[-1000:]}")
-    return parse_pgbench(completed.stdout)
+    return {**parse_pgbench(completed.stdout), **stolen}

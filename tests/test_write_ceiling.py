@@ -131,6 +131,43 @@ def test_a_script_is_one_transaction_after_the_random_draws() -> None:
     ]
 
 
+def test_a_statement_run_for_several_rows_replays_once_per_row() -> None:
+    script = pgbench_script(
+        [
+            ("BEGIN", None),
+            (
+                "INSERT INTO counter_deltas (tag_id, delta) VALUES (%(tag_id)s, %(delta)s)",
+                [{"tag_id": 5, "delta": 1}, {"tag_id": None, "delta": 1}],
+            ),
+            ("COMMIT", None),
+        ],
+        KNOWN,
+        RANGES,
+    )
+
+    assert script.splitlines()[4:] == [
+        "BEGIN;",
+        "INSERT INTO counter_deltas (tag_id, delta) VALUES (5, 1);",
+        "INSERT INTO counter_deltas (tag_id, delta) VALUES (NULL, 1);",
+        "COMMIT;",
+    ]
+
+
+def test_the_cpu_time_stolen_during_a_run_is_its_share_of_the_machines(monkeypatch) -> None:
+    from collections import namedtuple
+
+    from bench import harness
+
+    times = namedtuple("times", "user system idle steal")
+    readings = iter([times(100.0, 20.0, 80.0, 10.0), times(130.0, 25.0, 90.0, 15.0)])
+    monkeypatch.setattr(harness.psutil, "cpu_times", lambda: next(readings))
+
+    with harness.stolen_share() as stolen:
+        pass
+
+    assert stolen == {"steal": 0.1}  # 5 of the 50 seconds that passed across the CPUs
+
+
 def test_a_notification_sent_with_its_commit_is_one_compound_query_and_one_commit() -> None:
     """The app's ``NOTIFY …; COMMIT`` (app/data/change_feed.py): one round trip, as sent."""
     script = pgbench_script(
