@@ -57,7 +57,7 @@ from typing import Any
 import click
 from flask import Flask, current_app, has_app_context
 from flask.cli import with_appcontext
-from sqlalchemy import case, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app.data import change_feed
@@ -209,42 +209,39 @@ def _fold() -> int | None:
 def _add_to_stored(tag_deltas: Mapping[int, int], article_delta: int) -> None:
     """Add the deltas to ``tags.article_count`` and the ``articles`` row.
 
-    The tag rows are locked in id order first, then one statement moves the
-    tag counts and, in a CTE that PostgreSQL runs after the main statement,
-    the articles total: the same order as the previous release's writers,
-    which update these rows themselves, so a fold and such a writer cannot
-    deadlock. The lock cannot be a subquery of that ``UPDATE``: a row the
-    subquery waited for is a newer version than the ``UPDATE``'s snapshot
-    sees, and re-locking it there queues behind the other waiters (a
-    deadlock). SQLite runs one writer at a time: the same lock statement
-    takes no lock there, and the update is two statements.
+    The tag rows are locked in id order first, then each moves by its delta
+    (one prebuilt ``UPDATE`` run for every tag in id order, one round trip),
+    then the articles total: the same order as the previous release's
+    writers, which update these rows themselves, so a fold and such a writer
+    cannot deadlock. The lock cannot be a subquery of the ``UPDATE``: a row
+    the subquery waited for is a newer version than the ``UPDATE``'s
+    snapshot sees, and re-locking it there queues behind the other waiters
+    (a deadlock). SQLite runs one writer at a time: the same lock statement
+    takes no lock there. One statement per tag, not one ``CASE`` over them
+    all: a ``CASE`` with a branch per tag is a new statement to compile for
+    each number of tags a fold takes.
     """
-    changed = {tag_id: delta for tag_id, delta in tag_deltas.items() if delta}
-    total = (
-        upsert_adding_statement(
-            Counter, key={"name": ARTICLES}, column="value", delta=article_delta
-        )
-        if article_delta
-        else None
-    )
-    _lock_tags(changed)
+    changed = sorted((tag_id, delta) for tag_id, delta in tag_deltas.items() if delta)
+    _lock_tags([tag_id for tag_id, _ in changed])
     change_feed.purge("totals")
-    if not changed:
-        if total is not None:
-            db.session.execute(total)
-        return
-    statement = (
-        update(Tag)
-        .where(Tag.id.in_(changed))
-        .values(article_count=Tag.article_count + case(changed, value=Tag.id, else_=0))
-        .execution_options(synchronize_session=False)  # no tag is loaded in this session
-    )
-    if total is not None and db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(statement.add_cte(total.cte("articles_total")))
-        return
-    db.session.execute(statement)
-    if total is not None:
-        db.session.execute(total)
+    if changed:
+        change_feed.execute_write(
+            _ADD_TO_TAG, [{"tag_id": tag_id, "delta": delta} for tag_id, delta in changed]
+        )
+    if article_delta:
+        db.session.execute(
+            upsert_adding_statement(
+                Counter, key={"name": ARTICLES}, column="value", delta=article_delta
+            )
+        )
+
+
+# One tag's stored count moved by its delta (``tag_id`` and ``delta`` bound).
+_ADD_TO_TAG = (
+    update(Tag)
+    .where(Tag.id == bindparam("tag_id"))
+    .values(article_count=Tag.article_count + bindparam("delta"))
+)
 
 
 def _lock_tags(tag_ids: Collection[int]) -> None:

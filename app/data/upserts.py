@@ -43,8 +43,10 @@ def insert_ignoring_conflicts(
 
     With ``returning`` (a column), the values of the rows actually inserted.
     The statement is built once per model, dialect and ``returning`` and the
-    rows go as its parameters (one multi-row ``INSERT``, SQLAlchemy's
-    "insertmanyvalues"): ``.values(rows)`` would be compiled anew for each call.
+    rows go as its parameters: ``.values(rows)`` would be compiled anew for
+    each call. With ``returning``, SQLAlchemy sends them as one multi-row
+    ``INSERT`` ("insertmanyvalues"); without, the driver's executemany runs
+    the statement once per row, in one round trip (psycopg's pipeline).
     """
     if not rows:
         return []
