@@ -303,6 +303,41 @@ def test_following_a_user_deleted_as_the_follow_is_written_answers_404(postgres_
             assert db.session.scalar(text("SELECT count(*) FROM follows")) == 0
 
 
+def test_a_new_tag_held_by_another_transaction_times_out_the_batch_cleanly(postgres_url):
+    """PostgreSQL: the rows' statements run in one pipeline; one waiting past the lock
+    timeout fails the request (503) and leaves the connection fit for the next one."""
+    import psycopg
+
+    with app_with_tables(postgres_url, DATABASE_LOCK_TIMEOUT="300ms") as app:
+        client = app.test_client()
+        author = register(client)
+        create_article(client, author, tagList=["known"])
+        article = {"title": "t", "description": "d", "body": "b"}
+        tags = ["aaa", "held", "known", "zzz"]
+        with psycopg.connect(postgres_url.replace("+psycopg", "")) as other:
+            other.execute("INSERT INTO tags (name) VALUES ('held')")  # not committed
+            for _ in range(2):
+                answer = client.post(
+                    "/api/articles",
+                    json={"article": {**article, "tagList": tags}},
+                    headers=auth(author),
+                )
+                assert answer.status_code == 503
+                assert answer.get_json() == {"errors": {"database": ["is busy, please retry"]}}
+            with app.app_context():
+                assert db.session.scalars(select(Tag.name)).all() == ["known"]
+                db.session.rollback()
+            other.rollback()
+
+        answer = client.post(
+            "/api/articles", json={"article": {**article, "tagList": tags}}, headers=auth(author)
+        )
+        assert answer.status_code == 201
+        assert answer.get_json()["article"]["tagList"] == tags
+        assert client.get("/api/tags").get_json() == {"tags": ["known", "aaa", "held", "zzz"]}
+        assert answered(client, tags) == rows_counted(app)
+
+
 # --- the response cache after new tags and follows -------------------------
 
 
