@@ -642,11 +642,6 @@ def create_article_served(client: HttpClient, tags: list[str]) -> str:
     return response.json()["article"]["slug"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fold's UPDATE … CASE has one branch per tag: compiled anew for each new number "
-    "of tags folded, kept in the compiled cache (memory grows with the square of the count)",
-)
 def test_a_fold_compiles_nothing_again_whatever_the_number_of_tags_it_folds(app_folding_late):
     """At one fold a second, a fold takes every tag written in that second: many shapes."""
     app = app_folding_late
