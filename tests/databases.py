@@ -11,6 +11,7 @@ worker) and drops it at the end, through the throwaway environment
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -19,6 +20,12 @@ import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import Engine, event
+from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy.sql.elements import (
+    ReleaseSavepointClause,
+    RollbackToSavepointClause,
+    SavepointClause,
+)
 
 from scripts import throwaway
 from tests.environment import IN_CI as IN_CI  # re-exported: the tests import it from here
@@ -152,3 +159,39 @@ def statements_run(app: Flask, *, transaction_control: bool = True) -> Iterator[
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+_SAVEPOINTS = (SavepointClause, ReleaseSavepointClause, RollbackToSavepointClause)
+
+
+@contextmanager
+def compiled_anew(app: Flask) -> Iterator[list[str]]:
+    """What this thread runs inside the block that SQLAlchemy's compiled cache did not supply.
+
+    Each statement as ``"<CacheStats name>: <statement>"``. Savepoints and
+    ``exec_driver_sql`` text (the change feed's ``NOTIFY``) are not compiled
+    from a construct and are left out.
+    """
+    from app.extensions import db
+
+    with app.app_context():
+        engine: Engine = db.engine
+    owner = threading.get_ident()
+    found: list[str] = []
+
+    def ran(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: Any
+    ) -> None:
+        compiled = context.compiled
+        if threading.get_ident() != owner or compiled is None:
+            return
+        if isinstance(compiled.statement, _SAVEPOINTS):
+            return
+        if context.cache_hit is not CacheStats.CACHE_HIT:
+            found.append(f"{context.cache_hit.name}: {' '.join(statement.split())[:160]}")
+
+    event.listen(engine, "after_cursor_execute", ran)
+    try:
+        yield found
+    finally:
+        event.remove(engine, "after_cursor_execute", ran)

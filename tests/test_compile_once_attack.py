@@ -14,17 +14,14 @@ from __future__ import annotations
 import collections
 import itertools
 import random
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select, text
-from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy import func, select, text
 
 from app import close_app
 from app.data import counters
@@ -33,6 +30,7 @@ from app.extensions import db
 from app.models import CounterDelta, Tag
 from app.profiles import service as profiles
 from tests.apps import app_with_tables, make_app
+from tests.databases import compiled_anew
 from tests.factories import auth, create_article, register
 from tests.listening import wait_for, wait_until_listening
 from tests.serving import HttpClient, ServedApp, storm
@@ -444,29 +442,6 @@ def test_a_reader_on_another_instance_sees_new_tags_and_follows(database_url):
 
 
 # --- compiled once, with the shapes attackers pick ---------------------------
-
-
-@contextmanager
-def compiled_anew(app: Flask) -> Iterator[list[str]]:
-    """Statements run by this thread that the compiled cache did not supply (savepoints aside)."""
-    with app.app_context():
-        engine = db.engine
-    owner = threading.get_ident()
-    found: list[str] = []
-
-    def ran(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: Any):
-        if threading.get_ident() != owner or context.compiled is None:
-            return
-        if "SAVEPOINT" in statement:
-            return
-        if context.cache_hit is not CacheStats.CACHE_HIT:
-            found.append(f"{context.cache_hit.name}: {' '.join(statement.split())[:160]}")
-
-    event.listen(engine, "after_cursor_execute", ran)
-    try:
-        yield found
-    finally:
-        event.remove(engine, "after_cursor_execute", ran)
 
 
 def test_fifty_new_tags_double_follows_and_retags_compile_nothing_again(app_folding_late):

@@ -5,68 +5,18 @@ literal in a clause) has no cache key, so it is compiled again with every
 request: on the write path that costs more CPU than running it
 (docs/performance.md, "Statements compiled once"). Savepoints and
 ``exec_driver_sql`` text (the change feed's ``NOTIFY``) are not compiled
-from a construct and are left out.
+from a construct and are left out. The test apps fold the running totals
+after every write that moves them, in the request: each round's folds take
+a different number of tags.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import pytest
-from sqlalchemy import event
-from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.engine.interfaces import CacheStats
-from sqlalchemy.sql.elements import (
-    ReleaseSavepointClause,
-    RollbackToSavepointClause,
-    SavepointClause,
-)
-
 from app.extensions import db
-from tests.apps import app_with_tables
+from tests.databases import compiled_anew
 from tests.factories import PASSWORD, auth, create_article, register
-
-_SAVEPOINTS = (SavepointClause, ReleaseSavepointClause, RollbackToSavepointClause)
-
-
-@pytest.fixture
-def app(database_url: str) -> Iterator[Any]:
-    """The app with its folds of the running totals left to the end (``close_app``).
-
-    A fold's ``CASE`` has one branch per tag it folds, so its statement is
-    compiled once per number of tags, however many deltas are pending when it
-    runs: a bounded set, and not a request's statement.
-    """
-    with app_with_tables(database_url, COUNTERS_FOLD_INTERVAL=3600) as app:
-        yield app
-
-
-@contextmanager
-def compiled_anew(app: Any) -> Iterator[list[str]]:
-    """The statements this thread runs inside the block that the compiled cache did not supply."""
-    with app.app_context():
-        engine = db.engine
-    owner = threading.get_ident()
-    found: list[str] = []
-
-    def ran(*args: Any) -> None:
-        context: DefaultExecutionContext = args[4]
-        compiled = context.compiled
-        if threading.get_ident() != owner or compiled is None:
-            return
-        if isinstance(compiled.statement, _SAVEPOINTS):
-            return
-        if context.cache_hit is not CacheStats.CACHE_HIT:
-            found.append(f"{context.cache_hit.name}: {' '.join(str(args[2]).split())[:160]}")
-
-    event.listen(engine, "after_cursor_execute", ran)
-    try:
-        yield found
-    finally:
-        event.remove(engine, "after_cursor_execute", ran)
 
 
 def every_request(client: Any, round_: int, new_tags: int) -> None:
