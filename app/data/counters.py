@@ -85,7 +85,8 @@ log = logging.getLogger(__name__)
 def adjust(tag_deltas: Mapping[int, int], article_delta: int = 0) -> bool:
     """Record ``tag_deltas[tag_id]`` for each tag's article count, ``article_delta`` for the total.
 
-    One ``INSERT`` into ``counter_deltas`` (through Core:
+    One prebuilt ``INSERT`` into ``counter_deltas``, the rows its parameters
+    (the driver's executemany: one round trip; through Core:
     ``change_feed.execute_write``), run last, just before the commit; it
     locks no shared row (the foreign key's ``FOR KEY SHARE`` on the tag rows
     lets every other writer, and the fold's update, go on). Nothing to record:
