@@ -1,4 +1,5 @@
-"""Each statement the API runs is compiled once, then found in SQLAlchemy's compiled cache.
+"""Each statement the API runs is compiled once, then found in SQLAlchemy's compiled cache;
+each marshmallow schema it reads or writes with is built once.
 
 A statement built around a request's values (``insert().values(rows)``, a
 literal in a clause) has no cache key, so it is compiled again with every
@@ -13,6 +14,9 @@ a different number of tags.
 from __future__ import annotations
 
 from typing import Any
+
+import marshmallow
+import pytest
 
 from app.extensions import db
 from tests.databases import compiled_anew
@@ -75,6 +79,37 @@ def test_repeating_every_request_compiles_no_statement_again(app):
         for round_, new_tags in enumerate((3, 2), start=2):
             every_request(client, round_, new_tags)
     assert compiled == []
+
+
+def schemas_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the marshmallow schemas built from now on (a list the caller reads later)."""
+    built: list[str] = []
+    original = marshmallow.Schema.__init__
+
+    def counting(schema: marshmallow.Schema, *args: Any, **kwargs: Any) -> None:
+        built.append(type(schema).__name__)
+        original(schema, *args, **kwargs)
+
+    monkeypatch.setattr(marshmallow.Schema, "__init__", counting)
+    return built
+
+
+def test_repeating_every_request_builds_no_schema_again(app, monkeypatch):
+    """A schema passed to ``@blp.arguments`` as a class is built by webargs for every request
+    (its ``__init__`` copies every declared field): the routes pass instances."""
+    client = app.test_client()
+    every_request(client, 0, 2)
+    built = schemas_built(monkeypatch)
+    every_request(client, 1, 2)
+    assert built == []
+
+
+def test_the_schema_count_sees_a_schema_built_per_request(app, monkeypatch):
+    from app.comments.schemas import NewCommentRequestSchema
+
+    built = schemas_built(monkeypatch)
+    NewCommentRequestSchema()
+    assert built == ["NewCommentRequestSchema"]
 
 
 def test_the_check_sees_a_statement_built_from_a_requests_values(app):

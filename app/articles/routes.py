@@ -26,7 +26,7 @@ blp = Blueprint(
 @blp.route("")
 class Articles(MethodView):
     @auth_optional
-    @blp.arguments(ArticleListQuerySchema, location="query")
+    @blp.arguments(ArticleListQuerySchema(), location="query")
     @blp.response(200, MultipleArticlesResponseSchema)
     @blp.doc(operationId="GetArticles")
     def get(self, query):
@@ -39,7 +39,7 @@ class Articles(MethodView):
         return {"articles": articles, "articles_count": count}
 
     @auth_required
-    @blp.arguments(NewArticleRequestSchema)
+    @blp.arguments(NewArticleRequestSchema())
     @blp.response(201, SingleArticleResponseSchema)
     @blp.doc(operationId="CreateArticle")
     def post(self, payload):
@@ -50,7 +50,7 @@ class Articles(MethodView):
 @blp.route("/feed")
 class Feed(MethodView):
     @auth_required
-    @blp.arguments(PaginationQuerySchema, location="query")
+    @blp.arguments(PaginationQuerySchema(), location="query")
     @blp.response(200, MultipleArticlesResponseSchema)
     @blp.doc(operationId="GetArticlesFeed")
     def get(self, query):
@@ -70,7 +70,7 @@ class Article(MethodView):
         return {"article": service.get_article(slug, viewer())}
 
     @auth_required
-    @blp.arguments(UpdateArticleRequestSchema)
+    @blp.arguments(UpdateArticleRequestSchema())
     @blp.response(200, SingleArticleResponseSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")

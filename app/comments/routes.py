@@ -31,7 +31,7 @@ class Comments(MethodView):
         return {"comments": service.list_comments(slug, viewer())}
 
     @auth_required
-    @blp.arguments(NewCommentRequestSchema)
+    @blp.arguments(NewCommentRequestSchema())
     @blp.response(200, SingleCommentResponseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.doc(operationId="CreateArticleComment")

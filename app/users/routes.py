@@ -30,7 +30,7 @@ blp = Blueprint(
 @blp.route("/users/login")
 class Login(MethodView):
     @throttled(LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_ACCOUNT)
-    @blp.arguments(LoginUserRequestSchema)
+    @blp.arguments(LoginUserRequestSchema())
     @blp.response(200, UserResponseSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
@@ -51,7 +51,7 @@ class Login(MethodView):
 @blp.route("/users")
 class Users(MethodView):
     @throttled(REGISTRATIONS_PER_ADDRESS)
-    @blp.arguments(NewUserRequestSchema)
+    @blp.arguments(NewUserRequestSchema())
     @blp.response(201, UserResponseSchema)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.doc(operationId="CreateUser")
@@ -75,7 +75,7 @@ class CurrentUser(MethodView):
         return {"user": service.user_payload(current_user())}
 
     @auth_required
-    @blp.arguments(UpdateUserRequestSchema)
+    @blp.arguments(UpdateUserRequestSchema())
     @blp.response(200, UserResponseSchema)
     @blp.alt_response(412, response=conditional_writes.RESPONSE)
     @blp.doc(operationId="UpdateCurrentUser", parameters=[conditional_writes.PARAMETER_NAME])
