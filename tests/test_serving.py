@@ -161,3 +161,44 @@ def test_in_production_every_line_gunicorn_writes_is_json(tmp_path: Path) -> Non
     (request,) = [entry for entry in entries if entry["logger"] == "app.request"]
     assert (request["path"], request["status"]) == ("/healthz", 200)
     assert [entry for entry in entries if "healthz" in json.dumps(entry)] == [request]
+
+
+def test_gunicorn_builds_no_access_line_of_its_own() -> None:
+    """The application writes the access line; gunicorn's logger would build one to discard."""
+    from gunicorn import glogging
+    from gunicorn.config import Config
+
+    from app.web.request_log import gunicorn_logconfig
+    from app.web.worker import Logger
+
+    config = Config()
+    config.set("logconfig_dict", gunicorn_logconfig("json"))
+
+    assert glogging.Logger(config).access_log_enabled
+    assert not Logger(config).access_log_enabled
+    assert _effective_config()["logger_class"] == "app.web.worker.Logger"
+
+
+def test_the_master_freezes_the_preloaded_app_before_each_fork() -> None:
+    """A worker's full garbage collections then skip the objects the preloaded app built."""
+    script = (
+        "import gc, runpy\n"
+        "hooks = runpy.run_path('gunicorn.conf.py')\n"
+        "import app, wsgi\n"
+        "before = gc.get_freeze_count()\n"
+        "hooks['pre_fork'](None, None)\n"
+        "print(before, gc.get_freeze_count())\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    before, after = map(int, completed.stdout.split()[-2:])
+    assert before == 0
+    assert after > 10_000
