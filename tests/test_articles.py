@@ -48,6 +48,40 @@ def test_tags_are_deduplicated_and_read_back_alphabetically(client, author):
     assert article["tagList"] == ["dragons", "training"]
 
 
+@pytest.mark.parametrize(
+    "tags",
+    [
+        [],
+        ["training", "dragons", "training"],
+        [
+            "Zebra",
+            "apple",
+            "Apple",
+            "ä",
+            "a\u0308",
+            "日本",
+            "\uff46\uff55\uff4c\uff4c",
+            "  padded  ",
+        ],
+    ],
+    ids=["none", "repeated", "cases, accents and widths"],
+)
+def test_the_creations_answer_is_the_articles_answer_to_its_author(client, author, tags):
+    """The creation answers from what it wrote, not by reading the article back: byte for byte
+    what ``GET`` then answers its author, whatever spellings the tags came in."""
+    create_article(client, author, tagList=["apple"])  # one of the tags already exists
+    created = client.post(
+        "/api/articles", json={"article": {**NEW_ARTICLE, "tagList": tags}}, headers=auth(author)
+    )
+
+    read = client.get(
+        f"/api/articles/{created.get_json()['article']['slug']}", headers=auth(author)
+    )
+
+    assert created.status_code == 201
+    assert created.get_data() == read.get_data()
+
+
 def test_tag_list_is_optional(client, author):
     fields = {k: v for k, v in NEW_ARTICLE.items() if k != "tagList"}
 

@@ -72,8 +72,7 @@ def follow(username: str, follower: User) -> dict[str, Any]:
         abort(422, "profile", "cannot follow yourself")
     insert_ignoring_conflicts(Follow, [{"follower_id": follower.id, "followed_id": followed.id}])
     change_feed.purge(f"follows:{follower.id}")
-    commit()
-    return profile_payload(followed, True)
+    return _answer_then_commit(followed, following=True)
 
 
 def unfollow(username: str, follower: User) -> dict[str, Any]:
@@ -83,5 +82,16 @@ def unfollow(username: str, follower: User) -> dict[str, Any]:
         delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
     )
     change_feed.purge(f"follows:{follower.id}")
+    return _answer_then_commit(followed, following=False)
+
+
+def _answer_then_commit(followed: User, *, following: bool) -> dict[str, Any]:
+    """The profile as the write leaves it, taken before the commit.
+
+    The commit expires the user it read: its columns read after it would be
+    read again, a round trip more, and a 404 for a write that succeeded if
+    the user was deleted meanwhile.
+    """
+    payload = profile_payload(followed, following)
     commit()
-    return profile_payload(followed, False)
+    return payload
