@@ -162,12 +162,19 @@ def test_a_create_whose_author_vanished_answers_404(client, author, monkeypatch,
 
     PostgreSQL names the constraint, hence the table; SQLite names neither.
     """
-    insert = articles_service._insert_article
+    insert, insert_tagged = (
+        articles_service._insert_article,
+        articles_service._insert_tagged_article,
+    )
 
-    def insert_for_no_one(values, slug):
-        return insert({**values, "author_id": 10**6}, slug)
+    def insert_for_no_one(values, *args):
+        return insert({**values, "author_id": 10**6}, *args)
+
+    def insert_tagged_for_no_one(values, *args):  # PostgreSQL's one-statement creation
+        return insert_tagged({**values, "author_id": 10**6}, *args)
 
     monkeypatch.setattr(articles_service, "_insert_article", insert_for_no_one)
+    monkeypatch.setattr(articles_service, "_insert_tagged_article", insert_tagged_for_no_one)
 
     response = client.post("/api/articles", json={"article": NEW_ARTICLE}, headers=auth(author))
 

@@ -26,7 +26,10 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal,
+    null,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.exc import IntegrityError
@@ -431,21 +434,23 @@ def _remove_tags(article_id: int) -> list[int]:
     )
 
 
-def _add_tags(article_id: int, names: list[str]) -> list[int]:
+def _add_tags(article_id: int, names: list[str], linked: list[int] | None = None) -> list[int]:
     """Tag the article; the ids of the tags whose rows this statement inserted.
 
     ``names`` are canonical already (``TagName``); duplicates, and names that
     canonicalised to nothing, are dropped (tags read back in code point order).
     New tags are inserted in name order, so concurrent requests creating the
-    same new tags wait for each other instead of deadlocking.
+    same new tags wait for each other instead of deadlocking. ``linked``:
+    the tags already linked to the new article by the statement that
+    inserted it (those first in the ids returned).
     """
     names = _distinct_tags(names)
     if not names:
         return []
-    linked = _link_tags(article_id, names)
-    # The article has no tags yet (new, or untagged under its row lock), so
-    # each existing tag linked one row: fewer means some tags are new. Only
-    # then is ``tags`` written, which waits for writers that moved a count.
+    linked = _link_tags(article_id, names) if linked is None else list(linked)
+    # The article had no tags (new, or untagged under its row lock), so each
+    # existing tag linked one row: fewer means some tags are new. Only then
+    # is ``tags`` written, which waits for writers that moved a count.
     if len(linked) < len(names):
         insert_ignoring_conflicts(Tag, [{"name": name} for name in names])
         linked += _link_tags(article_id, names)
@@ -558,7 +563,9 @@ def _article_insert(dialect: str) -> Any:
     )
 
 
-def _insert_with_unique_slug(values: dict[str, Any], title: str) -> Row[Any]:
+def _insert_with_unique_slug(
+    values: dict[str, Any], title: str, *, first_choice_taken: bool = False
+) -> Row[Any]:
     """Insert a new article under the first free slug from ``title``; its id, slug and times.
 
     The title's base first, one statement and no lookup (most titles). Taken
@@ -567,8 +574,9 @@ def _insert_with_unique_slug(values: dict[str, Any], title: str) -> Row[Any]:
     may take it first (an article whose own title gives that slug), and the
     next attempt chooses again, up to ``SLUG_ATTEMPTS``, then 422. A slug
     conflict is no error here, so no savepoint is needed to go on.
+    ``first_choice_taken``: the caller found the title's base taken already.
     """
-    slug = first_choice(title)
+    slug = None if first_choice_taken else first_choice(title)
     if slug is not None:
         inserted = _insert_article(values, slug)
         if inserted is not None:
@@ -583,6 +591,11 @@ def _insert_with_unique_slug(values: dict[str, Any], title: str) -> Row[Any]:
 def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
     """Create the article, tag it, and answer it as a ``GET`` would, without reading it back.
 
+    PostgreSQL, the title's own slug free and every tag known (most
+    creations): one statement (:func:`_tagged_article_insert`). Otherwise
+    the article's insert (:func:`_insert_with_unique_slug`), then its tags
+    (:func:`_add_tags`), then the totals' deltas.
+
     Every part of the answer is known once the writes succeed: the columns the
     insert returned, the tags it was linked to (names are exact, tags are never
     deleted), no favorites yet, and its author, who cannot follow themselves
@@ -590,9 +603,16 @@ def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
     subquery per column, a fifth of a creation's CPU.
     """
     values = {"author_id": author.id, **{f: data[f] for f in ("title", "description", "body")}}
-    inserted = _insert_with_unique_slug(values, data["title"])
     tags = _distinct_tags(data.get("tag_list", []))
-    added = _add_tags(inserted.id, tags)
+    slug = first_choice(data["title"])
+    one_statement = slug is not None and _dialect() == "postgresql"
+    tagged = _insert_tagged_article(values, slug, tags) if one_statement and slug else None
+    if tagged is not None:
+        inserted, recorded = tagged, list(tagged.linked or [])
+        added = _add_tags(inserted.id, tags, linked=recorded)[len(recorded) :]
+    else:  # SQLite, a title with no slug of its own, or that slug taken (tried just above)
+        inserted = _insert_with_unique_slug(values, data["title"], first_choice_taken=one_statement)
+        added = _add_tags(inserted.id, tags)
     _purge_new_article(inserted.id, author.id, tags)
     payload = {
         **{field: values[field] for field in ("title", "description", "body")},
@@ -605,8 +625,80 @@ def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
         # Before the commit, which expires the user: read after it, it would be read again.
         "author": profile_payload(author, following=False),
     }
-    counters.commit_moving(_tag_deltas(removed=[], added=added), +1)
+    counters.commit_moving(
+        _tag_deltas(removed=[], added=added),
+        article_delta=0 if tagged is not None else +1,
+        recorded=tagged is not None,
+    )
     return payload
+
+
+def _insert_tagged_article(values: dict[str, Any], slug: str, tags: list[str]) -> Row[Any] | None:
+    """PostgreSQL: :func:`_tagged_article_insert` under ``slug``; ``None`` if it is taken."""
+    return change_feed.execute_write(
+        _tagged_article_insert(),
+        {**values, "slug": slug, "now": utcnow(), "names": tags},
+        inserts_into=("articles", "article_tags", "counter_deltas"),
+    ).first()
+
+
+@cache
+def _tagged_article_insert() -> Any:
+    """SQL (PostgreSQL): a new article, its links to the named tags that exist, and the totals'
+    deltas, in one statement: one round trip where a creation took three.
+
+    ``WITH new_article AS (INSERT INTO articles … ON CONFLICT (slug) DO NOTHING
+    RETURNING …), new_links AS (INSERT INTO article_tags SELECT … FROM
+    new_article, tags WHERE tags.name IN (…) ORDER BY tags.id ON CONFLICT DO
+    NOTHING RETURNING tag_id), … INSERT INTO counter_deltas (+1 per tag
+    linked, +1 for the articles total) SELECT id, slug, created_at,
+    updated_at, (the tag ids linked) FROM new_article``. A taken slug inserts
+    nothing at all and returns no row. The statement's parts see the
+    database as it began, not each other's rows: hence each reads the rows
+    the part before returned.
+    """
+    article = (
+        insert_ignoring_conflicts_on(Article, ["slug"], "postgresql")
+        .values(
+            slug=_SLUG,
+            title=bindparam("title", type_=String),
+            description=bindparam("description", type_=String),
+            body=bindparam("body", type_=String),
+            author_id=bindparam("author_id", type_=Integer),
+            created_at=_NOW,
+            updated_at=_NOW,
+        )
+        .returning(Article.id, Article.slug, Article.created_at, Article.updated_at)
+        .cte("new_article")
+    )
+    links = (
+        insert_selected_ignoring_conflicts_statement(
+            ArticleTag,
+            ["article_id", "tag_id"],
+            select(article.c.id, Tag.id)
+            .select_from(article)
+            .join(Tag, Tag.name.in_(bindparam("names", expanding=True)))
+            .order_by(Tag.id),
+            "postgresql",
+        )
+        .returning(ArticleTag.tag_id)
+        .cte("new_links")
+    )
+    one = literal(1, Integer)
+    deltas = counters.recording(
+        union_all(
+            select(links.c.tag_id, one),
+            select(null(), one).select_from(article),
+        )
+    ).cte("new_deltas")
+    linked = select(array_agg(links.c.tag_id)).scalar_subquery()
+    return select(
+        article.c.id,
+        article.c.slug,
+        article.c.created_at,
+        article.c.updated_at,
+        linked.label("linked"),
+    ).add_cte(deltas)
 
 
 def _purge_new_article(article_id: int, author_id: int, tags: list[str]) -> None:

@@ -115,7 +115,7 @@ CASCADING = {"CASCADE", "SET NULL", "SET DEFAULT"}
 _WRITTEN = "change_feed_tables_written"
 _INSERTED = "change_feed_tables_inserted"  # written by inserts only: no cascade to widen
 _UNCHANGED = "change_feed_statements_changed_nothing"  # DML ran, and changed no row
-_WRITES_INTO = "change_feed_writes_into"  # execution option: (session info, table, inserting)
+_WRITES_INTO = "change_feed_writes_into"  # execution option: (session info, tables, inserting)
 _PURGED = "change_feed_keys_purged"
 _BEGUN = "change_feed_connection_begun"
 _IDLE = TransactionStatus.IDLE
@@ -671,14 +671,17 @@ def _executed(state: ORMExecuteState) -> None:
     if (state.is_insert or state.is_update or state.is_delete) and table is not None:
         inserting = state.is_insert and not _may_update(state.statement)
         state.update_execution_options(
-            **{_WRITES_INTO: (state.session.info, table.name, inserting)}
+            **{_WRITES_INTO: (state.session.info, (table.name,), inserting)}
         )
     else:
         _written(state.session).add(EVERY_TABLE)
 
 
 def execute_write(
-    statement: Any, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    statement: Any,
+    parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    inserts_into: tuple[str, ...] = (),
 ) -> CursorResult[Any]:
     """Run a prebuilt ``INSERT``/``UPDATE``/``DELETE`` on the session's connection, through Core.
 
@@ -689,13 +692,23 @@ def execute_write(
     caller's business). The session's transaction begins as for any of its
     statements, and the table is noted as :func:`_executed` notes it for a
     statement the session runs; the result is Core's (rows, ``rowcount``).
+
+    ``inserts_into``: for a ``SELECT`` whose writes are the inserts in its
+    ``WITH`` clause (PostgreSQL), the tables they insert into; such a
+    statement that returns no row counts as one that changed none.
     """
     session = db.session()
-    inserting = statement.is_insert and not _may_update(statement)
+    if inserts_into:
+        tables, inserting = inserts_into, True
+    else:
+        tables, inserting = (
+            (statement.table.name,),
+            (statement.is_insert and not _may_update(statement)),
+        )
     return session.connection().execute(
         statement,
         parameters,
-        execution_options={_WRITES_INTO: (session.info, statement.table.name, inserting)},
+        execution_options={_WRITES_INTO: (session.info, tables, inserting)},
     )
 
 
@@ -710,11 +723,11 @@ def _statement_ran(
     target = None if context is None else context.execution_options.get(_WRITES_INTO)
     if target is None:
         return
-    info, table, inserting = target
+    info, tables, inserting = target
     if context.dialect.name == "postgresql" and not many and cursor.rowcount == 0:
         info[_UNCHANGED] = True
         return
-    info.setdefault(_INSERTED if inserting else _WRITTEN, set()).add(table)
+    info.setdefault(_INSERTED if inserting else _WRITTEN, set()).update(tables)
 
 
 # --- writes outside the app's sessions (PostgreSQL) -------------------------

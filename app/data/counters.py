@@ -9,9 +9,11 @@ A total is its stored value (``tags.article_count``, the ``counters`` row
 ``articles``) plus the sum of its *pending deltas* (``counter_deltas``: a tag
 id, or NULL for the articles total, and a signed change). Every write that
 adds or removes an article or an article's tag appends its deltas (one
-``INSERT``, just before the commit, :func:`adjust`): what its own statements
-changed, the rows a ``DELETE … RETURNING`` or an ``INSERT … ON CONFLICT DO
-NOTHING RETURNING`` reports, never what was read beforehand. Appending locks
+``INSERT``, just before the commit, :func:`adjust`; a creation on
+PostgreSQL, in the statement that inserts it and links its tags,
+:func:`recording`): what its own statements changed, the rows a ``DELETE …
+RETURNING`` or an ``INSERT … ON CONFLICT DO NOTHING RETURNING`` reports,
+never what was read beforehand. Appending locks
 no shared row, so concurrent creations with the same tags no longer queue on
 the tag rows from their update to their commit.
 
@@ -125,15 +127,28 @@ def close(app: Flask) -> None:
         pacer.close()
 
 
-def commit_moving(tag_deltas: Mapping[int, int], article_delta: int = 0) -> None:
+def recording(rows: Any) -> Any:
+    """SQL: ``INSERT INTO counter_deltas (tag_id, delta)`` the rows ``rows`` selects.
+
+    For a write that records its deltas in the statement that makes them (a
+    ``WITH`` clause on PostgreSQL), then ends with ``commit_moving(...,
+    recorded=True)``. ``tag_id`` NULL is the articles total.
+    """
+    return insert(CounterDelta).from_select(["tag_id", "delta"], rows)
+
+
+def commit_moving(
+    tag_deltas: Mapping[int, int], article_delta: int = 0, *, recorded: bool = False
+) -> None:
     """Record the deltas last (:func:`adjust`), commit the request, then ask for a :func:`fold`.
 
     The one way a write that moves running totals ends: a failed commit
     answers as app/data/unit_of_work.py says and folds nothing. The fold runs
     now, or within ``COUNTERS_FOLD_INTERVAL`` in a thread of its own
-    (app/data/pacing.py).
+    (app/data/pacing.py). ``recorded``: the write's own statements recorded
+    deltas too (:func:`recording`), so a fold is due even if these are none.
     """
-    moved = adjust(tag_deltas, article_delta)
+    moved = adjust(tag_deltas, article_delta) or recorded
     commit()
     if moved:
         current_app.extensions[EXTENSION].ask()
