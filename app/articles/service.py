@@ -604,9 +604,10 @@ def create_article(author: User, data: dict[str, Any]) -> dict[str, Any]:
     """
     values = {"author_id": author.id, **{f: data[f] for f in ("title", "description", "body")}}
     tags = _distinct_tags(data.get("tag_list", []))
-    slug = first_choice(data["title"])
+    slug, tagged = first_choice(data["title"]), None
     one_statement = slug is not None and _dialect() == "postgresql"
-    tagged = _insert_tagged_article(values, slug, tags) if one_statement and slug else None
+    if one_statement and slug is not None:
+        tagged = _insert_tagged_article(values, slug, tags)
     if tagged is not None:
         inserted, recorded = tagged, list(tagged.linked or [])
         added = _add_tags(inserted.id, tags, linked=recorded)[len(recorded) :]
@@ -649,7 +650,7 @@ def _tagged_article_insert() -> Any:
 
     ``WITH new_article AS (INSERT INTO articles … ON CONFLICT (slug) DO NOTHING
     RETURNING …), new_links AS (INSERT INTO article_tags SELECT … FROM
-    new_article, tags WHERE tags.name IN (…) ORDER BY tags.id ON CONFLICT DO
+    new_article JOIN tags ON tags.name IN (…) ORDER BY tags.id ON CONFLICT DO
     NOTHING RETURNING tag_id), … INSERT INTO counter_deltas (+1 per tag
     linked, +1 for the articles total) SELECT id, slug, created_at,
     updated_at, (the tag ids linked) FROM new_article``. A taken slug inserts
