@@ -257,12 +257,20 @@ def test_a_write_answers_its_user_from_before_its_commit(client, count_queries, 
 
 
 def creation_statements(client, count_queries, author, title):
-    """What a creation titled ``title`` runs before its commit (the fold left out)."""
+    """What a creation titled ``title`` runs before its commit (the fold left out).
+
+    The token's user is left out too: read, or remembered (app/data/known_users.py)
+    once the change feed listens, which it may not yet do when the request starts.
+    """
     article = {"title": title, "description": "d", "body": "b", "tagList": []}
     with count_queries() as counter:
         response = client.post("/api/articles", json={"article": article}, headers=auth(author))
     assert response.status_code == 201, response.get_json()
-    statements = [" ".join(s.split()) for s in counter.statements if not is_notification(s)]
+    statements = [
+        " ".join(s.split())
+        for s in counter.statements
+        if not is_notification(s) and not reads_a_user_by_id(s)
+    ]
     recorded = max(n for n, s in enumerate(statements) if "INSERT INTO counter_deltas" in s)
     return response.get_json()["article"]["slug"], statements[: recorded + 1]
 
@@ -278,14 +286,14 @@ def article_writes(statements):
 def test_a_create_whose_slug_is_free_writes_the_article_in_one_statement(
     client, count_queries, database_url
 ):
-    """Viewer, ``INSERT … ON CONFLICT (slug) DO NOTHING RETURNING id, …``, deltas (PostgreSQL:
-    the deltas in the insert's statement)."""
+    """``INSERT … ON CONFLICT (slug) DO NOTHING RETURNING id, …``, deltas (PostgreSQL: the
+    deltas in the insert's statement)."""
     author = register(client, username="writer")
 
     slug, statements = creation_statements(client, count_queries, author, "Free title")
 
     assert slug == "free-title"
-    assert len(statements) == (2 if database_url.startswith("postgresql") else 3), statements
+    assert len(statements) == (1 if database_url.startswith("postgresql") else 2), statements
     assert len(article_writes(statements)) == 1, statements
     assert "ON CONFLICT (slug) DO NOTHING" in article_writes(statements)[0]
     assert not any("pg_advisory" in s or "LIKE" in s for s in statements), statements
@@ -303,7 +311,7 @@ def test_a_create_whose_slug_is_taken_looks_up_the_next_suffix(client, count_que
 
     assert slug == "taken-title-2"
     lock = 1 if database_url.startswith("postgresql") else 0
-    assert len(statements) == 5 + lock, statements
+    assert len(statements) == 4 + lock, statements
     assert len(article_writes(statements)) == 2, statements  # no savepoint
 
 
