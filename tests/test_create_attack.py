@@ -15,6 +15,7 @@ import collections
 import itertools
 import random
 import threading
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -28,7 +29,8 @@ from app.data import counters
 from app.extensions import db
 from app.models import TAG_MAX_LENGTH
 from app.profiles import service as profiles_service
-from tests.apps import app_with_tables, make_app
+from tests import databases
+from tests.apps import app_with_tables, make_app, served_on
 from tests.factories import auth, create_article, register
 from tests.listening import wait_for, wait_until_listening
 from tests.serving import HttpClient, ServedApp, storm
@@ -281,12 +283,33 @@ def _spell(name: str, rng: random.Random) -> str:
     return rng.choice([name, f" {name}\u200b", fullwidth(name), f"\ufeff{name}  "])
 
 
+@pytest.fixture(params=databases.PARAMS)
+def served_folding_every_write(
+    request: pytest.FixtureRequest, tmp_path: Any, worker_id: str
+) -> Iterator[ServedApp]:
+    """The served app folding after every write: folds race the creations' own deltas."""
+    with served_on(
+        request.param, tmp_path, f"served_{worker_id}", COUNTERS_FOLD_INTERVAL="0"
+    ) as served:
+        yield served
+
+
 def test_a_storm_of_same_titled_creations_over_known_and_new_tags_counts_exactly(
     served_app: ServedApp,
 ) -> None:
     """Same titles (slugs taken as they race), tags half known, half new to all of them at once,
     with retags and deletes of older articles: no 500, unique slugs, every creation's answer its
     later GET, and every total equal to its rows."""
+    _storm_of_creations(served_app)
+
+
+def test_the_same_storm_with_a_fold_after_every_write_counts_exactly(
+    served_folding_every_write: ServedApp,
+) -> None:
+    _storm_of_creations(served_folding_every_write)
+
+
+def _storm_of_creations(served_app: ServedApp) -> None:
     rng = random.Random(11)  # noqa: S311 - tag choices, not secrets
     known = [f"k{n}" for n in range(12)]
     fresh = [f"f{n}" for n in range(12)] + [f"F{n}" for n in range(4)]
@@ -373,7 +396,10 @@ def test_cached_lists_show_each_creation_at_once_here_and_soon_on_another_instan
             )
             author, viewer = register(writer), register(writer)
             create_article(writer, author, title="Base", tagList=["known", "Known"])
+            follow_url = f"/api/profiles/{author['username']}/follow"
+            assert writer.post(follow_url, headers=auth(viewer)).status_code == 200
             urls = [
+                ("/api/articles/feed", auth(viewer)),
                 ("/api/tags", {}),
                 ("/api/articles", {}),
                 ("/api/articles?tag=known", {}),
@@ -730,3 +756,55 @@ def test_follow_and_unfollow_answer_the_profile_its_get_then_answers(client):
         read = client.get(url.removesuffix("/follow"), headers=auth(follower))
         assert answer.status_code == 200, method
         assert answer.get_data() == read.get_data(), method
+
+
+def test_creations_racing_their_authors_deletion_answer_201_404_or_401_and_leave_no_orphan(
+    served_app: ServedApp,
+) -> None:
+    """An operator deletes the author while eight creations (known and new tags, a taken
+    slug) are in flight: each creation lands before the deletion (and goes with it), or fails
+    cleanly: its insert's foreign key (404), or its token's user gone (401). Never a 500."""
+    author = served_app.register("leaving")
+    bystander = served_app.register("staying")
+    keeper = served_app.client(bystander)
+    assert (
+        keeper.post(
+            "/api/articles",
+            json={"article": {"title": "Same", "description": "d", "body": "b", "tagList": ["k"]}},
+        ).status_code
+        == 201
+    )
+    clients = [served_app.client(author) for _ in range(8)]
+
+    def create(n: int) -> Any:
+        title = "Same" if n % 2 else f"Mine {n}"
+        return clients[n].post(
+            "/api/articles",
+            json={
+                "article": {
+                    "title": title,
+                    "description": "d",
+                    "body": "b",
+                    "tagList": ["k", f"new{n % 3}"],
+                }
+            },
+        )
+
+    def delete_author() -> None:
+        with served_app.app.app_context():
+            db.session.execute(text("DELETE FROM users WHERE username = 'leaving'"))
+            db.session.commit()
+            db.session.remove()
+
+    calls: list[Any] = [partial(create, n) for n in range(4)] + [delete_author]
+    calls += [partial(create, n) for n in range(4, 8)]
+    answers = [a for a in storm(calls, threads=9) if a is not None]
+    statuses = collections.Counter(a.status_code for a in answers)
+    assert set(statuses) <= {201, 401, 404}, [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 404:
+            assert answer.json() == {"errors": {"profile": ["not found"]}}
+    assert served_app.sql("SELECT count(*) FROM articles")[0][0] == 1  # the bystander's
+    assert served_app.sql("SELECT count(*) FROM article_tags")[0][0] == 1
+    for c in [keeper, *clients]:
+        c.close()
