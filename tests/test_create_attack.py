@@ -435,14 +435,34 @@ def test_cached_lists_show_each_creation_at_once_here_and_soon_on_another_instan
             close_app(uncached_app)
 
 
-def test_the_creation_answers_its_author_as_stored_while_a_profile_change_is_in_flight(
-    postgres_url,
+def create_in_flight(client: FlaskClient, author: dict[str, Any]) -> tuple[Any, str]:
+    created = client.post(
+        "/api/articles",
+        json={"article": {"title": "In flight", "description": "d", "body": "b"}},
+        headers=auth(author),
+    )
+    return created, f"/api/articles/{created.get_json()['article']['slug']}"
+
+
+def comment_in_flight(client: FlaskClient, author: dict[str, Any]) -> tuple[Any, str]:
+    slug = create_article(client, author)["slug"]
+    commented = client.post(
+        f"/api/articles/{slug}/comments",
+        json={"comment": {"body": "In flight"}},
+        headers=auth(author),
+    )
+    return commented, f"/api/articles/{slug}/comments"
+
+
+@pytest.mark.parametrize("write", [create_in_flight, comment_in_flight], ids=["create", "comment"])
+def test_a_write_answers_its_author_as_stored_while_a_profile_change_is_in_flight(
+    postgres_url, write
 ):
     """The author changed their profile on another instance, whose notice has not reached this
-    one yet (the listener is slow): the token's user is the remembered row, but the article's
-    ``GET`` (never cached yet) reads the stored one, and so must the creation's answer.
+    one yet (the listener is slow): the token's user is the remembered row, but the ``GET``
+    that follows (never cached yet) reads the stored one, and so must the write's answer.
 
-    Reading the article back gave the stored profile; the answer built from the request's
+    Reading the article back gave the stored profile; an answer built from the request's
     ``current_user`` gives the remembered one until the notice arrives."""
     with app_with_tables(postgres_url) as here_app:
         there_app = make_app(postgres_url)
@@ -465,16 +485,16 @@ def test_the_creation_answers_its_author_as_stored_while_a_profile_change_is_in_
                 "/api/user", json={"user": {"bio": "changed there"}}, headers=auth(author)
             )
             assert changed.status_code == 200
-            created = here.post(
-                "/api/articles",
-                json={"article": {"title": "In flight", "description": "d", "body": "b"}},
-                headers=auth(author),
-            )
-            slug = created.get_json()["article"]["slug"]
-            read = uncached_app.test_client().get(f"/api/articles/{slug}", headers=auth(author))
+            written, url = write(here, author)
+            read = uncached_app.test_client().get(url, headers=auth(author))
 
-            assert read.get_json()["article"]["author"]["bio"] == "changed there"
-            assert created.get_data() == read.get_data()
+            answered, stored = written.get_json(), read.get_json()
+            if "comment" in answered:
+                answered, stored = answered["comment"], stored["comments"][0]
+            else:
+                answered, stored = answered["article"], stored["article"]
+            assert stored["author"]["bio"] == "changed there"
+            assert answered == stored
         finally:
             released.set()
             feed.heard = heard

@@ -12,7 +12,7 @@ from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
 from app.models import MAX_ID, Article, Comment, User, utcnow
-from app.profiles.service import is_following, profile_payload, viewer_id
+from app.profiles.service import is_following, profile_payload, stored_profile, viewer_id
 from app.web import conditional_writes
 
 
@@ -30,14 +30,14 @@ def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
     ).join(User, User.id == Comment.author_id)
 
 
-def _payload(row: Any, author: Any = None) -> dict[str, Any]:
-    """A comment's answer from its row; the author's profile from ``author``, else the row's."""
+def _payload(row: Any) -> dict[str, Any]:
+    """A comment's answer from its row, with its author's ``username``, ``bio``, ``image``."""
     return {
         "id": row.id,
         "body": row.body,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-        "author": profile_payload(row if author is None else author, row.following),
+        "author": profile_payload(row, row.following),
     }
 
 
@@ -59,8 +59,9 @@ def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
 def _new_comment_insert() -> Any:
     """SQL: the comment, on the article the slug names (none: nothing inserted).
 
-    ``INSERT … SELECT … RETURNING`` the comment's columns and whether its
-    author follows themselves (as every comment's ``following`` is read), with
+    ``INSERT … SELECT … RETURNING`` the comment's columns, its author's
+    profile as stored (``stored_profile``) and whether its author follows
+    themselves (as every comment's ``following`` is read), with
     ``author_id``, ``body``, ``now`` and ``slug`` bound.
     """
     author_id = bindparam("author_id", type_=Integer)
@@ -79,8 +80,9 @@ def _new_comment_insert() -> Any:
             Comment.body,
             Comment.created_at,
             Comment.updated_at,
-            # the comment's author is ``author_id``: the subquery names no column of
+            # the comment's author is ``author_id``: the subqueries name no column of
             # ``comments`` (RETURNING does not correlate: it would join a second one)
+            *stored_profile(author_id),
             is_following(author_id, author_id).label("following"),
         )
     )
@@ -92,10 +94,10 @@ _NEW_COMMENT = _new_comment_insert()
 def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
     """Comment on the article; 404 if it is gone, even if it went while this ran.
 
-    One statement finds the article, inserts and returns the comment as
-    stored (nothing when there is no article); the author is the one this
-    request authenticated. Answered from what it returned, before the
-    commit, as a re-read would have answered.
+    One statement finds the article, inserts and returns the comment and its
+    author's profile as stored (nothing when there is no article); the
+    author is the one this request authenticated. Answered from what it
+    returned, before the commit, as a re-read would have answered.
     """
     inserted = change_feed.execute_write(
         _NEW_COMMENT, {"author_id": author.id, "body": body, "now": utcnow(), "slug": slug}
@@ -103,7 +105,7 @@ def add_comment(slug: str, author: User, body: str) -> dict[str, Any]:
     if inserted is None:
         abort(404, "article", "not found")
     change_feed.purge(f"comments:{inserted.article_id}")
-    payload = _payload(inserted, author)
+    payload = _payload(inserted)
     commit()
     return payload
 

@@ -28,6 +28,21 @@ def profile_payload(person: User | Row[Any], following: object) -> dict[str, Any
     }
 
 
+def stored_profile(user_id: Any) -> list[ColumnElement[Any]]:
+    """SQL: user ``user_id``'s ``username``, ``bio`` and ``image`` as stored, labelled so.
+
+    For a write's ``RETURNING`` or its last ``SELECT``: its answer then shows
+    the author as the database has them, as the ``GET`` that follows does, and
+    not as this process remembers the token's user (app/data/known_users.py),
+    which a profile change made through another instance moves only once its
+    notice arrives. ``user_id`` is a bound parameter or a column.
+    """
+    return [
+        select(column).where(User.id == user_id).scalar_subquery().label(column.key)
+        for column in (User.username, User.bio, User.image)
+    ]
+
+
 def is_following(follower_id: Any, author_id: Any) -> ColumnElement[bool]:
     """SQL: does ``follower_id`` follow ``author_id``?
 
