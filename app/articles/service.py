@@ -544,13 +544,14 @@ def _answer_then_commit(
 
 
 def _insert_article(values: dict[str, Any], slug: str) -> Row[Any] | None:
-    """``INSERT … ON CONFLICT (slug) DO NOTHING RETURNING id, slug, created_at, updated_at``.
+    """``INSERT … ON CONFLICT (slug) DO NOTHING RETURNING`` (:func:`_article_insert`).
 
-    The new row's columns, ``None`` if the slug is taken. ``created_at`` and
-    ``updated_at`` come from the columns' defaults. Any other violation (the
-    author deleted meanwhile: a foreign key) raises. PostgreSQL: a slug
-    inserted by a transaction not yet committed makes the statement wait for
-    it, and find it taken if that one commits.
+    The new row's id, slug and times and its author's profile as stored,
+    ``None`` if the slug is taken. ``created_at`` and ``updated_at`` come
+    from the columns' defaults. Any other violation (the author deleted
+    meanwhile: a foreign key) raises. PostgreSQL: a slug inserted by a
+    transaction not yet committed makes the statement wait for it, and find
+    it taken if that one commits.
     """
     statement = _article_insert(_dialect())
     return change_feed.execute_write(statement, {**values, "slug": slug}).first()
@@ -664,7 +665,8 @@ def _tagged_article_insert() -> Any:
     new_article JOIN tags ON tags.name IN (…) ORDER BY tags.id ON CONFLICT DO
     NOTHING RETURNING tag_id), … INSERT INTO counter_deltas (+1 per tag
     linked, +1 for the articles total) SELECT id, slug, created_at,
-    updated_at, (the tag ids linked) FROM new_article``. A taken slug inserts
+    updated_at, (the author's profile as stored), (the tag ids linked) FROM
+    new_article``. A taken slug inserts
     nothing at all and returns no row. The statement's parts see the
     database as it began, not each other's rows: hence each reads the rows
     the part before returned.

@@ -698,13 +698,8 @@ def execute_write(
     statement that returns no row counts as one that changed none.
     """
     session = db.session()
-    if inserts_into:
-        tables, inserting = inserts_into, True
-    else:
-        tables, inserting = (
-            (statement.table.name,),
-            (statement.is_insert and not _may_update(statement)),
-        )
+    tables = inserts_into or (statement.table.name,)
+    inserting = bool(inserts_into) or (statement.is_insert and not _may_update(statement))
     return session.connection().execute(
         statement,
         parameters,
