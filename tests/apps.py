@@ -125,6 +125,23 @@ def apps_on(database_url: str, **defaults: Any) -> Iterator[Callable[..., Flask]
             close_app(app)
 
 
+@contextmanager
+def writer_reader_uncached(database_url: str) -> Iterator[tuple[Any, Any, Any]]:
+    """Test clients of three instances on fresh tables: a writer, a cached reader whose
+    change feed listens, and one with no response cache (fresh answers to compare with)."""
+    from tests.listening import wait_until_listening
+
+    with app_with_tables(database_url) as writer_app:
+        reader_app = make_app(database_url)
+        uncached_app = make_app(database_url, RESPONSE_CACHE=False)
+        try:
+            wait_until_listening(reader_app)
+            yield tuple(a.test_client() for a in (writer_app, reader_app, uncached_app))
+        finally:
+            close_app(reader_app)
+            close_app(uncached_app)
+
+
 def reset_database(app: Flask) -> None:
     """Drop every table the models know, and Alembic's version table.
 

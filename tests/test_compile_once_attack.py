@@ -28,8 +28,7 @@ from app.data import counters
 from app.data.upserts import insert_ignoring_conflicts
 from app.extensions import db
 from app.models import CounterDelta, Tag
-from app.profiles import service as profiles
-from tests.apps import app_with_tables, make_app
+from tests.apps import app_with_tables, make_app, writer_reader_uncached
 from tests.databases import compiled_anew
 from tests.factories import auth, create_article, register
 from tests.listening import wait_for, wait_until_listening
@@ -279,28 +278,6 @@ def test_following_twice_and_unfollowing_twice_keep_flag_and_feed_right(client):
     }
 
 
-def test_following_a_user_deleted_as_the_follow_is_written_answers_404(postgres_url, monkeypatch):
-    """PostgreSQL (SQLite runs one writer at a time): the foreign key fails, no 500."""
-    with app_with_tables(postgres_url) as app:
-        client = app.test_client()
-        author, reader = register(client), register(client)
-        found = profiles.get_user
-
-        def vanishing(username: str) -> Any:
-            user = found(username)
-            with db.engine.begin() as other:
-                other.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
-            return user
-
-        monkeypatch.setattr(profiles, "get_user", vanishing)
-        answer = client.post(f"/api/profiles/{author['username']}/follow", headers=auth(reader))
-
-        assert answer.status_code == 404
-        assert answer.get_json() == {"errors": {"profile": ["not found"]}}
-        with app.app_context():
-            assert db.session.scalar(text("SELECT count(*) FROM follows")) == 0
-
-
 def test_a_new_tag_held_by_another_transaction_times_out_the_batch_cleanly(postgres_url):
     """PostgreSQL: the rows' statements run in one pipeline; one waiting past the lock
     timeout fails the request (503) and leaves the connection fit for the next one."""
@@ -402,43 +379,33 @@ def test_new_tags_and_follows_move_every_cached_answer_that_shows_them(cached_an
 
 def test_a_reader_on_another_instance_sees_new_tags_and_follows(database_url):
     """A cached reader on another instance: the notice (or ``data_version``) reaches it."""
-    with app_with_tables(database_url) as writer_app:
-        reader_app = make_app(database_url)
-        uncached_app = make_app(database_url, RESPONSE_CACHE=False)
-        try:
-            wait_until_listening(reader_app)
-            writer, reader, uncached = (
-                a.test_client() for a in (writer_app, reader_app, uncached_app)
+    with writer_reader_uncached(database_url) as (writer, reader, uncached):
+        author, follower = register(writer), register(writer)
+        follow_url = f"/api/profiles/{author['username']}/follow"
+        reads = [
+            ("/api/tags", {}),
+            ("/api/articles?tag=fresh1", {}),
+            (f"/api/profiles/{author['username']}", auth(follower)),
+            ("/api/articles/feed", auth(follower)),
+        ]
+
+        def same() -> bool:
+            return all(
+                reader.get(u, headers=h).get_data() == uncached.get(u, headers=h).get_data()
+                for u, h in reads
             )
-            author, follower = register(writer), register(writer)
-            follow_url = f"/api/profiles/{author['username']}/follow"
-            reads = [
-                ("/api/tags", {}),
-                ("/api/articles?tag=fresh1", {}),
-                (f"/api/profiles/{author['username']}", auth(follower)),
-                ("/api/articles/feed", auth(follower)),
-            ]
 
-            def same() -> bool:
-                return all(
-                    reader.get(u, headers=h).get_data() == uncached.get(u, headers=h).get_data()
-                    for u, h in reads
-                )
-
-            writes = [
-                partial(create_article, writer, author, tagList=["fresh0", "fresh1"]),
-                partial(writer.post, follow_url, headers=auth(follower)),
-                partial(create_article, writer, author, tagList=["fresh1", "fresh2"]),
-                partial(writer.delete, follow_url, headers=auth(follower)),
-            ]
-            for write in writes:
-                for url, headers in reads:  # cached on the reader
-                    reader.get(url, headers=headers)
-                write()
-                wait_for(same)
-        finally:
-            close_app(reader_app)
-            close_app(uncached_app)
+        writes = [
+            partial(create_article, writer, author, tagList=["fresh0", "fresh1"]),
+            partial(writer.post, follow_url, headers=auth(follower)),
+            partial(create_article, writer, author, tagList=["fresh1", "fresh2"]),
+            partial(writer.delete, follow_url, headers=auth(follower)),
+        ]
+        for write in writes:
+            for url, headers in reads:  # cached on the reader
+                reader.get(url, headers=headers)
+            write()
+            wait_for(same)
 
 
 # --- compiled once, with the shapes attackers pick ---------------------------

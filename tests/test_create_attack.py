@@ -30,7 +30,7 @@ from app.extensions import db
 from app.models import TAG_MAX_LENGTH
 from app.profiles import service as profiles_service
 from tests import databases
-from tests.apps import app_with_tables, make_app, served_on
+from tests.apps import app_with_tables, make_app, served_on, writer_reader_uncached
 from tests.factories import auth, create_article, register
 from tests.listening import wait_for, wait_until_listening
 from tests.serving import HttpClient, ServedApp, storm
@@ -48,6 +48,17 @@ def created_and_read(client: FlaskClient, author: dict[str, Any], **fields: Any)
     read = client.get(f"/api/articles/{slug}", headers=auth(author))
     assert read.status_code == 200
     return created, read
+
+
+def post_article(client: HttpClient, title: str, tags: list[str]) -> Any:
+    """``POST /api/articles`` through a served app's client; its response, whatever it is."""
+    article = {"title": title, "description": "d", "body": "b", "tagList": tags}
+    return client.post("/api/articles", json={"article": article})
+
+
+def change_profile(client: FlaskClient, user: dict[str, Any], **fields: str) -> None:
+    changed = client.put("/api/user", json={"user": fields}, headers=auth(user))
+    assert changed.status_code == 200, changed.get_json()
 
 
 # --- the answer is the article's GET answer, byte for byte --------------------
@@ -129,12 +140,7 @@ def test_the_creation_answers_its_get_whatever_the_title(client, titles):
 
 def test_the_creation_answers_its_get_for_an_author_with_bio_and_image_just_changed(client):
     author = register(client)
-    changed = client.put(
-        "/api/user",
-        json={"user": {"bio": "new bio \u00e9", "image": "https://example.com/a.png"}},
-        headers=auth(author),
-    )
-    assert changed.status_code == 200
+    change_profile(client, author, bio="new bio \u00e9", image="https://example.com/a.png")
     created, read = created_and_read(client, author, title="After the change", tagList=["t"])
 
     assert created.get_json()["article"]["author"]["bio"] == "new bio \u00e9"
@@ -386,53 +392,42 @@ def _storm_of_creations(served_app: ServedApp) -> None:
 def test_cached_lists_show_each_creation_at_once_here_and_soon_on_another_instance(database_url):
     """Every path a creation takes (one statement; slug taken; reserved; new tags): the writer's
     cached lists equal fresh ones as soon as it answers, another instance's once it hears."""
-    with app_with_tables(database_url) as writer_app:
-        reader_app = make_app(database_url)
-        uncached_app = make_app(database_url, RESPONSE_CACHE=False)
-        try:
-            wait_until_listening(reader_app)
-            writer, reader, uncached = (
-                a.test_client() for a in (writer_app, reader_app, uncached_app)
-            )
-            author, viewer = register(writer), register(writer)
-            create_article(writer, author, title="Base", tagList=["known", "Known"])
-            follow_url = f"/api/profiles/{author['username']}/follow"
-            assert writer.post(follow_url, headers=auth(viewer)).status_code == 200
-            urls = [
-                ("/api/articles/feed", auth(viewer)),
-                ("/api/tags", {}),
-                ("/api/articles", {}),
-                ("/api/articles?tag=known", {}),
-                ("/api/articles?tag=Known", {}),
-                ("/api/articles?tag=new1", {}),
-                ("/api/articles?tag=new2", {}),
-                (f"/api/articles?author={author['username']}", {}),
-                ("/api/articles", auth(viewer)),
-                ("/api/articles?tag=known", auth(author)),
+    with writer_reader_uncached(database_url) as (writer, reader, uncached):
+        author, viewer = register(writer), register(writer)
+        create_article(writer, author, title="Base", tagList=["known", "Known"])
+        follow_url = f"/api/profiles/{author['username']}/follow"
+        assert writer.post(follow_url, headers=auth(viewer)).status_code == 200
+        urls = [
+            ("/api/articles/feed", auth(viewer)),
+            ("/api/tags", {}),
+            ("/api/articles", {}),
+            ("/api/articles?tag=known", {}),
+            ("/api/articles?tag=Known", {}),
+            ("/api/articles?tag=new1", {}),
+            ("/api/articles?tag=new2", {}),
+            (f"/api/articles?author={author['username']}", {}),
+            ("/api/articles", auth(viewer)),
+            ("/api/articles?tag=known", auth(author)),
+        ]
+
+        def answers(client: FlaskClient) -> list[tuple[int, bytes]]:
+            return [
+                (r.status_code, r.get_data()) for r in (client.get(u, headers=h) for u, h in urls)
             ]
 
-            def answers(client: FlaskClient) -> list[tuple[int, bytes]]:
-                return [
-                    (r.status_code, r.get_data())
-                    for r in (client.get(u, headers=h) for u, h in urls)
-                ]
-
-            writes = [
-                ("Fresh", ["known"]),  # one statement, every tag known
-                ("Base", ["Known"]),  # the slug taken
-                ("Feed", ["known", "new1"]),  # reserved, a new tag
-                ("Fresh two", [fullwidth("known"), "new2", "NEW2"]),  # one statement, new tags
-            ]
-            for title, tags in writes:
-                answers(writer)
-                answers(reader)
-                assert writer.get("/api/tags").headers["X-Cache"] == "hit"
-                create_article(writer, author, title=title, tagList=tags)
-                assert answers(writer) == answers(uncached), title
-                wait_for(lambda: answers(reader) == answers(uncached))
-        finally:
-            close_app(reader_app)
-            close_app(uncached_app)
+        writes = [
+            ("Fresh", ["known"]),  # one statement, every tag known
+            ("Base", ["Known"]),  # the slug taken
+            ("Feed", ["known", "new1"]),  # reserved, a new tag
+            ("Fresh two", [fullwidth("known"), "new2", "NEW2"]),  # one statement, new tags
+        ]
+        for title, tags in writes:
+            answers(writer)
+            answers(reader)
+            assert writer.get("/api/tags").headers["X-Cache"] == "hit"
+            create_article(writer, author, title=title, tagList=tags)
+            assert answers(writer) == answers(uncached), title
+            wait_for(lambda: answers(reader) == answers(uncached))
 
 
 def create_in_flight(client: FlaskClient, author: dict[str, Any]) -> tuple[Any, str]:
@@ -505,16 +500,22 @@ def test_a_write_answers_its_author_as_stored_while_a_profile_change_is_in_fligh
 # --- follow and unfollow of a user deleted as they run (PostgreSQL) ------------
 
 
+def two_users_and_the_follow_url(client: FlaskClient, method: str) -> tuple[Any, Any, str]:
+    """The followed user, the follower and the follow URL; before an unfollow, followed."""
+    followed, follower = register(client), register(client)
+    url = f"/api/profiles/{followed['username']}/follow"
+    if method == "DELETE":
+        assert client.post(url, headers=auth(follower)).status_code == 200
+    return followed, follower, url
+
+
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 def test_following_or_unfollowing_a_user_deleted_just_before_the_write_never_answers_500(
     postgres_url, monkeypatch, method
 ):
     with app_with_tables(postgres_url) as app:
         client = app.test_client()
-        followed, follower = register(client), register(client)
-        url = f"/api/profiles/{followed['username']}/follow"
-        if method == "DELETE":
-            assert client.post(url, headers=auth(follower)).status_code == 200
+        _, follower, url = two_users_and_the_follow_url(client, method)
         found = profiles_service.get_user
 
         def vanishing(username: str) -> Any:
@@ -544,10 +545,7 @@ def test_a_follow_or_unfollow_written_before_the_user_is_deleted_answers_200(
     follows row the unfollow deleted): the answer, taken before the commit, is the write's."""
     with app_with_tables(postgres_url) as app:
         client = app.test_client()
-        followed, follower = register(client), register(client)
-        url = f"/api/profiles/{followed['username']}/follow"
-        if method == "DELETE":
-            assert client.post(url, headers=auth(follower)).status_code == 200
+        followed, follower, url = two_users_and_the_follow_url(client, method)
         purge = profiles_service.change_feed.purge
         deletions: list[threading.Thread] = []
 
@@ -704,17 +702,7 @@ def test_creations_retitles_and_deletes_racing_for_one_slug_answer_and_count_exa
     owned: list[tuple[int, str]] = []
     for n, client in enumerate(clients):
         for title in (f"Old {n}", "Same"):
-            response = client.post(
-                "/api/articles",
-                json={
-                    "article": {
-                        "title": title,
-                        "description": "d",
-                        "body": "b",
-                        "tagList": ["shared", f"own{n}"],
-                    }
-                },
-            )
+            response = post_article(client, title, ["shared", f"own{n}"])
             assert response.status_code == 201, response.text
             owned.append((n, response.json()["article"]["slug"]))
     old = [(n, slug) for n, slug in owned if slug.startswith("old-")]
@@ -764,12 +752,7 @@ def test_follow_and_unfollow_answer_the_profile_its_get_then_answers(client):
     """Taken before the commit, the answer is still byte for byte the profile's ``GET``."""
     followed = register(client, username="Kay\u00e9")
     follower = register(client)
-    changed = client.put(
-        "/api/user",
-        json={"user": {"bio": "b\u00e9o", "image": "https://example.com/k.png"}},
-        headers=auth(followed),
-    )
-    assert changed.status_code == 200
+    change_profile(client, followed, bio="b\u00e9o", image="https://example.com/k.png")
     for method in ("POST", "POST", "DELETE", "DELETE", "POST"):
         url = "/api/profiles/kay\u00e9/follow"  # as people read it: another case
         answer = client.open(url, method=method, headers=auth(follower))
@@ -797,18 +780,7 @@ def test_creations_racing_their_authors_deletion_answer_201_404_or_401_and_leave
     clients = [served_app.client(author) for _ in range(8)]
 
     def create(n: int) -> Any:
-        title = "Same" if n % 2 else f"Mine {n}"
-        return clients[n].post(
-            "/api/articles",
-            json={
-                "article": {
-                    "title": title,
-                    "description": "d",
-                    "body": "b",
-                    "tagList": ["k", f"new{n % 3}"],
-                }
-            },
-        )
+        return post_article(clients[n], "Same" if n % 2 else f"Mine {n}", ["k", f"new{n % 3}"])
 
     def delete_author() -> None:
         with served_app.app.app_context():
