@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.data import change_feed
 from app.data.change_feed import _may_write
 from app.extensions import db
 from tests import databases
@@ -306,3 +307,19 @@ def test_a_commit_with_a_savepoint_still_open_commits_all_once_and_announces(mak
     assert sum("COMMIT" in s for s in statements) == 1, statements
     wait_for(lambda: client.get(path).get_json()["profile"]["bio"] == "inner", 3.0)
     assert client.get(path).get_json()["profile"]["image"] == "https://x/i.png"
+
+
+def test_a_prebuilt_write_is_noted_with_every_table_it_writes_its_with_clause_included() -> None:
+    """``execute_write`` reads the tables off the statement: the one-statement creation's
+    ``WITH`` clause inserts into three; a delete is no insert (it may cascade)."""
+    from sqlalchemy import select
+
+    from app.articles import service as articles
+
+    assert change_feed._writes(articles._tagged_article_insert()) == (
+        ("article_tags", "articles", "counter_deltas"),
+        True,
+    )
+    assert change_feed._writes(articles._FAVORITE_DELETE) == (("favorites",), False)
+    with pytest.raises(TypeError):
+        change_feed._writes(select(1))

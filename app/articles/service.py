@@ -651,7 +651,6 @@ def _insert_tagged_article(values: dict[str, Any], slug: str, tags: list[str]) -
     return change_feed.execute_write(
         _tagged_article_insert(),
         {**values, "slug": slug, "now": utcnow(), "names": tags},
-        inserts_into=("articles", "article_tags", "counter_deltas"),
     ).first()
 
 

@@ -88,7 +88,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import psycopg
@@ -99,6 +99,8 @@ from sqlalchemy import Connection, CursorResult, Engine, MetaData, event, inspec
 from sqlalchemy.dialects.postgresql import dml as postgresql_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
 
 from app.extensions import db
 from app.models import Base
@@ -678,10 +680,7 @@ def _executed(state: ORMExecuteState) -> None:
 
 
 def execute_write(
-    statement: Any,
-    parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-    *,
-    inserts_into: tuple[str, ...] = (),
+    statement: Any, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
 ) -> CursorResult[Any]:
     """Run a prebuilt ``INSERT``/``UPDATE``/``DELETE`` on the session's connection, through Core.
 
@@ -690,21 +689,33 @@ def execute_write(
     about a third of the statement's CPU, and such a statement needs none of
     it (no loaded object to synchronise, nothing pending to autoflush: the
     caller's business). The session's transaction begins as for any of its
-    statements, and the table is noted as :func:`_executed` notes it for a
-    statement the session runs; the result is Core's (rows, ``rowcount``).
-
-    ``inserts_into``: for a ``SELECT`` whose writes are the inserts in its
-    ``WITH`` clause (PostgreSQL), the tables they insert into; such a
-    statement that returns no row counts as one that changed none.
+    statements, and the tables it writes are noted as :func:`_executed` notes
+    a statement the session runs (:func:`_writes`); the result is Core's
+    (rows, ``rowcount``). A ``SELECT`` whose writes are in its ``WITH``
+    clause (PostgreSQL) that returns no row counts as one that changed none.
     """
     session = db.session()
-    tables = inserts_into or (statement.table.name,)
-    inserting = bool(inserts_into) or (statement.is_insert and not _may_update(statement))
+    tables, inserting = _writes(statement)
     return session.connection().execute(
         statement,
         parameters,
         execution_options={_WRITES_INTO: (session.info, tables, inserting)},
     )
+
+
+@lru_cache(maxsize=1024)  # prebuilt statements: a handful, each walked once
+def _writes(statement: Any) -> tuple[tuple[str, ...], bool]:
+    """The tables ``statement`` writes, its ``WITH`` clause's included, and whether it only
+    inserts (no upsert that may update: an insert sets off no cascade).
+
+    Read off the statement itself, so a part added to it is noted with it.
+    ``TypeError`` for a statement that writes nothing.
+    """
+    dml: list[Any] = [part for part in visitors.iterate(statement) if isinstance(part, UpdateBase)]
+    if not dml:
+        raise TypeError(f"execute_write runs a statement that writes, not {statement!r}")
+    tables = tuple(sorted({part.table.name for part in dml}))
+    return tables, all(part.is_insert and not _may_update(part) for part in dml)
 
 
 @event.listens_for(Engine, "after_cursor_execute")
