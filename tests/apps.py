@@ -20,6 +20,7 @@ from app import close_app, create_app
 from app.extensions import db
 from scripts import throwaway
 from tests import databases
+from tests.listening import wait_until_listening
 from tests.serving import ServedApp
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
@@ -129,8 +130,6 @@ def apps_on(database_url: str, **defaults: Any) -> Iterator[Callable[..., Flask]
 def writer_reader_uncached(database_url: str) -> Iterator[tuple[Any, Any, Any]]:
     """Test clients of three instances on fresh tables: a writer, a cached reader whose
     change feed listens, and one with no response cache (fresh answers to compare with)."""
-    from tests.listening import wait_until_listening
-
     with app_with_tables(database_url) as writer_app:
         reader_app = make_app(database_url)
         uncached_app = make_app(database_url, RESPONSE_CACHE=False)

@@ -164,18 +164,30 @@ def test_in_production_every_line_gunicorn_writes_is_json(tmp_path: Path) -> Non
 
 
 def test_gunicorn_builds_no_access_line_of_its_own() -> None:
-    """The application writes the access line; gunicorn's logger would build one to discard."""
-    from gunicorn import glogging
-    from gunicorn.config import Config
+    """The application writes the access line; gunicorn's logger would build one to discard.
 
-    from app.web.request_log import gunicorn_logconfig
-    from app.web.worker import Logger
+    In a process of its own: a gunicorn logger applies its logging configuration there.
+    """
+    script = (
+        "from gunicorn import glogging\n"
+        "from gunicorn.config import Config\n"
+        "from app.web.request_log import gunicorn_logconfig\n"
+        "from app.web.worker import Logger\n"
+        "config = Config()\n"
+        "config.set('logconfig_dict', gunicorn_logconfig('json'))\n"
+        "print(glogging.Logger(config).access_log_enabled, Logger(config).access_log_enabled)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
 
-    config = Config()
-    config.set("logconfig_dict", gunicorn_logconfig("json"))
-
-    assert glogging.Logger(config).access_log_enabled
-    assert not Logger(config).access_log_enabled
+    assert completed.stdout.split()[-2:] == ["True", "False"]
     assert _effective_config()["logger_class"] == "app.web.worker.Logger"
 
 
