@@ -56,18 +56,21 @@ def main(argv: list[str] | None = None) -> int:
         with environment(
             arguments.database, port=arguments.port, probe=arguments.probe, label="throwaway"
         ) as served:
-            print(
-                f"throwaway server: gunicorn on {served.base_url} "
-                f"({arguments.database}, pid {served.server.process.pid})",
-                file=sys.stderr,
-                flush=True,
-            )
-            if command:
-                return _run(command, served)
             try:
+                print(
+                    f"throwaway server: gunicorn on {served.base_url} "
+                    f"({arguments.database}, pid {served.server.process.pid})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if command:
+                    return _run(command, served)
                 return _serve_until_stopped(served.server)
             except KeyboardInterrupt:
-                pass  # Ctrl-C is how this mode ends: a clean exit, once cleaned up below
+                if command:  # before the command started (_run answers for it once it has)
+                    raise
+                # Ctrl-C is how this mode ends, once the server is announced (a caller
+                # may signal as soon as it reads the line): a clean exit, cleaned up below
     except (ThrowawayError, ScratchUnavailable) as error:
         print(f"throwaway server: {error}", file=sys.stderr)
         return 1
