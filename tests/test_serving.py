@@ -38,6 +38,19 @@ def _start(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _python(script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by this Python in a process of its own, in the test environment."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
 def _effective_config(**env: str) -> dict[str, str]:
     """gunicorn's own view of its settings (``--print-config``): name -> value."""
     completed = subprocess.run(
@@ -177,15 +190,7 @@ def test_gunicorn_builds_no_access_line_of_its_own() -> None:
         "config.set('logconfig_dict', gunicorn_logconfig('json'))\n"
         "print(glogging.Logger(config).access_log_enabled, Logger(config).access_log_enabled)\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    completed = _python(script)
 
     assert completed.stdout.split()[-2:] == ["True", "False"]
     assert _effective_config()["logger_class"] == "app.web.worker.Logger"
@@ -201,15 +206,7 @@ def test_the_master_freezes_the_preloaded_app_before_each_fork() -> None:
         "hooks['pre_fork'](None, None)\n"
         "print(before, gc.get_freeze_count())\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    completed = _python(script)
 
     before, after = map(int, completed.stdout.split()[-2:])
     assert before == 0
