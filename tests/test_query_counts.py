@@ -76,7 +76,13 @@ def test_comment_list_statements_do_not_grow_with_comments(client, count_queries
     )
 
     assert few == many
-    assert many <= 3  # viewer, article, comments
+    assert many <= 2  # viewer; the article and its comments
+
+
+def test_an_anonymous_comment_list_is_one_statement(client, count_queries, world):
+    url = f"/api/articles/{world['slugs'][0]}/comments"
+
+    assert statements_for(client, count_queries, url, {}) == 1
 
 
 def test_tag_list_is_one_statement(client, count_queries, world):

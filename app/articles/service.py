@@ -327,6 +327,12 @@ def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]]
     return _page(viewer, {}, limit, offset, tag=False, author=False, favorited=False, feed=True)
 
 
+# Whom the viewer follows, up to one past FEED_AUTHOR_KEYS (``viewer_id`` bound).
+_FOLLOWED_AUTHORS = (
+    select(Follow.followed_id).where(Follow.follower_id == _VIEWER).limit(FEED_AUTHOR_KEYS + 1)
+)
+
+
 def _depends_on_followed_authors(viewer: User) -> None:
     """The feed holds the articles of whom ``viewer`` follows: their ``list:author:<id>``.
 
@@ -336,11 +342,7 @@ def _depends_on_followed_authors(viewer: User) -> None:
     change_feed.depends_on(f"follows:{viewer.id}")
     if not change_feed.collecting():
         return
-    followed = db.session.scalars(
-        select(Follow.followed_id)
-        .where(Follow.follower_id == viewer.id)
-        .limit(FEED_AUTHOR_KEYS + 1)
-    ).all()
+    followed = db.session.scalars(_FOLLOWED_AUTHORS, {"viewer_id": viewer.id}).all()
     if len(followed) > FEED_AUTHOR_KEYS:
         change_feed.depends_on("list:all")
     elif not followed:
@@ -382,13 +384,6 @@ def _article_payload(row: Row[Any] | None, viewer: User | None) -> dict[str, Any
         abort(404, "article", "not found")
     _depends_on_rows([row], viewer)
     return _payloads([row], with_body=True)[0]
-
-
-def find_article_id(slug: str) -> int:
-    article_id = db.session.scalar(select(Article.id).where(Article.slug == slug))
-    if article_id is None:
-        abort(404, "article", "not found")
-    return article_id
 
 
 def _own_article(slug: str, user: User, *, deleting: bool = False) -> Article:

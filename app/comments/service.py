@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, delete, insert, select
+from sqlalchemy import Integer, Select, String, bindparam, delete, insert, select
 
-from app.articles.service import find_article_id
 from app.data import change_feed
 from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
 from app.models import MAX_ID, Article, Comment, User, utcnow
-from app.profiles.service import is_following, profile_payload, stored_profile, viewer_id
+from app.profiles.service import is_following, profile_payload, stored_profile
 from app.web import conditional_writes
 
+_VIEWER = bindparam("viewer_id", type_=Integer)
 
-def _comment_query(viewer: User | None) -> Select[*tuple[Any, ...]]:
-    return select(
-        Comment.id,
-        Comment.body,
-        Comment.created_at,
-        Comment.updated_at,
-        User.username,
-        User.bio,
-        User.image,
-        Comment.author_id,
-        is_following(viewer_id(viewer), Comment.author_id).label("following"),
-    ).join(User, User.id == Comment.author_id)
+
+@cache
+def _comments_statement(signed_in: bool) -> Select[Any]:
+    """SQL: the article ``slug`` names and its comments with their authors, newest first.
+
+    One row per comment, each with ``article_id``; one row whose comment
+    columns are NULL when the article has none; no row when no article has
+    the slug. One statement, one round trip, built once per kind of viewer.
+    """
+    return (
+        select(
+            Article.id.label("article_id"),
+            Comment.id,
+            Comment.body,
+            Comment.created_at,
+            Comment.updated_at,
+            User.username,
+            User.bio,
+            User.image,
+            Comment.author_id,
+            is_following(_VIEWER if signed_in else None, Comment.author_id).label("following"),
+        )
+        .select_from(Article)
+        .outerjoin(Comment, Comment.article_id == Article.id)
+        .outerjoin(User, User.id == Comment.author_id)
+        .where(Article.slug == bindparam("slug", type_=String))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
 
 
 def _payload(row: Any) -> dict[str, Any]:
@@ -42,18 +59,25 @@ def _payload(row: Any) -> dict[str, Any]:
 
 
 def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
-    article_id = find_article_id(slug)
-    rows = db.session.execute(
-        _comment_query(viewer)
-        .where(Comment.article_id == article_id)
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    """The article's comments, newest first; 404 if no article has the slug."""
+    found = db.session.execute(
+        _comments_statement(viewer is not None), {"slug": slug, **_viewer(viewer)}
     ).all()
-    change_feed.depends_on(f"comments:{article_id}", *(f"user:{row.author_id}" for row in rows))
+    if not found:
+        abort(404, "article", "not found")
+    rows = [row for row in found if row.id is not None]
+    change_feed.depends_on(
+        f"comments:{found[0].article_id}", *(f"user:{row.author_id}" for row in rows)
+    )
     if not rows:
         change_feed.depends_on("no-rows")
     if viewer is not None:
         change_feed.depends_on(f"follows:{viewer.id}")
     return [_payload(row) for row in rows]
+
+
+def _viewer(viewer: User | None) -> dict[str, Any]:
+    return {} if viewer is None else {"viewer_id": viewer.id}
 
 
 def _new_comment_insert() -> Any:
