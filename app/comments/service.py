@@ -19,7 +19,7 @@ _VIEWER = bindparam("viewer_id", type_=Integer)
 
 
 @cache
-def _comments_statement(signed_in: bool) -> Select[Any]:
+def _comments_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
     """SQL: the article ``slug`` names and its comments with their authors, newest first.
 
     One row per comment, each with ``article_id``; one row whose comment
