@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, delete, insert, select
+from sqlalchemy import Integer, Select, String, bindparam, delete, insert, join, select
 
 from app.data import change_feed
 from app.data.unit_of_work import commit
@@ -40,8 +40,9 @@ def _comments_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
             is_following(_VIEWER if signed_in else None, Comment.author_id).label("following"),
         )
         .select_from(Article)
-        .outerjoin(Comment, Comment.article_id == Article.id)
-        .outerjoin(User, User.id == Comment.author_id)
+        .outerjoin(
+            join(Comment, User, User.id == Comment.author_id), Comment.article_id == Article.id
+        )
         .where(Article.slug == bindparam("slug", type_=String))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
