@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import auth, create_article, favorite, register
+from tests.factories import auth, create_article, favorite, follow, register
 
 
 @pytest.fixture
@@ -72,3 +72,24 @@ def test_favorite_requires_a_token(client, article, method):
     response = getattr(client, method)(f"/api/articles/{article['slug']}/favorite")
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("method", ["post", "delete"])
+def test_a_favorites_answer_is_the_articles_answer_after_it(client, reader, method):
+    """Byte for byte what ``GET`` then answers the same user: the count others' favorites
+    make, this user's change, the tags, the author's profile and whether they follow them."""
+    author = register(client, username="jake")
+    follow(client, reader, "jake")
+    article = create_article(client, author, tagList=["zebra", "apple"])
+    url = f"/api/articles/{article['slug']}"
+    for other in ("kim", "lee"):
+        favorite(client, register(client, username=other), article["slug"])
+    if method == "delete":
+        favorite(client, reader, article["slug"])
+
+    changed = getattr(client, method)(f"{url}/favorite", headers=auth(reader))
+    read = client.get(url, headers=auth(reader))
+
+    assert changed.status_code == 200
+    assert changed.get_data() == read.get_data()
+    assert changed.get_json()["article"]["favoritesCount"] == (3 if method == "post" else 2)

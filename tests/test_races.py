@@ -434,3 +434,28 @@ def test_favorites_racing_unfavorites_answer_200(served_app: ServedApp) -> None:
 
     article = served_app.client().get(f"/api/articles/{slug}").json()["article"]
     assert article["favoritesCount"] == served_app.sql("SELECT count(*) FROM favorites")[0][0]
+
+
+def test_one_users_favorites_at_once_all_answer_what_the_rows_say(served_app: ServedApp) -> None:
+    """Every answer counts the one row the user's requests leave, and the others' rows.
+
+    The request that wrote the row answers from its own statement (PostgreSQL),
+    which reads the database as it began; the others changed nothing and read
+    the answer afterwards.
+    """
+    author = served_app.register("author")
+    fan = served_app.register("fan")
+    slug = create_article(served_app.client(author))["slug"]
+    served_app.client(served_app.register("other")).post(f"/api/articles/{slug}/favorite")
+    clients = [served_app.client(fan) for _ in range(8)]
+    path = f"/api/articles/{slug}/favorite"
+    for _ in range(ROUNDS):
+        for method, favorited, count in (("post", True, 2), ("delete", False, 1)):
+            responses = fire(*(partial(getattr(c, method), path) for c in clients))
+            assert statuses(responses) == {200: len(clients)}
+            answers = {
+                (r.json()["article"]["favorited"], r.json()["article"]["favoritesCount"])
+                for r in responses
+            }
+            assert answers == {(favorited, count)}
+            assert served_app.sql("SELECT count(*) FROM favorites")[0][0] == count

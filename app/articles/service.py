@@ -88,11 +88,27 @@ def _favorited(signed_in: bool) -> ColumnElement[bool]:
     return exists().where(Favorite.article_id == Article.id, Favorite.user_id == _VIEWER)
 
 
+def _favorites_count() -> ScalarSelect[int]:
+    """SQL: how many users favorited the article (a subquery on ``Article.id``)."""
+    return select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
+
+
 @cache
 def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[Any]:
-    favorites_count = (
-        select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
-    )
+    return select(
+        *_answer_columns(dialect, signed_in, with_body, _favorites_count(), _favorited(signed_in))
+    ).join(User, User.id == Article.author_id)
+
+
+def _answer_columns(
+    dialect: str,
+    signed_in: bool,
+    with_body: bool,
+    favorites_count: ColumnElement[int],
+    favorited: ColumnElement[bool],
+) -> list[Any]:
+    """The columns an article's answer is made of (:func:`_payloads`), from ``articles`` and
+    its author's ``users`` row; ``viewer_id`` bound when ``signed_in``."""
     columns: list[Any] = [
         Article.id,
         Article.slug,
@@ -105,13 +121,13 @@ def _article_columns(dialect: str, signed_in: bool, with_body: bool) -> Select[A
         User.bio,
         User.image,
         favorites_count.label("favorites_count"),
-        _favorited(signed_in).label("favorited"),
+        favorited.label("favorited"),
         is_following(_VIEWER if signed_in else None, Article.author_id).label("following"),
         _tag_names(dialect).label("tag_names"),
     ]
     if with_body:
         columns.append(Article.body)
-    return select(*columns).join(User, User.id == Article.author_id)
+    return columns
 
 
 def _tag_names(dialect: str) -> ScalarSelect[Any]:
@@ -779,27 +795,65 @@ _FAVORITE_DELETE = (
 
 
 def favorite(slug: str, user: User) -> dict[str, Any]:
-    """Favorite an article; favoriting twice is not an error.
-
-    One statement finds the article and inserts; when there is no article it
-    inserts nothing, and the answer's re-read is the 404.
-    """
-    inserted = change_feed.execute_write(
-        _favorite_insert(_dialect()), {"user_id": user.id, "now": utcnow(), "slug": slug}
-    ).first()
-    if inserted is not None:
-        _purge_favorite(inserted.article_id, user)
-    return _answer_then_commit(slug, user)
+    """Favorite an article; favoriting twice is not an error (:func:`_change_favorite`)."""
+    return _change_favorite(slug, user, adding=True)
 
 
 def unfavorite(slug: str, user: User) -> dict[str, Any]:
-    """Remove a favorite; removing it twice is not an error (no article: the re-read's 404)."""
-    deleted = change_feed.execute_write(
-        _FAVORITE_DELETE, {"user_id": user.id, "slug": slug}
-    ).first()
-    if deleted is not None:
-        _purge_favorite(deleted.article_id, user)
-    return _answer_then_commit(slug, user)
+    """Remove a favorite; removing it twice is not an error (:func:`_change_favorite`)."""
+    return _change_favorite(slug, user, adding=False)
+
+
+def _change_favorite(slug: str, user: User, *, adding: bool) -> dict[str, Any]:
+    """Add or remove the user's favorite of the article the slug names, and answer the article.
+
+    One statement finds the article and writes (:func:`_favorite_change`). On
+    PostgreSQL it also returns the answer when it changed a row; otherwise
+    (SQLite, or nothing changed: already so, or no article, whose re-read is
+    the 404) the answer is read after it, in the same transaction.
+    """
+    dialect = _dialect()
+    parameters = {"user_id": user.id, "viewer_id": user.id, "slug": slug}
+    if adding:
+        parameters["now"] = utcnow()
+    changed = change_feed.execute_write(_favorite_change(dialect, adding), parameters).first()
+    if changed is None:
+        return _answer_then_commit(slug, user)
+    _purge_favorite(changed.article_id, user)
+    if dialect != "postgresql":
+        return _answer_then_commit(slug, user)
+    payload = _article_payload(changed, user)
+    counters.commit_moving({}, 0)
+    return payload
+
+
+@cache
+def _favorite_change(dialect: str, adding: bool) -> Any:
+    """SQL: the favorite added (:func:`_favorite_insert`) or removed (:data:`_FAVORITE_DELETE`).
+
+    Its rows are the rows it changed, each with ``article_id``. On PostgreSQL
+    the write is a ``WITH`` part and each row is also the article's answer as
+    the write leaves it (:func:`_answer_columns`, ``viewer_id`` bound): the
+    parts of one statement see the database as it began, not each other's
+    rows, so the count read is the one before the write, moved by the row
+    this request added or removed, and ``favorited`` is what it asked for. A
+    statement that changed no row returns none (``execute_write``: nothing
+    to notify) and the caller reads the answer.
+    """
+    write = _favorite_insert(dialect) if adding else _FAVORITE_DELETE
+    if dialect != "postgresql":
+        return write
+    changed = write.cte("changed_favorite")
+    count = _favorites_count() + (1 if adding else -1)
+    return (
+        select(
+            changed.c.article_id,
+            *_answer_columns(dialect, True, True, count, literal(adding)),
+        )
+        .select_from(changed)
+        .join(Article, Article.id == changed.c.article_id)
+        .join(User, User.id == Article.author_id)
+    )
 
 
 def _purge_favorite(article_id: int, user: User) -> None:
