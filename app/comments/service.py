@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, delete, insert, join, select
+from sqlalchemy import Integer, Select, String, bindparam, delete, insert, select
 
 from app.data import change_feed
 from app.data.unit_of_work import commit
@@ -40,9 +40,10 @@ def _comments_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
             is_following(_VIEWER if signed_in else None, Comment.author_id).label("following"),
         )
         .select_from(Article)
-        .outerjoin(
-            join(Comment, User, User.id == Comment.author_id), Comment.article_id == Article.id
-        )
+        # Flat outer joins: every comment has its author (a foreign key), and SQLite
+        # would materialise a parenthesised (comments JOIN users) whole, scanning both.
+        .outerjoin(Comment, Comment.article_id == Article.id)
+        .outerjoin(User, User.id == Comment.author_id)
         .where(Article.slug == bindparam("slug", type_=String))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
