@@ -44,6 +44,14 @@ def comments_url(slug: str) -> str:
     return f"/api/articles/{slug}/comments"
 
 
+def commented_article(client: FlaskClient, **fields: Any) -> tuple[Any, Any, str]:
+    """jake's article (``fields`` as ``create_article`` takes them) with one comment by anna."""
+    jake, anna = register(client, username="jake"), register(client, username="anna")
+    slug = create_article(client, jake, **fields)["slug"]
+    add_comment(client, anna, slug)
+    return jake, anna, slug
+
+
 def warmed(client: FlaskClient, url: str, headers: dict[str, str] | None = None) -> None:
     """``url`` answered from the cache (a notice of an earlier write may still clear it)."""
 
@@ -263,9 +271,7 @@ def test_zero_then_one_then_no_comment_cached_equals_uncached(pair):
 
 def test_following_and_unfollowing_a_commenter_moves_the_viewers_cached_list(pair):
     cached, uncached = pair
-    jake, anna = register(uncached, username="jake"), register(uncached, username="anna")
-    slug = create_article(uncached, jake)["slug"]
-    add_comment(uncached, anna, slug)
+    jake, _anna, slug = commented_article(uncached)
     url = comments_url(slug)
 
     for expected, write in ((True, "post"), (False, "delete")):
@@ -286,9 +292,7 @@ def test_following_and_unfollowing_a_commenter_moves_the_viewers_cached_list(pai
 )
 def test_a_commenter_editing_their_profile_moves_the_cached_list(pair, change):
     cached, uncached = pair
-    jake, anna = register(uncached, username="jake"), register(uncached, username="anna")
-    slug = create_article(uncached, jake)["slug"]
-    add_comment(uncached, anna, slug)
+    jake, anna, slug = commented_article(uncached)
     url = comments_url(slug)
     for headers in ({}, auth(jake)):
         warmed(cached, url, headers)
@@ -304,9 +308,7 @@ def test_a_commenter_editing_their_profile_moves_the_cached_list(pair, change):
 
 def test_a_commenter_editing_their_profile_through_another_instance_reaches_the_cache(pair):
     cached, uncached = pair
-    jake, anna = register(uncached, username="jake"), register(uncached, username="anna")
-    slug = create_article(uncached, jake)["slug"]
-    add_comment(uncached, anna, slug)
+    _jake, anna, slug = commented_article(uncached)
     url = comments_url(slug)
     warmed(cached, url)
 
@@ -320,9 +322,7 @@ def test_a_commenter_editing_their_profile_through_another_instance_reaches_the_
 
 def test_a_deleted_article_lists_404_cached_or_not(pair):
     cached, uncached = pair
-    jake, anna = register(uncached, username="jake"), register(uncached, username="anna")
-    slug = create_article(uncached, jake, title="Soon Gone")["slug"]
-    add_comment(uncached, anna, slug)
+    jake, _anna, slug = commented_article(uncached, title="Soon Gone")
     url = comments_url(slug)
     for headers in ({}, auth(jake)):
         warmed(cached, url, headers)
@@ -557,9 +557,7 @@ def test_tags_built_once_read_the_deltas_not_yet_folded(database_url):
 
 def test_cached_and_uncached_lists_share_an_etag_and_both_answer_304(pair):
     cached, uncached = pair
-    jake, anna = register(uncached, username="jake"), register(uncached, username="anna")
-    slug = create_article(uncached, jake)["slug"]
-    add_comment(uncached, anna, slug)
+    jake, _anna, slug = commented_article(uncached)
     url = comments_url(slug)
     for headers in ({}, auth(jake)):
         warmed(cached, url, headers)
