@@ -56,7 +56,13 @@ from app.models import (
     User,
     utcnow,
 )
-from app.profiles.service import is_following, profile_payload, stored_profile
+from app.profiles.service import (
+    VIEWER,
+    is_following,
+    profile_payload,
+    stored_profile,
+    viewer_parameters,
+)
 from app.text import canonical_tag, identity_key
 from app.web import conditional_writes
 
@@ -71,7 +77,6 @@ FEED_AUTHOR_KEYS = 100
 # Statements are built once per shape (who asks, which filters) with bound
 # parameters, and reused: building and hashing a select this size costs more
 # CPU than running it.
-_VIEWER = bindparam("viewer_id", type_=Integer)
 _TAG = bindparam("tag", type_=String)
 _AUTHOR = bindparam("author", type_=String)
 _FAVORITED = bindparam("favorited", type_=String)
@@ -85,7 +90,7 @@ _NOW = bindparam("now", type_=Favorite.created_at.type)
 def _favorited(signed_in: bool) -> ColumnElement[bool]:
     if not signed_in:
         return false()
-    return exists().where(Favorite.article_id == Article.id, Favorite.user_id == _VIEWER)
+    return exists().where(Favorite.article_id == Article.id, Favorite.user_id == VIEWER)
 
 
 def _favorites_count() -> ScalarSelect[int]:
@@ -122,7 +127,7 @@ def _answer_columns(
         User.image,
         favorites_count.label("favorites_count"),
         favorited.label("favorited"),
-        is_following(_VIEWER if signed_in else None, Article.author_id).label("following"),
+        is_following(VIEWER if signed_in else None, Article.author_id).label("following"),
         _tag_names(dialect).label("tag_names"),
     ]
     if with_body:
@@ -177,10 +182,6 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _viewer_params(viewer: User | None) -> dict[str, Any]:
-    return {} if viewer is None else {"viewer_id": viewer.id}
-
-
 @cache
 def _list_statements(
     dialect: str, signed_in: bool, tag: bool, author: bool, favorited: bool, feed: bool
@@ -206,7 +207,7 @@ def _list_statements(
             )
         )
     if feed:
-        followed = select(Follow.followed_id).where(Follow.follower_id == _VIEWER)
+        followed = select(Follow.followed_id).where(Follow.follower_id == VIEWER)
         filters.append(Article.author_id.in_(followed))
 
     if not (tag or author or favorited or feed):
@@ -251,7 +252,7 @@ def _page(
     viewer: User | None, params: dict[str, Any], limit: int, offset: int, **shape: bool
 ) -> tuple[list[dict[str, Any]], int]:
     page, count = _list_statements(_dialect(), viewer is not None, **shape)
-    params = {**params, **_viewer_params(viewer)}
+    params = {**params, **viewer_parameters(viewer)}
     for _ in range(EMPTY_PAGE_READS):
         rows = db.session.execute(page, {**params, "limit": limit, "offset": offset}).all()
         _depends_on_rows(rows, viewer)
@@ -345,7 +346,7 @@ def feed(viewer: User, *, limit: int, offset: int) -> tuple[list[dict[str, Any]]
 
 # Whom the viewer follows, up to one past FEED_AUTHOR_KEYS (``viewer_id`` bound).
 _FOLLOWED_AUTHORS = (
-    select(Follow.followed_id).where(Follow.follower_id == _VIEWER).limit(FEED_AUTHOR_KEYS + 1)
+    select(Follow.followed_id).where(Follow.follower_id == VIEWER).limit(FEED_AUTHOR_KEYS + 1)
 )
 
 
@@ -376,7 +377,7 @@ def _article_statement(dialect: str, signed_in: bool) -> Select[Any]:
 
 def get_article(slug: str, viewer: User | None) -> dict[str, Any]:
     statement = _article_statement(_dialect(), viewer is not None)
-    row = db.session.execute(statement, {"slug": slug, **_viewer_params(viewer)}).first()
+    row = db.session.execute(statement, {"slug": slug, **viewer_parameters(viewer)}).first()
     return _article_payload(row, viewer)
 
 

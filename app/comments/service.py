@@ -12,10 +12,14 @@ from app.data.unit_of_work import commit
 from app.errors import abort
 from app.extensions import db
 from app.models import MAX_ID, Article, Comment, User, utcnow
-from app.profiles.service import is_following, profile_payload, stored_profile
+from app.profiles.service import (
+    VIEWER,
+    is_following,
+    profile_payload,
+    stored_profile,
+    viewer_parameters,
+)
 from app.web import conditional_writes
-
-_VIEWER = bindparam("viewer_id", type_=Integer)
 
 
 @cache
@@ -37,7 +41,7 @@ def _comments_statement(signed_in: bool) -> Select[*tuple[Any, ...]]:
             User.bio,
             User.image,
             Comment.author_id,
-            is_following(_VIEWER if signed_in else None, Comment.author_id).label("following"),
+            is_following(VIEWER if signed_in else None, Comment.author_id).label("following"),
         )
         .select_from(Article)
         # Flat outer joins: every comment has its author (a foreign key), and SQLite
@@ -63,7 +67,7 @@ def _payload(row: Any) -> dict[str, Any]:
 def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
     """The article's comments, newest first; 404 if no article has the slug."""
     found = db.session.execute(
-        _comments_statement(viewer is not None), {"slug": slug, **_viewer(viewer)}
+        _comments_statement(viewer is not None), {"slug": slug, **viewer_parameters(viewer)}
     ).all()
     if not found:
         abort(404, "article", "not found")
@@ -76,10 +80,6 @@ def list_comments(slug: str, viewer: User | None) -> list[dict[str, Any]]:
     if viewer is not None:
         change_feed.depends_on(f"follows:{viewer.id}")
     return [_payload(row) for row in rows]
-
-
-def _viewer(viewer: User | None) -> dict[str, Any]:
-    return {} if viewer is None else {"viewer_id": viewer.id}
 
 
 def _new_comment_insert() -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, exists, false, select
+from sqlalchemy import ColumnElement, Integer, Row, and_, bindparam, delete, exists, false, select
 
 from app.data import change_feed
 from app.data.unit_of_work import commit
@@ -51,6 +51,15 @@ def is_following(follower_id: Any, author_id: Any) -> ColumnElement[bool]:
     if follower_id is None:
         return false()
     return exists().where(and_(Follow.follower_id == follower_id, Follow.followed_id == author_id))
+
+
+# The signed-in viewer's id in a statement built once; bound by :func:`viewer_parameters`.
+VIEWER = bindparam("viewer_id", type_=Integer)
+
+
+def viewer_parameters(viewer: User | None) -> dict[str, Any]:
+    """:data:`VIEWER` bound to ``viewer``'s id; nothing when no one is signed in."""
+    return {} if viewer is None else {"viewer_id": viewer.id}
 
 
 def viewer_id(viewer: User | None) -> int | None:
