@@ -818,10 +818,9 @@ def _change_favorite(slug: str, user: User, *, adding: bool) -> dict[str, Any]:
     if adding:
         parameters["now"] = utcnow()
     changed = change_feed.execute_write(_favorite_change(dialect, adding), parameters).first()
-    if changed is None:
-        return _answer_then_commit(slug, user)
-    _purge_favorite(changed.article_id, user)
-    if dialect != "postgresql":
+    if changed is not None:
+        _purge_favorite(changed.article_id, user)
+    if changed is None or dialect != "postgresql":
         return _answer_then_commit(slug, user)
     payload = _article_payload(changed, user)
     counters.commit_moving({}, 0)
