@@ -63,9 +63,20 @@ def _new_sqlite_file(database_url: str) -> Path | None:
 
 
 def _create_tables(app: Flask) -> None:
+    """The models' tables afresh, and no migration stamp: on the shared test database an
+    earlier test may have left a migrated schema, whose ``alembic_version`` a test of
+    these tables would otherwise read (the metrics said such a database was at head)."""
+    _drop_tables(app)
+    with app.app_context():
+        db.create_all()
+
+
+def _drop_tables(app: Flask) -> None:
+    """Drop every table the models know, and Alembic's version table."""
     with app.app_context():
         db.drop_all()
-        db.create_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 def _copy_sqlite_template(target: Path) -> None:
@@ -147,13 +158,11 @@ def reset_database(app: Flask) -> None:
     PostgreSQL: the whole ``public`` schema, with the functions and the
     database-wide event triggers the migrations install.
     """
-    with app.app_context():
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
+    _drop_tables(app)
+    with app.app_context(), db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
 
 
 @contextmanager
