@@ -137,15 +137,24 @@ def lock_token_session() -> None:
     is seen, or waits for this transaction); on SQLite the request already holds
     the write lock (``BEGIN IMMEDIATE``). So a revoked token never changes the
     password nor comes back with a token signed under the sign-out's new key.
+
+    The whole row is read again into the current user (``populate_existing``):
+    a remembered copy may predate another replica's change that has not been
+    announced here yet, and a field set back to the copy's value would then be
+    no change to the session, so no ``UPDATE``: a 200 that wrote nothing.
+    Call it before setting any field.
     """
     claimed = g.get("token_session_key")
     user = g.get("current_user")
     if claimed is None or user is None:
         return
     stored = db.session.scalar(
-        select(User.session_key).where(User.id == user.id).with_for_update(key_share=True)
+        select(User)
+        .where(User.id == user.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     )
-    if not _is_session_key(stored, claimed):
+    if stored is None or not _is_session_key(stored.session_key, claimed):
         abort(401, "token", "is invalid")
 
 
