@@ -857,12 +857,6 @@ def test_a_settings_answer_shows_the_account_as_stored_while_a_change_is_in_flig
             close_app(there_app)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a favorite purges favorited:<the username key this instance remembers>; renamed "
-    "on another instance whose notice has not arrived yet, the new name's cached "
-    "?favorited= list is never purged and stays stale",
-)
 def test_a_favorite_by_a_user_renamed_elsewhere_moves_the_cached_list_of_their_new_name(
     postgres_url,
 ):

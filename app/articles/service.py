@@ -316,7 +316,7 @@ def _depends_on_filters(params: dict[str, Any]) -> None:
     if "author" in params or "favorited" in params:
         change_feed.depends_on("usernames")
     if "favorited" in params:
-        change_feed.depends_on(f"favorited:{params['favorited']}")
+        _depends_on_favorites_list(params["favorited"])
 
 
 def _depends_on_authors_list(username_key: str) -> None:
@@ -325,10 +325,26 @@ def _depends_on_authors_list(username_key: str) -> None:
     No such user: nothing enters until one takes the name, a write to the
     users table, which the list read (its statement resolves the name).
     """
-    if not change_feed.collecting():
-        return
-    author_id = db.session.scalar(select(User.id).where(User.username_key == username_key))
-    change_feed.depends_on(f"list:author:{'none' if author_id is None else author_id}")
+    if change_feed.collecting():
+        change_feed.depends_on(f"list:author:{_filled_user_id(username_key)}")
+
+
+def _depends_on_favorites_list(username_key: str) -> None:
+    """A user's favorites: a favorite or unfavorite purges ``favorites:<id>`` (read for a fill).
+
+    By id, not by name: the writer's user may be a remembered row that still
+    carries a name changed on another replica whose notice has not arrived
+    (app/data/known_users.py); an id never changes. A rename moves
+    ``usernames``, which the list watches too.
+    """
+    if change_feed.collecting():
+        change_feed.depends_on(f"favorites:{_filled_user_id(username_key)}")
+
+
+def _filled_user_id(username_key: str) -> int | str:
+    """The id of the user a cache fill's username filter names now; ``"none"`` for no such user."""
+    user_id = db.session.scalar(select(User.id).where(User.username_key == username_key))
+    return "none" if user_id is None else user_id
 
 
 def _user_id(username_key: Any) -> Any:
@@ -861,8 +877,9 @@ def _purge_favorite(article_id: int, user: User) -> None:
 
     Only when the statement changed a row: one that changed none (already
     favorited, or not, or no article) leaves the favorites table as it was.
-    ``favorites:<user id>`` is no longer watched here, but the previous
-    release's answers watch it (a rolling release): it is still purged.
+    The list watches ``favorites:<user id>``; ``favorited:<identity key>`` is
+    no longer watched here, but the previous release's answers watch it (a
+    rolling release): it is still purged.
     """
     change_feed.purge(
         f"article:{article_id}", f"favorites:{user.id}", f"favorited:{user.username_key}"

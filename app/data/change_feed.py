@@ -142,7 +142,7 @@ COVERS: dict[str, frozenset[str]] = {
     "usernames": frozenset({"users"}),  # who a name resolves to
     "follows": frozenset({"follows"}),  # whom one user follows
     "favorites": frozenset({"favorites"}),  # what one user (by id) favorited
-    "favorited": frozenset({"favorites"}),  # the same, by the user's identity key
+    "favorited": frozenset({"favorites"}),  # the same, by identity key (the previous release's)
     # list membership and its totals (stored, and pending in counter_deltas)
     "list": frozenset({"articles", "article_tags", "tags", "counters", "counter_deltas"}),
     "tags": frozenset({"tags", "article_tags", "counter_deltas"}),  # the popular tags, counts
