@@ -706,11 +706,6 @@ def test_a_blank_bio_or_image_clears_it_and_a_missing_one_keeps_it(client, field
     assert nulled[field] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a bio or image of invisible characters only (U+200B, U+3164) is stored, "
-    "though the API calls such text blank and says a blank bio or image clears it",
-)
 @pytest.mark.parametrize("field", ["bio", "image"])
 def test_a_bio_or_image_of_invisible_characters_only_clears_it_as_blank(client, field):
     me = register(client)

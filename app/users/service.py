@@ -14,6 +14,7 @@ from app.security import hash_password, lock_token_session, verify_password
 from app.text import identity_key, normalize_email
 from app.tokens import create_token
 from app.web import conditional_writes
+from app.web.fields import is_blank
 
 TAKEN = "has already been taken"
 
@@ -73,7 +74,9 @@ def authenticate(email: str, password: str) -> User:
 
 
 def update(user: User, changes: dict[str, Any]) -> User:
-    """Apply the fields sent: an empty password keeps it, an empty bio or image clears it.
+    """Apply the fields sent: an empty password keeps it, a blank bio or image clears it.
+
+    Blank as ``app.web.fields.is_blank`` says: no visible character.
 
     A new password also gives the account a new session key: every token
     issued before ends, and ``user_payload`` then signs one under the new key.
@@ -98,7 +101,7 @@ def update(user: User, changes: dict[str, Any]) -> User:
         user.password_hash = password_hash
         user.session_key = new_session_key()
     for field in ("image", "bio"):
-        if field in changes and changes[field] is not None and not changes[field].strip():
+        if field in changes and changes[field] is not None and is_blank(changes[field]):
             changes[field] = None  # an emptied field is cleared
     for field, value in changes.items():
         setattr(user, field, value)
