@@ -49,6 +49,16 @@ def is_invisible(char: str) -> bool:
     return _INVISIBLE.match(char) is not None
 
 
+def is_blank(text: str) -> bool:
+    """Nothing a reader sees: empty, whitespace, or characters that show nothing only.
+
+    Every plane (``is_invisible``); the ``not_blank`` validator matches the
+    pattern published in the API's spec instead, which names the Basic
+    Multilingual Plane's characters only (app/web/fields.py).
+    """
+    return all(char.isspace() or is_invisible(char) for char in text)
+
+
 def remove_invisible_characters(text: str) -> str:
     """Drop the characters that show nothing (U+200B, U+FEFF, U+00AD, U+3164, U+034F…)."""
     return "".join(char for char in text if not is_invisible(char))

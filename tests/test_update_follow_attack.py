@@ -707,10 +707,15 @@ def test_a_blank_bio_or_image_clears_it_and_a_missing_one_keeps_it(client, field
 
 
 @pytest.mark.parametrize("field", ["bio", "image"])
-def test_a_bio_or_image_of_invisible_characters_only_clears_it_as_blank(client, field):
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u200b\u3164", "\U000e0041\U000e0042 \U0001d173"],  # astral ones too: tags, a format char
+    ids=["basic plane", "astral planes"],
+)
+def test_a_bio_or_image_of_invisible_characters_only_clears_it_as_blank(client, field, invisible):
     me = register(client)
 
-    answer = change_user(client, me, **{field: "\u200b\u3164"})
+    answer = change_user(client, me, **{field: invisible})
 
     assert answer.status_code == 200
     assert answer.get_json()["user"][field] is None

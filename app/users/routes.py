@@ -82,7 +82,8 @@ class CurrentUser(MethodView):
     def put(self, payload):
         """Update the current user
 
-        Only the fields sent are changed. An empty `bio` or `image` clears it.
+        Only the fields sent are changed. An empty or blank `bio` or `image`
+        (whitespace, or characters that show nothing, only) clears it.
         A new `password` ends every token issued before, on every device; the
         answer carries a new one.
         """

@@ -11,10 +11,9 @@ from app.errors import ApiError, abort
 from app.extensions import db
 from app.models import User, new_session_key
 from app.security import hash_password, lock_token_session, verify_password
-from app.text import identity_key, normalize_email
+from app.text import identity_key, is_blank, normalize_email
 from app.tokens import create_token
 from app.web import conditional_writes
-from app.web.fields import is_blank
 
 TAKEN = "has already been taken"
 
@@ -76,7 +75,7 @@ def authenticate(email: str, password: str) -> User:
 def update(user: User, changes: dict[str, Any]) -> User:
     """Apply the fields sent: an empty password keeps it, a blank bio or image clears it.
 
-    Blank as ``app.web.fields.is_blank`` says: no visible character.
+    Blank as ``app.text.is_blank`` says: nothing a reader sees.
 
     A new password also gives the account a new session key: every token
     issued before ends, and ``user_payload`` then signs one under the new key.

@@ -58,13 +58,8 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 NOT_BLANK_PATTERN = r"^[^\x00]*" + _VISIBLE.replace("[^", r"[^\x00", 1) + r"[^\x00]*$"
 
 
-def is_blank(value: str) -> bool:
-    """No visible character: empty, whitespace, or characters that show nothing only."""
-    return _NOT_BLANK.search(value) is None
-
-
 def not_blank(value: str) -> None:
-    if is_blank(value):
+    if _NOT_BLANK.search(value) is None:
         raise ma.ValidationError(CANT_BE_BLANK)
 
 
