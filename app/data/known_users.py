@@ -32,6 +32,14 @@ connection commits between the token's check and the request's own write, as
 when the token's read took the lock. Otherwise a write checked against the
 remembered row could land after a sign-out that answered first.
 
+A remembered row is only as new as the last announcement this process
+heard: another replica's change may not have arrived yet. So a write takes
+nothing from it but the session key checked above. A write to the row itself
+(``PUT /api/user``, signing out everywhere) reads it again under its lock
+first (``security.lock_token_session``), and the keys a write purges name
+its writer by id (``favorites:<user id>``; ``favorited:<name>`` only for the
+previous release's answers).
+
 At most :data:`CAPACITY` users are remembered per process (least recently
 used first out).
 """
