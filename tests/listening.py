@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -36,3 +38,36 @@ def wait_until_listening(app: Flask) -> None:
     feed.current()
     if isinstance(feed, PostgresChangeFeed):
         wait_for(lambda: feed.online)
+
+
+class HeldNotices:
+    """What ``app`` hears from other instances, held back from :meth:`hold` to :meth:`release`."""
+
+    def __init__(self, app: Flask) -> None:
+        self.feed = feed_of(app)
+        self.heard = self.feed.heard
+        self.released = threading.Event()
+
+    def hold(self) -> None:
+        """From now on each notice waits for :meth:`release`: a replica whose listener is slow."""
+        released, heard = self.released, self.heard
+
+        def slow(payload: str) -> None:
+            released.wait(DEADLINE_SECONDS)
+            heard(payload)
+
+        self.feed.heard = slow  # type: ignore[method-assign]
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@contextlib.contextmanager
+def late_notices(app: Flask) -> Iterator[HeldNotices]:
+    """``app``'s notices, to hold back (:class:`HeldNotices`); released and restored at the end."""
+    notices = HeldNotices(app)
+    try:
+        yield notices
+    finally:
+        notices.release()
+        notices.feed.heard = notices.heard  # type: ignore[method-assign]

@@ -32,7 +32,7 @@ from app.profiles import service as profiles_service
 from tests import databases
 from tests.apps import app_with_tables, make_app, served_on, writer_reader_uncached
 from tests.factories import auth, create_article, register
-from tests.listening import wait_for, wait_until_listening
+from tests.listening import late_notices, wait_for, wait_until_listening
 from tests.serving import HttpClient, ServedApp, storm
 
 
@@ -459,23 +459,16 @@ def test_a_write_answers_its_author_as_stored_while_a_profile_change_is_in_fligh
 
     Reading the article back gave the stored profile; an answer built from the request's
     ``current_user`` gives the remembered one until the notice arrives."""
-    with app_with_tables(postgres_url) as here_app:
+    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
         there_app = make_app(postgres_url)
         uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        feed = here_app.extensions["change_feed"]
-        released = threading.Event()
-        heard = feed.heard
         try:
             wait_until_listening(here_app)
             here, there = here_app.test_client(), there_app.test_client()
             author = register(here)
             assert here.get("/api/user", headers=auth(author)).status_code == 200  # remembered
 
-            def slow(payload: str) -> None:
-                released.wait(30)
-                heard(payload)
-
-            feed.heard = slow  # the notices reach this instance late
+            notices.hold()  # the notices reach this instance late
             changed = there.put(
                 "/api/user", json={"user": {"bio": "changed there"}}, headers=auth(author)
             )
@@ -491,8 +484,6 @@ def test_a_write_answers_its_author_as_stored_while_a_profile_change_is_in_fligh
             assert stored["author"]["bio"] == "changed there"
             assert answered == stored
         finally:
-            released.set()
-            feed.heard = heard
             close_app(there_app)
             close_app(uncached_app)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import random
-import threading
 import unicodedata
 from functools import partial
 from typing import Any
@@ -40,7 +39,7 @@ from tests.factories import (
     register,
     token_subject,
 )
-from tests.listening import wait_for, wait_until_listening
+from tests.listening import late_notices, wait_for, wait_until_listening
 from tests.serving import ServedApp, storm
 
 TABLES = ("users", "follows", "articles", "article_tags", "tags", "favorites", "comments")
@@ -830,30 +829,21 @@ def test_follows_and_unfollows_racing_renames_answer_200_or_404_and_agree_with_t
 def test_a_settings_answer_shows_the_account_as_stored_while_a_change_is_in_flight(postgres_url):
     """The account's bio changed on another instance whose notice has not reached this one:
     this instance's answer to the user's own settings change must still show the bio stored."""
-    with app_with_tables(postgres_url) as here_app:
+    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
         there_app = make_app(postgres_url)
-        feed = here_app.extensions["change_feed"]
-        released = threading.Event()
-        heard = feed.heard
         try:
             wait_until_listening(here_app)
             here, there = here_app.test_client(), there_app.test_client()
             me = register(here)
             assert here.get("/api/user", headers=auth(me)).status_code == 200  # remembered
 
-            def slow(payload: str) -> None:
-                released.wait(30)
-                heard(payload)
-
-            feed.heard = slow
+            notices.hold()
             assert change_user(there, me, bio="changed there").status_code == 200
             answer = change_user(here, me, image="https://example.com/me.png")
 
             assert answer.status_code == 200
             assert answer.get_json()["user"]["bio"] == "changed there"
         finally:
-            released.set()
-            feed.heard = heard
             close_app(there_app)
 
 
@@ -862,12 +852,9 @@ def test_a_favorite_by_a_user_renamed_elsewhere_moves_the_cached_list_of_their_n
 ):
     """Kay becomes Kai on one instance; before that notice reaches another instance, Kai
     favorites an article there. Every instance's ``?favorited=Kai`` must show it, soon."""
-    with app_with_tables(postgres_url) as here_app:
+    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
         there_app = make_app(postgres_url)
         uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        feed = here_app.extensions["change_feed"]
-        released = threading.Event()
-        heard = feed.heard
         try:
             wait_until_listening(here_app)
             wait_until_listening(there_app)
@@ -877,24 +864,18 @@ def test_a_favorite_by_a_user_renamed_elsewhere_moves_the_cached_list_of_their_n
             slug = create_article(here, author, title="Liked")["slug"]
             assert here.get("/api/user", headers=auth(kay)).status_code == 200  # remembered
 
-            def slow(payload: str) -> None:
-                released.wait(30)
-                heard(payload)
-
-            feed.heard = slow  # the rename reaches this instance late
+            notices.hold()  # the rename reaches this instance late
             assert change_user(there, kay, username="Kai").status_code == 200
             url = "/api/articles?favorited=Kai"
             there.get(url)
             assert there.get(url).headers["X-Cache"] == "hit"
             favorite(here, kay, slug)
-            released.set()
+            notices.release()
 
             fresh = uncached.get(url).get_json()
             assert [a["slug"] for a in fresh["articles"]] == [slug]
             wait_for(lambda: there.get(url).get_json() == fresh, seconds=5)
         finally:
-            released.set()
-            feed.heard = heard
             close_app(there_app)
             close_app(uncached_app)
 
@@ -1038,12 +1019,9 @@ def test_a_settings_change_back_to_what_this_instance_remembers_is_written(
 ):
     """Another instance changed the field; this one has not heard yet. The user now sets the
     field to the value this instance still remembers: a 200 must have written it."""
-    with app_with_tables(postgres_url) as here_app:
+    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
         there_app = make_app(postgres_url)
         uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        feed = here_app.extensions["change_feed"]
-        released = threading.Event()
-        heard = feed.heard
         try:
             wait_until_listening(here_app)
             here_client, there_client = here_app.test_client(), there_app.test_client()
@@ -1051,14 +1029,10 @@ def test_a_settings_change_back_to_what_this_instance_remembers_is_written(
             assert change_user(here_client, me, bio="first").status_code == 200
             assert here_client.get("/api/user", headers=auth(me)).status_code == 200  # remembered
 
-            def slow(payload: str) -> None:
-                released.wait(30)
-                heard(payload)
-
-            feed.heard = slow  # the change reaches this instance late
+            notices.hold()  # the change reaches this instance late
             assert change_user(there_client, me, **there).status_code == 200
             answer = change_user(here_client, me, **here)
-            released.set()
+            notices.release()
 
             assert answer.status_code == 200
             ((field, value),) = here.items()
@@ -1067,7 +1041,5 @@ def test_a_settings_change_back_to_what_this_instance_remembers_is_written(
             stored = uncached_app.test_client().get("/api/user", headers=auth(me))
             assert stored.get_json()["user"][field] == expected
         finally:
-            released.set()
-            feed.heard = heard
             close_app(there_app)
             close_app(uncached_app)
