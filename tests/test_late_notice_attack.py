@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 
 from app import close_app
@@ -346,13 +345,6 @@ def test_signing_out_everywhere_here_with_a_token_ended_elsewhere_is_401(postgre
 # --- profiles and follows: the profile as stored, names as they are now -----------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "get_user selects the User entity; the identity map already holds the remembered "
-        "copy merged with load=False, so the answer shows its stale bio"
-    ),
-)
 def test_unfollowing_oneself_answers_the_bio_changed_elsewhere(postgres_url):
     with instances(postgres_url) as apps:
         kay = register(apps.here, username="Kay")
@@ -367,13 +359,6 @@ def test_unfollowing_oneself_answers_the_bio_changed_elsewhere(postgres_url):
         assert answer.get_json()["profile"]["bio"] == "changed there"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "unfollow answers profile_payload of the remembered (identity-mapped) copy: "
-        "username Kay where the stored name is Kai"
-    ),
-)
 def test_unfollowing_oneself_by_the_name_taken_elsewhere_answers_that_name(postgres_url):
     with instances(postgres_url) as apps:
         kay = register(apps.here, username="Kay")

@@ -67,8 +67,17 @@ def viewer_id(viewer: User | None) -> int | None:
 
 
 def get_user(username: str) -> User:
-    """The user ``username`` names as people read it (``Kay`` is ``kay``); else 404."""
-    user = db.session.scalar(select(User).where(User.username_key == identity_key(username)))
+    """The user ``username`` names as people read it (``Kay`` is ``kay``), as stored; else 404.
+
+    ``populate_existing``: when it is the request's own user, the session may
+    hold a remembered copy (app/data/known_users.py), which would otherwise be
+    returned, stale, in place of the row just read.
+    """
+    user = db.session.scalar(
+        select(User)
+        .where(User.username_key == identity_key(username))
+        .execution_options(populate_existing=True)
+    )
     if user is None:
         abort(404, "profile", "not found")
     return user
@@ -76,9 +85,9 @@ def get_user(username: str) -> User:
 
 def get_profile(username: str, viewer: User | None) -> dict[str, Any]:
     row = db.session.execute(
-        select(User, is_following(viewer_id(viewer), User.id)).where(
-            User.username_key == identity_key(username)
-        )
+        select(User, is_following(viewer_id(viewer), User.id))
+        .where(User.username_key == identity_key(username))
+        .execution_options(populate_existing=True)  # as in get_user
     ).first()
     if row is None:
         abort(404, "profile", "not found")
