@@ -33,12 +33,17 @@ when the token's read took the lock. Otherwise a write checked against the
 remembered row could land after a sign-out that answered first.
 
 A remembered row is only as new as the last announcement this process
-heard: another replica's change may not have arrived yet. So a write takes
-nothing from it but the session key checked above. A write to the row itself
-(``PUT /api/user``, signing out everywhere) reads it again under its lock
-first (``security.lock_token_session``), and the keys a write purges name
-its writer by id (``favorites:<user id>``; ``favorited:<name>`` only for the
-previous release's answers).
+heard: another replica's change may not have arrived yet. So a token is
+refused only on the stored row (a key that does not match the remembered
+one is checked again, ``security.stored_user``: a token minted elsewhere
+works at once), and a write takes nothing from the copy but the session key
+checked above. A write to the row itself (``PUT /api/user``, signing out
+everywhere) reads it again under its lock first
+(``security.lock_token_session``); the keys a write purges name its writer
+by id (``favorites:<user id>``; ``favorited:<name>`` only for the previous
+release's answers); and a read of a user by name in the same request
+(``profiles.service.get_user``) takes the stored values over the copy
+(``populate_existing``), which the session would otherwise hand back.
 
 At most :data:`CAPACITY` users are remembered per process (least recently
 used first out).
