@@ -10,17 +10,19 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import make_url, text
 
 from app import close_app, create_app
 from app.extensions import db
 from scripts import throwaway
 from tests import databases
-from tests.listening import wait_until_listening
+from tests.listening import HeldNotices, late_notices, wait_until_listening
 from tests.serving import ServedApp
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-production-rules"
@@ -149,6 +151,40 @@ def writer_reader_uncached(database_url: str) -> Iterator[tuple[Any, Any, Any]]:
             yield tuple(a.test_client() for a in (writer_app, reader_app, uncached_app))
         finally:
             close_app(reader_app)
+            close_app(uncached_app)
+
+
+@dataclass
+class LateInstances:
+    """Test clients of three instances on one database (:func:`instances_with_late_notices`)."""
+
+    here: FlaskClient  # cached and listening; what it hears from the others, ``notices`` holds
+    there: FlaskClient  # cached and listening
+    uncached: FlaskClient  # no response cache: fresh answers to compare with
+    notices: HeldNotices
+
+
+@contextmanager
+def instances_with_late_notices(database_url: str) -> Iterator[LateInstances]:
+    """Three instances on fresh tables, ``here`` hearing the others' writes only when told.
+
+    A replica whose listener is slow: after ``notices.hold()``, the writes
+    ``there`` commits reach ``here`` at ``notices.release()`` (or the end).
+    """
+    with app_with_tables(database_url) as here_app, late_notices(here_app) as notices:
+        there_app = make_app(database_url)
+        uncached_app = make_app(database_url, RESPONSE_CACHE=False)
+        try:
+            wait_until_listening(here_app)
+            wait_until_listening(there_app)
+            yield LateInstances(
+                here_app.test_client(),
+                there_app.test_client(),
+                uncached_app.test_client(),
+                notices,
+            )
+        finally:
+            close_app(there_app)
             close_app(uncached_app)
 
 

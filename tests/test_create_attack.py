@@ -23,16 +23,20 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from app import close_app
 from app.articles import service as articles_service
 from app.data import counters
 from app.extensions import db
 from app.models import TAG_MAX_LENGTH
 from app.profiles import service as profiles_service
 from tests import databases
-from tests.apps import app_with_tables, make_app, served_on, writer_reader_uncached
+from tests.apps import (
+    app_with_tables,
+    instances_with_late_notices,
+    served_on,
+    writer_reader_uncached,
+)
 from tests.factories import auth, create_article, register
-from tests.listening import late_notices, wait_for, wait_until_listening
+from tests.listening import wait_for
 from tests.serving import HttpClient, ServedApp, storm
 
 
@@ -459,33 +463,25 @@ def test_a_write_answers_its_author_as_stored_while_a_profile_change_is_in_fligh
 
     Reading the article back gave the stored profile; an answer built from the request's
     ``current_user`` gives the remembered one until the notice arrives."""
-    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
-        there_app = make_app(postgres_url)
-        uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        try:
-            wait_until_listening(here_app)
-            here, there = here_app.test_client(), there_app.test_client()
-            author = register(here)
-            assert here.get("/api/user", headers=auth(author)).status_code == 200  # remembered
+    with instances_with_late_notices(postgres_url) as apps:
+        author = register(apps.here)
+        assert apps.here.get("/api/user", headers=auth(author)).status_code == 200  # remembered
 
-            notices.hold()  # the notices reach this instance late
-            changed = there.put(
-                "/api/user", json={"user": {"bio": "changed there"}}, headers=auth(author)
-            )
-            assert changed.status_code == 200
-            written, url = write(here, author)
-            read = uncached_app.test_client().get(url, headers=auth(author))
+        apps.notices.hold()  # the notices reach this instance late
+        changed = apps.there.put(
+            "/api/user", json={"user": {"bio": "changed there"}}, headers=auth(author)
+        )
+        assert changed.status_code == 200
+        written, url = write(apps.here, author)
+        read = apps.uncached.get(url, headers=auth(author))
 
-            answered, stored = written.get_json(), read.get_json()
-            if "comment" in answered:
-                answered, stored = answered["comment"], stored["comments"][0]
-            else:
-                answered, stored = answered["article"], stored["article"]
-            assert stored["author"]["bio"] == "changed there"
-            assert answered == stored
-        finally:
-            close_app(there_app)
-            close_app(uncached_app)
+        answered, stored = written.get_json(), read.get_json()
+        if "comment" in answered:
+            answered, stored = answered["comment"], stored["comments"][0]
+        else:
+            answered, stored = answered["article"], stored["article"]
+        assert stored["author"]["bio"] == "changed there"
+        assert answered == stored
 
 
 # --- follow and unfollow of a user deleted as they run (PostgreSQL) ------------

@@ -3,8 +3,8 @@
 Two instances ("here" and "there") serve one PostgreSQL database; a third answers
 without a response cache (what the database says now). Here remembers the token's
 user and keeps cached answers; its change-feed notices are held back
-(tests/listening.py ``late_notices``) while "there" writes. A write here must then
-decide and answer from the database's current state, never from what here
+(tests/apps.py ``instances_with_late_notices``) while "there" writes. A write
+here must then decide and answer from the database's current state, never from what here
 remembers or has cached: ``If-Match`` / ``If-None-Match`` against the stored
 representation, names and slugs taken elsewhere, whose token is current, and the
 profile each answer shows.
@@ -12,47 +12,16 @@ profile each answer shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from flask.testing import FlaskClient
 
-from app import close_app
-from tests.apps import app_with_tables, make_app
+from tests.apps import LateInstances, instances_with_late_notices
 from tests.factories import add_comment, auth, create_article, register
-from tests.listening import HeldNotices, late_notices, wait_for, wait_until_listening
+from tests.listening import wait_for
 
 STALE_TAG = {"errors": {"If-Match": ["does not match the current representation"]}}
 CURRENT_TAG = {"errors": {"If-None-Match": ["matches the current representation"]}}
-
-
-@dataclass
-class Instances:
-    here: FlaskClient
-    there: FlaskClient
-    uncached: FlaskClient
-    notices: HeldNotices
-
-
-@contextmanager
-def instances(postgres_url: str) -> Iterator[Instances]:
-    """Here (cached, listening, its notices to hold), there, and an uncached instance."""
-    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
-        there_app = make_app(postgres_url)
-        uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        try:
-            wait_until_listening(here_app)
-            yield Instances(
-                here_app.test_client(),
-                there_app.test_client(),
-                uncached_app.test_client(),
-                notices,
-            )
-        finally:
-            close_app(there_app)
-            close_app(uncached_app)
 
 
 def remembered(client: FlaskClient, user: dict[str, Any]) -> None:
@@ -80,7 +49,7 @@ def put_article(
     )
 
 
-def stored_article(apps: Instances, slug: str, user: dict[str, Any]) -> Any:
+def stored_article(apps: LateInstances, slug: str, user: dict[str, Any]) -> Any:
     return apps.uncached.get(f"/api/articles/{slug}", headers=auth(user))
 
 
@@ -90,7 +59,7 @@ def stored_article(apps: Instances, slug: str, user: dict[str, Any]) -> Any:
 def test_if_match_with_the_tag_this_instance_still_caches_is_412_after_an_edit_elsewhere(
     postgres_url,
 ):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
         remembered(apps.here, author)
@@ -107,7 +76,7 @@ def test_if_match_with_the_tag_this_instance_still_caches_is_412_after_an_edit_e
 
 
 def test_if_match_with_the_tag_read_elsewhere_writes_on_an_instance_not_yet_told(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
         remembered(apps.here, author)
@@ -126,7 +95,7 @@ def test_if_match_with_the_cached_tag_is_412_after_the_author_changed_their_bio_
     postgres_url,
 ):
     """The author's profile is part of the article's representation (and its tag)."""
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Profiled")["slug"]
         remembered(apps.here, author)
@@ -141,7 +110,7 @@ def test_if_match_with_the_cached_tag_is_412_after_the_author_changed_their_bio_
 
 
 def test_if_match_with_the_tag_read_elsewhere_after_a_bio_change_writes_here(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Profiled")["slug"]
         remembered(apps.here, author)
@@ -159,7 +128,7 @@ def test_if_match_with_the_tag_read_elsewhere_after_a_bio_change_writes_here(pos
 def test_if_none_match_with_the_tag_read_elsewhere_is_412_on_an_instance_not_yet_told(
     postgres_url,
 ):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
         remembered(apps.here, author)
@@ -177,7 +146,7 @@ def test_if_none_match_with_the_tag_read_elsewhere_is_412_on_an_instance_not_yet
 def test_if_none_match_with_the_tag_this_instance_still_caches_writes_after_an_edit_elsewhere(
     postgres_url,
 ):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
         remembered(apps.here, author)
@@ -194,7 +163,7 @@ def test_if_none_match_with_the_tag_this_instance_still_caches_writes_after_an_e
 def test_a_delete_with_the_tag_this_instance_still_caches_is_412_after_an_edit_elsewhere(
     postgres_url,
 ):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Kept")["slug"]
         remembered(apps.here, author)
@@ -211,7 +180,7 @@ def test_a_delete_with_the_tag_this_instance_still_caches_is_412_after_an_edit_e
 
 
 def test_if_match_on_an_article_retitled_elsewhere_is_412_at_its_old_slug(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Old Name")["slug"]
         remembered(apps.here, author)
@@ -228,7 +197,7 @@ def test_if_match_on_an_article_retitled_elsewhere_is_412_at_its_old_slug(postgr
 def test_an_update_answers_what_an_uncached_get_then_answers_after_an_edit_elsewhere(
     postgres_url,
 ):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Start", tagList=["a"])["slug"]
         remembered(apps.here, author)
@@ -253,7 +222,7 @@ def test_a_token_minted_by_a_password_change_elsewhere_is_honoured_by_a_write_he
 ):
     """The password change ended the old token; the new one is the account's current key.
     An instance that still remembers the old key must not refuse the current token."""
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Mine")["slug"]
         remembered(apps.here, author)
@@ -270,7 +239,7 @@ def test_a_token_minted_by_a_password_change_elsewhere_is_honoured_by_a_write_he
 def test_a_token_from_a_sign_in_after_signing_out_everywhere_elsewhere_is_honoured_here(
     postgres_url,
 ):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         remembered(apps.here, author)
 
@@ -295,7 +264,7 @@ def test_a_token_ended_by_signing_out_everywhere_elsewhere_cannot_write_here_onc
 ):
     """docs/deployment.md: a replica refuses the old tokens as soon as its listener hears the
     sign-out; until then it honours the session key it remembers (app/data/known_users.py)."""
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="Guarded")["slug"]
         remembered(apps.here, author)
@@ -311,7 +280,7 @@ def test_a_token_ended_by_signing_out_everywhere_elsewhere_cannot_write_here_onc
 
 
 def test_a_password_change_here_with_a_token_ended_elsewhere_is_401(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         me = register(apps.here)
         remembered(apps.here, me)
 
@@ -328,7 +297,7 @@ def test_a_password_change_here_with_a_token_ended_elsewhere_is_401(postgres_url
 
 
 def test_signing_out_everywhere_here_with_a_token_ended_elsewhere_is_401(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         me = register(apps.here)
         remembered(apps.here, me)
 
@@ -346,7 +315,7 @@ def test_signing_out_everywhere_here_with_a_token_ended_elsewhere_is_401(postgre
 
 
 def test_unfollowing_oneself_answers_the_bio_changed_elsewhere(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay = register(apps.here, username="Kay")
         assert change_user(apps.here, kay, bio="first").status_code == 200
         remembered(apps.here, kay)
@@ -360,7 +329,7 @@ def test_unfollowing_oneself_answers_the_bio_changed_elsewhere(postgres_url):
 
 
 def test_unfollowing_oneself_by_the_name_taken_elsewhere_answers_that_name(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay = register(apps.here, username="Kay")
         remembered(apps.here, kay)
 
@@ -374,7 +343,7 @@ def test_unfollowing_oneself_by_the_name_taken_elsewhere_answers_that_name(postg
 
 
 def test_following_oneself_by_the_name_taken_elsewhere_is_422(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay = register(apps.here, username="Kay")
         remembered(apps.here, kay)
 
@@ -387,7 +356,7 @@ def test_following_oneself_by_the_name_taken_elsewhere_is_422(postgres_url):
 
 
 def test_following_the_name_one_gave_up_elsewhere_is_404(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay = register(apps.here, username="Kay")
         remembered(apps.here, kay)
 
@@ -399,7 +368,7 @@ def test_following_the_name_one_gave_up_elsewhere_is_404(postgres_url):
 
 
 def test_following_a_user_renamed_elsewhere_answers_their_stored_profile(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         fan, kay = register(apps.here), register(apps.here, username="Kay")
         remembered(apps.here, fan)
         remembered(apps.here, kay)
@@ -418,7 +387,7 @@ def test_following_a_user_renamed_elsewhere_answers_their_stored_profile(postgre
 
 
 def test_registering_a_name_taken_by_a_rename_elsewhere_is_422(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay = register(apps.here, username="Kay")
         remembered(apps.here, kay)
         apps.here.get("/api/profiles/Kai")
@@ -435,7 +404,7 @@ def test_registering_a_name_taken_by_a_rename_elsewhere_is_422(postgres_url):
 
 
 def test_renaming_to_a_name_taken_by_a_rename_elsewhere_is_422_and_writes_nothing(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay, other = register(apps.here, username="Kay"), register(apps.here, username="Other")
         remembered(apps.here, kay)
         remembered(apps.here, other)
@@ -450,7 +419,7 @@ def test_renaming_to_a_name_taken_by_a_rename_elsewhere_is_422_and_writes_nothin
 
 
 def test_taking_back_the_name_given_up_elsewhere_is_written(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         kay, other = register(apps.here, username="Kay"), register(apps.here, username="Other")
         remembered(apps.here, kay)
         remembered(apps.here, other)
@@ -465,7 +434,7 @@ def test_taking_back_the_name_given_up_elsewhere_is_written(postgres_url):
 
 
 def test_a_new_article_takes_the_slug_a_retitle_elsewhere_freed(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         slug = create_article(apps.here, author, title="First Name")["slug"]
         remembered(apps.here, author)
@@ -481,7 +450,7 @@ def test_a_new_article_takes_the_slug_a_retitle_elsewhere_freed(postgres_url):
 
 
 def test_a_retitle_here_to_a_slug_taken_by_a_retitle_elsewhere_gets_a_suffix(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here)
         one = create_article(apps.here, author, title="One")["slug"]
         two = create_article(apps.here, author, title="Two")["slug"]
@@ -499,7 +468,7 @@ def test_a_retitle_here_to_a_slug_taken_by_a_retitle_elsewhere_gets_a_suffix(pos
 
 
 def test_favoriting_ones_own_article_answers_the_profile_changed_elsewhere(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here, username="Kay")
         slug = create_article(apps.here, author, title="Liked")["slug"]
         remembered(apps.here, author)
@@ -514,7 +483,7 @@ def test_favoriting_ones_own_article_answers_the_profile_changed_elsewhere(postg
 
 
 def test_an_unchanged_favorite_answers_the_count_changed_elsewhere(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author, fan = register(apps.here), register(apps.here)
         slug = create_article(apps.here, author, title="Liked")["slug"]
         remembered(apps.here, fan)
@@ -536,7 +505,7 @@ def test_an_unchanged_favorite_answers_the_count_changed_elsewhere(postgres_url)
 
 
 def test_a_comment_answers_its_author_as_changed_elsewhere(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here, username="Kay")
         slug = create_article(apps.here, author, title="Talked")["slug"]
         remembered(apps.here, author)
@@ -550,7 +519,7 @@ def test_a_comment_answers_its_author_as_changed_elsewhere(postgres_url):
 
 
 def test_a_new_article_answers_its_author_as_changed_elsewhere(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here, username="Kay")
         remembered(apps.here, author)
 
@@ -571,7 +540,7 @@ def test_a_new_article_answers_its_author_as_changed_elsewhere(postgres_url):
 
 
 def test_deleting_ones_comment_after_a_rename_elsewhere_is_204(postgres_url):
-    with instances(postgres_url) as apps:
+    with instances_with_late_notices(postgres_url) as apps:
         author = register(apps.here, username="Kay")
         slug = create_article(apps.here, author, title="Talked")["slug"]
         comment = add_comment(apps.here, author, slug)

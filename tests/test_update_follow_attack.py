@@ -29,7 +29,11 @@ from sqlalchemy import text
 from app import close_app
 from app.data import counters
 from app.extensions import db
-from tests.apps import app_with_tables, make_app, writer_reader_uncached
+from tests.apps import (
+    instances_with_late_notices,
+    make_app,
+    writer_reader_uncached,
+)
 from tests.factories import (
     PASSWORD,
     auth,
@@ -39,7 +43,7 @@ from tests.factories import (
     register,
     token_subject,
 )
-from tests.listening import late_notices, wait_for, wait_until_listening
+from tests.listening import wait_for
 from tests.serving import ServedApp, storm
 
 TABLES = ("users", "follows", "articles", "article_tags", "tags", "favorites", "comments")
@@ -829,22 +833,16 @@ def test_follows_and_unfollows_racing_renames_answer_200_or_404_and_agree_with_t
 def test_a_settings_answer_shows_the_account_as_stored_while_a_change_is_in_flight(postgres_url):
     """The account's bio changed on another instance whose notice has not reached this one:
     this instance's answer to the user's own settings change must still show the bio stored."""
-    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
-        there_app = make_app(postgres_url)
-        try:
-            wait_until_listening(here_app)
-            here, there = here_app.test_client(), there_app.test_client()
-            me = register(here)
-            assert here.get("/api/user", headers=auth(me)).status_code == 200  # remembered
+    with instances_with_late_notices(postgres_url) as apps:
+        me = register(apps.here)
+        assert apps.here.get("/api/user", headers=auth(me)).status_code == 200  # remembered
 
-            notices.hold()
-            assert change_user(there, me, bio="changed there").status_code == 200
-            answer = change_user(here, me, image="https://example.com/me.png")
+        apps.notices.hold()
+        assert change_user(apps.there, me, bio="changed there").status_code == 200
+        answer = change_user(apps.here, me, image="https://example.com/me.png")
 
-            assert answer.status_code == 200
-            assert answer.get_json()["user"]["bio"] == "changed there"
-        finally:
-            close_app(there_app)
+        assert answer.status_code == 200
+        assert answer.get_json()["user"]["bio"] == "changed there"
 
 
 def test_a_favorite_by_a_user_renamed_elsewhere_moves_the_cached_list_of_their_new_name(
@@ -852,32 +850,23 @@ def test_a_favorite_by_a_user_renamed_elsewhere_moves_the_cached_list_of_their_n
 ):
     """Kay becomes Kai on one instance; before that notice reaches another instance, Kai
     favorites an article there. Every instance's ``?favorited=Kai`` must show it, soon."""
-    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
-        there_app = make_app(postgres_url)
-        uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        try:
-            wait_until_listening(here_app)
-            wait_until_listening(there_app)
-            here, there = here_app.test_client(), there_app.test_client()
-            uncached = uncached_app.test_client()
-            kay, author = register(here, username="Kay"), register(here)
-            slug = create_article(here, author, title="Liked")["slug"]
-            assert here.get("/api/user", headers=auth(kay)).status_code == 200  # remembered
+    with instances_with_late_notices(postgres_url) as apps:
+        here, there, uncached = apps.here, apps.there, apps.uncached
+        kay, author = register(here, username="Kay"), register(here)
+        slug = create_article(here, author, title="Liked")["slug"]
+        assert here.get("/api/user", headers=auth(kay)).status_code == 200  # remembered
 
-            notices.hold()  # the rename reaches this instance late
-            assert change_user(there, kay, username="Kai").status_code == 200
-            url = "/api/articles?favorited=Kai"
-            there.get(url)
-            assert there.get(url).headers["X-Cache"] == "hit"
-            favorite(here, kay, slug)
-            notices.release()
+        apps.notices.hold()  # the rename reaches this instance late
+        assert change_user(there, kay, username="Kai").status_code == 200
+        url = "/api/articles?favorited=Kai"
+        there.get(url)
+        assert there.get(url).headers["X-Cache"] == "hit"
+        favorite(here, kay, slug)
+        apps.notices.release()
 
-            fresh = uncached.get(url).get_json()
-            assert [a["slug"] for a in fresh["articles"]] == [slug]
-            wait_for(lambda: there.get(url).get_json() == fresh, seconds=5)
-        finally:
-            close_app(there_app)
-            close_app(uncached_app)
+        fresh = uncached.get(url).get_json()
+        assert [a["slug"] for a in fresh["articles"]] == [slug]
+        wait_for(lambda: there.get(url).get_json() == fresh, seconds=5)
 
 
 def test_every_worker_answers_fresh_after_each_update_follow_and_rename(
@@ -1019,27 +1008,19 @@ def test_a_settings_change_back_to_what_this_instance_remembers_is_written(
 ):
     """Another instance changed the field; this one has not heard yet. The user now sets the
     field to the value this instance still remembers: a 200 must have written it."""
-    with app_with_tables(postgres_url) as here_app, late_notices(here_app) as notices:
-        there_app = make_app(postgres_url)
-        uncached_app = make_app(postgres_url, RESPONSE_CACHE=False)
-        try:
-            wait_until_listening(here_app)
-            here_client, there_client = here_app.test_client(), there_app.test_client()
-            me = register(here_client, username="Original")
-            assert change_user(here_client, me, bio="first").status_code == 200
-            assert here_client.get("/api/user", headers=auth(me)).status_code == 200  # remembered
+    with instances_with_late_notices(postgres_url) as apps:
+        me = register(apps.here, username="Original")
+        assert change_user(apps.here, me, bio="first").status_code == 200
+        assert apps.here.get("/api/user", headers=auth(me)).status_code == 200  # remembered
 
-            notices.hold()  # the change reaches this instance late
-            assert change_user(there_client, me, **there).status_code == 200
-            answer = change_user(here_client, me, **here)
-            notices.release()
+        apps.notices.hold()  # the change reaches this instance late
+        assert change_user(apps.there, me, **there).status_code == 200
+        answer = change_user(apps.here, me, **here)
+        apps.notices.release()
 
-            assert answer.status_code == 200
-            ((field, value),) = here.items()
-            expected = value or None
-            assert answer.get_json()["user"][field] == expected
-            stored = uncached_app.test_client().get("/api/user", headers=auth(me))
-            assert stored.get_json()["user"][field] == expected
-        finally:
-            close_app(there_app)
-            close_app(uncached_app)
+        assert answer.status_code == 200
+        ((field, value),) = here.items()
+        expected = value or None
+        assert answer.get_json()["user"][field] == expected
+        stored = apps.uncached.get("/api/user", headers=auth(me))
+        assert stored.get_json()["user"][field] == expected
