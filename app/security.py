@@ -130,15 +130,17 @@ def _user_from_token(token: str) -> User:
     return user
 
 
-def stored_user(user_id: int) -> User | None:
+def stored_user(user_id: int, *, lock: bool = False) -> User | None:
     """User ``user_id`` as the database holds it now, in the request's session.
 
     ``populate_existing``: a copy already in the session (a remembered row,
     app/data/known_users.py) takes the stored values instead of shadowing them.
+    ``lock``: ``FOR NO KEY UPDATE`` on PostgreSQL, until the transaction ends.
     """
-    return db.session.scalar(
-        select(User).where(User.id == user_id).execution_options(populate_existing=True)
-    )
+    statement = select(User).where(User.id == user_id)
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    return db.session.scalar(statement.execution_options(populate_existing=True))
 
 
 def lock_token_session() -> None:
@@ -154,7 +156,7 @@ def lock_token_session() -> None:
     the write lock (``BEGIN IMMEDIATE``). So a revoked token never changes the
     password nor comes back with a token signed under the sign-out's new key.
 
-    The whole row is read again into the current user (``populate_existing``):
+    The whole row is read again into the current user (:func:`stored_user`):
     a remembered copy may predate another replica's change that has not been
     announced here yet, and a field set back to the copy's value would then be
     no change to the session, so no ``UPDATE``: a 200 that wrote nothing.
@@ -164,12 +166,7 @@ def lock_token_session() -> None:
     user = g.get("current_user")
     if claimed is None or user is None:
         return
-    stored = db.session.scalar(
-        select(User)
-        .where(User.id == user.id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    )
+    stored = stored_user(user.id, lock=True)
     if stored is None or not _is_session_key(stored.session_key, claimed):
         abort(401, "token", "is invalid")
 
