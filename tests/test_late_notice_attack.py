@@ -33,6 +33,19 @@ def change_user(client: FlaskClient, user: dict[str, Any], **fields: Any) -> Any
     return client.put("/api/user", json={"user": fields}, headers=auth(user))
 
 
+def an_article_cached_here(
+    apps: LateInstances, title: str, username: str | None = None, **fields: Any
+) -> tuple[dict[str, Any], str, str]:
+    """A new author's new article, its author remembered and its ``GET`` cached here.
+
+    Returns the author, the slug and the ``ETag`` of the cached answer.
+    """
+    author = register(apps.here) if username is None else register(apps.here, username=username)
+    slug = create_article(apps.here, author, title=title, **fields)["slug"]
+    remembered(apps.here, author)
+    return author, slug, cached_etag(apps.here, author, slug)
+
+
 def cached_etag(client: FlaskClient, user: dict[str, Any], slug: str) -> str:
     """The author's ``GET`` of the article, read until it is a cache hit; its ``ETag``."""
     client.get(f"/api/articles/{slug}", headers=auth(user))
@@ -60,10 +73,7 @@ def test_if_match_with_the_tag_this_instance_still_caches_is_412_after_an_edit_e
     postgres_url,
 ):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
-        remembered(apps.here, author)
-        old = cached_etag(apps.here, author, slug)
+        author, slug, old = an_article_cached_here(apps, title="Edited", body="first")
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, body="there").status_code == 200
@@ -77,10 +87,7 @@ def test_if_match_with_the_tag_this_instance_still_caches_is_412_after_an_edit_e
 
 def test_if_match_with_the_tag_read_elsewhere_writes_on_an_instance_not_yet_told(postgres_url):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
-        remembered(apps.here, author)
-        cached_etag(apps.here, author, slug)
+        author, slug, _ = an_article_cached_here(apps, title="Edited", body="first")
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, body="there").status_code == 200
@@ -96,10 +103,7 @@ def test_if_match_with_the_cached_tag_is_412_after_the_author_changed_their_bio_
 ):
     """The author's profile is part of the article's representation (and its tag)."""
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Profiled")["slug"]
-        remembered(apps.here, author)
-        old = cached_etag(apps.here, author, slug)
+        author, slug, old = an_article_cached_here(apps, title="Profiled")
 
         apps.notices.hold()
         assert change_user(apps.there, author, bio="new bio").status_code == 200
@@ -111,10 +115,7 @@ def test_if_match_with_the_cached_tag_is_412_after_the_author_changed_their_bio_
 
 def test_if_match_with_the_tag_read_elsewhere_after_a_bio_change_writes_here(postgres_url):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Profiled")["slug"]
-        remembered(apps.here, author)
-        cached_etag(apps.here, author, slug)
+        author, slug, _ = an_article_cached_here(apps, title="Profiled")
 
         apps.notices.hold()
         assert change_user(apps.there, author, bio="new bio").status_code == 200
@@ -129,10 +130,7 @@ def test_if_none_match_with_the_tag_read_elsewhere_is_412_on_an_instance_not_yet
     postgres_url,
 ):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
-        remembered(apps.here, author)
-        cached_etag(apps.here, author, slug)
+        author, slug, _ = an_article_cached_here(apps, title="Edited", body="first")
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, body="there").status_code == 200
@@ -147,10 +145,7 @@ def test_if_none_match_with_the_tag_this_instance_still_caches_writes_after_an_e
     postgres_url,
 ):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Edited", body="first")["slug"]
-        remembered(apps.here, author)
-        old = cached_etag(apps.here, author, slug)
+        author, slug, old = an_article_cached_here(apps, title="Edited", body="first")
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, body="there").status_code == 200
@@ -164,10 +159,7 @@ def test_a_delete_with_the_tag_this_instance_still_caches_is_412_after_an_edit_e
     postgres_url,
 ):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Kept")["slug"]
-        remembered(apps.here, author)
-        old = cached_etag(apps.here, author, slug)
+        author, slug, old = an_article_cached_here(apps, title="Kept")
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, tagList=["new"]).status_code == 200
@@ -181,10 +173,7 @@ def test_a_delete_with_the_tag_this_instance_still_caches_is_412_after_an_edit_e
 
 def test_if_match_on_an_article_retitled_elsewhere_is_412_at_its_old_slug(postgres_url):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Old Name")["slug"]
-        remembered(apps.here, author)
-        old = cached_etag(apps.here, author, slug)
+        author, slug, old = an_article_cached_here(apps, title="Old Name")
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, title="New Name").status_code == 200
@@ -198,10 +187,7 @@ def test_an_update_answers_what_an_uncached_get_then_answers_after_an_edit_elsew
     postgres_url,
 ):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here)
-        slug = create_article(apps.here, author, title="Start", tagList=["a"])["slug"]
-        remembered(apps.here, author)
-        cached_etag(apps.here, author, slug)
+        author, slug, _ = an_article_cached_here(apps, title="Start", tagList=["a"])
 
         apps.notices.hold()
         assert put_article(apps.there, author, slug, {}, tagList=["b"], body="x").status_code == 200
@@ -469,10 +455,7 @@ def test_a_retitle_here_to_a_slug_taken_by_a_retitle_elsewhere_gets_a_suffix(pos
 
 def test_favoriting_ones_own_article_answers_the_profile_changed_elsewhere(postgres_url):
     with instances_with_late_notices(postgres_url) as apps:
-        author = register(apps.here, username="Kay")
-        slug = create_article(apps.here, author, title="Liked")["slug"]
-        remembered(apps.here, author)
-        cached_etag(apps.here, author, slug)
+        author, slug, _ = an_article_cached_here(apps, title="Liked", username="Kay")
 
         apps.notices.hold()
         assert change_user(apps.there, author, username="Kai", bio="b").status_code == 200
