@@ -168,8 +168,8 @@ def measure_database(
                         "BENCH_TAG": seeded.tag_names[3],
                         "BENCH_RUN_ID": f"{run_id}-{kind}-{cache}",
                     }
-                    if WARMUP and not endpoint.write_mix:
-                        wrk(server.base_url + endpoint.path, duration=WARMUP, headers=headers)
+                    if WARMUP:
+                        warm_up(server.base_url + endpoint.path, headers, script, env, endpoint)
                     log(f"{kind}, cache {cache}: {endpoint.name} for {DURATION} s")
                     results = wrk(
                         server.base_url + endpoint.path,
@@ -202,6 +202,29 @@ def measure_database(
     return measurements, list_body
 
 
+def warm_up(
+    url: str, headers: dict[str, str], script: Path, env: dict[str, str], endpoint: Endpoint
+) -> None:
+    """``BENCH_WARMUP`` seconds of what is about to be measured, so every figure is a steady state.
+
+    A new worker's first writes cost several times a warm one's (statements
+    compiled once per process, new connections, first lookups): over the first
+    10 s of writes on a fresh server they put the write mix's p99 at 110-170 ms
+    where later runs measure 72-77 (docs/performance.md). Reads were always
+    warmed up; writes are warmed with the same script under their own run id
+    (titles, hence slugs, never repeat the measured run's).
+    """
+    if not endpoint.write_mix:
+        wrk(url, duration=WARMUP, headers=headers)
+        return
+    wrk(
+        url,
+        duration=WARMUP,
+        script=script,
+        env={**env, "BENCH_RUN_ID": env["BENCH_RUN_ID"] + "-warm-up"},
+    )
+
+
 WRITE_CEILING = os.environ.get("BENCH_WRITE_CEILING", "on") != "off"
 
 
@@ -221,6 +244,18 @@ def measure_write_ceiling(
     rows: list[dict[str, Any]] = []
     with gunicorn(url, workdir, RESPONSE_CACHE=CACHE_SETTINGS[0]) as server:
         for write in WRITE_KINDS:
+            if WARMUP:
+                write_alone = {
+                    **env,
+                    "BENCH_WRITE_KIND": write,
+                    "BENCH_RUN_ID": env["BENCH_RUN_ID"] + "-warm-up",
+                }
+                wrk(
+                    server.base_url + "/api/articles",
+                    duration=WARMUP,
+                    script=LUA / "write_mix.lua",
+                    env=write_alone,
+                )
             log(f"postgresql: {write} alone for {DURATION} s")
             results = wrk(
                 server.base_url + "/api/articles",
