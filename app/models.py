@@ -185,6 +185,7 @@ class User(TimestampMixin, Base):
     """
 
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused (see Article)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)
@@ -226,6 +227,7 @@ class ArticleTag(Base):
 
 class Tag(Base):
     __tablename__ = "tags"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused (see Article)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH), unique=True)
@@ -268,6 +270,10 @@ class Article(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_articles_created_at_id", "created_at", "id"),
         Index("ix_articles_author_id_created_at", "author_id", "created_at"),
+        # SQLite otherwise hands a deleted newest row's id out again, as PostgreSQL's
+        # sequences never do: a retried delete would reach the row made after it
+        # (revision e6f3c5dded28).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -288,6 +294,7 @@ class Comment(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_comments_article_id_created_at", "article_id", "created_at"),
         Index("ix_comments_author_id", "author_id"),
+        {"sqlite_autoincrement": True},  # ids never reused (see Article)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
