@@ -42,7 +42,13 @@ class String(ma.fields.String):
         return text
 
 
-class Email(ma.fields.Email):
+class Email(String, ma.fields.Email):
+    """An email address, refused as ``String`` refuses text before its address check runs.
+
+    marshmallow's check hands a domain that fails its pattern to an IDNA check,
+    which let a lone surrogate through to the database driver (a 500).
+    """
+
     default_error_messages = {"invalid": "is invalid"}
 
 
