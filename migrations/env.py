@@ -48,7 +48,7 @@ from sqlalchemy import Connection, make_url
 
 import app.db.safe_ddl  # noqa: F401 (op.safe_create_index and the others, app/db/ops.py)
 from app.db import change_triggers
-from app.db.audit import AuditRecorder, include_name
+from app.db.audit import COMPLETED_STEPS, AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
@@ -67,7 +67,8 @@ logger = logging.getLogger("alembic.env")
 migrate_extension = current_app.extensions["migrate"]
 db = migrate_extension.db
 target_metadata = db.metadata
-record_step = AuditRecorder()
+# Its list of finished steps is the caller's too (``flask db run`` names a failed revision).
+record_step = AuditRecorder(config.attributes.setdefault(COMPLETED_STEPS, []))
 retry_on_lock_timeout = RevisionRetry()
 LOCK_TIMEOUT = str(current_app.config.get("MIGRATION_LOCK_TIMEOUT") or "1s")
 

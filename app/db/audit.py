@@ -137,15 +137,29 @@ def read_audit(connection: Connection) -> dict[str, AuditEntry]:
     return entries
 
 
+# The key, in the Alembic configuration's ``attributes``, of the revisions a run finished.
+COMPLETED_STEPS = "completed_steps"
+# Set in the connection's ``info`` by a step that committed part of itself (a backfill's
+# batches, app/db/backfill.py): the recorder then commits the step's version row too.
+COMMITTED_MID_STEP = "committed_mid_step"
+
+
 class AuditRecorder:
     """An ``on_version_apply`` callback that records each step with its duration.
 
     Alembic calls it after each step; the duration is the time since the run
-    started or since the previous step ended.
+    started or since the previous step ended. A step that committed part of
+    itself (:data:`COMMITTED_MID_STEP`) is committed whole here, its version
+    row with it, when the run is one transaction (SQLite): otherwise a later
+    revision's failure rolled back its version row but not what it had
+    committed, and the next run repeated it ("duplicate column").
     """
 
-    def __init__(self) -> None:
+    def __init__(self, completed: list[str] | None = None) -> None:
         self._since = time.perf_counter()
+        # The revisions whose step finished in this run, in order (``flask db run`` names
+        # the one after the last as the one that failed).
+        self.completed = completed if completed is not None else []
 
     def start(self) -> None:
         self._since = time.perf_counter()
@@ -160,6 +174,7 @@ class AuditRecorder:
             return
         script = step.up_revision
         assert isinstance(script, Script)
+        self.completed.append(script.revision)
         record(
             ctx.connection,
             revision=script.revision,
@@ -167,6 +182,11 @@ class AuditRecorder:
             path=script.path,
             duration_ms=duration_ms,
         )
+        if ctx.connection.info.pop(COMMITTED_MID_STEP, False) and not ctx.opts.get(
+            "transaction_per_migration"
+        ):
+            with ctx.autocommit_block():  # commits the step, then the run goes on in a new one
+                pass
 
 
 def most_recent(connection: Connection, revisions: tuple[str, ...]) -> str:

@@ -15,8 +15,13 @@ and prints ``rows done / total`` with the rate about once a second (on stderr).
 
 Commits: inside a revision the batches run in an autocommit block, so each
 ``UPDATE`` is its own transaction and no row stays locked past its batch (on
-SQLite too, where the run is otherwise one transaction); a batch that times
-out on a lock is retried (``app.db.lock_retry``). Outside a revision (a
+SQLite too, where the run is otherwise one transaction: what the run did
+before is committed with the first batch, and the revision, its version row
+included, when it ends, ``app.db.audit.AuditRecorder``); a batch that times
+out on a lock is retried (``app.db.lock_retry``). Keep schema changes out of
+a backfill's revision: what it did before the backfill is committed with the
+first batch, so if the backfill then fails, running the revision again
+repeats them. Outside a revision (a
 script, a test) pass ``connection=``: it commits after each batch.
 
 Resuming needs no state of its own: ``pending`` is the state. A run starts at
@@ -41,6 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.sql import ColumnElement, TableClause
 
+from app.db.audit import COMMITTED_MID_STEP
 from app.db.lock_retry import retrying
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -86,7 +92,10 @@ def _batches_committed(connection: Connection | None) -> Iterator[Connection]:
         return
     from alembic import op
 
-    with op.get_context().autocommit_block():
+    context = op.get_context()
+    assert context.connection is not None
+    context.connection.info[COMMITTED_MID_STEP] = True  # the recorder commits the rest (audit)
+    with context.autocommit_block():
         yield op.get_bind()
 
 

@@ -49,8 +49,9 @@ def several_heads_advice(heads: list[str] | tuple[str, ...]) -> str:
     named = ", ".join(sorted(heads))
     return (
         f"{len(heads)} heads ({named}): history must stay linear. Rebase the newer "
-        "revision onto the other: set its down_revision to the other's id, write its own id "
-        "into migrations/HEAD, then `make migration-check`."
+        "revision onto the other: if your database has it applied, `make migration-revert` "
+        "it first; then set its down_revision to the other's id, write its own id into "
+        "migrations/HEAD, `make migration-run` and `make migration-check`."
     )
 
 

@@ -8,7 +8,7 @@ no longer resolve it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
@@ -40,12 +40,17 @@ class RevisionStatus:
     state: State
     checksum_recorded: bool = True
     phase: str = EXPAND  # app.db.phases; "?" when the revision names an unknown one
+    # Counted as applied (the database is at or past it) though no run recorded it,
+    # above a revision a run did record: it came in below revisions applied (a rebase).
+    never_ran: bool = False
 
     @property
     def line(self) -> str:
         if self.state is State.MISSING:
             return f"[?] {self.revision}  {self.filename or ''}  (file missing)"
         note = "" if self.checksum_recorded else "  (no checksum recorded)"
+        if self.never_ran:
+            note = "  (never ran here: it came in below revisions already applied)"
         return (
             f"[{self.state.value}] {self.revision}  {self.phase:<8}  {self.filename}  "
             f"{self.message}{note}"
@@ -74,7 +79,7 @@ class MigrationStatus:
             "`make migration-revert` until it is reverted, then switch here again and "
             "`make migration-run`. If its file was removed on purpose instead: "
             f"`make migration-accept rev={self.elsewhere[0]}` and "
-            "`flask db stamp <the revision it followed>`."
+            "`flask db stamp --purge <the revision it followed>` (what it created stays)."
         )
 
     @property
@@ -97,6 +102,27 @@ class MigrationStatus:
         return self.having(State.CHANGED) + self.having(State.MISSING)
 
     @property
+    def never_ran(self) -> list[RevisionStatus]:
+        return [r for r in self.revisions if r.never_ran]
+
+    def never_ran_recipe(self) -> str:
+        """How to run what a rebase slid in below revisions this database already applied."""
+        first = self.never_ran[0]
+        index = self.revisions.index(first)
+        before = next(
+            (r.revision for r in reversed(self.revisions[:index]) if r.state is State.APPLIED),
+            "base",
+        )
+        names = ", ".join(r.revision for r in self.never_ran)
+        return (
+            f"{names} never ran on this database, though the database is at or past it: it "
+            "came in below revisions already applied here (a rebase onto another branch's "
+            "revision). Undo those first: `make migration-revert` until the database is at "
+            f"{self.never_ran[-1].revision}, then `flask db stamp {before}` (the last revision "
+            "that really ran), then `make migration-run`."
+        )
+
+    @property
     def unrecorded(self) -> list[RevisionStatus]:
         return [r for r in self.revisions if r.state is State.APPLIED and not r.checksum_recorded]
 
@@ -116,7 +142,9 @@ class MigrationStatus:
             f"{counts[State.MISSING]} missing; database at {', '.join(self.current) or 'base'}, "
             f"head {', '.join(self.heads) or 'none'}."
         )
-        if self.tampered:
+        if self.never_ran:
+            text += " " + self.never_ran_recipe()
+        elif self.tampered:
             text += " Changed or missing files: see `make migration-verify`."
         elif self.pending:
             text += " Apply with `make migration-run`. " + self.phase_summary()
@@ -199,6 +227,8 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
         else:
             state = State.APPLIED
         statuses.append(RevisionStatus(rev.revision, filename, message, state, recorded, phase))
+    if not problems:
+        statuses = _mark_never_ran(statuses, audit)
 
     missing = (applied | {rev for rev, entry in audit.items() if entry.applied}) - known
     for gone in sorted(missing, key=lambda r: _missing_sort_key(audit.get(r), r)):
@@ -211,6 +241,30 @@ def read_status(script: ScriptDirectory, connection: Connection) -> MigrationSta
     except (CommandError, KeyError):
         heads = ()
     return MigrationStatus(statuses, current, heads, problems, leftover_batch_tables(connection))
+
+
+def _mark_never_ran(
+    statuses: list[RevisionStatus], audit: dict[str, AuditEntry]
+) -> list[RevisionStatus]:
+    """Mark applied revisions that no run recorded, above one that a run did.
+
+    Revisions applied before the audit table existed, or stamped on a database
+    built otherwise, sit below every recorded one and stay unmarked. A
+    revision rebased in below one this database already ran sits above a
+    recorded run, and stays so after that one is reverted (the database is
+    then "at" the revision that never ran).
+    """
+
+    def ran(status: RevisionStatus) -> bool:
+        entry = audit.get(status.revision)
+        return entry is not None and entry.applied
+
+    applied = [s for s in statuses if s.state in (State.APPLIED, State.CHANGED)]
+    recorded = [i for i, s in enumerate(applied) if ran(s)]
+    if not recorded:
+        return statuses
+    gap = {s.revision for s in applied[recorded[0] + 1 :] if not ran(s)}
+    return [replace(s, never_ran=True) if s.revision in gap else s for s in statuses]
 
 
 def _missing_sort_key(entry: AuditEntry | None, revision: str) -> str:

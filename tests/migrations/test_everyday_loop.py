@@ -192,7 +192,9 @@ def two_heads(sqlite_flask_db: FlaskDb, migrations_dir: Path) -> tuple[str, str]
 ADVICE = "history must stay linear. Rebase the newer revision onto the other"
 
 
-@pytest.mark.parametrize("command", [("status",), ("run",), ("generate", "More"), ("gate",)])
+@pytest.mark.parametrize(
+    "command", [("status",), ("run",), ("generate", "More"), ("create", "More"), ("gate",)]
+)
 def test_two_heads_get_one_piece_of_advice_from_every_command(
     sqlite_flask_db: FlaskDb, two_heads: tuple[str, str], command: tuple[str, ...]
 ) -> None:

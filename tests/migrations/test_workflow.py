@@ -15,7 +15,7 @@ from app import MIGRATIONS_DIRECTORY
 from app.db.audit import TOOLING_TABLES
 from app.db.diagnose import diagnose
 from app.db.exit_codes import ExitCode
-from app.db.history import read_head_file
+from app.db.history import read_head_file, write_head_file
 from tests.migrations.flask_db import FlaskDb, cli, revision_files, table_names
 
 REVIEW_REASON = "users.bio is unused since v2"
@@ -132,6 +132,103 @@ def test_applied_migration_whose_file_is_gone_is_reported_missing(
     assert re.search(r"^\[\?\] \w+  " + re.escape(gone.name), status.output, re.MULTILINE)
     assert verify.exit_code == ExitCode.CHANGED
     assert gone.name in verify.output
+
+
+def test_a_revision_that_raises_stops_the_run_with_one_message_naming_it(
+    flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    """Which revision, why, and where the database stands, instead of a traceback."""
+    (base,) = read_head_file(migrations_dir)
+    assert flask_db("run").exit_code == ExitCode.OK
+    write_revision(migrations_dir, "badbad000001", 'raise RuntimeError("boom")', base)
+    write_head_file(migrations_dir, ["badbad000001"])
+
+    result = flask_db("run")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "Traceback" not in result.output
+    assert (
+        "Error: badbad000001 (29990101_000000_badbad000001.py) failed: RuntimeError: boom. "
+        f"The database is at {base}; nothing of this run stayed applied." in result.output
+    )
+
+
+def test_a_run_stopped_after_a_backfill_revision_runs_again_once_fixed(
+    flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    """From an empty database the run passes a revision whose backfill commits its batches
+    (a0c79c3c2aca); a later revision fails. That revision stays applied whole, so the next
+    run does not repeat it (it added a column: "duplicate column")."""
+    (base,) = read_head_file(migrations_dir)
+    bad = write_revision(migrations_dir, "badbad000001", 'raise RuntimeError("boom")', base)
+    write_head_file(migrations_dir, ["badbad000001"])
+    assert flask_db("run").exit_code == ExitCode.FAILED
+    bad.write_text(bad.read_text().replace('raise RuntimeError("boom")', "pass"))
+
+    again = flask_db("run")
+
+    assert again.exit_code == ExitCode.OK, again.output
+    assert flask_db("status").exit_code == ExitCode.OK
+
+
+def test_flask_db_upgrade_in_production_refuses_a_changed_applied_revision(
+    app_for: Callable[..., Flask], sqlite_database: str, migrations_dir: Path, tmp_path: Path
+) -> None:
+    """As ``run`` does: Flask-Migrate's own command is what developers and scripts type."""
+    (base,) = read_head_file(migrations_dir)
+    assert cli(app_for(sqlite_database, migrations_dir))("run").exit_code == ExitCode.OK
+    applied = revision_files(migrations_dir)[0]
+    applied.write_text(applied.read_text() + "\n# edited after it was applied\n")
+    write_revision(migrations_dir, "c0ffee000001", 'op.execute("SELECT 1")', base)
+    write_head_file(migrations_dir, ["c0ffee000001"])
+    production = cli(
+        app_for(sqlite_database, migrations_dir, APP_ENV="production", BACKUP_DIRECTORY=tmp_path)
+    )
+
+    result = production("upgrade")
+
+    assert result.exit_code == ExitCode.CHANGED, result.output
+    assert applied.name in result.output
+    assert "[ ] c0ffee000001" in production("status").output
+
+
+def test_flask_db_upgrade_in_production_backs_up_first(
+    app_for: Callable[..., Flask], sqlite_database: str, migrations_dir: Path, tmp_path: Path
+) -> None:
+    (base,) = read_head_file(migrations_dir)
+    assert cli(app_for(sqlite_database, migrations_dir))("run").exit_code == ExitCode.OK
+    write_revision(migrations_dir, "c0ffee000001", 'op.execute("SELECT 1")', base)
+    write_head_file(migrations_dir, ["c0ffee000001"])
+    production = cli(
+        app_for(sqlite_database, migrations_dir, APP_ENV="production", BACKUP_DIRECTORY=tmp_path)
+    )
+
+    result = production("upgrade")
+
+    assert result.exit_code == 0, result.output
+    assert "Backup written: " in result.output
+    assert list(tmp_path.iterdir())
+    assert "[X] c0ffee000001" in production("status").output
+
+
+def test_the_advice_for_a_revision_removed_on_purpose_works(
+    sqlite_flask_db: FlaskDb, migrations_dir: Path
+) -> None:
+    """Accept its removal, then stamp the revision it followed, as the message says."""
+    (base,) = read_head_file(migrations_dir)
+    gone = write_revision(migrations_dir, "90e000000001", 'op.execute("SELECT 1")', base)
+    write_head_file(migrations_dir, ["90e000000001"])
+    assert sqlite_flask_db("run").exit_code == ExitCode.OK
+    gone.unlink()
+    write_head_file(migrations_dir, [base])
+    advice = sqlite_flask_db("status").output
+    assert "`flask db stamp --purge <the revision it followed>`" in advice
+
+    accepted = sqlite_flask_db("accept", "90e000000001")
+    stamped = sqlite_flask_db("stamp", "--purge", base)
+
+    assert (accepted.exit_code, stamped.exit_code) == (ExitCode.OK, 0), stamped.output
+    assert sqlite_flask_db("verify").exit_code == ExitCode.OK
 
 
 @pytest.mark.filterwarnings("ignore:Revision .* is not present:UserWarning")

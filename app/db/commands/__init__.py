@@ -8,7 +8,8 @@ backup before a change, refusing changed revisions) is ``_common``. The rules
 they apply live beside what they judge: the amendment rule in
 app/db/amendments.py, which revisions to lint in app/db/lint.py, the restore
 sequence in app/db/backup.py. Flask-Migrate's own subcommands (upgrade,
-downgrade, migrate, current, …) stay as they are. Exit codes:
+downgrade, migrate, current, …) stay as they are, except that ``upgrade`` in
+production first refuses and backs up as ``run`` does (``running.guard_upgrade``). Exit codes:
 ``app.db.exit_codes.ExitCode``.
 """
 
@@ -21,7 +22,7 @@ from app.db.commands.authoring import create, generate
 from app.db.commands.backups import backup_database, restore_database
 from app.db.commands.inspecting import accept, clean, sql, status, verify
 from app.db.commands.review import gate, lint, review
-from app.db.commands.running import revert, run
+from app.db.commands.running import guard_upgrade, revert, run
 from app.db.release_command import release
 
 COMMANDS = (
@@ -49,3 +50,4 @@ def add_workflow_subcommands(_app: Flask) -> None:
 
     for subcommand in (*COMMANDS, discard):
         db_group.add_command(subcommand)
+    guard_upgrade(db_group)

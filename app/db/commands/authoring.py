@@ -6,7 +6,7 @@ import re
 
 import click
 from alembic import command
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 from flask.cli import with_appcontext
 
 from app.db import history
@@ -27,6 +27,13 @@ def _message(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").strip().lower()
 
 
+def _refuse_several_heads(script: ScriptDirectory) -> None:
+    """A new revision needs one head to follow: the project's advice, not Alembic's merge."""
+    heads = list(script.get_heads())
+    if len(heads) > 1:
+        _fail(f"Error: {history.several_heads_advice(heads)}")
+
+
 @click.command("generate")
 @click.argument("name")
 @with_appcontext
@@ -34,9 +41,7 @@ def _message(name: str) -> str:
 def generate(name: str) -> None:
     """Generate a migration from model changes (autogenerate), then review it."""
     script = script_directory()
-    heads = list(script.get_heads())
-    if len(heads) > 1:
-        _fail(f"Error: {history.several_heads_advice(heads)}")
+    _refuse_several_heads(script)
     engine = _engine()
     with engine.connect() as connection:
         status = read_status(script, connection)
@@ -105,6 +110,7 @@ def _review(created: Script) -> None:
 @_handles_errors
 def create(name: str, data: bool, phase: str) -> None:
     """Create an empty migration (--data: a data-migration template; --phase contract)."""
+    _refuse_several_heads(script_directory())
     config = alembic_config()
     config.attributes[DATA_MIGRATION_ATTRIBUTE] = data
     config.attributes[PHASE_ATTRIBUTE] = phase

@@ -6,16 +6,19 @@ in production; ``revert`` goes back one step.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from alembic import command
 from flask.cli import with_appcontext
+from sqlalchemy import Engine
 
 from app.db import history
-from app.db.alembic_setup import alembic_config, script_directory
-from app.db.audit import most_recent
+from app.db.alembic_setup import alembic_config, is_verbose, script_directory
+from app.db.audit import COMPLETED_STEPS, most_recent
 from app.db.commands._common import (
     PHASE_CHOICE,
     _at,
@@ -67,6 +70,8 @@ def run(phase: str | None) -> None:
         _refuse_tampered(status, "Nothing was applied.")
         if status.problems:
             _fail("Error: " + "; ".join(status.problems))
+        if status.never_ran:
+            _fail(f"Error: nothing was applied. {status.never_ran_recipe()}")
         if not status.pending:
             click.echo(f"No pending migrations: the database is at head ({_at(status)}).")
             return
@@ -81,7 +86,13 @@ def run(phase: str | None) -> None:
         if _production():
             _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
         started = time.perf_counter()
-        command.upgrade(alembic_config(), plan.target)
+        config = alembic_config()
+        try:
+            command.upgrade(config, plan.target)
+        except Exception as error:  # a revision's own code raised: name it, say where we are
+            if is_verbose():
+                raise
+            _fail(_failed_run(engine, plan, config.attributes.get(COMPLETED_STEPS, []), error))
         elapsed = time.perf_counter() - started
     click.echo(f"Applied {len(plan.revisions)} migration(s) in {elapsed:.2f}s:")
     for script in plan.revisions:
@@ -89,6 +100,29 @@ def run(phase: str | None) -> None:
     left = len(status.pending) - len(plan.revisions)
     if left:
         click.echo(f"{left} contract revision(s) left for `make migration-run phase=contract`.")
+
+
+def _failed_run(engine: Engine, plan: RunPlan, completed: list[str], error: Exception) -> str:
+    """One message for a run a revision stopped: which one, why, and where the database is.
+
+    ``completed``: the revisions whose step finished (the failed one is the
+    next). Where the database stands is read again: SQLite runs are one
+    transaction, except what a ``backfill()`` committed; on PostgreSQL each
+    revision is its own, so those before the failed one stay applied.
+    """
+    after = _status(engine)
+    applied = set(_applied(after))
+    done = [s.revision for s in plan.revisions if s.revision in applied]
+    failed = next((s for s in plan.revisions if s.revision not in completed), None)
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    named = f"{failed.revision} ({Path(failed.path).name})" if failed else "a revision"
+    kept = f"{len(done)} revision(s) of this run stayed applied ({', '.join(done)})"
+    return (
+        f"Error: {named} failed: {type(error).__name__}: {reason}. "
+        f"The database is at {_at(after)}; "
+        f"{kept if done else 'nothing of this run stayed applied'}. "
+        "Fix the revision and run `make migration-run` again (`-v` shows the traceback)."
+    )
 
 
 def _plan(status: MigrationStatus, phase: str | None) -> RunPlan:
@@ -134,6 +168,8 @@ def revert() -> None:
         if not status.current:
             click.echo("Nothing to revert: no migration is applied (the database is at base).")
             return
+        if {r.revision for r in status.never_ran} & set(status.current):
+            _fail(f"Error: nothing was reverted. {status.never_ran_recipe()}")
         target = "-1"
         if len(status.heads) > 1:
             click.echo(f"Warning: {history.several_heads_advice(status.heads)}", err=True)
@@ -165,3 +201,34 @@ def _warn_one_way(current: tuple[str, ...]) -> None:
 
 def _applied(status: MigrationStatus) -> list[str]:
     return [r.revision for r in status.revisions if r.state in (State.APPLIED, State.CHANGED)]
+
+
+def guard_upgrade(group: click.Group) -> None:
+    """Flask-Migrate's ``flask db upgrade``, with ``run``'s safeguards in production.
+
+    Before it applies anything in production it refuses what ``run`` refuses
+    (applied revisions whose files changed or are gone, revisions that never
+    ran below the database's) and takes a backup when revisions are pending.
+    Development, ``--sql`` and everything else stay Flask-Migrate's. Wraps the
+    group's command once (the group is shared by every app made in a process).
+    """
+    command_ = group.commands.get("upgrade")
+    if command_ is None or command_.callback is None or hasattr(command_.callback, "guarded"):
+        return
+    upgrade = command_.callback
+
+    @with_appcontext
+    @functools.wraps(upgrade)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _production() and not kwargs.get("sql"):
+            engine = _engine()
+            status = _status(engine)
+            _refuse_tampered(status, "Nothing was applied (use `flask db run`).")
+            if status.never_ran:
+                _fail(f"Error: nothing was applied. {status.never_ran_recipe()}")
+            if status.pending:
+                _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
+        return upgrade(*args, **kwargs)
+
+    guarded.guarded = upgrade  # type: ignore[attr-defined]
+    command_.callback = guarded
