@@ -70,9 +70,12 @@ def canonical_tag(text: str) -> str:
     ``" python\u200b"`` (in fullwidth letters) and ``"python"`` are one tag; tags
     stay case-sensitive.
     Runs of whitespace inside become one space. An empty result means the tag
-    was blank.
+    was blank. Normalised again last: an invisible character removed from
+    between a letter and its combining mark (``"e\u200b\u0301"``) leaves them to
+    compose (``"é"``), so the tag of a tag is the tag itself and the filter
+    finds what the popular tags list.
     """
-    return " ".join(remove_invisible_characters(nfkc(text)).split())
+    return nfkc(" ".join(remove_invisible_characters(nfkc(text)).split()))
 
 
 def character_class(predicate_name: str) -> str:
