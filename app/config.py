@@ -318,6 +318,9 @@ def _rate_limit(env: Mapping[str, Any], name: str, default: str) -> str:
     return value
 
 
+# How long opening a PostgreSQL connection may take (libpq's connect_timeout, seconds).
+CONNECT_TIMEOUT_SECONDS = 5
+
 # PostgreSQL's interval syntax as lock_timeout takes it: 5s, 500ms, 1min; 0 is no limit.
 _DURATION = re.compile(r"\d+(ms|s|min|h)?")
 
@@ -331,7 +334,8 @@ def _engine_options(database_url: str, env: Mapping[str, Any]) -> dict[str, Any]
     tokens). PostgreSQL: every connection waits at most
     ``DATABASE_LOCK_TIMEOUT`` for a lock (a row a concurrent request holds, a
     table a migration holds), then the request answers 503 instead of hanging
-    until gunicorn's worker timeout (app/data/unit_of_work.py). Migrations set
+    until gunicorn's worker timeout (app/data/unit_of_work.py); opening a
+    connection gives up after ``CONNECT_TIMEOUT_SECONDS`` (a 503 too). Migrations set
     their own (``MIGRATION_LOCK_TIMEOUT``, migrations/env.py). PostgreSQL:
     ``conduit.change_feed=app`` tells the change triggers that the app
     announces these connections' writes itself (app/data/change_feed.py);
@@ -348,7 +352,10 @@ def _engine_options(database_url: str, env: Mapping[str, Any]) -> dict[str, Any]
         # notification per transaction, so the change triggers stay silent for them
         # (app/data/change_feed.py, revision 5f3c2d9a1b7e).
         options["connect_args"] = {
-            "options": f"-c lock_timeout={lock_timeout} -c conduit.change_feed=app"
+            "options": f"-c lock_timeout={lock_timeout} -c conduit.change_feed=app",
+            # A server that accepts the connection and then says nothing: 503, not a
+            # request held until gunicorn's worker timeout.
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         }
     return options
 

@@ -202,15 +202,21 @@ def test_postgresql_connections_wait_for_a_lock_at_most_the_database_lock_timeou
     loaded = settings(DATABASE_URL="postgresql://db/conduit", DATABASE_LOCK_TIMEOUT="750ms")
 
     connect_args = loaded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
-    assert connect_args == {"options": "-c lock_timeout=750ms -c conduit.change_feed=app"}
+    assert connect_args["options"] == "-c lock_timeout=750ms -c conduit.change_feed=app"
 
 
 def test_the_database_lock_timeout_defaults_to_five_seconds():
     loaded = settings(DATABASE_URL="postgresql://db/conduit")
 
-    assert loaded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {
-        "options": "-c lock_timeout=5s -c conduit.change_feed=app"
-    }
+    assert loaded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"] == (
+        "-c lock_timeout=5s -c conduit.change_feed=app"
+    )
+
+
+def test_opening_a_postgresql_connection_gives_up_after_five_seconds():
+    loaded = settings(DATABASE_URL="postgresql://db/conduit")
+
+    assert loaded["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["connect_timeout"] == 5
 
 
 @pytest.mark.parametrize("raw", ["5 s", "soon", "-1s", "5s; DROP TABLE users"])

@@ -107,6 +107,11 @@ from app.models import Base
 
 CHANNEL = "conduit_changes"
 HEARTBEAT_SECONDS = 0.5  # the listener's connection is checked at least this often
+# A listener not heard from for this long vouches for nothing: its connection may hang
+# (a server or network that stops answering without closing it), and a heartbeat that
+# never returns raises nothing. Ten heartbeats: a round starved of the GIL under load
+# must not turn the cache off (and flush it when it ends).
+LIVENESS_SECONDS = 10 * HEARTBEAT_SECONDS
 RECONNECT_SECONDS = 0.05  # first retry; doubles up to MAX_RECONNECT_SECONDS
 MAX_RECONNECT_SECONDS = 2.0
 EXTENSION = "change_feed"
@@ -374,13 +379,27 @@ class PostgresChangeFeed(ChangeFeed):
         self.backend_pid: int | None = None  # the listener's server process (tests kill it)
         self.disconnections = 0
         self.notices = 0  # notifications received by this process (tests wait on it)
+        self._alive_at = 0.0  # time.monotonic() of the listener's last completed round
 
     def current(self) -> int | None:
+        """``None`` also while the listener's last round ended over :data:`LIVENESS_SECONDS` ago."""
         if self._pid != os.getpid() and not self._closed:
             self._start()
-        if not self.online:
+        if not self.online or time.monotonic() - self._alive_at > LIVENESS_SECONDS:
             return None
         return self.stamps.seq
+
+    def _alive(self) -> None:
+        """A round completed; after a silence past :data:`LIVENESS_SECONDS`, nothing is trusted.
+
+        A hung connection that comes back delivers what it held back, but
+        answers cached before the silence must not be served again before
+        that: every stamp moves (as on reconnecting).
+        """
+        now = time.monotonic()
+        if now - self._alive_at > LIVENESS_SECONDS:
+            self.stamps.bump(tables=None)
+        self._alive_at = now
 
     def _start(self) -> None:
         """One listener per process, started by its first lookup (threads do not survive fork)."""
@@ -412,6 +431,7 @@ class PostgresChangeFeed(ChangeFeed):
                     connection.execute(f"LISTEN {CHANNEL}")
                     self.backend_pid = connection.info.backend_pid
                     self.stamps.bump(tables=None)  # whatever happened while nobody listened
+                    self._alive_at = time.monotonic()
                     if warned:
                         log.info("response cache on: change feed listening again")
                         warned = False
@@ -426,6 +446,7 @@ class PostgresChangeFeed(ChangeFeed):
                                 self.heard(notification.payload)
                                 self.notices += 1
                         connection.execute("SELECT 1")  # a dead connection fails here
+                        self._alive()
             except psycopg.Error as error:
                 if not stop.is_set() and not warned:  # once per loss, not once per retry
                     log.warning("response cache off: change feed lost (%s)", error)
@@ -874,7 +895,17 @@ def _notify_other_processes(session: Session) -> None:
         # (SQLAlchemy's join_transaction_mode): the owner commits, not this session.
         ending = "" if isinstance(session.bind, Connection) else "; COMMIT"
         notify = sql.SQL("NOTIFY {}, {}" + ending).format(sql.Identifier(CHANNEL), payload)
-        connection.execution_options(no_parameters=True).exec_driver_sql(notify.as_string(driver))
+        try:
+            connection.execution_options(no_parameters=True).exec_driver_sql(
+                notify.as_string(driver)
+            )
+        except Exception:
+            # The connection may have died after the server committed (the answer lost on
+            # the way back): other processes heard the notification, and this one skips
+            # its own. Forget here what the write may have changed, as if it committed.
+            if feed is not None:
+                feed.changed(keys, tables)
+            raise
 
 
 @event.listens_for(Session, "after_commit")
