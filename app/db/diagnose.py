@@ -110,7 +110,9 @@ def diagnose(
             causes.append(
                 f"Tables exist ({_names(database_tables)}) but no migration is recorded: they "
                 "were created outside migrations (db.create_all()?). Use a fresh database and "
-                "`make migration-run`, or `flask db stamp head` if they match the head revision."
+                "`make migration-run`. Stamping it (`flask db stamp head`) would leave out what "
+                "only migrations make: on PostgreSQL, the change triggers that keep every "
+                "replica's cache fresh after a write the app does not make (psql, a restore)."
             )
         else:
             causes.append(
