@@ -7,6 +7,12 @@ One mechanism per kind of fault, applied to every request before any view runs:
   (``/api//articles``) are one. The path is rewritten, not redirected: a
   redirect would drop a POST's body in some clients and fail a CORS preflight
   in every browser.
+- **An encoded slash** (``%2F``) in the path is part of its segment, not a
+  separator (RFC 3986 §2.2): the server decodes it into the path it hands
+  over, where ``DELETE /api/articles/a%2Fcomments%2F7`` became a comment's
+  deletion. It stays ``%2F`` in the routed path, which no slug or username
+  holds, so such a request is a 404 (and never a cached answer of another
+  path).
 - **The Host header** is required in HTTP/1.1 and must be a URI host with an
   optional port (RFC 9112 §3.2, RFC 3986 §3.2.2): a request without one, or
   with one that is not (spaces, slashes, an empty host), is a 400.
@@ -38,6 +44,7 @@ import re
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -66,13 +73,36 @@ class Slashes:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
-        path = environ.get("PATH_INFO", "")
+        path = _with_encoded_slashes_kept(environ) or environ.get("PATH_INFO", "")
+        environ["PATH_INFO"] = path
         if "//" in path or (len(path) > 1 and path.endswith("/")):
             environ["PATH_INFO"] = _SLASHES.sub("/", path).rstrip("/") or "/"
         return self.app(environ, start_response)
 
 
 _SLASHES = re.compile(r"/{2,}")
+_ENCODED_SLASH = re.compile(r"%2[fF]")
+
+
+def _with_encoded_slashes_kept(environ: dict[str, Any]) -> str | None:
+    """``PATH_INFO`` decoded from the path as sent, ``%2F`` left as is; ``None``: none sent.
+
+    The request target as sent is gunicorn's and Werkzeug's ``RAW_URI`` (or
+    ``REQUEST_URI``); its path is decoded as the server decodes ``PATH_INFO``
+    (bytes as latin-1, WSGI's convention), segment by segment between the
+    encoded slashes.
+    """
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    path = urlsplit(raw).path if "://" in raw[:16] else raw.split("?", 1)[0]
+    if not _ENCODED_SLASH.search(path):
+        return None
+    prefix = environ.get("SCRIPT_NAME", "")
+    decoded = "%2F".join(
+        unquote_to_bytes(part).decode("latin-1") for part in _ENCODED_SLASH.split(path)
+    )
+    return decoded[len(prefix) :] if prefix and decoded.startswith(prefix) else decoded
+
+
 # RFC 3986 host (IP-literal, IPv4address or reg-name; not empty for http) and port.
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]*)?")
 

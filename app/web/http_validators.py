@@ -103,15 +103,24 @@ def _add_validators(response: Response) -> Response:
                 headers.add("Content-Length", str(length))
         return response
     conditions: Request | dict = request
-    if request.if_match.star_tag:
-        # "*" matches any current representation (RFC 9110 §13.1.1) and this is
-        # one; Werkzeug compares it as an entity tag and answers 412.
+    if "HTTP_IF_MATCH" in environ and _if_match_holds(response):
+        # A true If-Match is done with (RFC 9110 §13.2.2): If-None-Match comes next,
+        # which Werkzeug skips whenever If-Match is present.
         conditions = {k: v for k, v in environ.items() if k != "HTTP_IF_MATCH"}
     response.make_conditional(conditions)  # in place: 304 and no body when If-None-Match matches
     if response.status_code == HTTPStatus.PRECONDITION_FAILED:
         field = "If-Match" if "If-Match" in request.headers else "If-Unmodified-Since"
         return error_response(412, {field: ["does not match the current representation"]})
     return response
+
+
+def _if_match_holds(response: Response) -> bool:
+    """``If-Match``: ``*`` matches any current representation (RFC 9110 §13.1.1; Werkzeug
+    compares it as an entity tag), otherwise the answer's tag, compared strongly."""
+    if request.if_match.star_tag:
+        return True
+    etag, weak = response.get_etag()
+    return etag is not None and not weak and request.if_match.is_strong(etag)
 
 
 def init_app(app: Flask) -> None:
