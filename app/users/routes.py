@@ -85,7 +85,9 @@ class CurrentUser(MethodView):
         Only the fields sent are changed. An empty or blank `bio` or `image`
         (whitespace, or characters that show nothing, only) clears it.
         A new `password` ends every token issued before, on every device; the
-        answer carries a new one.
+        answer carries a new one. `If-Match`: only `*` matches here, since each
+        answer carries a token minted for it, so no earlier read names the
+        current representation.
         """
         user = service.update(current_user(), payload["user"])
         return {"user": service.user_payload(user)}
