@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import User
-from app.security import password_hasher
+from app.security import hash_password, password_hasher
 from tests.factories import PASSWORD, auth, register
 
 NEW_USER = {"username": "jake", "email": "jake@example.com", "password": PASSWORD}
@@ -69,6 +69,33 @@ def test_register_rejects_short_password(client):
 
     assert response.status_code == 422
     assert "password" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("password", [" " * 10, "\u200b" * 8, "\u3000 \u3164 \t   "])
+def test_a_blank_password_is_refused_when_it_is_set(client, password):
+    """Spaces only, or characters that show nothing only, could never be typed back."""
+    jake = register(client)
+    registered = client.post("/api/users", json={"user": {**NEW_USER, "password": password}})
+    updated = client.put("/api/user", json={"user": {"password": password}}, headers=auth(jake))
+
+    assert registered.status_code == updated.status_code == 422
+    assert (
+        registered.get_json() == updated.get_json() == {"errors": {"password": ["can't be blank"]}}
+    )
+
+
+def test_an_account_whose_password_is_spaces_still_signs_in(client, app):
+    """Set before blank passwords were refused: signing in checks it like any other."""
+    register(client, email="jake@example.com")
+    with app.app_context():
+        db.session.execute(update(User).values(password_hash=hash_password(" " * 10)))
+        db.session.commit()
+
+    response = client.post(
+        "/api/users/login", json={"user": {"email": "jake@example.com", "password": " " * 10}}
+    )
+
+    assert response.status_code == 200
 
 
 def test_register_rejects_taken_username_and_email(client):

@@ -7,7 +7,15 @@ from marshmallow import validate
 
 from app.models import EMAIL_MAX_LENGTH, URL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from app.text import character_class, ecma_anchored, identity_key, normalize_email
-from app.web.fields import BaseSchema, Email, PartialUpdateSchema, String, max_length, not_blank
+from app.web.fields import (
+    CANT_BE_BLANK,
+    BaseSchema,
+    Email,
+    PartialUpdateSchema,
+    String,
+    max_length,
+    not_blank,
+)
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
@@ -85,12 +93,21 @@ def _password_length(value: str) -> None:
 
 
 def password_field(**kwargs) -> String:
+    """A new password: 8 to 256 characters, not all of them blank.
+
+    Spaces are allowed (NIST SP 800-63B), but a password of spaces or of
+    characters that show nothing only is refused when it is set: a blank one
+    cannot be typed back reliably.
+    """
     return String(
-        validate=validate.Length(
-            min=PASSWORD_MIN_LENGTH,
-            max=PASSWORD_MAX_LENGTH,
-            error="must be between {min} and {max} characters",
-        ),
+        validate=[
+            validate.Length(
+                min=PASSWORD_MIN_LENGTH,
+                max=PASSWORD_MAX_LENGTH,
+                error="must be between {min} and {max} characters",
+            ),
+            not_blank,
+        ],
         load_only=True,
         metadata={"format": "password"},
         **kwargs,
@@ -100,6 +117,7 @@ def password_field(**kwargs) -> String:
 def _empty_or_password_length(value: str) -> None:
     if value != "":
         _password_length(value)
+        not_blank(value)
 
 
 def new_password_field() -> String:
@@ -109,7 +127,10 @@ def new_password_field() -> String:
         load_only=True,
         metadata={
             "format": "password",
-            "description": "A new password; an empty string keeps the current one.",
+            "description": (
+                "A new password; an empty string keeps the current one, and a blank one "
+                "(spaces or characters that show nothing only) is refused."
+            ),
             "anyOf": [
                 {"type": "string", "maxLength": 0},
                 {
@@ -124,8 +145,13 @@ def new_password_field() -> String:
 
 class LoginUserSchema(BaseSchema):
     email = String(required=True, validate=not_blank)
+    # Any non-empty password is checked against the account's: one set before blank
+    # passwords were refused (all spaces) must still sign in.
     password = String(
-        required=True, validate=not_blank, load_only=True, metadata={"format": "password"}
+        required=True,
+        validate=validate.Length(min=1, error=CANT_BE_BLANK),
+        load_only=True,
+        metadata={"format": "password"},
     )
 
 
