@@ -146,4 +146,6 @@ def test_the_tag_length_limit_applies_to_the_stored_form(client):
     )
 
     assert response.status_code == 422
-    assert response.get_json() == {"errors": {"tagList": ["is too long (maximum is 100)"]}}
+    assert response.get_json() == {
+        "errors": {"tagList": ["has a tag that is too long (maximum is 100 characters)"]}
+    }

@@ -55,7 +55,10 @@ class TagName(String):
 def tag_list_field(**kwargs) -> ma.fields.List:
     return ma.fields.List(
         TagName(
-            validate=max_length(TAG_MAX_LENGTH),
+            # Said of the list, where the message lands: "is too long" read as too many tags.
+            validate=validate.Length(
+                max=TAG_MAX_LENGTH, error="has a tag that is too long (maximum is {max} characters)"
+            ),
             metadata={"pattern": NOT_BLANK_PATTERN},
         ),
         validate=validate.Length(max=MAX_TAGS, error="has too many tags (maximum is {max})"),
