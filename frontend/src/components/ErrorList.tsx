@@ -1,3 +1,5 @@
+import { errorMessages, splitFieldErrors } from "../api/errors";
+
 /** Messages that belong to no single field, above the form. */
 export function ErrorList({ messages }: { messages: string[] }) {
   if (messages.length === 0) return null;
@@ -7,5 +9,15 @@ export function ErrorList({ messages }: { messages: string[] }) {
         <li key={message}>{message}</li>
       ))}
     </ul>
+  );
+}
+
+/** Why a one-click action (favorite, follow) failed, beside its button: it changed nothing. */
+export function ActionError({ action, error }: { action: string; error: unknown }) {
+  const { other } = splitFieldErrors(errorMessages(error), []);
+  return (
+    <span className="action-error" role="alert">
+      Could not {action}: {other.join("; ")}
+    </span>
   );
 }

@@ -2,6 +2,7 @@ import { useNavigate } from "react-router";
 import { useToggleFavorite } from "../api/queries";
 import type { Article, ArticleListItem } from "../api/types";
 import { useSession } from "../session/context";
+import { ActionError } from "./ErrorList";
 
 /**
  * Favorite or unfavorite an article. `compact` is the feed's heart with the count;
@@ -23,23 +24,26 @@ export function FavoriteButton({
     compact ? " float-right" : ""
   }`;
   return (
-    <button
-      type="button"
-      className={className}
-      aria-pressed={article.favorited}
-      // The feed's heart shows only the count: its name says which article.
-      aria-label={compact ? `${action} "${article.title}" (${article.favoritesCount})` : undefined}
-      disabled={mutation.isPending}
-      onClick={() => (user ? mutation.mutate(article) : navigate("/register"))}
-    >
-      <i className="ion-heart" aria-hidden="true" />
-      {compact ? (
-        <> {article.favoritesCount}</>
-      ) : (
-        <>
-          &nbsp;{action} Article <span className="counter">({article.favoritesCount})</span>
-        </>
-      )}
-    </button>
+    <>
+      <button
+        type="button"
+        className={className}
+        aria-pressed={article.favorited}
+        // The feed's heart shows only the count: its name says which article.
+        aria-label={compact ? `${action} "${article.title}" (${article.favoritesCount})` : undefined}
+        disabled={mutation.isPending}
+        onClick={() => (user ? mutation.mutate(article) : navigate("/register"))}
+      >
+        <i className="ion-heart" aria-hidden="true" />
+        {compact ? (
+          <> {article.favoritesCount}</>
+        ) : (
+          <>
+            &nbsp;{action} Article <span className="counter">({article.favoritesCount})</span>
+          </>
+        )}
+      </button>
+      {mutation.isError && <ActionError action={action.toLowerCase()} error={mutation.error} />}
+    </>
   );
 }

@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type KeyboardEvent } from "react";
+import { useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { useNavigate, useParams } from "react-router";
 import { ApiError } from "../api/client";
 import { errorMessages, splitFieldErrors } from "../api/errors";
@@ -52,6 +52,9 @@ function ArticleForm({
   // The article as this form loaded it: a save applies only to that version.
   const [editing] = useState(() => (article ? { slug: article.slug, etag } : undefined));
   const mutation = useSaveArticle(editing);
+  // A double click submits twice before the re-render disables the button, and a save can
+  // answer before the second click: one save per form, again only after one failed.
+  const saving = useRef(false);
   const conflict = mutation.error instanceof ApiError && mutation.error.status === 412;
   const { byField, other } = mutation.isError && !conflict
     ? splitFieldErrors(errorMessages(mutation.error), FIELDS)
@@ -66,9 +69,14 @@ function ArticleForm({
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
+    if (saving.current) return;
+    saving.current = true;
     const fields = { title, description, body, tagList: addTags(tagList, tagInput) };
     mutation.mutate(fields, {
       onSuccess: ({ article: saved }) => navigate(`/article/${encodeURIComponent(saved.slug)}`),
+      onError: () => {
+        saving.current = false;
+      },
     });
   };
 

@@ -3,6 +3,7 @@ import { act, cleanup, renderHook, screen, waitFor } from "@testing-library/reac
 import userEvent from "@testing-library/user-event";
 import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FavoriteButton } from "../../components/FavoriteButton";
 import { Editor } from "../../pages/Editor";
 import { setBaseUrl } from "../client";
 import { makeArticle, makeProfile, makeUser } from "../../test/factories";
@@ -127,6 +128,29 @@ describe("the editor", () => {
     );
   }
 
+  it("publishes a new article once however fast Publish is clicked twice", async () => {
+    const requests = serve({
+      "POST /api/articles": () => ({ status: 201, body: { article: article("twice") } }),
+    });
+    const { queryClient } = signedIn();
+    renderRoutes(
+      [
+        { path: "/editor", element: <Editor /> },
+        { path: "/article/:slug", element: <p>Article page</p> },
+      ],
+      "/editor",
+      queryClient,
+    );
+    const events = userEvent.setup();
+    await events.type(screen.getByLabelText("Article Title"), "Twice");
+    const publish = screen.getByRole("button", { name: "Publish Article" });
+
+    await events.dblClick(publish);
+
+    await screen.findByText("Article page");
+    expect(requests.filter((request) => request.method === "POST")).toHaveLength(1);
+  });
+
   it("on a 412 says the article changed, and reloads the current version on request", async () => {
     let version = 1;
     const requests = serve({
@@ -161,5 +185,19 @@ describe("the editor", () => {
       ),
     );
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+});
+
+describe("a one-click action that fails", () => {
+  it("says why beside its button instead of doing nothing", async () => {
+    serve({
+      "POST /api/articles/gone/favorite": () => ({ status: 404, body: { errors: { article: ["not found"] } } }),
+    });
+    const { queryClient } = signedIn();
+    renderRoutes([{ path: "/", element: <FavoriteButton article={article("gone")} /> }], "/", queryClient);
+
+    await userEvent.setup().click(screen.getByRole("button", { name: /Favorite Article/ }));
+
+    expect((await screen.findByRole("alert")).textContent).toBe("Could not favorite: article not found");
   });
 });
