@@ -48,7 +48,7 @@ from sqlalchemy import Connection, make_url
 
 import app.db.safe_ddl  # noqa: F401 (op.safe_create_index and the others, app/db/ops.py)
 from app.db import change_triggers
-from app.db.audit import COMPLETED_STEPS, AuditRecorder, include_name
+from app.db.audit import COMMITTED_MID_STEP, COMPLETED_STEPS, AuditRecorder, include_name
 from app.db.diagnose import revision_hook
 from app.db.enum_types import render_item
 from app.db.lint import OFFLINE_URL, QUIET_ATTRIBUTE, SQL_URL_ATTRIBUTE
@@ -165,6 +165,7 @@ def _run_on(connection) -> None:
             **_transaction_args(connection.dialect.name),
             **_configure_args(connection.engine.url.render_as_string(hide_password=True)),
         )
+        connection.info.pop(COMMITTED_MID_STEP, None)  # a failed run's, on a pooled connection
         with context.begin_transaction():
             record_step.start()
             retry_on_lock_timeout.run(connection, context.run_migrations)

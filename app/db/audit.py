@@ -106,6 +106,7 @@ class AuditEntry:
     filename: str | None
     applied: bool  # the latest row is an upgrade or an acceptance
     checksum: str | None  # from the latest upgrade or acceptance
+    upgraded: bool = False  # some run applied it here (an upgrade row), not only accepted
 
 
 def read_audit(connection: Connection) -> dict[str, AuditEntry]:
@@ -125,14 +126,16 @@ def read_audit(connection: Connection) -> dict[str, AuditEntry]:
         if direction == RESTORE:  # a record of the restore, not of a revision
             continue
         previous = entries.get(revision)
+        upgraded = direction == UPGRADE or (previous is not None and previous.upgraded)
         if direction in (UPGRADE, ACCEPT):
-            entries[revision] = AuditEntry(revision, filename, True, checksum)
+            entries[revision] = AuditEntry(revision, filename, True, checksum, upgraded)
         else:
             entries[revision] = AuditEntry(
                 revision,
                 filename or (previous.filename if previous else None),
                 False,
                 previous.checksum if previous else None,
+                upgraded,
             )
     return entries
 

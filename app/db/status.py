@@ -114,17 +114,38 @@ class MigrationStatus:
             "base",
         )
         names = ", ".join(r.revision for r in self.never_ran)
+        last = self.revisions.index(self.never_ran[-1])
+        between = [
+            r.revision
+            for r in self.revisions[index:last]
+            if not r.never_ran and r.state in (State.APPLIED, State.CHANGED)
+        ]
+        if between:
+            undo = (
+                f"{', '.join(between)} ran between them, so no stamp can redo them alone: "
+                "apply them by hand"
+            )
+        else:
+            undo = (
+                "Undo those first: `make migration-revert` until the database is at "
+                f"{self.never_ran[-1].revision}, then `flask db stamp {before}` (the last "
+                "revision that really ran), then `make migration-run`"
+            )
         return (
             f"{names} never ran on this database, though the database is at or past it: it "
             "came in below revisions already applied here (a rebase onto another branch's "
-            "revision). Undo those first: `make migration-revert` until the database is at "
-            f"{self.never_ran[-1].revision}, then `flask db stamp {before}` (the last revision "
-            "that really ran), then `make migration-run`."
+            f"revision). {undo}. If it was applied by hand, `make migration-accept "
+            f"rev={self.never_ran[0].revision}` records it."
         )
 
     @property
     def unrecorded(self) -> list[RevisionStatus]:
-        return [r for r in self.revisions if r.state is State.APPLIED and not r.checksum_recorded]
+        """Applied without a recorded checksum (before the audit table); not ones that never ran."""
+        return [
+            r
+            for r in self.revisions
+            if r.state is State.APPLIED and not r.checksum_recorded and not r.never_ran
+        ]
 
     @property
     def exit_code(self) -> ExitCode:
@@ -249,21 +270,27 @@ def _mark_never_ran(
     """Mark applied revisions that no run recorded, above one that a run did.
 
     Revisions applied before the audit table existed, or stamped on a database
-    built otherwise, sit below every recorded one and stay unmarked. A
+    built otherwise, sit below the first recorded run and stay unmarked (an
+    acceptance of one of them, ``flask db accept``, is not a run). A revision
+    accepted as applied (a forward stamp after applying it by hand) is known. A
     revision rebased in below one this database already ran sits above a
     recorded run, and stays so after that one is reverted (the database is
     then "at" the revision that never ran).
     """
 
-    def ran(status: RevisionStatus) -> bool:
+    def known(status: RevisionStatus) -> bool:  # ran here, or accepted as applied
         entry = audit.get(status.revision)
         return entry is not None and entry.applied
 
+    def ran(status: RevisionStatus) -> bool:
+        entry = audit.get(status.revision)
+        return entry is not None and entry.applied and entry.upgraded
+
     applied = [s for s in statuses if s.state in (State.APPLIED, State.CHANGED)]
-    recorded = [i for i, s in enumerate(applied) if ran(s)]
-    if not recorded:
+    first_run = next((i for i, s in enumerate(applied) if ran(s)), None)
+    if first_run is None:
         return statuses
-    gap = {s.revision for s in applied[recorded[0] + 1 :] if not ran(s)}
+    gap = {s.revision for s in applied[first_run + 1 :] if not known(s)}
     return [replace(s, never_ran=True) if s.revision in gap else s for s in statuses]
 
 

@@ -15,6 +15,7 @@ import click
 from alembic import command
 from flask.cli import with_appcontext
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import history
 from app.db.alembic_setup import alembic_config, is_verbose, script_directory
@@ -110,7 +111,16 @@ def _failed_run(engine: Engine, plan: RunPlan, completed: list[str], error: Exce
     transaction, except what a ``backfill()`` committed; on PostgreSQL each
     revision is its own, so those before the failed one stay applied.
     """
-    after = _status(engine)
+    try:
+        after = _status(engine)
+    except SQLAlchemyError as lost:  # the database went away: say what is known
+        failed = next((s for s in plan.revisions if s.revision not in completed), None)
+        named = f"{failed.revision} ({Path(failed.path).name})" if failed else "a revision"
+        return (
+            f"Error: {named} failed: {type(error).__name__}: {str(error).strip()[:300]}. "
+            f"The database could not be read afterwards ({type(lost).__name__}): "
+            "`make migration-show` once it answers says where it stands."
+        )
     applied = set(_applied(after))
     done = [s.revision for s in plan.revisions if s.revision in applied]
     failed = next((s for s in plan.revisions if s.revision not in completed), None)
@@ -220,15 +230,19 @@ def guard_upgrade(group: click.Group) -> None:
     @with_appcontext
     @functools.wraps(upgrade)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if _production() and not kwargs.get("sql"):
-            engine = _engine()
+        if not _production() or kwargs.get("sql"):
+            return upgrade(*args, **kwargs)
+        engine = _engine()
+        # Held from the check to the end of the upgrade (which takes it again, re-entrantly):
+        # replicas starting together check, back up and apply one at a time.
+        with migration_lock(engine):
             status = _status(engine)
             _refuse_tampered(status, "Nothing was applied (use `flask db run`).")
             if status.never_ran:
                 _fail(f"Error: nothing was applied. {status.never_ran_recipe()}")
             if status.pending:
                 _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
-        return upgrade(*args, **kwargs)
+            return upgrade(*args, **kwargs)
 
     guarded.guarded = upgrade  # type: ignore[attr-defined]
     command_.callback = guarded
