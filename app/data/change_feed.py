@@ -385,7 +385,12 @@ class PostgresChangeFeed(ChangeFeed):
         """``None`` also while the listener's last round ended over :data:`LIVENESS_SECONDS` ago."""
         if self._pid != os.getpid() and not self._closed:
             self._start()
-        if not self.online or time.monotonic() - self._alive_at > LIVENESS_SECONDS:
+        if not self.online:
+            return None
+        if time.monotonic() - self._alive_at > LIVENESS_SECONDS:
+            if self._told:  # once per silence: the metrics and the log say so
+                log.warning("response cache off: change feed silent for %.0f s", LIVENESS_SECONDS)
+                self._vouching(False)
             return None
         return self.stamps.seq
 
@@ -399,7 +404,10 @@ class PostgresChangeFeed(ChangeFeed):
         now = time.monotonic()
         if now - self._alive_at > LIVENESS_SECONDS:
             self.stamps.bump(tables=None)
+            if not self._told:
+                log.info("response cache on: change feed answering again")
         self._alive_at = now
+        self._vouching(True)
 
     def _start(self) -> None:
         """One listener per process, started by its first lookup (threads do not survive fork)."""

@@ -93,7 +93,7 @@ def _with_encoded_slashes_kept(environ: dict[str, Any]) -> str | None:
     encoded slashes.
     """
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
-    path = urlsplit(raw).path if "://" in raw[:16] else raw.split("?", 1)[0]
+    path = urlsplit(raw).path if "://" in raw[:16] else raw.split("?", 1)[0].split("#", 1)[0]
     if not _ENCODED_SLASH.search(path):
         return None
     prefix = environ.get("SCRIPT_NAME", "")
