@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -45,6 +46,25 @@ HOW_TO_ENABLE = (
     f"PostgreSQL is not reachable at {POSTGRES_URL}: start it, or point TEST_POSTGRES_URL "
     "at a server where the user may create databases (CI=true makes this a failure)"
 )
+
+
+def terminate_backends(
+    database: str, stop: threading.Event, every: float, application_name: str | None = None
+) -> int:
+    """End every connection to ``database`` (only ``application_name``'s, if given) every
+    ``every`` seconds until ``stop`` is set; returns how many were ended."""
+    query = (
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = %(database)s AND pid <> pg_backend_pid() "
+        "AND (%(name)s::text IS NULL OR application_name = %(name)s)"
+    )
+    parameters = {"database": database, "name": application_name}
+    ended = 0
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        while not stop.is_set():
+            ended += admin.execute(query, parameters).fetchone()[0]  # type: ignore[index]
+            time.sleep(every)
+    return ended
 
 
 def postgres_unavailable_reason() -> str | None:

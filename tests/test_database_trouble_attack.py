@@ -602,16 +602,7 @@ def test_killed_connections_under_mixed_writes_leave_tags_totals_and_cache_consi
     done = threading.Event()
 
     def killer() -> int:
-        kills = 0
-        with psycopg.connect(databases.POSTGRES_URL, autocommit=True) as admin:
-            while not done.is_set():
-                kills += admin.execute(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
-                    "pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (name,),
-                ).fetchone()[0]
-                time.sleep(0.25)
-        return kills
+        return databases.terminate_backends(name, done, 0.25)
 
     def worker(n: int) -> list[Any]:
         user = (jake, anna)[n % 2]
@@ -816,17 +807,9 @@ def test_listeners_killed_while_another_instance_writes_leave_no_stale_answer(
     done = threading.Event()
 
     def killer() -> int:
-        kills = 0
-        with psycopg.connect(databases.POSTGRES_URL, autocommit=True) as admin:
-            while not done.is_set():
-                kills += admin.execute(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
-                    "pg_stat_activity WHERE datname = %s AND application_name = "
-                    "'conduit-change-feed'",
-                    (name,),
-                ).fetchone()[0]
-                time.sleep(0.07)
-        return kills
+        return databases.terminate_backends(
+            name, done, 0.07, application_name="conduit-change-feed"
+        )
 
     def reader() -> list[int]:
         client = served_app.client(jake)

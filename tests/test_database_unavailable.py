@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -199,16 +198,7 @@ def test_connections_killed_under_load_answer_503_and_lose_nothing_acknowledged(
     done = threading.Event()
 
     def killer() -> int:
-        kills = 0
-        with psycopg.connect(databases.POSTGRES_URL, autocommit=True) as admin:
-            while not done.is_set():
-                kills += admin.execute(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
-                    "pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (database_name,),
-                ).fetchone()[0]
-                time.sleep(0.02)
-        return kills
+        return databases.terminate_backends(database_name, done, 0.02)
 
     def writer(n: int) -> list[Any]:
         client = served_app.client(author)
