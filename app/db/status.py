@@ -31,6 +31,11 @@ class State(Enum):
     CHANGED = "M"  # applied, and its file changed since
     MISSING = "?"  # applied, and its file is gone
 
+    @property
+    def applied(self) -> bool:
+        """Applied to the database, its file here (changed since or not)."""
+        return self in (State.APPLIED, State.CHANGED)
+
 
 @dataclass(frozen=True)
 class RevisionStatus:
@@ -116,9 +121,7 @@ class MigrationStatus:
         names = ", ".join(r.revision for r in self.never_ran)
         last = self.revisions.index(self.never_ran[-1])
         between = [
-            r.revision
-            for r in self.revisions[index:last]
-            if not r.never_ran and r.state in (State.APPLIED, State.CHANGED)
+            r.revision for r in self.revisions[index:last] if not r.never_ran and r.state.applied
         ]
         if between:
             undo = (
@@ -286,7 +289,7 @@ def _mark_never_ran(
         entry = audit.get(status.revision)
         return entry is not None and entry.applied and entry.upgraded
 
-    applied = [s for s in statuses if s.state in (State.APPLIED, State.CHANGED)]
+    applied = [s for s in statuses if s.state.applied]
     first_run = next((i for i, s in enumerate(applied) if ran(s)), None)
     if first_run is None:
         return statuses

@@ -128,5 +128,15 @@ def _refuse_tampered(status: MigrationStatus, nothing_done: str) -> None:
         )
 
 
+def _refuse_never_ran(
+    status: MigrationStatus, nothing_done: str, among: tuple[str, ...] | None = None
+) -> None:
+    """Refuse (exit 1) when a revision counted as applied never ran here (a rebase: the
+    recipe, ``MigrationStatus.never_ran_recipe``); ``among``: only when it is one of these."""
+    never_ran = {r.revision for r in status.never_ran}
+    if never_ran and (among is None or never_ran & set(among)):
+        _fail(f"Error: {nothing_done}. {status.never_ran_recipe()}")
+
+
 def _at(status: MigrationStatus) -> str:
     return ", ".join(status.current) or "base"

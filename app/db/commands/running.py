@@ -28,6 +28,7 @@ from app.db.commands._common import (
     _fail,
     _handles_errors,
     _production,
+    _refuse_never_ran,
     _refuse_tampered,
     _status,
 )
@@ -44,7 +45,7 @@ from app.db.phases import (
     phase_of,
     run_plan,
 )
-from app.db.status import MigrationStatus, State
+from app.db.status import MigrationStatus
 
 
 @click.command("run")
@@ -71,8 +72,7 @@ def run(phase: str | None) -> None:
         _refuse_tampered(status, "Nothing was applied.")
         if status.problems:
             _fail("Error: " + "; ".join(status.problems))
-        if status.never_ran:
-            _fail(f"Error: nothing was applied. {status.never_ran_recipe()}")
+        _refuse_never_ran(status, "nothing was applied")
         if not status.pending:
             click.echo(f"No pending migrations: the database is at head ({_at(status)}).")
             return
@@ -85,7 +85,7 @@ def run(phase: str | None) -> None:
             )
             return
         if _production():
-            _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
+            _backup_before_upgrade(engine, status)
         started = time.perf_counter()
         config = alembic_config()
         try:
@@ -111,11 +111,11 @@ def _failed_run(engine: Engine, plan: RunPlan, completed: list[str], error: Exce
     transaction, except what a ``backfill()`` committed; on PostgreSQL each
     revision is its own, so those before the failed one stay applied.
     """
+    failed = next((s for s in plan.revisions if s.revision not in completed), None)
+    named = f"{failed.revision} ({Path(failed.path).name})" if failed else "a revision"
     try:
         after = _status(engine)
     except SQLAlchemyError as lost:  # the database went away: say what is known
-        failed = next((s for s in plan.revisions if s.revision not in completed), None)
-        named = f"{failed.revision} ({Path(failed.path).name})" if failed else "a revision"
         return (
             f"Error: {named} failed: {type(error).__name__}: {str(error).strip()[:300]}. "
             f"The database could not be read afterwards ({type(lost).__name__}): "
@@ -123,9 +123,7 @@ def _failed_run(engine: Engine, plan: RunPlan, completed: list[str], error: Exce
         )
     applied = set(_applied(after))
     done = [s.revision for s in plan.revisions if s.revision in applied]
-    failed = next((s for s in plan.revisions if s.revision not in completed), None)
     reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    named = f"{failed.revision} ({Path(failed.path).name})" if failed else "a revision"
     kept = f"{len(done)} revision(s) of this run stayed applied ({', '.join(done)})"
     return (
         f"Error: {named} failed: {type(error).__name__}: {reason}. "
@@ -178,8 +176,7 @@ def revert() -> None:
         if not status.current:
             click.echo("Nothing to revert: no migration is applied (the database is at base).")
             return
-        if {r.revision for r in status.never_ran} & set(status.current):
-            _fail(f"Error: nothing was reverted. {status.never_ran_recipe()}")
+        _refuse_never_ran(status, "nothing was reverted", among=status.current)
         target = "-1"
         if len(status.heads) > 1:
             click.echo(f"Warning: {history.several_heads_advice(status.heads)}", err=True)
@@ -210,7 +207,11 @@ def _warn_one_way(current: tuple[str, ...]) -> None:
 
 
 def _applied(status: MigrationStatus) -> list[str]:
-    return [r.revision for r in status.revisions if r.state in (State.APPLIED, State.CHANGED)]
+    return [r.revision for r in status.revisions if r.state.applied]
+
+
+def _backup_before_upgrade(engine: Engine, status: MigrationStatus) -> None:
+    _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
 
 
 def guard_upgrade(group: click.Group) -> None:
@@ -238,10 +239,9 @@ def guard_upgrade(group: click.Group) -> None:
         with migration_lock(engine):
             status = _status(engine)
             _refuse_tampered(status, "Nothing was applied (use `flask db run`).")
-            if status.never_ran:
-                _fail(f"Error: nothing was applied. {status.never_ran_recipe()}")
+            _refuse_never_ran(status, "nothing was applied")
             if status.pending:
-                _backup_now(engine, f"before-upgrade-{'-'.join(status.heads)}")
+                _backup_before_upgrade(engine, status)
             return upgrade(*args, **kwargs)
 
     guarded.guarded = upgrade  # type: ignore[attr-defined]
