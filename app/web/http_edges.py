@@ -74,9 +74,9 @@ class Slashes:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         path = _with_encoded_slashes_kept(environ) or environ.get("PATH_INFO", "")
-        environ["PATH_INFO"] = path
         if "//" in path or (len(path) > 1 and path.endswith("/")):
-            environ["PATH_INFO"] = _SLASHES.sub("/", path).rstrip("/") or "/"
+            path = _SLASHES.sub("/", path).rstrip("/") or "/"
+        environ["PATH_INFO"] = path
         return self.app(environ, start_response)
 
 
@@ -87,12 +87,13 @@ _ENCODED_SLASH = re.compile(r"%2[fF]")
 def _with_encoded_slashes_kept(environ: dict[str, Any]) -> str | None:
     """``PATH_INFO`` decoded from the path as sent, ``%2F`` left as is; ``None``: none sent.
 
-    The request target as sent is gunicorn's and Werkzeug's ``RAW_URI`` (or
-    ``REQUEST_URI``); its path is decoded as the server decodes ``PATH_INFO``
-    (bytes as latin-1, WSGI's convention), segment by segment between the
-    encoded slashes.
+    The path of the request target as sent (:func:`_target_as_sent`) is decoded
+    as the server decodes ``PATH_INFO`` (bytes as latin-1, WSGI's convention),
+    segment by segment between the encoded slashes.
     """
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    raw = _target_as_sent(environ) or ""
+    if "%2" not in raw:  # nearly every request: no encoded slash anywhere in it
+        return None
     path = urlsplit(raw).path if "://" in raw[:16] else raw.split("?", 1)[0].split("#", 1)[0]
     if not _ENCODED_SLASH.search(path):
         return None
@@ -129,9 +130,15 @@ def valid_host(host: str) -> bool:
     return _HOST.fullmatch(host) is not None
 
 
+def _target_as_sent(environ: dict[str, Any]) -> str | None:
+    """The request target as the client sent it: gunicorn's and Werkzeug's ``RAW_URI``
+    (``REQUEST_URI`` on other servers); ``None`` when the server keeps neither."""
+    return environ.get("RAW_URI") or environ.get("REQUEST_URI")
+
+
 def url_length(environ: dict[str, Any]) -> int:
-    """The URL's length as the client sent it (gunicorn's ``RAW_URI``), else rebuilt."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    """The URL's length as the client sent it (:func:`_target_as_sent`), else rebuilt."""
+    raw = _target_as_sent(environ)
     if raw:
         return len(raw)
     query = environ.get("QUERY_STRING", "")
