@@ -11,6 +11,7 @@ of the database through ``served.app`` (an app on the same database).
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +90,27 @@ class ServedApp:
                 return rows
             finally:
                 db.session.remove()
+
+
+_titles = itertools.count(1)
+
+
+def post_article(client: HttpClient, title: str | None = None, **fields: Any) -> dict[str, Any]:
+    """``POST /api/articles`` through the served app (201 asserted); the ``article`` answered.
+
+    Without a ``title``, one no other call in this process gives; ``fields`` override the
+    rest (``tagList`` empty by default).
+    """
+    article = {
+        "title": title or f"Article {next(_titles)}",
+        "description": "d",
+        "body": "b",
+        "tagList": [],
+        **fields,
+    }
+    response = client.post("/api/articles", json={"article": article})
+    assert response.status_code == 201, response.text
+    return response.json()["article"]
 
 
 def storm(calls: Iterable[Callable[[], Any]], threads: int = 8) -> list[Any]:

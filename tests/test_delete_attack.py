@@ -15,7 +15,6 @@ fresh read.
 from __future__ import annotations
 
 import collections
-import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -32,10 +31,9 @@ from app.extensions import db
 from tests.apps import instances_with_late_notices, make_app, writer_reader_uncached
 from tests.factories import add_comment, auth, create_article, favorite, follow, register
 from tests.listening import wait_for
-from tests.serving import HttpClient, ServedApp
+from tests.serving import HttpClient, ServedApp, post_article
 
 TABLES = ("users", "follows", "articles", "article_tags", "tags", "favorites", "comments")
-_titles = itertools.count(1)
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -137,19 +135,6 @@ def lined_up(calls: list[Callable[[], Any]]) -> list[Any]:
     if errors:
         raise errors[0]
     return results
-
-
-def new_article(client: HttpClient, title: str | None = None, **fields: Any) -> dict[str, Any]:
-    article = {
-        "title": title or f"Doomed {next(_titles)}",
-        "description": "d",
-        "body": "b",
-        "tagList": [],
-        **fields,
-    }
-    response = client.post("/api/articles", json={"article": article})
-    assert response.status_code == 201, response.text
-    return response.json()["article"]
 
 
 # --- deleting, then making again under the same title ---------------------------
@@ -409,7 +394,7 @@ def test_a_delete_and_remake_heard_late_elsewhere_leaves_no_stale_answer_once_he
 def test_concurrent_deletes_of_one_comment_delete_it_once(served_app: ServedApp) -> None:
     author = served_app.register("commenter")
     clients = [served_app.client(author) for _ in range(6)]
-    slug = new_article(clients[0])["slug"]
+    slug = post_article(clients[0])["slug"]
     tally: collections.Counter[int] = collections.Counter()
     for _ in range(3):
         made = clients[0].post(f"/api/articles/{slug}/comments", json={"comment": {"body": "x"}})
@@ -430,7 +415,7 @@ def test_comment_deletes_and_posts_racing_their_articles_delete_leave_no_comment
     host, guests = served_app.client(author), [served_app.client(fan) for _ in range(5)]
     tally: collections.Counter[int] = collections.Counter()
     for _ in range(3):
-        slug = new_article(host)["slug"]
+        slug = post_article(host)["slug"]
         base = f"/api/articles/{slug}/comments"
         ids = [
             guests[0].post(base, json={"comment": {"body": "x"}}).json()["comment"]["id"]
@@ -458,7 +443,7 @@ def test_favorite_storms_leave_every_favorites_count_equal_to_the_rows(
     fans = [served_app.register(f"fan{n}") for n in range(8)]
     fan_clients = [served_app.client(f) for f in fans]
     star = served_app.client(author)
-    slugs = [new_article(star)["slug"] for _ in range(2)]
+    slugs = [post_article(star)["slug"] for _ in range(2)]
     for c in fan_clients:
         assert c.post("/api/profiles/star/follow").status_code == 200
     one = [served_app.client(fans[0]) for _ in range(4)]
@@ -518,7 +503,7 @@ def test_deletes_racing_favorites_comments_retitles_and_reads_answer_what_happen
         assert c.post("/api/profiles/doomed/follow").status_code == 200
     calls: list[Callable[[], Any]] = []
     for n in range(4):
-        slug = new_article(writers[0], tagList=["storm", f"own{n}"])["slug"]
+        slug = post_article(writers[0], tagList=["storm", f"own{n}"])["slug"]
         url = f"/api/articles/{slug}"
         own = writers[0].post(url + "/comments", json={"comment": {"body": "mine"}})
         favorite_url = url + "/favorite"
@@ -577,7 +562,7 @@ def test_an_article_deleted_and_made_again_while_others_favorite_its_slug(
     author = served_app.register("remaker")
     fans = [served_app.register(f"holder{n}") for n in range(4)]
     writer, fan_clients = served_app.client(author), [served_app.client(f) for f in fans]
-    slug = new_article(writer, title="Reused Title")["slug"]
+    slug = post_article(writer, title="Reused Title")["slug"]
     article = {"title": "Reused Title", "description": "d", "body": "b"}
 
     def delete_then_remake() -> Any:
@@ -633,7 +618,7 @@ def test_concurrent_favorites_and_unfavorites_answer_counts_their_writes_could_s
     star, fan_clients = served_app.client(author), [served_app.client(f) for f in fans]
     expected = {"post": (range(1, 7), True), "delete": (range(0, 6), False)}
     for _ in range(3):
-        slug = new_article(star)["slug"]
+        slug = post_article(star)["slug"]
         url = f"/api/articles/{slug}/favorite"
         for method in ("post", "delete"):
             answers = lined_up([partial(c.request, method.upper(), url) for c in fan_clients])
@@ -659,7 +644,7 @@ def test_deletes_racing_creates_of_the_same_title_give_distinct_slugs_and_no_500
     clients = [served_app.client(author) for _ in range(6)]
     article = {"title": "Recycled", "description": "d", "body": "b", "tagList": ["r"]}
     for _ in range(3):
-        slug = new_article(clients[0], title="Recycled", tagList=["r"])["slug"]
+        slug = post_article(clients[0], title="Recycled", tagList=["r"])["slug"]
         calls = [partial(clients[0].delete, f"/api/articles/{slug}")]
         calls += [partial(c.post, "/api/articles", json={"article": article}) for c in clients[1:]]
         checked(lined_up(calls), {201, 204})
@@ -680,7 +665,7 @@ def test_concurrent_conditional_deletes_delete_once_and_412_the_rest(
     tag the author's ``GET`` answered: of each four, one 204 and three 412."""
     author = served_app.register("conditional")
     clients = [served_app.client(author) for _ in range(4)]
-    slug = new_article(clients[0], tagList=["e"])["slug"]
+    slug = post_article(clients[0], tagList=["e"])["slug"]
     made = clients[0].post(f"/api/articles/{slug}/comments", json={"comment": {"body": "x"}})
     url = f"/api/articles/{slug}/comments/{made.json()['comment']['id']}"
 
@@ -780,7 +765,7 @@ def test_no_read_that_starts_after_a_delete_answers_sees_what_it_deleted(
     began after a delete answered reflects it (cache fills racing the delete included)."""
     author, fan = served_app.register("vanisher"), served_app.register("watcher")
     writer = served_app.client(author)
-    slug = new_article(writer, tagList=["gone"])["slug"]
+    slug = post_article(writer, tagList=["gone"])["slug"]
     base = f"/api/articles/{slug}"
     comment_id = writer.post(base + "/comments", json={"comment": {"body": "x"}}).json()["comment"][
         "id"
@@ -839,8 +824,8 @@ def test_every_worker_answers_fresh_right_after_each_delete(served_app: ServedAp
     writer, fan_client = served_app.client(author), served_app.client(fan)
     assert fan_client.post("/api/profiles/eraser/follow").status_code == 200
     article = {"title": "Fleeting", "description": "d", "body": "b", "tagList": ["f"]}
-    slug = new_article(writer, **article)["slug"]
-    other = new_article(writer, tagList=["f"])["slug"]
+    slug = post_article(writer, **article)["slug"]
+    other = post_article(writer, tagList=["f"])["slug"]
     comment_id = fan_client.post(
         f"/api/articles/{slug}/comments", json={"comment": {"body": "c"}}
     ).json()["comment"]["id"]

@@ -9,35 +9,19 @@ the rows, and every running total against a fresh count (``counters.drift``).
 from __future__ import annotations
 
 import collections
-import itertools
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from app.data import counters
-from tests.serving import HttpClient, ServedApp, storm
+from tests.serving import HttpClient, ServedApp, post_article, storm
 
 ROUNDS = 4
 ARTICLE = {"description": "d", "body": "b", "tagList": ["x"]}
-_titles = itertools.count(1)
 
 
 def statuses(responses: list[Any]) -> collections.Counter[int]:
     return collections.Counter(response.status_code for response in responses)
-
-
-def create_article(client: HttpClient, title: str | None = None, **fields: Any) -> dict[str, Any]:
-    n = next(_titles)
-    article = {
-        "title": title or f"Article {n}",
-        "description": "d",
-        "body": "b",
-        "tagList": [],
-        **fields,
-    }
-    response = client.post("/api/articles", json={"article": article})
-    assert response.status_code == 201, response.text
-    return response.json()["article"]
 
 
 def assert_totals_equal_rows(served: ServedApp) -> None:
@@ -67,7 +51,7 @@ def test_concurrent_deletes_of_one_article_delete_it_once(served_app: ServedApp)
     clients = [served_app.client(author) for _ in range(4)]
     answers: collections.Counter[int] = collections.Counter()
     for _ in range(ROUNDS):
-        slug = create_article(clients[0], tagList=["a", "b"])["slug"]
+        slug = post_article(clients[0], tagList=["a", "b"])["slug"]
         answers += statuses(fire(*(partial(c.delete, f"/api/articles/{slug}") for c in clients)))
 
     assert answers == {204: ROUNDS, 404: 3 * ROUNDS}
@@ -106,7 +90,7 @@ def test_totals_equal_the_rows_after_a_storm_of_writes(served_app: ServedApp) ->
         for author in authors:
             clients = [served_app.client(author) for _ in range(4)]
             tags = ["red", "green", "blue"][: round_ % 3 + 1]
-            slug = create_article(clients[0], tagList=tags)["slug"]
+            slug = post_article(clients[0], tagList=tags)["slug"]
             for n, client in enumerate(clients):
                 calls += writes_to(client, slug, round_ + n)[n : n + 1]
         answers += statuses(fire(*calls))
@@ -153,7 +137,7 @@ def test_articles_retagged_in_opposite_directions_at_once_all_succeed(
     """Tag totals are locked in one order: swapping tags cannot deadlock (a 409)."""
     author = served_app.register("author")
     clients = [served_app.client(author) for _ in range(6)]
-    slugs = [create_article(clients[0], tagList=[("a", "b")[n % 2]])["slug"] for n in range(6)]
+    slugs = [post_article(clients[0], tagList=[("a", "b")[n % 2]])["slug"] for n in range(6)]
     answers: collections.Counter[int] = collections.Counter()
     for round_ in range(2 * ROUNDS):
         calls = [
@@ -181,8 +165,8 @@ def test_creates_deletes_and_retags_of_shared_tags_at_once_all_succeed(
     answers: collections.Counter[int] = collections.Counter()
     for round_ in range(ROUNDS):
         pair = ["a", "b"] if round_ % 2 else ["b", "a"]
-        doomed = [create_article(clients[0], tagList=["a", "b"])["slug"] for _ in range(2)]
-        kept = [create_article(clients[0], tagList=pair[:1])["slug"] for _ in range(2)]
+        doomed = [post_article(clients[0], tagList=["a", "b"])["slug"] for _ in range(2)]
+        kept = [post_article(clients[0], tagList=pair[:1])["slug"] for _ in range(2)]
         calls = [
             partial(clients[n].delete, f"/api/articles/{slug}") for n, slug in enumerate(doomed)
         ]
@@ -225,7 +209,7 @@ def test_comments_and_favorites_racing_a_delete_answer_404(served_app: ServedApp
     readers = [served_app.client(reader) for _ in range(6)]
     answers: collections.Counter[int] = collections.Counter()
     for _ in range(ROUNDS):
-        slug = create_article(deleter)["slug"]
+        slug = post_article(deleter)["slug"]
         comment = {"comment": {"body": "first!"}}
         calls = [partial(deleter.delete, f"/api/articles/{slug}")]
         calls += [
@@ -246,7 +230,7 @@ def test_updates_racing_a_delete_answer_404(served_app: ServedApp) -> None:
     clients = [served_app.client(author) for _ in range(6)]
     answers: collections.Counter[int] = collections.Counter()
     for _ in range(ROUNDS):
-        slug = create_article(clients[0], tagList=["a"])["slug"]
+        slug = post_article(clients[0], tagList=["a"])["slug"]
         calls = [partial(clients[0].delete, f"/api/articles/{slug}")]
         for n, client in enumerate(clients[1:]):
             change = {"title": f"Retitled {n}"} if n % 2 else {"body": "new", "tagList": ["b"]}
@@ -264,7 +248,7 @@ def test_comment_deletes_racing_an_article_delete_answer_404(served_app: ServedA
     clients = [served_app.client(author) for _ in range(4)]
     answers: collections.Counter[int] = collections.Counter()
     for _ in range(ROUNDS):
-        slug = create_article(clients[0])["slug"]
+        slug = post_article(clients[0])["slug"]
         ids = [
             clients[0]
             .post(f"/api/articles/{slug}/comments", json={"comment": {"body": "x"}})
@@ -284,7 +268,7 @@ def test_comment_deletes_racing_an_article_delete_answer_404(served_app: ServedA
 def test_concurrent_deletes_of_one_comment_delete_it_once(served_app: ServedApp) -> None:
     author = served_app.register("author")
     clients = [served_app.client(author) for _ in range(4)]
-    slug = create_article(clients[0])["slug"]
+    slug = post_article(clients[0])["slug"]
     answers: collections.Counter[int] = collections.Counter()
     for _ in range(ROUNDS):
         created = clients[0].post(f"/api/articles/{slug}/comments", json={"comment": {"body": "x"}})
@@ -304,7 +288,7 @@ def test_articles_retitled_to_one_title_at_once_get_distinct_slugs(
     author = served_app.register("author")
     clients = [served_app.client(author) for _ in range(6)]
     for round_ in range(ROUNDS):
-        slugs = [create_article(clients[0])["slug"] for _ in clients]
+        slugs = [post_article(clients[0])["slug"] for _ in clients]
         title = {"article": {"title": f"Same title {round_}"}}
         responses = fire(
             *(
@@ -340,7 +324,7 @@ def test_titles_whose_slugs_are_each_others_suffixes_created_at_once_get_distinc
     whichever request inserts it first keeps it, and the other chooses again."""
     authors = [served_app.register(f"author{n}") for n in range(6)]
     clients = [served_app.client(author) for author in authors]
-    create_article(clients[0], "Mixed")
+    post_article(clients[0], "Mixed")
     titles = ["Mixed", "Mixed", "Mixed", "Mixed 2", "Mixed 2", "Mixed 3"]
     responses = fire(
         *(
@@ -423,7 +407,7 @@ def test_follows_racing_unfollows_answer_200(served_app: ServedApp) -> None:
 def test_favorites_racing_unfavorites_answer_200(served_app: ServedApp) -> None:
     author = served_app.register("author")
     fans = [served_app.register(f"fan{n}") for n in range(4)]
-    slug = create_article(served_app.client(author))["slug"]
+    slug = post_article(served_app.client(author))["slug"]
     clients = [served_app.client(fan) for fan in fans for _ in range(2)]
     path = f"/api/articles/{slug}/favorite"
     for _ in range(ROUNDS):
@@ -445,7 +429,7 @@ def test_one_users_favorites_at_once_all_answer_what_the_rows_say(served_app: Se
     """
     author = served_app.register("author")
     fan = served_app.register("fan")
-    slug = create_article(served_app.client(author))["slug"]
+    slug = post_article(served_app.client(author))["slug"]
     served_app.client(served_app.register("other")).post(f"/api/articles/{slug}/favorite")
     clients = [served_app.client(fan) for _ in range(8)]
     path = f"/api/articles/{slug}/favorite"

@@ -28,7 +28,7 @@ from app.extensions import db
 from tests.apps import writer_reader_uncached
 from tests.factories import auth, create_article, favorite, follow, register
 from tests.listening import wait_for
-from tests.serving import HttpClient, ServedApp
+from tests.serving import HttpClient, ServedApp, post_article
 
 _titles = itertools.count(1)
 RACE_STATUSES = {200, 201, 204, 404, 409, 422}
@@ -356,21 +356,7 @@ def test_a_retag_storm_racing_deletes_and_creates_leaves_every_total_equal_to_ro
         "gone-1",
         "gone-2",
     ]
-    slugs = []
-    for n in range(8):
-        response = setup.post(
-            "/api/articles",
-            json={
-                "article": {
-                    "title": f"S{n}",
-                    "description": "d",
-                    "body": "b",
-                    "tagList": ["gone-1", "alpha"],
-                }
-            },
-        )
-        assert response.status_code == 201, response.text
-        slugs.append(response.json()["article"]["slug"])
+    slugs = [post_article(setup, f"S{n}", tagList=["gone-1", "alpha"])["slug"] for n in range(8)]
     chooser = random.Random(1234)  # noqa: S311
     local = threading.local()
 
@@ -417,15 +403,7 @@ def test_favorites_storm_leaves_counts_and_favorited_lists_equal_to_rows(
     author = served_app.register("favauthor")
     fans = [served_app.register(f"fan{n}") for n in range(6)]
     setup = served_app.client(author)
-    slugs = []
-    for n in range(4):
-        response = setup.post(
-            "/api/articles",
-            json={
-                "article": {"title": f"F{n}", "description": "d", "body": "b", "tagList": ["fav"]}
-            },
-        )
-        slugs.append(response.json()["article"]["slug"])
+    slugs = [post_article(setup, f"F{n}", tagList=["fav"])["slug"] for n in range(4)]
     clients = {fan["username"]: served_app.client(fan) for fan in fans}
     chooser = random.Random(99)  # noqa: S311
     calls: list[Callable[[], Any]] = []
@@ -490,17 +468,7 @@ def test_a_feed_after_follow_unfollow_races_and_deletes_counts_its_pages(
     for writer in authors:
         client = served_app.client(writer)
         made[writer["username"]] = [
-            client.post(
-                "/api/articles",
-                json={
-                    "article": {
-                        "title": f"{writer['username']} {n}",
-                        "description": "d",
-                        "body": "b",
-                        "tagList": ["feed"],
-                    }
-                },
-            ).json()["article"]["slug"]
+            post_article(client, f"{writer['username']} {n}", tagList=["feed"])["slug"]
             for n in range(3)
         ]
     lock = threading.Lock()
@@ -562,15 +530,7 @@ def test_every_page_read_during_a_storm_agrees_with_its_own_articlesCount(
 ) -> None:
     author = served_app.register("pager")
     setup = served_app.client(author)
-    slugs = []
-    for n in range(6):
-        response = setup.post(
-            "/api/articles",
-            json={
-                "article": {"title": f"P{n}", "description": "d", "body": "b", "tagList": ["hot"]}
-            },
-        )
-        slugs.append(response.json()["article"]["slug"])
+    slugs = [post_article(setup, f"P{n}", tagList=["hot"])["slug"] for n in range(6)]
     local = threading.local()
 
     def client() -> HttpClient:
