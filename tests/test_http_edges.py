@@ -10,6 +10,7 @@ import pytest
 from flask.sessions import NullSession
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from app.web.api import MAX_JSON_NESTING
 from app.web.http_edges import MAX_URL_LENGTH
 from tests.factories import PASSWORD, auth, create_article, minted_token_set_aside, register
 
@@ -53,6 +54,28 @@ def test_json_nested_too_deeply_is_400(client, body):
 
     assert response.status_code == 400
     assert response.get_json() == {"errors": {"body": ["is nested too deeply"]}}
+
+
+def test_json_nesting_is_refused_past_its_limit_before_it_is_parsed(client):
+    """64 levels are parsed (and then judged by the schema); 65 are refused unread, so the
+    decoder never recurses near Python's limit."""
+    at_limit = '{"user": ' + "[" * (MAX_JSON_NESTING - 1) + "]" * (MAX_JSON_NESTING - 1) + "}"
+    past = '{"user": ' + "[" * MAX_JSON_NESTING + "]" * MAX_JSON_NESTING + "}"
+
+    parsed = client.post("/api/users", data=at_limit, content_type="application/json")
+    refused = client.post("/api/users", data=past, content_type="application/json")
+
+    assert parsed.status_code == 422
+    assert refused.status_code == 400
+    assert refused.get_json() == {"errors": {"body": ["is nested too deeply"]}}
+
+
+def test_brackets_inside_strings_are_no_nesting(client):
+    body = {"user": {"username": "[" * 500, "email": "{" * 500, "password": "x"}}
+
+    response = client.post("/api/users/login", json=body)
+
+    assert response.status_code == 401, response.get_json()  # read, then no such account
 
 
 def test_a_frontend_can_publish_through_a_trailing_slash(client, jake):

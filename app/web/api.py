@@ -8,6 +8,7 @@ and ``api`` is the one instance ``create_app`` binds.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -41,6 +42,33 @@ class DuplicateMember(ValueError):
         self.name = name
 
 
+# No request body nests deeper than a few levels; past this the body is refused before
+# the standard library's decoder recurses into it. A decoder recursing near Python's
+# limit leaves no room for the garbage collector's finalizers, should a collection
+# run meanwhile: they fail (an unraisable RecursionError) instead of releasing what
+# they hold.
+MAX_JSON_NESTING = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Do ``text``'s arrays and objects nest more than ``limit`` deep (strings ignored)?
+
+    A body with no more than ``limit`` opening brackets in all (nearly every one)
+    is answered without walking them.
+    """
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    if brackets.count("[") + brackets.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in brackets:
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")  # Python's decoder takes NaN and Infinity
 
@@ -64,11 +92,10 @@ class JSONParser(FlaskParser):
         if not is_json_request(req):
             return missing
         try:
-            return json.loads(
-                req.get_data(cache=True).decode(),
-                object_pairs_hook=_members,
-                parse_constant=_not_json,
-            )
+            text = req.get_data(cache=True).decode()
+            if nested_deeper_than(text, MAX_JSON_NESTING):
+                abort(400, "body", "is nested too deeply")
+            return json.loads(text, object_pairs_hook=_members, parse_constant=_not_json)
         except DuplicateMember as duplicate:
             abort(400, "body", f"names the member {duplicate.name!r} more than once")
         except ValueError:  # JSONDecodeError, UnicodeDecodeError, the integer digit limit
@@ -80,8 +107,9 @@ class JSONParser(FlaskParser):
         try:
             return super().load_json(req, schema)
         except RecursionError:
-            # The standard library's parser recurses once per level: 100,000
-            # ``[`` exhaust the stack long before the 1 MiB body limit.
+            # The standard library's parser recurses once per level (100,000 ``[``
+            # exhaust the stack long before the 1 MiB body limit); MAX_JSON_NESTING
+            # refuses such a body first, and this stays as the backstop.
             abort(400, "body", "is nested too deeply")
 
     def _handle_invalid_json_error(self, error: Exception, req: Request, *args: Any, **kwargs: Any):
